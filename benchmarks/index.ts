@@ -1,0 +1,42 @@
+/**
+ * The benchmark suites and the one entry point that runs them (the CLI's
+ * `histoflow bench` and `npm run bench` both come here).
+ */
+import { runSuites, type BenchReport, type Suite } from './harness.js';
+import { stainSuite } from './stain.js';
+
+export type { BenchReport, BenchResult, BenchFailure, BenchTarget, BenchEnvironment } from './harness.js';
+export { renderJson, renderMarkdown } from './harness.js';
+
+export const SUITES: readonly Suite[] = [stainSuite];
+
+export function suiteNames(): string[] {
+  return SUITES.map((s) => s.name);
+}
+
+export interface RunBenchOptions {
+  json: boolean;
+  quick?: boolean;
+  repeats?: number;
+  /** Where progress lines go (default stderr); never called with json. */
+  log?: (line: string) => void;
+}
+
+/** Runs the named suites (all when none are named) and returns the report. */
+export async function runBench(suites: string[], options: RunBenchOptions): Promise<BenchReport> {
+  const names = suites.length ? suites : suiteNames();
+  const chosen = names.map((name) => {
+    const suite = SUITES.find((s) => s.name === name);
+    if (!suite) throw new RangeError(`Expected a benchmark suite (one of ${suiteNames().join(', ')}) but received '${name}'`);
+    return suite;
+  });
+  if (options.repeats !== undefined && !(Number.isInteger(options.repeats) && options.repeats >= 1)) {
+    throw new RangeError(`Expected an integer ≥ 1 for repeats but received ${String(options.repeats)}`);
+  }
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  return runSuites(
+    [...new Set(chosen)],
+    { json: options.json, quick: options.quick ?? false, ...(options.repeats !== undefined ? { repeats: options.repeats } : {}) },
+    log,
+  );
+}

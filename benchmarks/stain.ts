@@ -1,0 +1,315 @@
+/**
+ * The stain suite: megapixels per second of stain normalization, for every
+ * method on every available kernel backend, against the plain TypeScript
+ * backend ('js') and, for Macenko, against a numpy implementation of the
+ * canonical recipe (HEnorm_python's normalizeStaining) on identical inputs.
+ *
+ * The timed operation per case is what a user runs: `normalizeStain` of a
+ * whole batch — fit every image's source stains, then transform the batch to
+ * the canonical reference target (preset 'canonical'). Reinhard needs a
+ * target: the LAB statistics of HEnorm_python's norm1.png (example1 rendered
+ * in the canonical reference stains), fitted once outside the timed region.
+ *
+ * Inputs are real H&E: HEnorm_python's example1 (1024², the image the
+ * canonical recipe is published with), cut into a 16x16 grid of overlapping
+ * 96x96 patches (PCam-sized) for the `*-96` cases, and whole for the
+ * `*-1024` cases (with its 180° rotation as a second image, so a batch has
+ * more than one image).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { packageRoot } from '../bindings/loader.js';
+import { readImage } from '../src/image.js';
+import { kernelBackendStatus, availableKernelBackends } from '../src/kernels/registry.js';
+import type { RgbBatch } from '../src/kernels/types.js';
+import { fitStainTarget, normalizeStain, type StainTarget } from '../src/stain/normalize.js';
+import { measure, type MeasureOptions, type Suite, type SuiteContext } from './harness.js';
+
+const METHODS = ['macenko', 'vahadane', 'reinhard', 'ruifrok'] as const;
+type Method = (typeof METHODS)[number];
+
+const PYTHON = '/usr/bin/python3';
+/** The project's promise: native CPU Macenko at least this many times the numpy peer. */
+const CPU_VS_NUMPY_TARGET = 100;
+
+interface Inputs {
+  name: string;
+  batch: RgbBatch;
+}
+
+/** A grid×grid set of size×size patches spread evenly over one image (overlapping when needed). */
+export function gridPatches(image: RgbBatch, size: number, grid: number): RgbBatch {
+  const { height, width } = image;
+  if (size > height || size > width) throw new RangeError(`Expected an image of at least ${size}x${size} to cut patches from but received ${width}x${height}`);
+  const n = grid * grid;
+  const data = new Uint8Array(n * size * size * 3);
+  const step = (limit: number) => (grid > 1 ? (limit - size) / (grid - 1) : 0);
+  let o = 0;
+  for (let gy = 0; gy < grid; gy++) {
+    const y0 = Math.round(gy * step(height));
+    for (let gx = 0; gx < grid; gx++) {
+      const x0 = Math.round(gx * step(width));
+      for (let y = 0; y < size; y++) {
+        const row = ((y0 + y) * width + x0) * 3;
+        data.set(image.data.subarray(row, row + size * 3), o);
+        o += size * 3;
+      }
+    }
+  }
+  return { data, n, height: size, width: size };
+}
+
+/** The image turned by 180° (pixel order reversed): same stains, different layout. */
+function rotated180(image: RgbBatch): RgbBatch {
+  const p = image.height * image.width;
+  const data = new Uint8Array(p * 3);
+  for (let i = 0; i < p; i++) {
+    const s = (p - 1 - i) * 3;
+    data[i * 3] = image.data[s]!;
+    data[i * 3 + 1] = image.data[s + 1]!;
+    data[i * 3 + 2] = image.data[s + 2]!;
+  }
+  return { data, n: 1, height: image.height, width: image.width };
+}
+
+function concat(images: RgbBatch[]): RgbBatch {
+  const data = new Uint8Array(images.reduce((s, im) => s + im.data.length, 0));
+  let o = 0;
+  for (const im of images) {
+    data.set(im.data, o);
+    o += im.data.length;
+  }
+  return { data, n: images.reduce((s, im) => s + im.n, 0), height: images[0]!.height, width: images[0]!.width };
+}
+
+function fixture(name: string): string {
+  const local = join(packageRoot(), 'test', 'fixtures', name);
+  if (existsSync(local)) return local;
+  throw new Error(`benchmark input ${local} is missing (copy it from the shared data folder, keeping its name)`);
+}
+
+/**
+ * How long each backend may take per case. Native backends get more repeats
+ * and a minimum timed total (their runs are milliseconds); gpujs and js are
+ * bounded by time, since a 1024² Vahadane on them takes seconds per run.
+ */
+function budget(backend: string, big: boolean, ctx: SuiteContext): MeasureOptions {
+  const { quick, repeats } = ctx.options;
+  if (quick) return { warmup: 0, repeats: repeats ?? 1, maxTimeMs: repeats ? Infinity : 0 };
+  const fast = backend === 'cpu' || backend === 'cuda';
+  const base: MeasureOptions = fast
+    ? { warmup: 2, repeats: 5, minTimeMs: 500, maxTimeMs: 6000 }
+    : { warmup: 1, repeats: 3, maxTimeMs: big ? 4000 : 3000 };
+  if (repeats !== undefined) return { warmup: base.warmup ?? 1, repeats, maxRepeats: repeats };
+  return base;
+}
+
+interface PeerResult {
+  median_s: number;
+  first_s: number;
+  min_s: number;
+  repeats: number;
+  samples_s: number[];
+  python: string;
+  numpy: string;
+}
+
+function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The numpy peer, single-threaded, or why it cannot run here. */
+async function numpyPeer(): Promise<{ script: string; env: NodeJS.ProcessEnv; numpy: string } | { reason: string }> {
+  const script = join(packageRoot(), 'benchmarks', 'peers', 'macenko_numpy.py');
+  if (!existsSync(script)) return { reason: `${script} is missing` };
+  if (!existsSync(PYTHON)) return { reason: `${PYTHON} not found` };
+  const env = { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
+  try {
+    const r = await runProcess(PYTHON, ['-c', 'import numpy; print(numpy.__version__)'], env);
+    if (r.code !== 0) return { reason: `${PYTHON} has no numpy (${r.stderr.trim().split('\n').pop() ?? ''})` };
+    return { script, env, numpy: r.stdout.trim() };
+  } catch (e) {
+    return { reason: `${PYTHON} could not run: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+/** Runs the peer on the batch; returns its timing and its output (for the agreement check). */
+async function runNumpy(
+  peer: { script: string; env: NodeJS.ProcessEnv },
+  batch: RgbBatch,
+  repeats: number,
+  warmup: number,
+): Promise<{ timing: PeerResult; output: Uint8Array }> {
+  const dir = await mkdtemp(join(tmpdir(), 'histoflow-bench-'));
+  try {
+    const input = join(dir, 'input.rgb');
+    const output = join(dir, 'output.rgb');
+    await writeFile(input, batch.data);
+    const args = [peer.script, input, String(batch.n), String(batch.height), String(batch.width), String(repeats), String(warmup), output];
+    const r = await runProcess(PYTHON, args, peer.env);
+    if (r.code !== 0) throw new Error(`exited with ${r.code}: ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
+    const timing = JSON.parse(r.stdout.trim().split('\n').pop()!) as PeerResult;
+    const out = await readFile(output);
+    return { timing, output: new Uint8Array(out.buffer, out.byteOffset, out.length) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function agreement(a: Uint8Array, b: Uint8Array): { maxAbsDiff: number; differing: number } {
+  let max = 0;
+  let differing = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    if (d > max) max = d;
+    if (d !== 0) differing++;
+  }
+  return { maxAbsDiff: max, differing };
+}
+
+async function reinhardTarget(norm1: RgbBatch, backends: string[]): Promise<StainTarget> {
+  let last: unknown;
+  for (const backend of backends) {
+    try {
+      return await fitStainTarget(norm1, { method: 'reinhard', backend: backend as 'js' });
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw new Error(`no backend could fit the Reinhard target: ${last instanceof Error ? last.message : String(last)}`);
+}
+
+async function run(ctx: SuiteContext): Promise<void> {
+  const quick = ctx.options.quick;
+  const [example1, norm1] = await Promise.all([
+    readImage(fixture('HEnorm_python__example1.png')),
+    readImage(fixture('HEnorm_python__norm1.png')),
+  ]);
+  const grid = quick ? 4 : 16;
+  const inputs: Inputs[] = [
+    { name: '96', batch: gridPatches(example1, 96, grid) },
+    { name: String(example1.width), batch: quick ? example1 : concat([example1, rotated180(example1)]) },
+  ];
+
+  const status = await kernelBackendStatus();
+  ctx.environment(
+    'backends',
+    Object.fromEntries(status.map((s) => [s.name, s.available ? s.detail : `unavailable: ${s.detail.replace(/^the \w+ backend is unavailable: /, "")}`])),
+  );
+  const backends = (await availableKernelBackends()).map((b) => b.name);
+  const peer = await numpyPeer();
+  ctx.environment(
+    'stainInputs',
+    inputs.map((i) => `${i.batch.n}x${i.batch.width}x${i.batch.height} RGB from HEnorm_python__example1.png`).join('; '),
+  );
+  ctx.environment('peer:numpy', 'reason' in peer ? `not run: ${peer.reason}` : `numpy ${peer.numpy}, ${PYTHON}, 1 thread (HEnorm_python normalizeStaining)`);
+  if ('reason' in peer) ctx.note(`peer:numpy not run: ${peer.reason}`);
+
+  let target: StainTarget | undefined;
+  let targetError: unknown;
+  try {
+    target = await reinhardTarget(norm1, backends);
+  } catch (e) {
+    targetError = e;
+  }
+
+  for (const input of inputs) {
+    const { batch } = input;
+    const megapixels = (batch.n * batch.height * batch.width) / 1e6;
+    const big = batch.height > 256;
+    for (const method of METHODS) {
+      const caseName = `${method}-${input.name}`;
+      const outputs = new Map<string, Uint8Array>();
+      for (const backend of backends) {
+        if (method === 'reinhard' && !target) {
+          ctx.fail(caseName, backend, targetError);
+          continue;
+        }
+        const out = new Uint8Array(batch.data.length);
+        const options = {
+          method: method as Method,
+          preset: 'canonical' as const,
+          backend,
+          out,
+          ...(method === 'reinhard' ? { target } : {}),
+        };
+        try {
+          let unchanged = 0;
+          const m = await measure(async () => {
+            unchanged = (await normalizeStain(batch, options)).unchanged.length;
+          }, budget(backend, big, ctx));
+          const value = megapixels / m.median;
+          ctx.record(caseName, backend, value, 'MP/s', {
+            median_s: m.median,
+            first_s: m.first,
+            min_s: m.min,
+            repeats: m.repeats,
+            images: batch.n,
+            height: batch.height,
+            width: batch.width,
+            unchanged,
+          });
+          outputs.set(backend, out);
+          ctx.log(`stain ${caseName} ${backend}: ${value.toFixed(2)} MP/s (median ${(m.median * 1000).toFixed(1)} ms of ${m.repeats}, first ${(m.first * 1000).toFixed(1)} ms)`);
+        } catch (e) {
+          ctx.fail(caseName, backend, e);
+          ctx.log(`stain ${caseName} ${backend}: failed: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+
+      if (method === 'macenko' && !('reason' in peer)) {
+        try {
+          const { timing, output } = await runNumpy(peer, batch, quick ? 1 : 3, quick ? 0 : 1);
+          const value = megapixels / timing.median_s;
+          ctx.record(caseName, 'peer:numpy', value, 'MP/s', {
+            median_s: timing.median_s,
+            first_s: timing.first_s,
+            min_s: timing.min_s,
+            repeats: timing.repeats,
+            images: batch.n,
+            height: batch.height,
+            width: batch.width,
+            numpy: timing.numpy,
+            python: timing.python,
+            threads: 1,
+          });
+          ctx.log(`stain ${caseName} peer:numpy: ${value.toFixed(2)} MP/s (median ${(timing.median_s * 1000).toFixed(1)} ms of ${timing.repeats}, first ${(timing.first_s * 1000).toFixed(1)} ms)`);
+          // the same recipe on the same bytes should give the same bytes: say how close each backend came
+          const parts: string[] = [];
+          for (const [backend, out] of outputs) {
+            const a = agreement(out, output);
+            parts.push(`${backend} max |Δ| ${a.maxAbsDiff}, ${a.differing} of ${output.length} bytes differ`);
+          }
+          if (parts.length) ctx.note(`${caseName} output vs peer:numpy: ${parts.join('; ')}`);
+        } catch (e) {
+          ctx.fail(caseName, 'peer:numpy', e);
+          ctx.log(`stain ${caseName} peer:numpy: failed: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
+    }
+  }
+
+  for (const input of inputs) {
+    for (const backend of ['cpu', 'cuda'] as const) {
+      if (backend === 'cpu' || backends.includes(backend)) ctx.target(`macenko-${input.name}`, backend, 'peer:numpy', CPU_VS_NUMPY_TARGET);
+    }
+  }
+}
+
+export const stainSuite: Suite = {
+  name: 'stain',
+  description: 'stain normalization (macenko, vahadane, reinhard, ruifrok) in MP/s on 96x96 patches and 1024² images, every backend, numpy peer',
+  run,
+};

@@ -1,0 +1,15 @@
+// histoflow.node: one module, one registration call per family.
+#include <napi.h>
+
+#include "common.h"
+
+namespace {
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  hfb::InitInfo(env, exports);
+  hfb::InitColor(env, exports);
+  hfb::InitStain(env, exports);
+  return exports;
+}
+}  // namespace
+
+NODE_API_MODULE(histoflow, Init)

@@ -1,0 +1,197 @@
+// The seam between JavaScript and native/: unpacking validated plain objects
+// into kernel parameter structs, zero-copy views of typed arrays, and the
+// Promise-returning AsyncWorker that runs a kernel off the event loop.
+//
+// src/ validates every option before calling in (TypeError / RangeError with
+// the parameter's name). Here we re-check only what would corrupt memory: the
+// typed-array kind and its byte length against the stated shape.
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+#include "core/image.h"
+
+namespace hfb {
+
+inline Napi::Object ObjectArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsObject()) {
+    throw Napi::TypeError::New(info.Env(), std::string("Expected an object for ") + name);
+  }
+  return info[i].As<Napi::Object>();
+}
+
+inline double Number(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("Expected a number for ") + key);
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+inline bool Bool(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsBoolean()) throw Napi::TypeError::New(o.Env(), std::string("Expected a boolean for ") + key);
+  return v.As<Napi::Boolean>().Value();
+}
+
+inline std::string String(const Napi::Value& v, const char* name) {
+  if (!v.IsString()) throw Napi::TypeError::New(v.Env(), std::string("Expected a string for ") + name);
+  return v.As<Napi::String>().Utf8Value();
+}
+
+// Reads `count` numbers from a JS array or typed array.
+template <typename T>
+void Numbers(const Napi::Object& o, const char* key, T* out, size_t count) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsObject()) throw Napi::TypeError::New(o.Env(), std::string("Expected an array of numbers for ") + key);
+  Napi::Object arr = v.As<Napi::Object>();
+  uint32_t length = arr.Get("length").As<Napi::Number>().Uint32Value();
+  if (length != count) {
+    throw Napi::RangeError::New(o.Env(), std::string("Expected ") + std::to_string(count) + " numbers for " + key +
+                                             " but received " + std::to_string(length));
+  }
+  for (size_t i = 0; i < count; ++i) {
+    Napi::Value e = arr.Get(static_cast<uint32_t>(i));
+    if (!e.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("Expected numbers in ") + key);
+    out[i] = static_cast<T>(e.As<Napi::Number>().DoubleValue());
+  }
+}
+
+// A typed array checked for kind and minimal length, viewed without a copy
+// (byteOffset respected) and pinned by a reference until the worker ends.
+template <typename T>
+struct PinnedArray {
+  T* data = nullptr;
+  size_t length = 0;
+  Napi::Reference<Napi::Value> pin;
+};
+
+template <typename T>
+PinnedArray<T> TypedArg(Napi::Value v, napi_typedarray_type kind, const char* kind_name, const char* name,
+                        size_t expected_length) {
+  Napi::Env env = v.Env();
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kind) {
+    throw Napi::TypeError::New(env, std::string("Expected a ") + kind_name + " for " + name);
+  }
+  auto ta = v.As<Napi::TypedArrayOf<T>>();
+  if (ta.ElementLength() != expected_length) {
+    throw Napi::RangeError::New(env, std::string("Expected ") + name + " to hold " + std::to_string(expected_length) +
+                                         " elements but it holds " + std::to_string(ta.ElementLength()));
+  }
+  PinnedArray<T> p;
+  p.data = ta.Data();
+  p.length = ta.ElementLength();
+  p.pin = Napi::Persistent(v);
+  return p;
+}
+
+// { data: Uint8Array, n, height, width } → RgbBatch over the same memory.
+struct PinnedBatch {
+  hf::RgbBatch view;
+  Napi::Reference<Napi::Value> pin;
+};
+
+inline int64_t PositiveInt(const Napi::Object& o, const char* key) {
+  double d = Number(o, key);
+  if (!(d >= 1) || d != static_cast<double>(static_cast<int64_t>(d)) || d > 9.0e15) {
+    throw Napi::RangeError::New(o.Env(), std::string("Expected a positive integer for ") + key);
+  }
+  return static_cast<int64_t>(d);
+}
+
+inline PinnedBatch BatchArg(const Napi::CallbackInfo& info, size_t i) {
+  Napi::Object b = ObjectArg(info, i, "batch");
+  int64_t n = PositiveInt(b, "n"), h = PositiveInt(b, "height"), w = PositiveInt(b, "width");
+  size_t bytes = static_cast<size_t>(n * h * w * 3);
+  auto arr = TypedArg<uint8_t>(b.Get("data"), napi_uint8_array, "Uint8Array", "batch.data", bytes);
+  PinnedBatch p;
+  p.view.data = arr.data;
+  p.view.n = n;
+  p.view.height = h;
+  p.view.width = w;
+  p.pin = std::move(arr.pin);
+  return p;
+}
+
+enum class Device { Cpu, Cuda };
+
+inline Device DeviceArg(const Napi::CallbackInfo& info, size_t i) {
+  std::string d = String(info.Length() > i ? info[i] : info.Env().Undefined(), "device");
+  if (d == "cpu") return Device::Cpu;
+  if (d == "cuda") return Device::Cuda;
+  throw Napi::RangeError::New(info.Env(), "Expected 'cpu' or 'cuda' for device but received '" + d + "'");
+}
+
+// Runs `work` on a libuv thread, then resolves the Promise with `result(env)`.
+// Inputs referenced by the work are pinned by `pins` until OnOK/OnError.
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  using Work = std::function<void()>;
+  using Result = std::function<Napi::Value(Napi::Env)>;
+
+  static Napi::Value Start(Napi::Env env, const char* name, std::vector<Napi::Reference<Napi::Value>> pins, Work work,
+                           Result result) {
+    auto* w = new PromiseWorker(env, name, std::move(pins), std::move(work), std::move(result));
+    Napi::Promise promise = w->deferred_.Promise();
+    w->Queue();
+    return promise;
+  }
+
+ protected:
+  void Execute() override {
+    try {
+      work_();
+    } catch (const hf::UnavailableError& e) {
+      kind_ = "unavailable";
+      SetError(e.what());
+    } catch (const std::bad_alloc&) {
+      SetError(std::string(name_) + ": out of memory");
+    } catch (const std::exception& e) {
+      SetError(std::string(name_) + ": " + e.what());
+    } catch (...) {
+      SetError(std::string(name_) + ": unknown native error");
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    try {
+      deferred_.Resolve(result_ ? result_(env) : env.Undefined());
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+    }
+  }
+  void OnError(const Napi::Error& e) override {
+    Napi::Value err = e.Value();
+    if (!kind_.empty()) err.As<Napi::Object>().Set("code", Napi::String::New(Env(), "HISTOFLOW_UNAVAILABLE"));
+    deferred_.Reject(err);
+  }
+
+ private:
+  PromiseWorker(Napi::Env env, const char* name, std::vector<Napi::Reference<Napi::Value>> pins, Work work,
+                Result result)
+      : Napi::AsyncWorker(env, name),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        name_(name),
+        pins_(std::move(pins)),
+        work_(std::move(work)),
+        result_(std::move(result)) {}
+
+  Napi::Promise::Deferred deferred_;
+  const char* name_;
+  std::vector<Napi::Reference<Napi::Value>> pins_;
+  Work work_;
+  Result result_;
+  std::string kind_;
+};
+
+// Registration of each family's functions on the exports object.
+void InitInfo(Napi::Env env, Napi::Object exports);
+void InitColor(Napi::Env env, Napi::Object exports);
+void InitStain(Napi::Env env, Napi::Object exports);
+
+}  // namespace hfb

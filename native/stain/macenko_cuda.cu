@@ -1,0 +1,168 @@
+// Macenko et al., ISBI 2009, on the device, step for step as macenko_cpu.cc
+// (HEnorm_python's procedure): tissue mask → covariance sums (double, per-image
+// block reduction) → eigh3 on the host → pseudo-angles of the tissue pixels →
+// exact alpha / 100 − alpha order statistics (one segmented radix sort for the
+// whole batch) → stain vectors on the host → max_c.
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "stain/macenko.h"
+#include "stain/stain_cuda.cuh"
+#include "stain/stain_math.h"
+
+namespace hf {
+
+namespace {
+
+using stain_cuda::kThreads;
+
+// Σ od (3) and Σ od·odᵀ (xx xy xz yy yz zz) over each image's tissue pixels.
+struct CovarianceTerm {
+  const float* od;
+  const uint8_t* mask;
+  int64_t ppi;
+  __device__ int64_t items(int64_t) const { return ppi; }
+  __device__ void operator()(int64_t img, int64_t k, double* acc) const {
+    const int64_t px = img * ppi + k;
+    if (!mask[px]) return;
+    const double r = od[3 * px], g = od[3 * px + 1], b = od[3 * px + 2];
+    acc[0] += r, acc[1] += g, acc[2] += b;
+    acc[3] += r * r, acc[4] += r * g, acc[5] += r * b;
+    acc[6] += g * g, acc[7] += g * b, acc[8] += b * b;
+  }
+};
+
+// The plane of each image's two largest eigenvectors, as floats (e1 largest).
+struct AnglePlane {
+  float e1[3], e2[3];
+  int32_t active;
+};
+
+// Strictly increasing in atan2(y, x) over (−π, π]: 1 − x/(|x|+|y|), mirrored
+// for y < 0 (macenko_cpu.cc's pseudo_angle; atan2 only on the order statistics).
+__device__ inline float pseudo_angle(float x, float y) {
+  float s = fabsf(x) + fabsf(y);
+  s = s > 1e-30f ? s : 1e-30f;
+  return copysignf(1.f - x / s, y);
+}
+double angle_of_pseudo(double d) {
+  const double a = std::fabs(d);
+  const double x = 1.0 - a, y = 1.0 - std::fabs(x);
+  const double phi = std::atan2(y, x);
+  return d < 0 ? -phi : phi;
+}
+
+__global__ void pseudo_angle_kernel(const float* __restrict__ od, const uint8_t* __restrict__ mask, int64_t n,
+                                    int64_t ppi, const AnglePlane* __restrict__ planes, float* __restrict__ angles,
+                                    uint32_t* __restrict__ segments) {
+  for (int64_t img = blockIdx.y; img < n; img += gridDim.y) {
+    const AnglePlane plane = planes[img];
+    for (int64_t k = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; k < ppi; k += int64_t{gridDim.x} * blockDim.x) {
+      const int64_t px = img * ppi + k;
+      const float r = od[3 * px], g = od[3 * px + 1], b = od[3 * px + 2];
+      const float x = plane.e2[0] * r + plane.e2[1] * g + plane.e2[2] * b;
+      const float y = plane.e1[0] * r + plane.e1[1] * g + plane.e1[2] * b;
+      angles[px] = pseudo_angle(x, y);
+      segments[px] = plane.active && mask[px] ? static_cast<uint32_t>(img) : static_cast<uint32_t>(n);
+    }
+  }
+}
+
+}  // namespace
+
+void macenko_fit_cuda(const RgbBatch& in, const MacenkoParams& p, StainFit* fits) {
+  const char* op = "macenko_fit_cuda";
+  const int64_t n = in.n, ppi = in.pixels_per_image();
+  for (int64_t i = 0; i < n; ++i) fits[i] = StainFit{};
+  if (n == 0) return;
+
+  stain_cuda::DeviceBatch batch = stain_cuda::upload_batch(in, p.od, op);
+  std::vector<int64_t> tissue_counts;
+  DeviceBuffer<uint8_t> mask = stain_cuda::tissue_mask(batch, p.tissue, p.od, tissue_counts, op);
+  const std::vector<double> sums =
+      stain_cuda::per_image_sums<9>(n, ppi, CovarianceTerm{batch.od.data(), mask.data(), ppi}, op);
+
+  // np.cov: (Σ od·odᵀ − n·μμᵀ) / (n − 1); eigenvectors on the host.
+  std::vector<AnglePlane> planes(n);
+  std::vector<double> e1s(3 * n), e2s(3 * n);
+  bool any_active = false;
+  for (int64_t i = 0; i < n; ++i) {
+    AnglePlane& plane = planes[i];
+    std::memset(&plane, 0, sizeof(plane));
+    const int64_t count = tissue_counts[i];
+    fits[i].tissue_pixels = count;
+    if (count < 2) {
+      fits[i].status = kFitTooFewTissuePixels;
+      continue;
+    }
+    const double* s = &sums[9 * i];
+    double mean[3], cov[9];
+    for (int k = 0; k < 3; ++k) mean[k] = s[k] / count;
+    const int upper[3][3] = {{0, 1, 2}, {1, 3, 4}, {2, 4, 5}};
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b)
+        cov[a * 3 + b] = (s[3 + upper[a][b]] - count * mean[a] * mean[b]) / (count - 1);
+    double evals[3], evecs[9];
+    eigh3(cov, evals, evecs);
+    double* e1 = &e1s[3 * i];
+    double* e2 = &e2s[3 * i];
+    for (int k = 0; k < 3; ++k) e1[k] = evecs[k * 3 + 2], e2[k] = evecs[k * 3 + 1];
+    // e1's sign: tissue projects positively; e2's sign only swaps φ_min and φ_max.
+    if (e1[0] * mean[0] + e1[1] * mean[1] + e1[2] * mean[2] < 0)
+      for (int k = 0; k < 3; ++k) e1[k] = -e1[k];
+    for (int k = 0; k < 3; ++k) {
+      plane.e1[k] = static_cast<float>(e1[k]);
+      plane.e2[k] = static_cast<float>(e2[k]);
+    }
+    plane.active = 1;
+    any_active = true;
+  }
+  if (!any_active) return;
+
+  DeviceBuffer<AnglePlane> d_planes(n, op);
+  d_planes.upload(planes.data(), n, op);
+  DeviceBuffer<float> angles(batch.pixels(), op);
+  DeviceBuffer<uint32_t> segments(batch.pixels(), op);
+  pseudo_angle_kernel<<<stain_cuda::batch_grid(n, ppi), kThreads>>>(batch.od.data(), mask.data(), n, ppi,
+                                                                    d_planes.data(), angles.data(), segments.data());
+  HF_CUDA_CHECK_LAUNCH(op);
+  const std::vector<OrderPair> pairs = stain_cuda::segmented_order_pairs(
+      angles.data(), segments.data(), batch.pixels(), n, {static_cast<double>(p.alpha), 100.0 - p.alpha}, op);
+
+  for (int64_t i = 0; i < n; ++i) {
+    if (!planes[i].active) continue;
+    StainFit& fit = fits[i];
+    auto angle = [&](const OrderPair& pair) {
+      return OrderPair::lerp(angle_of_pseudo(pair.lo), angle_of_pseudo(pair.hi), pair.frac);
+    };
+    const double phi_min = angle(pairs[2 * i]), phi_max = angle(pairs[2 * i + 1]);
+    const double* e1 = &e1s[3 * i];
+    const double* e2 = &e2s[3 * i];
+    double v_min[3], v_max[3];
+    for (int k = 0; k < 3; ++k) {
+      v_min[k] = e2[k] * std::cos(phi_min) + e1[k] * std::sin(phi_min);
+      v_max[k] = e2[k] * std::cos(phi_max) + e1[k] * std::sin(phi_max);
+    }
+    // Hematoxylin: the vector with the larger red OD.
+    const double* h = v_min[0] > v_max[0] ? v_min : v_max;
+    const double* e = v_min[0] > v_max[0] ? v_max : v_min;
+    double h_norm = 1, e_norm = 1;
+    if (p.unit_rows) {
+      h_norm = std::sqrt(h[0] * h[0] + h[1] * h[1] + h[2] * h[2]);
+      e_norm = std::sqrt(e[0] * e[0] + e[1] * e[1] + e[2] * e[2]);
+      if (!(h_norm > 0) || !(e_norm > 0)) {
+        fit.status = kFitDegenerate;
+        continue;
+      }
+    }
+    for (int k = 0; k < 3; ++k) {
+      fit.he[k] = static_cast<float>(h[k] / h_norm);
+      fit.he[3 + k] = static_cast<float>(e[k] / e_norm);
+    }
+    fit.status = kFitOk;
+  }
+  stain_cuda::fit_max_c(batch, fits, op);
+}
+
+}  // namespace hf

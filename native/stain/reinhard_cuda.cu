@@ -1,0 +1,149 @@
+// Reinhard et al. 2001 colour transfer on the device, as reinhard_cpu.cc
+// (tiatoolbox's ReinhardNormalizer on uint8 images): per pixel OpenCV 8-bit
+// LAB on the device, per-image statistics as exact sums over three 256-bin
+// histograms (counted on the device, summed on the host in the CPU's order),
+// the transfer as a 256-entry table per channel, LAB→sRGB on the device.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "color/lab_device.cuh"
+#include "core/cuda_check.cuh"
+#include "stain/reinhard.h"
+
+namespace hf {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+dim3 batch_grid(int64_t n, int64_t pixels_per_image) {
+  const unsigned x = grid_blocks(pixels_per_image, kThreads, 4096);
+  const unsigned y = static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(n, 1), 65535));
+  return dim3(x, y);
+}
+
+// hist[img][channel][level] of the 8-bit LAB values.
+__global__ void lab8_histogram_kernel(const uint8_t* __restrict__ rgb, int64_t n, int64_t ppi,
+                                      unsigned long long* __restrict__ hist) {
+  __shared__ unsigned int block_hist[3 * 256];
+  for (int64_t img = blockIdx.y; img < n; img += gridDim.y) {
+    for (int i = threadIdx.x; i < 3 * 256; i += blockDim.x) block_hist[i] = 0;
+    __syncthreads();
+    for (int64_t k = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; k < ppi; k += int64_t{gridDim.x} * blockDim.x) {
+      uint8_t q[3];
+      srgb_to_lab8_device(rgb + (img * ppi + k) * 3, q);
+      atomicAdd(&block_hist[q[0]], 1u);
+      atomicAdd(&block_hist[256 + q[1]], 1u);
+      atomicAdd(&block_hist[512 + q[2]], 1u);
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < 3 * 256; i += blockDim.x)
+      if (block_hist[i] > 0) atomicAdd(&hist[img * 768 + i], static_cast<unsigned long long>(block_hist[i]));
+    __syncthreads();
+  }
+}
+
+struct TransferTable {
+  uint8_t level[3][256];
+};
+
+__global__ void reinhard_transfer_kernel(const uint8_t* __restrict__ rgb, int64_t n, int64_t ppi,
+                                         const TransferTable* __restrict__ tables, uint8_t* __restrict__ out) {
+  __shared__ TransferTable table;
+  for (int64_t img = blockIdx.y; img < n; img += gridDim.y) {
+    __syncthreads();  // the previous image's table is no longer read
+    for (int i = threadIdx.x; i < 3 * 256; i += blockDim.x) (&table.level[0][0])[i] = (&tables[img].level[0][0])[i];
+    __syncthreads();
+    for (int64_t k = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; k < ppi; k += int64_t{gridDim.x} * blockDim.x) {
+      const int64_t base = (img * ppi + k) * 3;
+      uint8_t q[3];
+      srgb_to_lab8_device(rgb + base, q);
+      const float lab[3] = {table.level[0][q[0]] * (100.f / 255.f), table.level[1][q[1]] - 128.f,
+                            table.level[2][q[2]] - 128.f};
+      lab_to_srgb_device(lab, out + base);
+    }
+  }
+}
+
+// The tiatoolbox channel value of an 8-bit LAB level.
+inline double unscaled(int channel, int level) { return channel == 0 ? level / 2.55 : level - 128.0; }
+
+// Mean and population std of each channel from its histogram (reinhard_cpu.cc's
+// image_stats: Σ count·x and Σ count·x² in level order).
+LabStats stats_of(const unsigned long long* hist, int64_t pixels) {
+  LabStats s;
+  s.pixels = pixels;
+  if (pixels == 0) return s;
+  for (int c = 0; c < 3; ++c) {
+    double sum = 0, sum_sq = 0;
+    for (int v = 0; v < 256; ++v) {
+      const int64_t count = static_cast<int64_t>(hist[c * 256 + v]);
+      const double x = unscaled(c, v);
+      sum += count * x;
+      sum_sq += count * x * x;
+    }
+    s.mean[c] = sum / pixels;
+    s.std[c] = std::sqrt(std::max(0.0, sum_sq / pixels - s.mean[c] * s.mean[c]));
+  }
+  return s;
+}
+
+// Every image's LAB statistics; the batch stays on the device in `d_rgb`.
+std::vector<LabStats> batch_stats(const RgbBatch& in, const DeviceBuffer<uint8_t>& d_rgb, const char* op) {
+  const int64_t n = in.n, ppi = in.pixels_per_image();
+  std::vector<unsigned long long> hist(n * 768, 0);
+  if (in.pixels() > 0) {
+    DeviceBuffer<unsigned long long> d_hist(n * 768, op);
+    d_hist.zero(op);
+    lab8_histogram_kernel<<<batch_grid(n, ppi), kThreads>>>(d_rgb.data(), n, ppi, d_hist.data());
+    HF_CUDA_CHECK_LAUNCH(op);
+    d_hist.download(hist.data(), hist.size(), op);
+  }
+  std::vector<LabStats> stats(n);
+  for (int64_t i = 0; i < n; ++i) stats[i] = stats_of(&hist[i * 768], ppi);
+  return stats;
+}
+
+}  // namespace
+
+void reinhard_fit_cuda(const RgbBatch& in, LabStats* stats) {
+  const char* op = "reinhard_fit_cuda";
+  if (in.n == 0) return;
+  DeviceBuffer<uint8_t> d_rgb(in.bytes(), op);
+  d_rgb.upload(in.data, in.bytes(), op);
+  const std::vector<LabStats> computed = batch_stats(in, d_rgb, op);
+  std::copy(computed.begin(), computed.end(), stats);
+}
+
+void reinhard_transform_cuda(const RgbBatch& in, const LabStats& target, uint8_t* out) {
+  const char* op = "reinhard_transform_cuda";
+  const int64_t n = in.n, ppi = in.pixels_per_image();
+  if (in.pixels() == 0) return;
+  DeviceBuffer<uint8_t> d_rgb(in.bytes(), op);
+  d_rgb.upload(in.data, in.bytes(), op);
+  const std::vector<LabStats> sources = batch_stats(in, d_rgb, op);
+
+  // y = (x − μ_s)·σ_t/σ_s + μ_t back in 8-bit LAB, clipped, truncated; a flat
+  // channel (σ_s < 1e-6) is shifted only.
+  std::vector<TransferTable> tables(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const LabStats& source = sources[i];
+    for (int c = 0; c < 3; ++c) {
+      const double gain = source.std[c] < 1e-6 ? 1.0 : target.std[c] / source.std[c];
+      for (int v = 0; v < 256; ++v) {
+        const double y = (unscaled(c, v) - source.mean[c]) * gain + target.mean[c];
+        const double scaled = c == 0 ? y * 2.55 : y + 128.0;
+        tables[i].level[c][v] = static_cast<uint8_t>(std::min(std::max(scaled, 0.0), 255.0));
+      }
+    }
+  }
+  DeviceBuffer<TransferTable> d_tables(n, op);
+  d_tables.upload(tables.data(), n, op);
+  DeviceBuffer<uint8_t> d_out(in.bytes(), op);
+  reinhard_transfer_kernel<<<batch_grid(n, ppi), kThreads>>>(d_rgb.data(), n, ppi, d_tables.data(), d_out.data());
+  HF_CUDA_CHECK_LAUNCH(op);
+  d_out.download(out, in.bytes(), op);
+}
+
+}  // namespace hf

@@ -1,0 +1,524 @@
+// The stain transform, concentrations and fixed-stain fit on the device, and
+// the pieces every CUDA stain method shares (stain_cuda.cuh): OD upload, tissue
+// masks, segmented order statistics and max_c. Formulas in stain_fit.h; each
+// step mirrors stain_fit_cpu.cc / stain_tables_cpu.cc operation for operation.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include <cub/device/device_radix_sort.cuh>
+
+#include "color/od_table.cuh"
+#include "stain/stain_cuda.cuh"
+#include "stain/stain_math.h"
+
+namespace hf {
+namespace stain_cuda {
+
+namespace {
+
+// A tissue rule as a table sum (stain_fit_internal.h's TissueTable): pixel
+// (r, g, b) is tissue when score[0][r] + score[1][g] + score[2][b] < below.
+struct TissueTable {
+  float score[3][256];
+  float below;
+};
+
+__global__ void od_kernel(const uint8_t* __restrict__ rgb, int64_t values, const float* __restrict__ table,
+                          float* __restrict__ od) {
+  __shared__ float od_of[256];
+  load_byte_table(table, od_of);
+  for (int64_t k = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; k < values; k += int64_t{gridDim.x} * blockDim.x)
+    od[k] = od_of[rgb[k]];
+}
+
+// Histogram of every channel value of each image (256 bins per image), for
+// the luminosity rule's contrast stretch.
+__global__ void channel_histogram_kernel(const uint8_t* __restrict__ rgb, int64_t n, int64_t ppi,
+                                         unsigned long long* __restrict__ hist) {
+  __shared__ unsigned int block_hist[256];
+  const int64_t values = ppi * 3;
+  for (int64_t img = blockIdx.y; img < n; img += gridDim.y) {
+    for (int i = threadIdx.x; i < 256; i += blockDim.x) block_hist[i] = 0;
+    __syncthreads();
+    for (int64_t k = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; k < values; k += int64_t{gridDim.x} * blockDim.x)
+      atomicAdd(&block_hist[rgb[img * values + k]], 1u);
+    __syncthreads();
+    for (int i = threadIdx.x; i < 256; i += blockDim.x)
+      if (block_hist[i] > 0) atomicAdd(&hist[img * 256 + i], static_cast<unsigned long long>(block_hist[i]));
+    __syncthreads();
+  }
+}
+
+// tables: one per image (table_stride 1) or one for all (0). The block-uniform
+// loop lets __syncthreads_count tally each block's tissue pixels.
+__global__ void tissue_kernel(const uint8_t* __restrict__ rgb, int64_t n, int64_t ppi,
+                              const TissueTable* __restrict__ tables, int table_stride, uint8_t* __restrict__ mask,
+                              unsigned long long* __restrict__ counts) {
+  __shared__ TissueTable table;
+  for (int64_t img = blockIdx.y; img < n; img += gridDim.y) {
+    const float* src = reinterpret_cast<const float*>(tables + img * table_stride);
+    float* dst = reinterpret_cast<float*>(&table);
+    __syncthreads();  // the previous image's table is no longer read
+    for (int i = threadIdx.x; i < 3 * 256 + 1; i += blockDim.x) dst[i] = src[i];
+    __syncthreads();
+    for (int64_t base = blockIdx.x * int64_t{blockDim.x}; base < ppi; base += int64_t{gridDim.x} * blockDim.x) {
+      const int64_t k = base + threadIdx.x;
+      bool tissue = false;
+      if (k < ppi) {
+        const uint8_t* px = rgb + (img * ppi + k) * 3;
+        tissue = table.score[0][px[0]] + table.score[1][px[1]] + table.score[2][px[2]] < table.below;
+        mask[img * ppi + k] = tissue;
+      }
+      const int block_count = __syncthreads_count(tissue);
+      if (threadIdx.x == 0 && block_count > 0) atomicAdd(&counts[img], static_cast<unsigned long long>(block_count));
+    }
+  }
+}
+
+// Macenko 2009 / HEnorm_python: tissue when every channel's OD ≥ beta, compared
+// in double as numpy compares its float64 OD.
+TissueTable od_threshold_table(const TissueParams& tissue, const OdParams& p) {
+  TissueTable t;
+  for (int v = 0; v < 256; ++v) {
+    double light = v + static_cast<double>(p.offset);
+    if (p.offset == 0.f && v == 0) light = 1.0;
+    double od = std::max(-std::log(light / static_cast<double>(p.io)), static_cast<double>(p.min_od));
+    float fails = od >= static_cast<double>(tissue.beta) ? 0.f : 1.f;
+    for (int c = 0; c < 3; ++c) t.score[c][v] = fails;
+  }
+  t.below = 0.5f;
+  return t;
+}
+
+// numpy.percentile (linear) of the uint8 values counted in `hist` (total n).
+double byte_percentile(const unsigned long long* hist, int64_t n, double p) {
+  OrderRank rank = percentile_rank(p, n);
+  auto value_at = [&](int64_t k) {
+    int64_t seen = 0;
+    for (int v = 0; v < 256; ++v) {
+      seen += static_cast<int64_t>(hist[v]);
+      if (seen > k) return static_cast<double>(v);
+    }
+    return 255.0;
+  };
+  double lo = value_at(rank.k), hi = rank.has_next ? value_at(rank.k + 1) : lo;
+  return OrderPair::lerp(lo, hi, rank.frac);
+}
+
+double srgb_to_linear(double v) { return v <= 0.04045 ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4); }
+
+// tiatoolbox get_luminosity_tissue_mask from one image's channel histogram:
+// contrast_enhancer (2–98 % percentiles, rescale to 0..255, astype uint8), then
+// OpenCV 8-bit L/255 < threshold, as a threshold on Y = Σ w_c·linear(c) (L is
+// monotone in Y). The CPU twin is stain_tables_cpu.cc's luminosity_table.
+TissueTable luminosity_table(const unsigned long long* hist, int64_t values, const TissueParams& tissue) {
+  TissueTable t;
+  double p_low = byte_percentile(hist, values, 2.0), p_high = byte_percentile(hist, values, 98.0);
+  if (p_low >= p_high) {
+    int lo = 0, hi = 255;
+    while (lo < 255 && hist[lo] == 0) ++lo;
+    while (hi > 0 && hist[hi] == 0) --hi;
+    p_low = lo;
+    p_high = hi;
+  }
+  uint8_t stretched[256];
+  for (int v = 0; v < 256; ++v) {
+    double s = v;
+    if (p_high > p_low) s = (std::min(std::max(s, p_low), p_high) - p_low) / (p_high - p_low) * 255.0;
+    stretched[v] = static_cast<uint8_t>(s);
+  }
+  const double weight[3] = {0.212671, 0.715160, 0.072169};  // OpenCV's sRGB→Y row
+  for (int c = 0; c < 3; ++c)
+    for (int v = 0; v < 256; ++v) t.score[c][v] = static_cast<float>(weight[c] * srgb_to_linear(stretched[v] / 255.0));
+
+  // Largest 8-bit L with L/255 < threshold, then the Y at which round(L·2.55)
+  // would exceed it: L < (L8 + 0.5)/2.55, inverted through L(Y).
+  int l8 = -1;
+  while (l8 < 255 && (l8 + 1) / 255.0 < static_cast<double>(tissue.luminosity_threshold)) ++l8;
+  if (l8 < 0) {
+    t.below = -std::numeric_limits<float>::infinity();
+  } else if (l8 >= 255) {
+    t.below = std::numeric_limits<float>::infinity();
+  } else {
+    double l = (l8 + 0.5) / 2.55;
+    double y = l > 903.3 * 0.008856 ? std::pow((l + 16.0) / 116.0, 3.0) : l / 903.3;
+    t.below = static_cast<float>(y);
+  }
+  return t;
+}
+
+// Radix-sortable bits of a float: their unsigned order is the numeric order.
+__device__ inline uint32_t float_order_bits(float f) {
+  uint32_t u = __float_as_uint(f);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+__device__ inline float float_from_order_bits(uint32_t k) {
+  return __uint_as_float((k & 0x80000000u) ? (k & 0x7fffffffu) : ~k);
+}
+
+__global__ void segment_keys_kernel(const float* __restrict__ values, const uint32_t* __restrict__ segments,
+                                    int64_t count, uint32_t segment_count, unsigned long long* __restrict__ keys) {
+  for (int64_t k = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; k < count; k += int64_t{gridDim.x} * blockDim.x) {
+    const uint32_t s = segments[k] < segment_count ? segments[k] : segment_count;
+    keys[k] = (static_cast<unsigned long long>(s) << 32) | float_order_bits(values[k]);
+  }
+}
+
+// order_statistics.h's percentile_rank, on the device.
+__device__ inline void percentile_rank_device(double p, int64_t n, int64_t& k, double& frac, bool& has_next) {
+  const double pos = p / 100.0 * static_cast<double>(n - 1);
+  k = static_cast<int64_t>(floor(pos));
+  k = k < 0 ? 0 : (k > n - 1 ? n - 1 : k);
+  frac = pos - static_cast<double>(k);
+  frac = frac < 0.0 ? 0.0 : (frac > 1.0 ? 1.0 : frac);
+  has_next = k + 1 < n;
+}
+
+// Each segment's order pairs from the sorted keys; its bounds by binary search.
+// pairs: (lo, hi, frac) per segment and percent.
+__global__ void segment_order_pairs_kernel(const unsigned long long* __restrict__ sorted, int64_t count,
+                                           uint32_t segment_count, const double* __restrict__ percents,
+                                           int percent_count, double* __restrict__ pairs) {
+  auto lower_bound = [&](unsigned long long key) {
+    int64_t lo = 0, hi = count;
+    while (lo < hi) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      if (sorted[mid] < key) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+  };
+  for (int64_t s = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; s < segment_count;
+       s += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t begin = lower_bound(static_cast<unsigned long long>(s) << 32);
+    const int64_t size = lower_bound(static_cast<unsigned long long>(s + 1) << 32) - begin;
+    for (int j = 0; j < percent_count; ++j) {
+      double* out = pairs + (s * percent_count + j) * 3;
+      if (size == 0) {
+        out[0] = out[1] = out[2] = nan("");
+        continue;
+      }
+      int64_t k;
+      double frac;
+      bool has_next;
+      percentile_rank_device(percents[j], size, k, frac, has_next);
+      out[0] = float_from_order_bits(static_cast<uint32_t>(sorted[begin + k]));
+      out[1] = has_next ? float_from_order_bits(static_cast<uint32_t>(sorted[begin + k + 1])) : out[0];
+      out[2] = frac;
+    }
+  }
+}
+
+struct PinvImage {
+  float pinv[6];  // float, as the CPU reference multiplies
+  int32_t active;
+};
+
+// Least-squares concentrations of every pixel of the active images, laid out
+// for segmented_order_pairs: segment 2·image + stain.
+__global__ void concentration_segments_kernel(const float* __restrict__ od, int64_t n, int64_t ppi,
+                                              const PinvImage* __restrict__ images, float* __restrict__ values,
+                                              uint32_t* __restrict__ segments) {
+  for (int64_t img = blockIdx.y; img < n; img += gridDim.y) {
+    const PinvImage im = images[img];
+    for (int64_t k = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; k < ppi; k += int64_t{gridDim.x} * blockDim.x) {
+      const int64_t px = img * ppi + k;
+      const float r = od[3 * px], g = od[3 * px + 1], b = od[3 * px + 2];
+      values[2 * px] = im.pinv[0] * r + im.pinv[1] * g + im.pinv[2] * b;
+      values[2 * px + 1] = im.pinv[3] * r + im.pinv[4] * g + im.pinv[5] * b;
+      const uint32_t none = static_cast<uint32_t>(2 * n);
+      segments[2 * px] = im.active ? static_cast<uint32_t>(2 * img) : none;
+      segments[2 * px + 1] = im.active ? static_cast<uint32_t>(2 * img + 1) : none;
+    }
+  }
+}
+
+}  // namespace
+
+dim3 batch_grid(int64_t n, int64_t items_per_image) {
+  const unsigned x = grid_blocks(items_per_image, kThreads, 4096);
+  const unsigned y = static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(n, 1), 65535));
+  return dim3(x, y);
+}
+
+DeviceBatch upload_batch(const RgbBatch& in, const OdParams& od, const char* op) {
+  DeviceBatch batch;
+  batch.n = in.n;
+  batch.pixels_per_image = in.pixels_per_image();
+  const int64_t values = in.bytes();
+  batch.rgb = DeviceBuffer<uint8_t>(values, op);
+  batch.od = DeviceBuffer<float>(values, op);
+  if (values == 0) return batch;
+  batch.rgb.upload(in.data, values, op);
+  const ByteTable table = od_table(od);
+  DeviceBuffer<float> d_table(256, op);
+  d_table.upload(table.value, 256, op);
+  od_kernel<<<grid_blocks(values, kThreads), kThreads>>>(batch.rgb.data(), values, d_table.data(), batch.od.data());
+  HF_CUDA_CHECK_LAUNCH(op);
+  return batch;
+}
+
+DeviceBuffer<uint8_t> tissue_mask(const DeviceBatch& batch, const TissueParams& tissue, const OdParams& od,
+                                  std::vector<int64_t>& counts, const char* op) {
+  const int64_t n = batch.n, ppi = batch.pixels_per_image;
+  DeviceBuffer<uint8_t> mask(batch.pixels(), op);
+  counts.assign(n, 0);
+  if (batch.pixels() == 0) return mask;
+  const dim3 grid = batch_grid(n, ppi);
+  std::vector<TissueTable> tables;
+  if (tissue.rule == TissueRule::Luminosity) {
+    DeviceBuffer<unsigned long long> d_hist(n * 256, op);
+    d_hist.zero(op);
+    channel_histogram_kernel<<<grid, kThreads>>>(batch.rgb.data(), n, ppi, d_hist.data());
+    HF_CUDA_CHECK_LAUNCH(op);
+    std::vector<unsigned long long> hist(n * 256);
+    d_hist.download(hist.data(), hist.size(), op);
+    tables.resize(n);
+    for (int64_t i = 0; i < n; ++i) tables[i] = luminosity_table(&hist[i * 256], ppi * 3, tissue);
+  } else {
+    tables.push_back(od_threshold_table(tissue, od));
+  }
+  DeviceBuffer<TissueTable> d_tables(tables.size(), op);
+  d_tables.upload(tables.data(), tables.size(), op);
+  DeviceBuffer<unsigned long long> d_counts(n, op);
+  d_counts.zero(op);
+  tissue_kernel<<<grid, kThreads>>>(batch.rgb.data(), n, ppi, d_tables.data(), tables.size() > 1 ? 1 : 0,
+                                    mask.data(), d_counts.data());
+  HF_CUDA_CHECK_LAUNCH(op);
+  std::vector<unsigned long long> host_counts(n);
+  d_counts.download(host_counts.data(), n, op);
+  for (int64_t i = 0; i < n; ++i) counts[i] = static_cast<int64_t>(host_counts[i]);
+  return mask;
+}
+
+std::vector<OrderPair> segmented_order_pairs(const float* values, const uint32_t* segments, int64_t count,
+                                             int64_t segment_count, const std::vector<double>& percents,
+                                             const char* op) {
+  const int percent_count = static_cast<int>(percents.size());
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<OrderPair> result(segment_count * percent_count, OrderPair{nan, nan, nan});
+  if (count == 0 || segment_count == 0 || percent_count == 0) return result;
+  int segment_bits = 0;  // enough for the ids 0..segment_count (the last one: no segment)
+  while ((int64_t{1} << segment_bits) <= segment_count) ++segment_bits;
+
+  DeviceBuffer<unsigned long long> keys(count, op), sorted(count, op);
+  segment_keys_kernel<<<grid_blocks(count, kThreads), kThreads>>>(values, segments, count,
+                                                                  static_cast<uint32_t>(segment_count), keys.data());
+  HF_CUDA_CHECK_LAUNCH(op);
+  size_t temp_bytes = 0;
+  HF_CUDA_CHECK(op, cub::DeviceRadixSort::SortKeys(nullptr, temp_bytes, keys.data(), sorted.data(), count, 0,
+                                                   32 + segment_bits));
+  DeviceBuffer<unsigned char> temp(temp_bytes, op);
+  HF_CUDA_CHECK(op, cub::DeviceRadixSort::SortKeys(temp.data(), temp_bytes, keys.data(), sorted.data(), count, 0,
+                                                   32 + segment_bits));
+
+  DeviceBuffer<double> d_percents(percent_count, op), d_pairs(result.size() * 3, op);
+  d_percents.upload(percents.data(), percent_count, op);
+  segment_order_pairs_kernel<<<grid_blocks(segment_count, kThreads), kThreads>>>(
+      sorted.data(), count, static_cast<uint32_t>(segment_count), d_percents.data(), percent_count, d_pairs.data());
+  HF_CUDA_CHECK_LAUNCH(op);
+  std::vector<double> pairs(result.size() * 3);
+  d_pairs.download(pairs.data(), pairs.size(), op);
+  for (size_t i = 0; i < result.size(); ++i) {
+    result[i].lo = pairs[3 * i];
+    result[i].hi = pairs[3 * i + 1];
+    result[i].frac = pairs[3 * i + 2];
+  }
+  return result;
+}
+
+void fit_max_c(const DeviceBatch& batch, StainFit* fits, const char* op) {
+  const int64_t n = batch.n, ppi = batch.pixels_per_image;
+  std::vector<PinvImage> images(n);
+  bool any_active = false;
+  for (int64_t i = 0; i < n; ++i) {
+    PinvImage& im = images[i];
+    std::memset(&im, 0, sizeof(im));
+    if (fits[i].status != kFitOk) continue;
+    double pinv[6];
+    if (ppi < 1 || !stain_pinv(fits[i].he, pinv)) {
+      fits[i].status = kFitDegenerate;
+      fits[i].max_c[0] = fits[i].max_c[1] = 0.f;
+      continue;
+    }
+    for (int k = 0; k < 6; ++k) im.pinv[k] = static_cast<float>(pinv[k]);
+    im.active = 1;
+    any_active = true;
+  }
+  if (!any_active) return;
+  DeviceBuffer<PinvImage> d_images(n, op);
+  d_images.upload(images.data(), n, op);
+  DeviceBuffer<float> values(2 * batch.pixels(), op);
+  DeviceBuffer<uint32_t> segments(2 * batch.pixels(), op);
+  concentration_segments_kernel<<<batch_grid(n, ppi), kThreads>>>(batch.od.data(), n, ppi, d_images.data(),
+                                                                  values.data(), segments.data());
+  HF_CUDA_CHECK_LAUNCH(op);
+  const std::vector<OrderPair> pairs =
+      segmented_order_pairs(values.data(), segments.data(), 2 * batch.pixels(), 2 * n, {99.0}, op);
+  for (int64_t i = 0; i < n; ++i) {
+    if (!images[i].active) continue;
+    StainFit& fit = fits[i];
+    fit.max_c[0] = static_cast<float>(pairs[2 * i].interpolate());
+    fit.max_c[1] = static_cast<float>(pairs[2 * i + 1].interpolate());
+    if (!(fit.max_c[0] > 0.f) || !(fit.max_c[1] > 0.f) || !std::isfinite(fit.max_c[0]) || !std::isfinite(fit.max_c[1]))
+      fit.status = kFitDegenerate;
+  }
+}
+
+}  // namespace stain_cuda
+
+// ---- stain_fit.h entry points ------------------------------------------------------
+
+namespace {
+
+using stain_cuda::kThreads;
+
+// Per image: M = HE_targetᵀ·diag(max_c_target / max_c)·pinv for both stains,
+// hematoxylin alone and eosin alone (3x3 each, float as the CPU reference).
+struct TransformImage {
+  float m[3][9];
+  int32_t fitted;
+};
+
+// stain_fit_internal.h's fast_exp: the CPU reference renders with this
+// polynomial, so the device does too (same truncation to uint8 at the same
+// values). Cody–Waite reduction, degree-6 Taylor, x clamped to [-87, 88].
+__device__ inline float fast_exp(float x) {
+  x = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);
+  const float n = floorf(x * 1.44269504088896341f + 0.5f);
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.f / 720.f;
+  p = p * r + 1.f / 120.f;
+  p = p * r + 1.f / 24.f;
+  p = p * r + 1.f / 6.f;
+  p = p * r + 0.5f;
+  p = p * r + 1.f;
+  p = p * r + 1.f;
+  return p * __int_as_float((static_cast<int32_t>(n) + 127) << 23);
+}
+
+// Macenko 2009 eq. 5-6: out = io·exp(−M·od), values above 255 become
+// overflow_value, then truncate to uint8. Unfitted images are copied unchanged.
+__global__ void stain_transform_kernel(const uint8_t* __restrict__ rgb, const float* __restrict__ od, int64_t n,
+                                       int64_t ppi, const TransformImage* __restrict__ images, float io,
+                                       float overflow_value, uint8_t* __restrict__ out, uint8_t* __restrict__ h_only,
+                                       uint8_t* __restrict__ e_only) {
+  uint8_t* const outputs[3] = {out, h_only, e_only};
+  for (int64_t img = blockIdx.y; img < n; img += gridDim.y) {
+    const bool fitted = images[img].fitted != 0;
+    for (int64_t k = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; k < ppi; k += int64_t{gridDim.x} * blockDim.x) {
+      const int64_t base = (img * ppi + k) * 3;
+      if (!fitted) {
+        for (uint8_t* dst : outputs)
+          if (dst)
+            for (int j = 0; j < 3; ++j) dst[base + j] = rgb[base + j];
+        continue;
+      }
+      const float r = od[base], g = od[base + 1], b = od[base + 2];
+      for (int v = 0; v < 3; ++v) {
+        if (!outputs[v]) continue;
+        const float* m = images[img].m[v];
+        for (int j = 0; j < 3; ++j) {
+          float value = io * fast_exp(-(m[3 * j] * r + m[3 * j + 1] * g + m[3 * j + 2] * b));
+          value = value > 255.f ? overflow_value : value;
+          outputs[v][base + j] = static_cast<uint8_t>(static_cast<int32_t>(value));
+        }
+      }
+    }
+  }
+}
+
+struct ConcentrationImage {
+  float pinv[6];  // zeros when the stain matrix is singular
+};
+
+__global__ void concentrations_kernel(const float* __restrict__ od, int64_t n, int64_t ppi,
+                                      const ConcentrationImage* __restrict__ images, float* __restrict__ out) {
+  for (int64_t img = blockIdx.y; img < n; img += gridDim.y) {
+    const ConcentrationImage im = images[img];
+    for (int64_t k = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; k < ppi; k += int64_t{gridDim.x} * blockDim.x) {
+      const int64_t px = img * ppi + k;
+      const float r = od[3 * px], g = od[3 * px + 1], b = od[3 * px + 2];
+      out[2 * px] = im.pinv[0] * r + im.pinv[1] * g + im.pinv[2] * b;
+      out[2 * px + 1] = im.pinv[3] * r + im.pinv[4] * g + im.pinv[5] * b;
+    }
+  }
+}
+
+}  // namespace
+
+void stain_transform_cuda(const RgbBatch& in, const StainFit* fits, const StainTransformParams& p, uint8_t* out,
+                          uint8_t* h_only, uint8_t* e_only) {
+  const char* op = "stain_transform_cuda";
+  const int64_t n = in.n, ppi = in.pixels_per_image(), values = in.bytes();
+  if (values == 0) return;
+  std::vector<TransformImage> images(n);
+  for (int64_t i = 0; i < n; ++i) {
+    TransformImage& im = images[i];
+    std::memset(&im, 0, sizeof(im));
+    const StainFit& fit = fits[i];
+    double pinv[6];
+    if (fit.status != kFitOk || !stain_pinv(fit.he, pinv) || !(fit.max_c[0] > 0.f) || !(fit.max_c[1] > 0.f))
+      continue;
+    const double scale[2] = {static_cast<double>(p.target_max_c[0]) / fit.max_c[0],
+                             static_cast<double>(p.target_max_c[1]) / fit.max_c[1]};
+    const bool use_h[3] = {true, true, false}, use_e[3] = {true, false, true};
+    for (int v = 0; v < 3; ++v)
+      for (int j = 0; j < 3; ++j)
+        for (int c = 0; c < 3; ++c) {
+          double value = 0;
+          if (use_h[v]) value += p.target_he[j] * scale[0] * pinv[c];
+          if (use_e[v]) value += p.target_he[3 + j] * scale[1] * pinv[3 + c];
+          im.m[v][j * 3 + c] = static_cast<float>(value);
+        }
+    im.fitted = 1;
+  }
+  stain_cuda::DeviceBatch batch = stain_cuda::upload_batch(in, p.od, op);
+  DeviceBuffer<TransformImage> d_images(n, op);
+  d_images.upload(images.data(), n, op);
+  DeviceBuffer<uint8_t> d_out(values, op), d_h(h_only ? values : 0, op), d_e(e_only ? values : 0, op);
+  stain_transform_kernel<<<stain_cuda::batch_grid(n, ppi), kThreads>>>(batch.rgb.data(), batch.od.data(), n, ppi,
+                                                                       d_images.data(), p.od.io, p.overflow_value,
+                                                                       d_out.data(), d_h.data(), d_e.data());
+  HF_CUDA_CHECK_LAUNCH(op);
+  d_out.download(out, values, op);
+  if (h_only) d_h.download(h_only, values, op);
+  if (e_only) d_e.download(e_only, values, op);
+}
+
+void stain_concentrations_cuda(const RgbBatch& in, const StainFit* fits, const OdParams& od, float* out) {
+  const char* op = "stain_concentrations_cuda";
+  const int64_t n = in.n, ppi = in.pixels_per_image();
+  if (in.pixels() == 0) return;
+  std::vector<ConcentrationImage> images(n);
+  for (int64_t i = 0; i < n; ++i) {
+    double pinv[6];
+    const bool solvable = stain_pinv(fits[i].he, pinv);
+    for (int k = 0; k < 6; ++k) images[i].pinv[k] = solvable ? static_cast<float>(pinv[k]) : 0.f;
+  }
+  stain_cuda::DeviceBatch batch = stain_cuda::upload_batch(in, od, op);
+  DeviceBuffer<ConcentrationImage> d_images(n, op);
+  d_images.upload(images.data(), n, op);
+  DeviceBuffer<float> d_out(2 * in.pixels(), op);
+  concentrations_kernel<<<stain_cuda::batch_grid(n, ppi), kThreads>>>(batch.od.data(), n, ppi, d_images.data(),
+                                                                      d_out.data());
+  HF_CUDA_CHECK_LAUNCH(op);
+  d_out.download(out, 2 * in.pixels(), op);
+}
+
+void stain_fit_fixed_cuda(const RgbBatch& in, const float he[6], const OdParams& od, StainFit* fits) {
+  const char* op = "stain_fit_fixed_cuda";
+  for (int64_t i = 0; i < in.n; ++i) {
+    fits[i] = StainFit{};
+    std::copy(he, he + 6, fits[i].he);
+    fits[i].tissue_pixels = in.pixels_per_image();
+    fits[i].status = kFitOk;
+  }
+  if (in.n == 0) return;
+  stain_cuda::DeviceBatch batch = stain_cuda::upload_batch(in, od, op);
+  stain_cuda::fit_max_c(batch, fits, op);
+}
+
+}  // namespace hf

@@ -1,0 +1,125 @@
+// Pieces shared by the CPU stain kernels (Macenko, Vahadane, fixed matrices,
+// the transform): 256-entry lookup tables for uint8 inputs, the tissue rules as
+// table sums, a vectorizable exp, block-parallel iteration and max_c.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "color/optical_density.h"
+#include "core/image.h"
+#include "core/parallel.h"
+#include "core/runtime.h"
+#include "stain/order_statistics.h"
+#include "stain/stain_fit.h"
+
+namespace hf {
+namespace stain_cpu {
+
+// Pixels per block: partial sums are kept per block and combined in block
+// order, so results do not depend on the number of threads.
+constexpr int64_t kPixelBlock = 1 << 16;
+
+// od(v) for every uint8 level, computed in double (numpy's precision).
+struct OdTable {
+  float od[256];
+  float min_od, max_od;
+};
+OdTable make_od_table(const OdParams& p);
+
+// A tissue rule as a table sum: pixel (r, g, b) is tissue when
+// score[0][r] + score[1][g] + score[2][b] < below.
+struct TissueTable {
+  float score[3][256];
+  float below;
+  bool is_tissue(const uint8_t* px) const { return score[0][px[0]] + score[1][px[1]] + score[2][px[2]] < below; }
+};
+// The luminosity rule depends on the image (its contrast stretch), hence `rgb`.
+void make_tissue_table(const uint8_t* rgb, int64_t pixels, const TissueParams& tissue, const OdParams& od, int slots,
+                       TissueTable* out);
+
+// exp(x) by Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, and a degree-6
+// Taylor polynomial for exp(r): relative error < 3e-7. Straight-line code that
+// compilers vectorize; x is clamped to [-87, 88] (no inf, no denormals).
+inline float fast_exp(float x) {
+  x = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);
+  float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.f / 720.f;
+  p = p * r + 1.f / 120.f;
+  p = p * r + 1.f / 24.f;
+  p = p * r + 1.f / 6.f;
+  p = p * r + 0.5f;
+  p = p * r + 1.f;
+  p = p * r + 1.f;
+  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+// Calls fn(slot, block, begin, end) for every block of [0, pixels); `slots`
+// workers run in parallel, each on a contiguous run of blocks.
+template <typename Fn>
+void for_blocks(int64_t pixels, int slots, Fn&& fn) {
+  const int64_t blocks = (pixels + kPixelBlock - 1) / kPixelBlock;
+  if (blocks == 0) return;
+  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(slots, blocks));
+  parallel_for(workers, 1, [&](int64_t w0, int64_t w1) {
+    for (int64_t w = w0; w < w1; ++w)
+      for (int64_t blk = blocks * w / workers; blk < blocks * (w + 1) / workers; ++blk)
+        fn(static_cast<int>(w), blk, blk * kPixelBlock, std::min(pixels, (blk + 1) * kPixelBlock));
+  });
+}
+inline int64_t block_count(int64_t pixels) { return (pixels + kPixelBlock - 1) / kPixelBlock; }
+
+// Memory reused across the images (and calls) one thread fits: never
+// allocated per pixel or per block, grown only when an image is larger than
+// any before it on that thread; it stays with the thread (a pool thread) so
+// repeated calls neither allocate nor page-fault.
+struct StainScratch {
+  std::vector<float> values_a, values_b;   // per-pixel scratch (angles / c0, c1)
+  std::vector<Segment> segments;          // each block's run in values_*
+  std::vector<double> block_sums;         // per-block partial sums
+  std::vector<RankHistogram> hist_a, hist_b;  // one per slot
+  void reserve(int64_t pixels, int slots) {
+    if (static_cast<int64_t>(values_a.size()) < pixels) values_a.resize(pixels);
+    if (static_cast<int64_t>(values_b.size()) < pixels) values_b.resize(pixels);
+    segments.resize(block_count(pixels));
+    if (static_cast<int>(hist_a.size()) < slots) {
+      hist_a.resize(slots);
+      hist_b.resize(slots);
+    }
+  }
+};
+
+inline StainScratch& thread_scratch() {
+  static thread_local StainScratch scratch;
+  return scratch;
+}
+
+// max_c = 99th percentile (numpy linear) of the least-squares concentrations
+// c = pinv(he)·od over all pixels of one image. Sets fit.max_c and turns the
+// status to kFitDegenerate when he is singular or a max_c is not > 0.
+void fit_max_c(const uint8_t* rgb, int64_t pixels, const OdTable& od, int slots, StainScratch& scratch, StainFit& fit);
+
+// Runs fit_image(index, slots, scratch) for every image: images in parallel
+// (one slot each) when there are at least as many images as threads,
+// otherwise one image after another with every thread inside each image.
+template <typename Fn>
+void for_each_image(const RgbBatch& in, Fn&& fit_image) {
+  const int threads = cpu_threads();
+  if (in.n >= threads || in.pixels_per_image() < 2 * kPixelBlock) {
+    parallel_for(in.n, 1, [&](int64_t b, int64_t e) {
+      StainScratch& scratch = thread_scratch();
+      for (int64_t i = b; i < e; ++i) fit_image(i, 1, scratch);
+    });
+  } else {
+    StainScratch& scratch = thread_scratch();
+    for (int64_t i = 0; i < in.n; ++i) fit_image(i, threads, scratch);
+  }
+}
+
+}  // namespace stain_cpu
+}  // namespace hf

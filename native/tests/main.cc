@@ -1,0 +1,61 @@
+// Runs every registered test; see harness.h for the output contract.
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+
+#include "core/runtime.h"
+#include "harness.h"
+
+namespace hf_test {
+
+std::vector<TestCase>& registry() {
+  static std::vector<TestCase> tests;
+  return tests;
+}
+
+namespace {
+int g_failures_in_test = 0;
+}
+
+void record_failure(const char* file, int line, const std::string& what) {
+  if (g_failures_in_test < 5) std::printf("    %s:%d: %s\n", file, line, what.c_str());
+  ++g_failures_in_test;
+}
+
+std::string why_no_cuda() {
+  std::string why;
+  if (!hf::cuda_devices(&why).empty()) return "";
+  return why.empty() ? "no device found" : why;
+}
+
+}  // namespace hf_test
+
+int main(int argc, char** argv) {
+  using namespace hf_test;
+  const char* filter = argc > 1 ? argv[1] : nullptr;
+  int passed = 0, failed = 0, skipped = 0;
+  auto& tests = registry();
+  std::stable_sort(tests.begin(), tests.end(), [](const TestCase& a, const TestCase& b) { return a.name < b.name; });
+  for (const TestCase& t : tests) {
+    if (filter && t.name.find(filter) == std::string::npos) continue;
+    g_failures_in_test = 0;
+    try {
+      t.fn();
+    } catch (const Skipped& s) {
+      std::printf("SKIP %s: no CUDA device (%s)\n", t.name.c_str(), s.reason.c_str());
+      ++skipped;
+      continue;
+    } catch (const std::exception& e) {
+      record_failure(__FILE__, __LINE__, std::string("threw: ") + e.what());
+    }
+    if (g_failures_in_test == 0) {
+      std::printf("PASS %s\n", t.name.c_str());
+      ++passed;
+    } else {
+      std::printf("FAIL %s (%d failed checks)\n", t.name.c_str(), g_failures_in_test);
+      ++failed;
+    }
+  }
+  std::printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+  return std::min(failed, 100);
+}

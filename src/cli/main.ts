@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+/**
+ * histoflow's command line: one subcommand per job. Errors print one line
+ * (the message names the parameter) and exit 1; --json keeps stdout
+ * machine-readable.
+ */
+import { benchCommand } from './bench.js';
+import { demoCommand } from './demo.js';
+import { infoCommand } from './info.js';
+import { stainCommand } from './stain.js';
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
+  info: { run: infoCommand, summary: 'what was compiled and what this machine offers (--json)' },
+  stain: { run: stainCommand, summary: 'stain-normalize images: reinhard, macenko, vahadane, ruifrok' },
+  bench: { run: benchCommand, summary: 'benchmarks of every kernel on every backend, with peers (--json)' },
+  demo: { run: demoCommand, summary: 'the whole path on the embedded sample data' },
+};
+
+function help(): string {
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
+  return `Usage: histoflow <command> [options]\n\nCommands:\n${rows.join('\n')}\n\nRun 'histoflow <command> --help' for a command's options.\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(help());
+    return name ? 0 : 1;
+  }
+  if (name === '--version' || name === '-v') {
+    const { info } = await import('../info.js');
+    process.stdout.write(`${(await info()).version}\n`);
+    return 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`histoflow: unknown command '${name}'\n\n${help()}`);
+    return 1;
+  }
+  return command.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    const message = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`histoflow: ${message}\n`);
+    if (process.env.HISTOFLOW_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    process.exitCode = 1;
+  },
+);

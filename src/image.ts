@@ -1,0 +1,118 @@
+/**
+ * Image batches (N x H x W x 3 uint8, NHWC) and their files. Decoding and
+ * encoding go through sharp (libvips); writes are atomic (temporary file +
+ * rename), so an interrupted run never leaves a half-written image.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname, join, basename } from 'node:path';
+
+import sharp from 'sharp';
+
+import { checkInteger, checkObject, invalidRange, invalidType } from './errors.js';
+import type { RgbBatch } from './kernels/types.js';
+
+export type { RgbBatch } from './kernels/types.js';
+
+/** Validates a batch: a Uint8Array of exactly n·height·width·3 bytes. */
+export function checkBatch(name: string, value: unknown): RgbBatch {
+  const b = checkObject(name, value);
+  const n = checkInteger(`${name}.n`, b.n, 1);
+  const height = checkInteger(`${name}.height`, b.height, 1);
+  const width = checkInteger(`${name}.width`, b.width, 1);
+  if (!(b.data instanceof Uint8Array) || b.data instanceof Uint8ClampedArray) {
+    throw invalidType(`${name}.data`, 'a Uint8Array (RGB, NHWC)', b.data);
+  }
+  const expected = n * height * width * 3;
+  if (b.data.length !== expected) {
+    throw invalidRange(`${name}.data`, `${expected} bytes (n ${n} × height ${height} × width ${width} × 3)`, b.data);
+  }
+  return { data: b.data, n, height, width };
+}
+
+/** The i-th image of a batch as a batch of one, over the same memory. */
+export function imageAt(batch: RgbBatch, i: number): RgbBatch {
+  const size = batch.height * batch.width * 3;
+  return { data: batch.data.subarray(i * size, (i + 1) * size), n: 1, height: batch.height, width: batch.width };
+}
+
+/** Stacks images of one size into a batch (one copy). */
+export function stackImages(images: RgbBatch[]): RgbBatch {
+  if (images.length === 0) throw new RangeError('Expected at least one image to stack');
+  const { height, width } = images[0]!;
+  const n = images.reduce((s, im) => s + im.n, 0);
+  const data = new Uint8Array(n * height * width * 3);
+  let offset = 0;
+  for (const im of images) {
+    if (im.height !== height || im.width !== width) {
+      throw new RangeError(`Expected images of one size ${width}x${height} to stack but received ${im.width}x${im.height}`);
+    }
+    data.set(im.data, offset);
+    offset += im.data.length;
+  }
+  return { data, n, height, width };
+}
+
+/**
+ * All pixels of several images (of any sizes) as one 1 x P image: the stain
+ * fits are pixel statistics, so fitting on this is fitting on their union.
+ */
+export function poolPixels(images: RgbBatch[]): RgbBatch {
+  const total = images.reduce((s, im) => s + im.data.length, 0);
+  const data = new Uint8Array(total);
+  let offset = 0;
+  for (const im of images) {
+    data.set(im.data, offset);
+    offset += im.data.length;
+  }
+  return { data, n: 1, height: 1, width: total / 3 };
+}
+
+/** Decodes any image sharp reads (PNG, JPEG, TIFF, …) to RGB, dropping alpha. */
+export async function readImage(path: string): Promise<RgbBatch> {
+  try {
+    const { data, info } = await sharp(path, { limitInputPixels: false })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoded ${info.channels} channels, expected 3`);
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), n: 1, height: info.height, width: info.width };
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new Error(`cannot read image ${path}: ${why}`);
+  }
+}
+
+/** Writes the i-th image of a batch as PNG (or JPEG by extension), atomically. */
+export async function writeImage(path: string, batch: RgbBatch, index = 0): Promise<void> {
+  const img = imageAt(batch, index);
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
+  const pipeline = sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.length), {
+    raw: { width: img.width, height: img.height, channels: 3 },
+  });
+  try {
+    if (/\.jpe?g$/i.test(path)) await pipeline.jpeg({ quality: 92 }).toFile(tmp);
+    else await pipeline.png().toFile(tmp);
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Writes a single-channel (grey) image as PNG, atomically. */
+export async function writeGrey(path: string, data: Uint8Array, width: number, height: number): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    await sharp(Buffer.from(data.buffer, data.byteOffset, data.length), { raw: { width, height, channels: 1 } })
+      .png()
+      .toFile(tmp);
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * histoflow's public API. Every function validates its options at the door
+ * (TypeError / RangeError naming the parameter) and runs on the kernel
+ * backend chosen by `backend: 'auto' | 'cuda' | 'cpu' | 'gpujs' | 'js'`.
+ */
+export { checkBatch, imageAt, poolPixels, readImage, stackImages, writeImage, type RgbBatch } from './image.js';
+export {
+  RGB_FROM_HED,
+  deconvolve,
+  odToRgb,
+  reconvolve,
+  rgb2hed,
+  rgbToOd,
+  stainMatrix,
+  type StainMatrix,
+} from './color/deconvolution.js';
+export {
+  STAIN_METHODS,
+  fitStainTarget,
+  fitStains,
+  normalizeStain,
+  type NormalizeOptions,
+  type NormalizeResult,
+  type StainMethod,
+  type StainOptions,
+  type StainTarget,
+} from './stain/normalize.js';
+export { REFERENCE_HE, REFERENCE_MAX_C, RUIFROK_HE, STAIN_PRESETS, type StainPreset } from './stain/presets.js';
+export {
+  KERNEL_BACKENDS,
+  availableKernelBackends,
+  chooseKernelBackend,
+  kernelBackend,
+  kernelBackendStatus,
+  type KernelBackendChoice,
+} from './kernels/registry.js';
+export type { FitStatus, KernelBackend, KernelBackendName, LabStats, OdParams, StainFit } from './kernels/types.js';
+export { info, formatInfo, type HistoflowInfo } from './info.js';

@@ -1,0 +1,169 @@
+/**
+ * What this installation can do: what was compiled into the addon and what
+ * was found at run time. Capabilities are reported, never guessed.
+ */
+import { createRequire } from 'node:module';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+
+import { loadAddon, packageRoot } from '../bindings/loader.js';
+import { kernelBackendStatus, type BackendStatus } from './kernels/registry.js';
+
+export interface TfjsBackendInfo {
+  name: string;
+  package: string;
+  available: boolean;
+  detail: string;
+}
+
+export interface HistoflowInfo {
+  version: string;
+  node: string;
+  platform: string;
+  cpu: { model: string; cores: number; memoryGiB: number };
+  addon:
+    | { loaded: true; path: string; simd: string; threads: number; openmp: boolean; compiler: string;
+        cuda: { compiled: boolean; version: string; devices: { name: string; memoryGiB: number; computeCapability: string }[]; reason: string };
+        openslide: boolean; onednn: boolean }
+    | { loaded: false; reason: string };
+  openslideVersion: string | null;
+  onednnVersion: string | null;
+  kernelBackends: BackendStatus[];
+  gpujsModes: string[];
+  tfjsBackends: TfjsBackendInfo[];
+}
+
+const require = createRequire(import.meta.url);
+
+function packageVersion(name: string): string | null {
+  try {
+    return (require(`${name}/package.json`) as { version: string }).version;
+  } catch {
+    return null;
+  }
+}
+
+/** Version of a system library from its pkg-config file, if installed. */
+async function systemLibraryVersion(pc: string): Promise<string | null> {
+  const { readFile } = await import('node:fs/promises');
+  for (const dir of ['/usr/lib/x86_64-linux-gnu/pkgconfig', '/usr/lib/aarch64-linux-gnu/pkgconfig', '/usr/lib/pkgconfig', '/usr/local/lib/pkgconfig', '/usr/share/pkgconfig']) {
+    try {
+      const text = await readFile(join(dir, `${pc}.pc`), 'utf8');
+      const m = /^Version:\s*(.+)$/m.exec(text);
+      if (m) return m[1]!.trim();
+    } catch {
+      // not in this folder
+    }
+  }
+  return null;
+}
+
+async function onednnVersion(): Promise<string | null> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    const h = await readFile('/usr/include/oneapi/dnnl/dnnl_version.h', 'utf8');
+    const v = ['MAJOR', 'MINOR', 'PATCH'].map((k) => new RegExp(`DNNL_VERSION_${k}\\s+(\\d+)`).exec(h)?.[1] ?? '?');
+    return v.join('.');
+  } catch {
+    return null;
+  }
+}
+
+async function tfjsBackends(): Promise<TfjsBackendInfo[]> {
+  const out: TfjsBackendInfo[] = [];
+  for (const [name, pkg] of [['tensorflow (GPU)', '@tensorflow/tfjs-node-gpu'], ['tensorflow', '@tensorflow/tfjs-node']] as const) {
+    const version = packageVersion(pkg);
+    if (!version) {
+      out.push({ name, package: pkg, available: false, detail: 'not installed (optional: its install downloads libtensorflow)' });
+      continue;
+    }
+    try {
+      await import(pkg);
+      out.push({ name, package: pkg, available: true, detail: `version ${version}` });
+    } catch (e) {
+      const why = e instanceof Error ? e.message.split('\n')[0]! : String(e);
+      out.push({ name, package: pkg, available: false, detail: `installed (${version}) but fails to load: ${why}` });
+    }
+  }
+  const core = packageVersion('@tensorflow/tfjs-core') ?? packageVersion('@tensorflow/tfjs');
+  out.push({
+    name: 'cpu (plain TF.js)',
+    package: '@tensorflow/tfjs',
+    available: core !== null,
+    detail: core ? `version ${core}` : 'not installed',
+  });
+  return out;
+}
+
+export async function info(): Promise<HistoflowInfo> {
+  const s = loadAddon();
+  const c = cpus();
+  const root = packageRoot();
+  const version = (require(join(root, 'package.json')) as { version: string }).version;
+  let addon: HistoflowInfo['addon'];
+  if (s.ok) {
+    const b = s.addon.buildInfo();
+    const cuda = s.addon.cudaDevices();
+    addon = {
+      loaded: true,
+      path: s.path,
+      simd: b.simd,
+      threads: s.addon.getThreads(),
+      openmp: b.openmp,
+      compiler: b.compiler,
+      cuda: {
+        compiled: b.cuda,
+        version: b.cudaVersion,
+        devices: cuda.devices.map((d) => ({ name: d.name, memoryGiB: +(d.totalMemory / 2 ** 30).toFixed(1), computeCapability: d.computeCapability })),
+        reason: cuda.reason,
+      },
+      openslide: b.openslide,
+      onednn: b.onednn,
+    };
+  } else {
+    addon = { loaded: false, reason: s.reason };
+  }
+  const backends = await kernelBackendStatus();
+  const { gpujsModes } = await import('./kernels/gpujs_backend.js');
+  return {
+    version,
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpu: { model: c[0]?.model ?? 'unknown', cores: c.length, memoryGiB: +(totalmem() / 2 ** 30).toFixed(1) },
+    addon,
+    openslideVersion: await systemLibraryVersion('openslide'),
+    onednnVersion: await onednnVersion(),
+    kernelBackends: backends,
+    gpujsModes: await gpujsModes().catch(() => []),
+    tfjsBackends: await tfjsBackends(),
+  };
+}
+
+/** The human-readable form of info(). */
+export function formatInfo(i: HistoflowInfo): string {
+  const lines: string[] = [];
+  const yes = (b: boolean) => (b ? 'yes' : 'no');
+  lines.push(`histoflow ${i.version}  (node ${i.node}, ${i.platform})`);
+  lines.push(`cpu        ${i.cpu.model}, ${i.cpu.cores} cores, ${i.cpu.memoryGiB} GiB`);
+  if (i.addon.loaded) {
+    const a = i.addon;
+    lines.push(`addon      loaded from ${a.path}`);
+    lines.push(`  simd     ${a.simd}; threads ${a.threads}; openmp ${yes(a.openmp)}; ${a.compiler}`);
+    lines.push(`  cuda     compiled ${yes(a.cuda.compiled)}${a.cuda.version ? ` (runtime ${a.cuda.version})` : ''}`);
+    if (a.cuda.devices.length) {
+      for (const d of a.cuda.devices) lines.push(`           ${d.name}, ${d.memoryGiB} GiB, compute ${d.computeCapability}`);
+    } else {
+      lines.push(`           no devices: ${a.cuda.reason}`);
+    }
+    lines.push(`  openslide linked ${yes(a.openslide)}${i.openslideVersion ? ` (system ${i.openslideVersion})` : ''}`);
+    lines.push(`  oneDNN   linked ${yes(a.onednn)}${i.onednnVersion ? ` (system ${i.onednnVersion})` : ''}`);
+  } else {
+    lines.push(`addon      NOT loaded: ${i.addon.reason}`);
+  }
+  lines.push('kernel backends (auto picks the first available):');
+  for (const b of i.kernelBackends) lines.push(`  ${b.available ? '✓' : '✗'} ${b.name.padEnd(6)} ${b.detail}`);
+  lines.push(`gpu.js modes: ${i.gpujsModes.length ? i.gpujsModes.join(', ') : 'none (gpu.js not installed)'}`);
+  lines.push('TF.js backends:');
+  for (const t of i.tfjsBackends) lines.push(`  ${t.available ? '✓' : '✗'} ${t.name.padEnd(18)} ${t.package}: ${t.detail}`);
+  return lines.join('\n');
+}

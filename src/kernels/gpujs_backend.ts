@@ -1,0 +1,407 @@
+/**
+ * The gpu.js backend ('gpujs'): the per-pixel maps of js_backend.ts as gpu.js
+ * kernels — WebGL through headless-gl where a GL context can be made (a
+ * display, e.g. xvfb-run), gpu.js's CPU mode otherwise — and the same host
+ * reductions (covariance, percentiles, eigen, Vahadane's solves), shared with
+ * the js backend through `pixelMapBackend`.
+ *
+ * GPU arithmetic is fp32 and GLSL division is not correctly rounded, so
+ * kernels return floats and every integer output (grey levels, masks) is
+ * quantized on the host; integer index arithmetic is corrected after each
+ * division (`hfDivFloor`). Runs stay under 2²² pixels so every index is exact
+ * in fp32.
+ */
+import { rint } from '../stain/math.js';
+import { pixelMapBackend, type PixelMaps, type PixelRun } from './js_backend.js';
+import type { KernelBackend, OdParams } from './types.js';
+
+/** The part of gpu.js this backend uses (the package is optional, so its types may be absent). */
+interface GpuKernel {
+  (...args: unknown[]): Float32Array;
+  setOutput(output: number[]): GpuKernel;
+  setPipeline(flag: boolean): GpuKernel;
+}
+interface GpuInstance {
+  mode: string;
+  createKernel(fn: unknown, settings: Record<string, unknown>): GpuKernel;
+  addFunction(fn: unknown, settings?: Record<string, unknown>): GpuInstance;
+  destroy(): void;
+}
+interface GpuConstructor {
+  new (settings?: { mode?: string }): GpuInstance;
+  isHeadlessGLSupported: boolean;
+}
+
+export type GpujsMode = 'gpu' | 'headlessgl' | 'cpu' | 'webgl' | 'webgl2';
+
+const NOT_INSTALLED = 'gpu.js is not installed (npm install gpu.js; WebGL needs a display, e.g. xvfb-run)';
+
+async function loadGpu(): Promise<GpuConstructor> {
+  // A variable specifier: gpu.js is an optionalDependency and need not be there at build time.
+  const specifier = 'gpu.js';
+  let mod: { GPU?: GpuConstructor; default?: { GPU?: GpuConstructor } };
+  try {
+    mod = (await import(specifier)) as typeof mod;
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') throw new Error(NOT_INSTALLED);
+    throw new Error(`gpu.js could not be loaded: ${(e as Error).message}`);
+  }
+  const GPU = mod.GPU ?? mod.default?.GPU;
+  if (!GPU) throw new Error('gpu.js could not be loaded: the module has no GPU export');
+  return GPU;
+}
+
+// ---- kernels (gpu.js translates these functions to GLSL, or runs them as JS in CPU mode) ----
+
+/** What gpu.js binds to `this` inside a kernel. */
+interface KernelThis {
+  thread: { x: number };
+}
+
+/** floor(a / b) for non-negative integers held in floats, exact despite approximate division. */
+function hfDivFloor(a: number, b: number): number {
+  let q = Math.floor((a + 0.5) / b);
+  if (q * b > a) q = q - 1;
+  if ((q + 1) * b <= a) q = q + 1;
+  return q;
+}
+
+/** rint: round half to even, as the native kernels quantize. */
+function hfRint(v: number): number {
+  let r = Math.floor(v + 0.5);
+  if (r - v === 0.5) {
+    if (r - 2 * Math.floor(r / 2) === 1) r = r - 1;
+  }
+  return r;
+}
+
+function hfSrgbToLinear(v: number): number {
+  if (v <= 0.04045) return v / 12.92;
+  return Math.pow((v + 0.055) / 1.055, 2.4);
+}
+
+function hfLinearToSrgb(v: number): number {
+  if (v <= 0.0031308) return 12.92 * v;
+  return 1.055 * Math.pow(v, 1 / 2.4) - 0.055;
+}
+
+function hfLabF(t: number): number {
+  if (t > 0.008856) return Math.pow(t, 1 / 3);
+  return 7.787 * t + 16 / 116;
+}
+
+function hfLabFInverse(f: number): number {
+  if (f <= 0.20689303442) return (f - 16 / 116) / 7.787;
+  return f * f * f;
+}
+
+/** 8-bit LAB channel `c` (0 L, 1 a, 2 b) of an sRGB pixel, before rounding. */
+function hfLab8(r: number, g: number, b: number, c: number): number {
+  const R = hfSrgbToLinear(r / 255);
+  const G = hfSrgbToLinear(g / 255);
+  const B = hfSrgbToLinear(b / 255);
+  const y = 0.212671 * R + 0.71516 * G + 0.072169 * B;
+  const fy = hfLabF(y);
+  let v = 0;
+  if (c === 0) {
+    v = 116 * fy - 16;
+    if (y <= 0.008856) v = 903.3 * y;
+    v = v * 2.55;
+  } else if (c === 1) {
+    const x = (0.412453 * R + 0.35758 * G + 0.180423 * B) / 0.950456;
+    v = 500 * (hfLabF(x) - fy) + 128;
+  } else {
+    const z = (0.019334 * R + 0.119193 * G + 0.950227 * B) / 1.088754;
+    v = 200 * (fy - hfLabF(z)) + 128;
+  }
+  return v;
+}
+
+/** sRGB channel `c` of an 8-bit LAB pixel, in [0, 255] before rounding. */
+function hfLab8ToSrgb(l8: number, a8: number, b8: number, c: number): number {
+  const L = (l8 * 100) / 255;
+  let y = 0;
+  let fy = 0;
+  if (L <= 0.008856 * 903.3) {
+    y = L / 903.3;
+    fy = 7.787 * y + 16 / 116;
+  } else {
+    fy = (L + 16) / 116;
+    y = fy * fy * fy;
+  }
+  const x = hfLabFInverse((a8 - 128) / 500 + fy) * 0.950456;
+  const z = hfLabFInverse(fy - (b8 - 128) / 200) * 1.088754;
+  let lin = 0;
+  if (c === 0) lin = 3.240479 * x - 1.53715 * y - 0.498535 * z;
+  else if (c === 1) lin = -0.969256 * x + 1.875991 * y + 0.041556 * z;
+  else lin = 0.055648 * x - 0.204043 * y + 1.057311 * z;
+  const v = hfLinearToSrgb(Math.min(Math.max(lin, 0), 1));
+  return Math.min(Math.max(v, 0), 1) * 255;
+}
+
+const helpers = [hfDivFloor, hfRint, hfSrgbToLinear, hfLinearToSrgb, hfLabF, hfLabFInverse, hfLab8, hfLab8ToSrgb];
+
+function lookupKernel(this: KernelThis, rgb: number[], table: number[]): number {
+  return table[rgb[this.thread.x]!]!;
+}
+
+function odToRgbKernel(this: KernelThis, od: number[], io: number, offset: number): number {
+  return io * Math.exp(-od[this.thread.x]!) - offset;
+}
+
+function deconvolveKernel(this: KernelThis, rgb: number[], logTable: number[], m: number[]): number {
+  const x = this.thread.x;
+  const p = hfDivFloor(x, 3);
+  const k = x - 3 * p;
+  const v =
+    logTable[rgb[3 * p]!]! * m[k]! + logTable[rgb[3 * p + 1]!]! * m[3 + k]! + logTable[rgb[3 * p + 2]!]! * m[6 + k]!;
+  return Math.max(v, 0);
+}
+
+/** Returns clip(exp(·), 0, 1)·255; the host rounds. */
+function reconvolveKernel(this: KernelThis, stains: number[], m: number[]): number {
+  const x = this.thread.x;
+  const p = hfDivFloor(x, 3);
+  const k = x - 3 * p;
+  const s = stains[3 * p]! * m[k]! + stains[3 * p + 1]! * m[3 + k]! + stains[3 * p + 2]! * m[6 + k]!;
+  return Math.min(Math.max(Math.exp(-13.815510557964274 * s), 0), 1) * 255;
+}
+
+function lab8Kernel(this: KernelThis, rgb: number[]): number {
+  const x = this.thread.x;
+  const p = hfDivFloor(x, 3);
+  return hfLab8(rgb[3 * p]!, rgb[3 * p + 1]!, rgb[3 * p + 2]!, x - 3 * p);
+}
+
+/** tables: per image 3·256 transferred 8-bit LAB levels. Returns sRGB in [0, 255]; the host rounds. */
+function reinhardKernel(this: KernelThis, rgb: number[], ppi: number, tables: number[]): number {
+  const x = this.thread.x;
+  const p = hfDivFloor(x, 3);
+  const t = 768 * hfDivFloor(p, ppi);
+  const r = rgb[3 * p]!;
+  const g = rgb[3 * p + 1]!;
+  const b = rgb[3 * p + 2]!;
+  const l8 = Math.min(Math.max(hfRint(hfLab8(r, g, b, 0)), 0), 255);
+  const a8 = Math.min(Math.max(hfRint(hfLab8(r, g, b, 1)), 0), 255);
+  const b8 = Math.min(Math.max(hfRint(hfLab8(r, g, b, 2)), 0), 255);
+  return hfLab8ToSrgb(tables[t + l8]!, tables[t + 256 + a8]!, tables[t + 512 + b8]!, x - 3 * p);
+}
+
+/** scores: per image 3·256; below: per image. The same float sums as the CPU reference. */
+function tissueKernel(this: KernelThis, rgb: number[], ppi: number, scores: number[], below: number[]): number {
+  const p = this.thread.x;
+  const img = hfDivFloor(p, ppi);
+  const t = 768 * img;
+  const sum = scores[t + rgb[3 * p]!]! + scores[t + 256 + rgb[3 * p + 1]!]! + scores[t + 512 + rgb[3 * p + 2]!]!;
+  if (sum < below[img]!) return 1;
+  return 0;
+}
+
+/** perImage: x[3], y[3]. */
+function anglesKernel(this: KernelThis, rgb: number[], ppi: number, odTable: number[], perImage: number[]): number {
+  const p = this.thread.x;
+  const b = 6 * hfDivFloor(p, ppi);
+  const r = odTable[rgb[3 * p]!]!;
+  const g = odTable[rgb[3 * p + 1]!]!;
+  const bl = odTable[rgb[3 * p + 2]!]!;
+  const p0 = r * perImage[b]! + g * perImage[b + 1]! + bl * perImage[b + 2]!;
+  const p1 = r * perImage[b + 3]! + g * perImage[b + 4]! + bl * perImage[b + 5]!;
+  // pseudoAngle of js_backend.ts; −0 counts as positive here, a measure-zero difference.
+  const s = Math.max(Math.abs(p0) + Math.abs(p1), 1e-30);
+  const v = 1 - p0 / s;
+  if (p1 < 0) return -v;
+  return v;
+}
+
+/** perImage: P[6]; output (c0, c1) per pixel. */
+function concentrationsKernel(this: KernelThis, rgb: number[], ppi: number, odTable: number[], perImage: number[]): number {
+  const x = this.thread.x;
+  const p = hfDivFloor(x, 2);
+  const s = x - 2 * p;
+  const b = 6 * hfDivFloor(p, ppi) + 3 * s;
+  return (
+    perImage[b]! * odTable[rgb[3 * p]!]! + perImage[b + 1]! * odTable[rgb[3 * p + 1]!]! + perImage[b + 2]! * odTable[rgb[3 * p + 2]!]!
+  );
+}
+
+/** perImage: M[9]. Returns io·exp(−M·od); the host quantizes. */
+function renderKernel(this: KernelThis, rgb: number[], ppi: number, odTable: number[], perImage: number[], io: number): number {
+  const x = this.thread.x;
+  const p = hfDivFloor(x, 3);
+  const m = 9 * hfDivFloor(p, ppi) + 3 * (x - 3 * p);
+  const od = perImage[m]! * odTable[rgb[3 * p]!]! + perImage[m + 1]! * odTable[rgb[3 * p + 1]!]! + perImage[m + 2]! * odTable[rgb[3 * p + 2]!]!;
+  return io * Math.exp(-od);
+}
+
+// ---- the backend ---------------------------------------------------------------
+
+/** Runs of at most 2²² pixels keep every index (≤ 3·2²²) exact in fp32. */
+const MAX_PIXELS_PER_RUN = 1 << 22;
+
+class GpujsMaps implements PixelMaps {
+  readonly maxPixelsPerRun = MAX_PIXELS_PER_RUN;
+  private readonly kernels = new Map<string, GpuKernel>();
+
+  constructor(private readonly gpu: GpuInstance) {}
+
+  /** One kernel per (function, output length, argument lengths), created on first use. */
+  private run(fn: (...args: never[]) => number, length: number, args: unknown[]): Float32Array {
+    const shape = args.map((a) => (typeof a === 'number' ? 's' : (a as ArrayLike<number>).length)).join(',');
+    const key = `${fn.name}:${length}:${shape}`;
+    let kernel = this.kernels.get(key);
+    if (!kernel) {
+      kernel = this.gpu
+        .createKernel(fn, { precision: 'single', tactic: 'precision' })
+        .setOutput([length])
+        .setPipeline(false);
+      this.kernels.set(key, kernel);
+    }
+    return kernel(...args);
+  }
+
+  /** A single image larger than a run is cut into sub-runs; its per-image parameters stay at index 0. */
+  private *pieces(run: PixelRun): Generator<{ rgb: Uint8Array; start: number; pixels: number; ppi: number }> {
+    if (run.pixels <= MAX_PIXELS_PER_RUN) {
+      yield { rgb: run.rgb, start: 0, pixels: run.pixels, ppi: run.pixelsPerImage };
+      return;
+    }
+    for (let start = 0; start < run.pixels; start += MAX_PIXELS_PER_RUN) {
+      const pixels = Math.min(MAX_PIXELS_PER_RUN, run.pixels - start);
+      yield { rgb: run.rgb.subarray(start * 3, (start + pixels) * 3), start, pixels, ppi: MAX_PIXELS_PER_RUN + 1 };
+    }
+  }
+
+  async lookup(rgb: Uint8Array, table: Float32Array, out: Float32Array): Promise<void> {
+    out.set(this.run(lookupKernel, rgb.length, [rgb, table]));
+  }
+
+  async odToRgb(od: Float32Array, p: OdParams, out: Uint8Array): Promise<void> {
+    const v = this.run(odToRgbKernel, od.length, [od, p.io, p.offset]);
+    for (let i = 0; i < v.length; i++) {
+      const r = rint(v[i]!);
+      out[i] = r < 0 ? 0 : r > 255 ? 255 : r;
+    }
+  }
+
+  async deconvolve(rgb: Uint8Array, logTable: Float32Array, m: Float32Array, out: Float32Array): Promise<void> {
+    out.set(this.run(deconvolveKernel, rgb.length, [rgb, logTable, m]));
+  }
+
+  async reconvolve(stains: Float32Array, m: Float32Array, out: Uint8Array): Promise<void> {
+    const v = this.run(reconvolveKernel, stains.length, [stains, m]);
+    for (let i = 0; i < v.length; i++) out[i] = rint(v[i]!);
+  }
+
+  async lab8(rgb: Uint8Array, out: Uint8Array): Promise<void> {
+    const v = this.run(lab8Kernel, rgb.length, [rgb]);
+    for (let i = 0; i < v.length; i++) {
+      const r = rint(v[i]!);
+      out[i] = r < 0 ? 0 : r > 255 ? 255 : r;
+    }
+  }
+
+  async reinhard(run: PixelRun, tables: Uint8Array, out: Uint8Array): Promise<void> {
+    for (const piece of this.pieces(run)) {
+      const v = this.run(reinhardKernel, piece.pixels * 3, [piece.rgb, piece.ppi, tables]);
+      for (let i = 0; i < v.length; i++) out[piece.start * 3 + i] = rint(v[i]!);
+    }
+  }
+
+  async tissueMask(run: PixelRun, scores: Float32Array, below: Float32Array, out: Uint8Array): Promise<void> {
+    for (const piece of this.pieces(run)) {
+      out.set(this.run(tissueKernel, piece.pixels, [piece.rgb, piece.ppi, scores, below]), piece.start);
+    }
+  }
+
+  async angles(run: PixelRun, odTable: Float32Array, perImage: Float64Array, out: Float32Array): Promise<void> {
+    const params = Float32Array.from(perImage);
+    for (const piece of this.pieces(run)) {
+      out.set(this.run(anglesKernel, piece.pixels, [piece.rgb, piece.ppi, odTable, params]), piece.start);
+    }
+  }
+
+  async concentrations(run: PixelRun, odTable: Float32Array, perImage: Float64Array, out: Float32Array): Promise<void> {
+    const params = Float32Array.from(perImage);
+    for (const piece of this.pieces(run)) {
+      out.set(this.run(concentrationsKernel, piece.pixels * 2, [piece.rgb, piece.ppi, odTable, params]), piece.start * 2);
+    }
+  }
+
+  async render(
+    run: PixelRun,
+    odTable: Float32Array,
+    perImage: Float32Array,
+    io: number,
+    overflowValue: number,
+    out: Uint8Array,
+  ): Promise<void> {
+    const overflow = Math.fround(overflowValue);
+    for (const piece of this.pieces(run)) {
+      const v = this.run(renderKernel, piece.pixels * 3, [piece.rgb, piece.ppi, odTable, perImage, io]);
+      // Values above 255 become the overflow value; Uint8Array stores truncate (numpy astype(uint8)).
+      for (let i = 0; i < v.length; i++) out[piece.start * 3 + i] = v[i]! > 255 ? overflow : v[i]!;
+    }
+  }
+}
+
+function newGpu(GPU: GpuConstructor, mode: GpujsMode | undefined): GpuInstance {
+  const gpu = new GPU(mode ? { mode } : {});
+  for (const fn of helpers) gpu.addFunction(fn);
+  return gpu;
+}
+
+/** A tiny kernel through the helpers: throws when the mode cannot compile or run. */
+function probe(gpu: GpuInstance): void {
+  const kernel = gpu
+    .createKernel(deconvolveKernel, { precision: 'single', tactic: 'precision' })
+    .setOutput([6])
+    .setPipeline(false);
+  const out = kernel(new Uint8Array([255, 128, 0, 10, 20, 30]), Float32Array.from({ length: 256 }, (_, v) => v), new Float32Array([1, 0, 0, 0, 1, 0, 0, 0, 1]));
+  if (out.length !== 6 || out[0] !== 255 || out[5] !== 30) throw new Error(`gpu.js ${gpu.mode} mode computed wrong values`);
+}
+
+function resolvedMode(GPU: GpuConstructor, gpu: GpuInstance): string {
+  // gpu.js reports 'gpu' for its automatic choice; under Node that is headless-gl.
+  return gpu.mode === 'gpu' ? (GPU.isHeadlessGLSupported ? 'headlessgl' : 'gpu') : gpu.mode;
+}
+
+/**
+ * The gpujs backend. Without `mode`, headless-gl when a GL context works,
+ * else gpu.js's CPU mode; `mode` reports which.
+ */
+export async function createGpujsBackend(options: { mode?: GpujsMode } = {}): Promise<KernelBackend & { mode: string }> {
+  const GPU = await loadGpu();
+  let gpu: GpuInstance;
+  if (options.mode) {
+    gpu = newGpu(GPU, options.mode);
+    probe(gpu);
+  } else {
+    try {
+      gpu = newGpu(GPU, GPU.isHeadlessGLSupported ? 'headlessgl' : 'cpu');
+      probe(gpu);
+    } catch {
+      gpu = newGpu(GPU, 'cpu');
+      probe(gpu);
+    }
+  }
+  const backend = pixelMapBackend('gpujs', new GpujsMaps(gpu));
+  return { ...backend, mode: resolvedMode(GPU, gpu) };
+}
+
+/** The gpu.js modes that compile and run a kernel on this machine (for `histoflow info`). */
+export async function gpujsModes(): Promise<string[]> {
+  const GPU = await loadGpu();
+  const modes: string[] = [];
+  for (const mode of ['headlessgl', 'cpu'] as const) {
+    try {
+      const gpu = newGpu(GPU, mode);
+      probe(gpu);
+      gpu.destroy();
+      modes.push(mode);
+    } catch {
+      // Not available here: headless-gl without a display, for one.
+    }
+  }
+  return modes;
+}

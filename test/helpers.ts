@@ -1,0 +1,68 @@
+/** Fixture loading and image comparison for the ava tests. */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import sharp from 'sharp';
+
+import type { RgbBatch } from '../src/kernels/types.js';
+
+/** test/fixtures, from dist/test/*.js or test/*.ts. */
+export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures');
+
+export function fixture(name: string): string {
+  return join(FIXTURES, name);
+}
+
+/** A fixture as an RGB batch of one (alpha dropped). */
+export async function rgbFixture(name: string): Promise<RgbBatch> {
+  const { data, info } = await sharp(fixture(name)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`${name}: ${info.channels} channels`);
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), n: 1, height: info.height, width: info.width };
+}
+
+/** A single-channel fixture (first channel if it has several). */
+export async function greyFixture(name: string): Promise<{ data: Uint8Array; width: number; height: number }> {
+  const { data, info } = await sharp(fixture(name)).raw().toBuffer({ resolveWithObject: true });
+  const out = new Uint8Array(info.width * info.height);
+  for (let i = 0; i < out.length; i++) out[i] = data[i * info.channels]!;
+  return { data: out, width: info.width, height: info.height };
+}
+
+export interface Diff {
+  mean: number;
+  max: number;
+}
+
+export function diff(a: ArrayLike<number>, b: ArrayLike<number>): Diff {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let sum = 0, max = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    sum += d;
+    if (d > max) max = d;
+  }
+  return { mean: sum / a.length, max };
+}
+
+/** A deterministic synthetic H&E-like batch: two stains, noise, some background. */
+export function syntheticHE(n: number, height: number, width: number, seed = 1): RgbBatch {
+  let s = seed >>> 0;
+  const rand = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const H = [0.65, 0.7, 0.29], E = [0.07, 0.99, 0.11];
+  const data = new Uint8Array(n * height * width * 3);
+  for (let p = 0; p < n * height * width; p++) {
+    const background = rand() < 0.2;
+    const ch = background ? 0 : rand() * 1.5, ce = background ? 0 : rand() * 1.0;
+    for (let k = 0; k < 3; k++) {
+      const od = ch * H[k]! + ce * E[k]! + rand() * 0.03;
+      data[p * 3 + k] = Math.max(0, Math.min(255, Math.round(240 * Math.exp(-od))));
+    }
+  }
+  return { data, n, height, width };
+}
