@@ -16,7 +16,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { arch, cpus, platform, release, totalmem, freemem } from 'node:os';
+import { arch, cpus, freemem, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
@@ -32,6 +32,12 @@ export interface MeasureOptions {
   /** Stop warming up and repeating once the whole measurement has taken this long (after ≥ 1 timed run). */
   maxTimeMs?: number;
   maxRepeats?: number;
+  /**
+   * When the first run alone takes longer than this, stop there: the result is
+   * that run (median = first, repeats 0). For operations too slow to repeat
+   * within a suite's time budget; the report says 'cold only'.
+   */
+  coldOnlyOverMs?: number;
 }
 
 export interface Measurement {
@@ -39,7 +45,7 @@ export interface Measurement {
   first: number;
   median: number;
   min: number;
-  /** How many timed runs the median is of. */
+  /** How many timed runs the median is of (0: too slow to repeat, the median is the first run). */
   repeats: number;
   samples: number[];
 }
@@ -65,6 +71,9 @@ export async function measure(fn: () => Promise<unknown> | unknown, options: Mea
   };
 
   const first = await timeOnce();
+  if (options.coldOnlyOverMs !== undefined && first * 1000 > options.coldOnlyOverMs) {
+    return { first, median: first, min: first, repeats: 0, samples: [] };
+  }
   for (let i = 0; i < warmup && performance.now() - start < maxTimeMs; i++) await fn();
   const samples: number[] = [];
   let timed = 0;
@@ -117,12 +126,16 @@ export interface BenchEnvironment {
   cores: number;
   memoryGiB: number;
   freeMemoryGiB: number;
+  /** 1, 5 and 15 minute load averages when the run started: above the core count, timings are contended. */
+  loadAverage: number[];
   histoflow: {
     version: string | null;
     addon: { ok: true; path: string; build: unknown; threads: number | null } | { ok: false; reason: string };
     gitCommit: string | null;
     gitDirty: boolean | null;
   };
+  /** The same when the run ended. */
+  loadAverageAfter?: number[];
   /** Suite-specific facts (backend availability, peer versions, inputs). */
   [key: string]: unknown;
 }
@@ -214,6 +227,7 @@ export function collectEnvironment(): BenchEnvironment {
     cores: cpuList.length,
     memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     freeMemoryGiB: Math.round((freemem() / 2 ** 30) * 10) / 10,
+    loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
     histoflow: { version, addon, gitCommit: commit, gitDirty: dirty },
   };
 }
@@ -255,6 +269,7 @@ export async function runSuites(suites: Suite[], options: BenchOptions, log: (li
       ctx.fail('*', '*', e);
     }
   }
+  report.env.loadAverageAfter = loadavg().map((x) => Math.round(x * 100) / 100);
   for (const t of pendingTargets) {
     const ratio = ratioOf(report.results, t.suite, t.case, t.backend, t.reference);
     report.targets.push({ ...t, ratio, met: ratio === null ? null : ratio >= t.atLeast });
@@ -311,7 +326,9 @@ export function renderMarkdown(report: BenchReport, options: { reference?: strin
   lines.push(`# histoflow bench — ${e.date}`);
   lines.push('');
   lines.push(
-    `- machine: ${e.cpu}, ${e.cores} cores, ${e.memoryGiB} GiB; ${e.os} ${e.arch}; Node ${e.node}`,
+    `- machine: ${e.cpu}, ${e.cores} cores, ${e.memoryGiB} GiB; ${e.os} ${e.arch}; Node ${e.node}; load ${e.loadAverage.join(' ')}${
+      e.loadAverageAfter ? ` → ${e.loadAverageAfter.join(' ')}` : ''
+    }${Math.max(e.loadAverage[0] ?? 0, e.loadAverageAfter?.[0] ?? 0) > e.cores ? ' (busy machine: timings are contended)' : ''}`,
   );
   lines.push(
     `- histoflow ${e.histoflow.version ?? '?'}${e.histoflow.gitCommit ? ` @ ${e.histoflow.gitCommit.slice(0, 10)}${e.histoflow.gitDirty ? ' (modified)' : ''}` : ' (no git commit)'}; addon: ${
@@ -321,7 +338,7 @@ export function renderMarkdown(report: BenchReport, options: { reference?: strin
     }`,
   );
   for (const [k, v] of Object.entries(e)) {
-    if (['date', 'node', 'v8', 'os', 'arch', 'cpu', 'cores', 'memoryGiB', 'freeMemoryGiB', 'histoflow'].includes(k)) continue;
+    if (['date', 'node', 'v8', 'os', 'arch', 'cpu', 'cores', 'memoryGiB', 'freeMemoryGiB', 'loadAverage', 'loadAverageAfter', 'histoflow'].includes(k)) continue;
     // long explanations (why a backend is unavailable) stay whole in the JSON
     const short = (x: unknown) => (typeof x === 'string' && x.length > 110 ? `${x.slice(0, 109)}…` : x);
     if (v && typeof v === 'object' && !Array.isArray(v)) {
@@ -336,21 +353,22 @@ export function renderMarkdown(report: BenchReport, options: { reference?: strin
   for (const suite of suites) {
     const rows = report.results.filter((r) => r.suite === suite);
     const peers = [...new Set(rows.filter((r) => r.backend.startsWith('peer:')).map((r) => r.backend))];
-    const header = ['case', 'backend', 'value', 'unit', 'median ms', 'first ms', 'runs', `vs ${reference}`, ...peers.map((p) => `vs ${p}`)];
+    const header = ['case', 'backend', 'input', 'value', 'unit', 'median ms', 'first ms', 'runs', `vs ${reference}`, ...peers.map((p) => `vs ${p}`)];
     lines.push(`## ${suite}`);
     lines.push('');
     lines.push(`| ${header.join(' | ')} |`);
-    lines.push(`| ${header.map((h, i) => (i < 2 || h === 'unit' ? '---' : '---:')).join(' | ')} |`);
+    lines.push(`| ${header.map((h, i) => (i < 3 || h === 'unit' ? '---' : '---:')).join(' | ')} |`);
     for (const r of rows) {
       const x = r.extra ?? {};
       const cells = [
         r.case,
         r.backend,
+        typeof x.input === 'string' ? x.input : '—',
         fmt(r.value),
         r.unit,
         fmtMs(x.median_s),
         fmtMs(x.first_s),
-        typeof x.repeats === 'number' ? String(x.repeats) : '—',
+        typeof x.repeats === 'number' ? (x.repeats === 0 ? 'cold only' : String(x.repeats)) : '—',
         r.backend === reference ? '1x' : fmtRatio(ratioOf(report.results, suite, r.case, r.backend, reference)),
         ...peers.map((p) => (r.backend === p ? '1x' : fmtRatio(ratioOf(report.results, suite, r.case, r.backend, p)))),
       ];

@@ -80,8 +80,8 @@ void reconvolve_cuda(const float* stains, int64_t pixels, const float rgb_from_s
   DeviceBuffer<float> d_stains(pixels * 3, op);
   DeviceBuffer<uint8_t> d_out(pixels * 3, op);
   d_stains.upload(stains, pixels * 3, op);
-  reconvolve_kernel<<<grid_blocks(pixels, kThreads), kThreads>>>(d_stains.data(), pixels, m, static_cast<float>(kLogAdjust),
-                                                                 d_out.data());
+  const float scale = static_cast<float>(kLogAdjust);  // -(-ln 1e-6), as reconvolve_cpu
+  reconvolve_kernel<<<grid_blocks(pixels, kThreads), kThreads>>>(d_stains.data(), pixels, m, scale, d_out.data());
   HF_CUDA_CHECK_LAUNCH(op);
   d_out.download(out, pixels * 3, op);
 }

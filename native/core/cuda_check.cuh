@@ -1,6 +1,6 @@
 // Error checking and device memory for the CUDA kernels. Every CUDA call of a
-// kernel goes through HF_CUDA_CHECK so that a failure names the op and the
-// driver's reason; device buffers are RAII so an exception frees them.
+// kernel goes through cuda_check so that a failure names the op, the call and
+// the driver's reason; device buffers are RAII so an exception frees them.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -12,9 +12,10 @@
 
 namespace hf {
 
-// No device, no driver or no memory: the machine cannot run the kernel
-// (UnavailableError, so callers can fall back to the CPU); anything else is a
-// bug or a broken device (std::runtime_error).
+// No device, no (recent enough) driver, no code for this GPU's architecture or
+// no memory: the machine cannot run the kernel (UnavailableError, so callers
+// can fall back to the CPU); anything else is a bug or a broken device
+// (std::runtime_error).
 inline void cuda_check(cudaError_t status, const char* op, const char* call) {
   if (status == cudaSuccess) return;
   cudaGetLastError();  // clears a non-sticky error so the next op starts clean
@@ -23,6 +24,10 @@ inline void cuda_check(cudaError_t status, const char* op, const char* call) {
     case cudaErrorNoDevice:
     case cudaErrorInsufficientDriver:
     case cudaErrorInitializationError:
+    case cudaErrorStubLibrary:
+    case cudaErrorSystemDriverMismatch:
+    case cudaErrorNoKernelImageForDevice:
+    case cudaErrorUnsupportedPtxVersion:
     case cudaErrorMemoryAllocation:
       throw UnavailableError(message);
     default:
@@ -30,7 +35,6 @@ inline void cuda_check(cudaError_t status, const char* op, const char* call) {
   }
 }
 
-#define HF_CUDA_CHECK(op, call) ::hf::cuda_check((call), (op), #call)
 // After a kernel launch: catches bad launch configurations.
 #define HF_CUDA_CHECK_LAUNCH(op) ::hf::cuda_check(cudaGetLastError(), (op), "kernel launch")
 
@@ -40,7 +44,7 @@ class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   DeviceBuffer(size_t count, const char* op) : count_(count) {
-    if (count > 0) HF_CUDA_CHECK(op, cudaMalloc(reinterpret_cast<void**>(&data_), count * sizeof(T)));
+    if (count > 0) cuda_check(cudaMalloc(reinterpret_cast<void**>(&data_), count * sizeof(T)), op, "cudaMalloc");
   }
   ~DeviceBuffer() {
     if (data_) cudaFree(data_);
@@ -62,13 +66,15 @@ class DeviceBuffer {
   size_t size() const { return count_; }
 
   void upload(const T* host, size_t count, const char* op) {
-    if (count > 0) HF_CUDA_CHECK(op, cudaMemcpy(data_, host, count * sizeof(T), cudaMemcpyHostToDevice));
+    if (count > 0)
+      cuda_check(cudaMemcpy(data_, host, count * sizeof(T), cudaMemcpyHostToDevice), op, "cudaMemcpy to device");
   }
   void download(T* host, size_t count, const char* op) const {
-    if (count > 0) HF_CUDA_CHECK(op, cudaMemcpy(host, data_, count * sizeof(T), cudaMemcpyDeviceToHost));
+    if (count > 0)
+      cuda_check(cudaMemcpy(host, data_, count * sizeof(T), cudaMemcpyDeviceToHost), op, "cudaMemcpy to host");
   }
   void zero(const char* op) {
-    if (count_ > 0) HF_CUDA_CHECK(op, cudaMemset(data_, 0, count_ * sizeof(T)));
+    if (count_ > 0) cuda_check(cudaMemset(data_, 0, count_ * sizeof(T)), op, "cudaMemset");
   }
 
  private:

@@ -79,7 +79,7 @@ void macenko_fit_cuda(const RgbBatch& in, const MacenkoParams& p, StainFit* fits
 
   stain_cuda::DeviceBatch batch = stain_cuda::upload_batch(in, p.od, op);
   std::vector<int64_t> tissue_counts;
-  DeviceBuffer<uint8_t> mask = stain_cuda::tissue_mask(batch, p.tissue, p.od, tissue_counts, op);
+  DeviceBuffer<uint8_t> mask = stain_cuda::tissue_mask(in, batch, p.tissue, p.od, tissue_counts, op);
   const std::vector<double> sums =
       stain_cuda::per_image_sums<9>(n, ppi, CovarianceTerm{batch.od.data(), mask.data(), ppi}, op);
 

@@ -7,7 +7,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
 #include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace hf {
 
@@ -81,33 +88,108 @@ struct Segment {
   int64_t begin = 0, count = 0;
 };
 
+namespace order_statistics_detail {
+
+// Floats in the order of their values, as integers (for bisection).
+inline int32_t ordered_bits(float v) {
+  int32_t i;
+  std::memcpy(&i, &v, sizeof i);
+  return i < 0 ? -(i & 0x7fffffff) : i;  // negative floats: minus their magnitude bits
+}
+inline float from_ordered_bits(int32_t o) {
+  uint32_t u = o < 0 ? (static_cast<uint32_t>(-o) | 0x80000000u) : static_cast<uint32_t>(o);
+  float v;
+  std::memcpy(&v, &u, sizeof v);
+  return v;
+}
+// Smallest finite float whose bucket is ≥ b (the bucket function is monotone).
+inline float first_value_of_bucket(const RankHistogram& hist, int b) {
+  int64_t lo = ordered_bits(-std::numeric_limits<float>::max()), hi = ordered_bits(std::numeric_limits<float>::max());
+  if (hist.bucket(from_ordered_bits(static_cast<int32_t>(lo))) >= b) return -std::numeric_limits<float>::infinity();
+  while (hi - lo > 1) {  // invariant: bucket(lo) < b ≤ bucket(hi)
+    int64_t mid = lo + (hi - lo) / 2;
+    (hist.bucket(from_ordered_bits(static_cast<int32_t>(mid))) >= b ? hi : lo) = mid;
+  }
+  return from_ordered_bits(static_cast<int32_t>(hi));
+}
+
+}  // namespace order_statistics_detail
+
+// Where the k-th value lies: buckets [first, last] (last > first when the
+// (k+1)-th value sits in a later bucket), and how many values lie below.
+struct BucketWindow {
+  int first = 0, last = 0;
+  int64_t below = 0, count = 0;
+  float value_lo = 0, value_hi = 0;  // exactly the floats whose bucket is in [first, last]
+};
+inline BucketWindow bucket_window(const RankHistogram& hist, const OrderRank& rank) {
+  using namespace order_statistics_detail;
+  BucketWindow w;
+  const int kLast = RankHistogram::kBuckets - 1;
+  while (w.first < kLast && w.below + hist.count(w.first) <= rank.k) w.below += hist.count(w.first++);
+  w.last = w.first;
+  if (rank.has_next && rank.k + 1 >= w.below + hist.count(w.first)) {
+    w.last = w.first + 1;
+    while (w.last < kLast && hist.count(w.last) == 0) ++w.last;
+  }
+  for (int b = w.first; b <= w.last; ++b) w.count += hist.count(b);
+  w.value_lo = w.first == 0 ? -std::numeric_limits<float>::infinity() : first_value_of_bucket(hist, w.first);
+  w.value_hi = w.last == kLast ? std::numeric_limits<float>::infinity()
+                               : std::nextafter(first_value_of_bucket(hist, w.last + 1), -std::numeric_limits<float>::infinity());
+  return w;
+}
+
+namespace order_statistics_detail {
+
+// Appends the values within [lo, hi] to out[found...]; out has room for the
+// expected count plus one vector. Returns the new count (not capped: a count
+// above the expected one means the histogram and the values disagree).
+inline int64_t gather_window(const float* v, int64_t n, float lo, float hi, float* out, int64_t capacity, int64_t found) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  for (; i + 16 <= n && found + 16 <= capacity; i += 16) {
+    const __m512 x = _mm512_loadu_ps(v + i);
+    const __mmask16 in = _mm512_cmp_ps_mask(x, vlo, _CMP_GE_OQ) & _mm512_cmp_ps_mask(x, vhi, _CMP_LE_OQ);
+    _mm512_mask_compressstoreu_ps(out + found, in, x);
+    found += __builtin_popcount(in);
+  }
+#endif
+  for (; i < n; ++i) {
+    out[std::min(found, capacity - 1)] = v[i];
+    found += (v[i] >= lo) & (v[i] <= hi);
+  }
+  return found;
+}
+inline int64_t gather_window(const double* v, int64_t n, float lo, float hi, double* out, int64_t capacity,
+                             int64_t found) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = static_cast<float>(v[i]);
+    out[std::min(found, capacity - 1)] = v[i];
+    found += (x >= lo) & (x <= hi);
+  }
+  return found;
+}
+
+}  // namespace order_statistics_detail
+
+// The k-th and (k+1)-th smallest of the values in `segments`, given their
+// histogram. Gathering is a branch-free compare (a compress-store with
+// AVX-512) per value; only the window's values are then ordered.
 template <typename T>
 OrderPair select_order_pair(const T* values, const Segment* segments, int nsegments, const RankHistogram& hist,
                             const OrderRank& rank) {
-  int64_t below = 0;
-  int first = 0;
-  while (first < RankHistogram::kBuckets - 1 && below + hist.count(first) <= rank.k) below += hist.count(first++);
-  int last = first;
-  if (rank.has_next && rank.k + 1 >= below + hist.count(first)) {
-    last = first + 1;
-    while (last < RankHistogram::kBuckets - 1 && hist.count(last) == 0) ++last;
-  }
-  int64_t expected = 0;
-  for (int b = first; b <= last; ++b) expected += hist.count(b);
-
-  std::vector<T> gathered;
-  gathered.reserve(static_cast<size_t>(expected));
-  for (int s = 0; s < nsegments; ++s) {
-    const T* v = values + segments[s].begin;
-    for (int64_t i = 0; i < segments[s].count; ++i) {
-      int b = hist.bucket(static_cast<float>(v[i]));
-      if (b >= first && b <= last) gathered.push_back(v[i]);
-    }
-  }
-  int64_t local = rank.k - below;
-  if (static_cast<int64_t>(gathered.size()) != expected) {
-    // Histogram and values disagree (cannot happen for identical floats);
-    // fall back to a selection over everything.
+  const BucketWindow w = bucket_window(hist, rank);
+  const int64_t capacity = w.count + 17;
+  std::unique_ptr<T[]> buffer(new T[capacity]);
+  int64_t found = 0;
+  for (int s = 0; s < nsegments; ++s)
+    found = order_statistics_detail::gather_window(values + segments[s].begin, segments[s].count, w.value_lo,
+                                                   w.value_hi, buffer.get(), capacity, found);
+  std::vector<T> gathered(buffer.get(), buffer.get() + std::min(found, w.count));
+  int64_t local = rank.k - w.below;
+  if (found != w.count) {
+    // Histogram and values disagree (NaN among the values): select over everything.
     gathered.clear();
     for (int s = 0; s < nsegments; ++s)
       gathered.insert(gathered.end(), values + segments[s].begin, values + segments[s].begin + segments[s].count);

@@ -35,8 +35,9 @@ DeviceBatch upload_batch(const RgbBatch& in, const OdParams& od, const char* op)
 dim3 batch_grid(int64_t n, int64_t items_per_image);
 
 // 1 for each tissue pixel (TissueParams), and the count per image on the host.
-DeviceBuffer<uint8_t> tissue_mask(const DeviceBatch& batch, const TissueParams& tissue, const OdParams& od,
-                                  std::vector<int64_t>& counts, const char* op);
+// `in` is the batch on the host, which the luminosity rule's tables read.
+DeviceBuffer<uint8_t> tissue_mask(const RgbBatch& in, const DeviceBatch& batch, const TissueParams& tissue,
+                                  const OdParams& od, std::vector<int64_t>& counts, const char* op);
 
 // numpy.percentile (linear) order statistics of values grouped by segment:
 // values[k] belongs to segment segments[k], or to none when segments[k] ≥
@@ -96,7 +97,8 @@ std::vector<double> per_image_sums(int64_t n, int64_t max_items_per_image, const
   DeviceBuffer<double> partials(n * grid.x * K, op), d_sums(n * K, op);
   per_image_block_sums_kernel<K, Term><<<grid, kThreads>>>(n, term, partials.data());
   HF_CUDA_CHECK_LAUNCH(op);
-  per_image_finish_sums_kernel<K><<<grid_blocks(n * K, kThreads), kThreads>>>(n, grid.x, partials.data(), d_sums.data());
+  per_image_finish_sums_kernel<K>
+      <<<grid_blocks(n * K, kThreads), kThreads>>>(n, grid.x, partials.data(), d_sums.data());
   HF_CUDA_CHECK_LAUNCH(op);
   d_sums.download(sums.data(), sums.size(), op);
   return sums;

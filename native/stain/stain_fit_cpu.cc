@@ -9,6 +9,13 @@
 #include <cmath>
 #include <cstring>
 
+// No code here reads floating-point exception flags; without trapping math GCC
+// may if-convert the clamps and selects, which is what lets the exp / store
+// loop vectorize.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #include "stain/stain_fit_internal.h"
 #include "stain/stain_math.h"
 

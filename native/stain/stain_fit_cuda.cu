@@ -1,7 +1,8 @@
 // The stain transform, concentrations and fixed-stain fit on the device, and
 // the pieces every CUDA stain method shares (stain_cuda.cuh): OD upload, tissue
 // masks, segmented order statistics and max_c. Formulas in stain_fit.h; each
-// step mirrors stain_fit_cpu.cc / stain_tables_cpu.cc operation for operation.
+// step mirrors stain_fit_cpu.cc operation for operation, and the per-level
+// tables (OD, tissue rule) are the CPU reference's own (stain_fit_internal.h).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -10,20 +11,19 @@
 #include <cub/device/device_radix_sort.cuh>
 
 #include "color/od_table.cuh"
+#include "core/runtime.h"
 #include "stain/stain_cuda.cuh"
 #include "stain/stain_math.h"
+// nvcc's host pass has no -fopenmp, so parallel.h's OpenMP pragmas (reached
+// through stain_fit_internal.h) would only draw warnings; nothing here runs a
+// parallel_for.
+#undef HISTOFLOW_WITH_OPENMP
+#include "stain/stain_fit_internal.h"
 
 namespace hf {
 namespace stain_cuda {
 
 namespace {
-
-// A tissue rule as a table sum (stain_fit_internal.h's TissueTable): pixel
-// (r, g, b) is tissue when score[0][r] + score[1][g] + score[2][b] < below.
-struct TissueTable {
-  float score[3][256];
-  float below;
-};
 
 __global__ void od_kernel(const uint8_t* __restrict__ rgb, int64_t values, const float* __restrict__ table,
                           float* __restrict__ od) {
@@ -33,35 +33,21 @@ __global__ void od_kernel(const uint8_t* __restrict__ rgb, int64_t values, const
     od[k] = od_of[rgb[k]];
 }
 
-// Histogram of every channel value of each image (256 bins per image), for
-// the luminosity rule's contrast stretch.
-__global__ void channel_histogram_kernel(const uint8_t* __restrict__ rgb, int64_t n, int64_t ppi,
-                                         unsigned long long* __restrict__ hist) {
-  __shared__ unsigned int block_hist[256];
-  const int64_t values = ppi * 3;
-  for (int64_t img = blockIdx.y; img < n; img += gridDim.y) {
-    for (int i = threadIdx.x; i < 256; i += blockDim.x) block_hist[i] = 0;
-    __syncthreads();
-    for (int64_t k = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; k < values; k += int64_t{gridDim.x} * blockDim.x)
-      atomicAdd(&block_hist[rgb[img * values + k]], 1u);
-    __syncthreads();
-    for (int i = threadIdx.x; i < 256; i += blockDim.x)
-      if (block_hist[i] > 0) atomicAdd(&hist[img * 256 + i], static_cast<unsigned long long>(block_hist[i]));
-    __syncthreads();
-  }
-}
-
-// tables: one per image (table_stride 1) or one for all (0). The block-uniform
-// loop lets __syncthreads_count tally each block's tissue pixels.
+// The CPU reference's tissue rule (stain_cpu::TissueTable: a sum of three
+// per-level scores below a bound), one table per image (table_stride 1) or one
+// for all (0). The block-uniform loop lets __syncthreads_count tally each
+// block's tissue pixels.
 __global__ void tissue_kernel(const uint8_t* __restrict__ rgb, int64_t n, int64_t ppi,
-                              const TissueTable* __restrict__ tables, int table_stride, uint8_t* __restrict__ mask,
-                              unsigned long long* __restrict__ counts) {
-  __shared__ TissueTable table;
+                              const stain_cpu::TissueTable* __restrict__ tables, int table_stride,
+                              uint8_t* __restrict__ mask, unsigned long long* __restrict__ counts) {
+  static_assert(sizeof(stain_cpu::TissueTable) % sizeof(float) == 0, "TissueTable is copied as floats");
+  constexpr int kTableFloats = sizeof(stain_cpu::TissueTable) / sizeof(float);
+  __shared__ stain_cpu::TissueTable table;
   for (int64_t img = blockIdx.y; img < n; img += gridDim.y) {
     const float* src = reinterpret_cast<const float*>(tables + img * table_stride);
     float* dst = reinterpret_cast<float*>(&table);
     __syncthreads();  // the previous image's table is no longer read
-    for (int i = threadIdx.x; i < 3 * 256 + 1; i += blockDim.x) dst[i] = src[i];
+    for (int i = threadIdx.x; i < kTableFloats; i += blockDim.x) dst[i] = src[i];
     __syncthreads();
     for (int64_t base = blockIdx.x * int64_t{blockDim.x}; base < ppi; base += int64_t{gridDim.x} * blockDim.x) {
       const int64_t k = base + threadIdx.x;
@@ -75,78 +61,6 @@ __global__ void tissue_kernel(const uint8_t* __restrict__ rgb, int64_t n, int64_
       if (threadIdx.x == 0 && block_count > 0) atomicAdd(&counts[img], static_cast<unsigned long long>(block_count));
     }
   }
-}
-
-// Macenko 2009 / HEnorm_python: tissue when every channel's OD ≥ beta, compared
-// in double as numpy compares its float64 OD.
-TissueTable od_threshold_table(const TissueParams& tissue, const OdParams& p) {
-  TissueTable t;
-  for (int v = 0; v < 256; ++v) {
-    double light = v + static_cast<double>(p.offset);
-    if (p.offset == 0.f && v == 0) light = 1.0;
-    double od = std::max(-std::log(light / static_cast<double>(p.io)), static_cast<double>(p.min_od));
-    float fails = od >= static_cast<double>(tissue.beta) ? 0.f : 1.f;
-    for (int c = 0; c < 3; ++c) t.score[c][v] = fails;
-  }
-  t.below = 0.5f;
-  return t;
-}
-
-// numpy.percentile (linear) of the uint8 values counted in `hist` (total n).
-double byte_percentile(const unsigned long long* hist, int64_t n, double p) {
-  OrderRank rank = percentile_rank(p, n);
-  auto value_at = [&](int64_t k) {
-    int64_t seen = 0;
-    for (int v = 0; v < 256; ++v) {
-      seen += static_cast<int64_t>(hist[v]);
-      if (seen > k) return static_cast<double>(v);
-    }
-    return 255.0;
-  };
-  double lo = value_at(rank.k), hi = rank.has_next ? value_at(rank.k + 1) : lo;
-  return OrderPair::lerp(lo, hi, rank.frac);
-}
-
-double srgb_to_linear(double v) { return v <= 0.04045 ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4); }
-
-// tiatoolbox get_luminosity_tissue_mask from one image's channel histogram:
-// contrast_enhancer (2–98 % percentiles, rescale to 0..255, astype uint8), then
-// OpenCV 8-bit L/255 < threshold, as a threshold on Y = Σ w_c·linear(c) (L is
-// monotone in Y). The CPU twin is stain_tables_cpu.cc's luminosity_table.
-TissueTable luminosity_table(const unsigned long long* hist, int64_t values, const TissueParams& tissue) {
-  TissueTable t;
-  double p_low = byte_percentile(hist, values, 2.0), p_high = byte_percentile(hist, values, 98.0);
-  if (p_low >= p_high) {
-    int lo = 0, hi = 255;
-    while (lo < 255 && hist[lo] == 0) ++lo;
-    while (hi > 0 && hist[hi] == 0) --hi;
-    p_low = lo;
-    p_high = hi;
-  }
-  uint8_t stretched[256];
-  for (int v = 0; v < 256; ++v) {
-    double s = v;
-    if (p_high > p_low) s = (std::min(std::max(s, p_low), p_high) - p_low) / (p_high - p_low) * 255.0;
-    stretched[v] = static_cast<uint8_t>(s);
-  }
-  const double weight[3] = {0.212671, 0.715160, 0.072169};  // OpenCV's sRGB→Y row
-  for (int c = 0; c < 3; ++c)
-    for (int v = 0; v < 256; ++v) t.score[c][v] = static_cast<float>(weight[c] * srgb_to_linear(stretched[v] / 255.0));
-
-  // Largest 8-bit L with L/255 < threshold, then the Y at which round(L·2.55)
-  // would exceed it: L < (L8 + 0.5)/2.55, inverted through L(Y).
-  int l8 = -1;
-  while (l8 < 255 && (l8 + 1) / 255.0 < static_cast<double>(tissue.luminosity_threshold)) ++l8;
-  if (l8 < 0) {
-    t.below = -std::numeric_limits<float>::infinity();
-  } else if (l8 >= 255) {
-    t.below = std::numeric_limits<float>::infinity();
-  } else {
-    double l = (l8 + 0.5) / 2.55;
-    double y = l > 903.3 * 0.008856 ? std::pow((l + 16.0) / 116.0, 3.0) : l / 903.3;
-    t.below = static_cast<float>(y);
-  }
-  return t;
 }
 
 // Radix-sortable bits of a float: their unsigned order is the numeric order.
@@ -251,40 +165,33 @@ DeviceBatch upload_batch(const RgbBatch& in, const OdParams& od, const char* op)
   batch.od = DeviceBuffer<float>(values, op);
   if (values == 0) return batch;
   batch.rgb.upload(in.data, values, op);
-  const ByteTable table = od_table(od);
+  const stain_cpu::OdTable table = stain_cpu::make_od_table(od);
   DeviceBuffer<float> d_table(256, op);
-  d_table.upload(table.value, 256, op);
+  d_table.upload(table.od, 256, op);
   od_kernel<<<grid_blocks(values, kThreads), kThreads>>>(batch.rgb.data(), values, d_table.data(), batch.od.data());
   HF_CUDA_CHECK_LAUNCH(op);
   return batch;
 }
 
-DeviceBuffer<uint8_t> tissue_mask(const DeviceBatch& batch, const TissueParams& tissue, const OdParams& od,
-                                  std::vector<int64_t>& counts, const char* op) {
+DeviceBuffer<uint8_t> tissue_mask(const RgbBatch& in, const DeviceBatch& batch, const TissueParams& tissue,
+                                  const OdParams& od, std::vector<int64_t>& counts, const char* op) {
   const int64_t n = batch.n, ppi = batch.pixels_per_image;
   DeviceBuffer<uint8_t> mask(batch.pixels(), op);
   counts.assign(n, 0);
   if (batch.pixels() == 0) return mask;
-  const dim3 grid = batch_grid(n, ppi);
-  std::vector<TissueTable> tables;
-  if (tissue.rule == TissueRule::Luminosity) {
-    DeviceBuffer<unsigned long long> d_hist(n * 256, op);
-    d_hist.zero(op);
-    channel_histogram_kernel<<<grid, kThreads>>>(batch.rgb.data(), n, ppi, d_hist.data());
-    HF_CUDA_CHECK_LAUNCH(op);
-    std::vector<unsigned long long> hist(n * 256);
-    d_hist.download(hist.data(), hist.size(), op);
-    tables.resize(n);
-    for (int64_t i = 0; i < n; ++i) tables[i] = luminosity_table(&hist[i * 256], ppi * 3, tissue);
-  } else {
-    tables.push_back(od_threshold_table(tissue, od));
-  }
-  DeviceBuffer<TissueTable> d_tables(tables.size(), op);
+  // The rule's tables come from the CPU reference itself (stain_tables_cpu.cc),
+  // so both backends always apply the same rule; the luminosity rule's table
+  // depends on the image (one pass over its values on the host).
+  std::vector<stain_cpu::TissueTable> tables(tissue.rule == TissueRule::Luminosity ? n : 1);
+  for (size_t i = 0; i < tables.size(); ++i)
+    stain_cpu::make_tissue_table(in.image(static_cast<int64_t>(i)), ppi, tissue, od, cpu_threads(), &tables[i]);
+  DeviceBuffer<stain_cpu::TissueTable> d_tables(tables.size(), op);
   d_tables.upload(tables.data(), tables.size(), op);
   DeviceBuffer<unsigned long long> d_counts(n, op);
   d_counts.zero(op);
-  tissue_kernel<<<grid, kThreads>>>(batch.rgb.data(), n, ppi, d_tables.data(), tables.size() > 1 ? 1 : 0,
-                                    mask.data(), d_counts.data());
+  const int table_stride = tables.size() > 1 ? 1 : 0;
+  tissue_kernel<<<batch_grid(n, ppi), kThreads>>>(batch.rgb.data(), n, ppi, d_tables.data(), table_stride, mask.data(),
+                                                  d_counts.data());
   HF_CUDA_CHECK_LAUNCH(op);
   std::vector<unsigned long long> host_counts(n);
   d_counts.download(host_counts.data(), n, op);
@@ -307,11 +214,13 @@ std::vector<OrderPair> segmented_order_pairs(const float* values, const uint32_t
                                                                   static_cast<uint32_t>(segment_count), keys.data());
   HF_CUDA_CHECK_LAUNCH(op);
   size_t temp_bytes = 0;
-  HF_CUDA_CHECK(op, cub::DeviceRadixSort::SortKeys(nullptr, temp_bytes, keys.data(), sorted.data(), count, 0,
-                                                   32 + segment_bits));
+  cuda_check(cub::DeviceRadixSort::SortKeys(nullptr, temp_bytes, keys.data(), sorted.data(), count, 0,
+                                            32 + segment_bits),
+             op, "cub::DeviceRadixSort::SortKeys");
   DeviceBuffer<unsigned char> temp(temp_bytes, op);
-  HF_CUDA_CHECK(op, cub::DeviceRadixSort::SortKeys(temp.data(), temp_bytes, keys.data(), sorted.data(), count, 0,
-                                                   32 + segment_bits));
+  cuda_check(cub::DeviceRadixSort::SortKeys(temp.data(), temp_bytes, keys.data(), sorted.data(), count, 0,
+                                            32 + segment_bits),
+             op, "cub::DeviceRadixSort::SortKeys");
 
   DeviceBuffer<double> d_percents(percent_count, op), d_pairs(result.size() * 3, op);
   d_percents.upload(percents.data(), percent_count, op);

@@ -122,7 +122,7 @@ void vahadane_fit_cuda(const RgbBatch& in, const VahadaneParams& p, StainFit* fi
   // 1. Tissue OD in raster order.
   stain_cuda::DeviceBatch batch = stain_cuda::upload_batch(in, p.od, op);
   std::vector<int64_t> tissue_counts;
-  DeviceBuffer<uint8_t> mask = stain_cuda::tissue_mask(batch, p.tissue, p.od, tissue_counts, op);
+  DeviceBuffer<uint8_t> mask = stain_cuda::tissue_mask(in, batch, p.tissue, p.od, tissue_counts, op);
   std::vector<SampleImage> images(n);
   int64_t tissue_total = 0, sample_total = 0, max_samples = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -153,10 +153,12 @@ void vahadane_fit_cuda(const RgbBatch& in, const VahadaneParams& p, StainFit* fi
   flags_kernel<<<grid_blocks(pixels, kThreads), kThreads>>>(mask.data(), pixels, rank.data());
   HF_CUDA_CHECK_LAUNCH(op);
   size_t temp_bytes = 0;
-  HF_CUDA_CHECK(op, cub::DeviceScan::ExclusiveSum(nullptr, temp_bytes, rank.data(), rank.data(), pixels));
+  cuda_check(cub::DeviceScan::ExclusiveSum(nullptr, temp_bytes, rank.data(), rank.data(), pixels), op,
+             "cub::DeviceScan::ExclusiveSum");
   {
     DeviceBuffer<unsigned char> temp(temp_bytes, op);
-    HF_CUDA_CHECK(op, cub::DeviceScan::ExclusiveSum(temp.data(), temp_bytes, rank.data(), rank.data(), pixels));
+    cuda_check(cub::DeviceScan::ExclusiveSum(temp.data(), temp_bytes, rank.data(), rank.data(), pixels), op,
+               "cub::DeviceScan::ExclusiveSum");
   }
   compact_kernel<<<grid_blocks(pixels, kThreads), kThreads>>>(mask.data(), rank.data(), pixels, tissue_pixel.data());
   HF_CUDA_CHECK_LAUNCH(op);

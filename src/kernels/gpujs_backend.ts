@@ -11,7 +11,7 @@
  * division (`hfDivFloor`). Runs stay under 2²² pixels so every index is exact
  * in fp32.
  */
-import { rint } from '../stain/math.js';
+import { rint, srgbToLab8 } from '../stain/math.js';
 import { pixelMapBackend, type PixelMaps, type PixelRun } from './js_backend.js';
 import type { KernelBackend, OdParams } from './types.js';
 
@@ -65,15 +65,6 @@ function hfDivFloor(a: number, b: number): number {
   if (q * b > a) q = q - 1;
   if ((q + 1) * b <= a) q = q + 1;
   return q;
-}
-
-/** rint: round half to even, as the native kernels quantize. */
-function hfRint(v: number): number {
-  let r = Math.floor(v + 0.5);
-  if (r - v === 0.5) {
-    if (r - 2 * Math.floor(r / 2) === 1) r = r - 1;
-  }
-  return r;
 }
 
 function hfSrgbToLinear(v: number): number {
@@ -140,7 +131,7 @@ function hfLab8ToSrgb(l8: number, a8: number, b8: number, c: number): number {
   return Math.min(Math.max(v, 0), 1) * 255;
 }
 
-const helpers = [hfDivFloor, hfRint, hfSrgbToLinear, hfLinearToSrgb, hfLabF, hfLabFInverse, hfLab8, hfLab8ToSrgb];
+const helpers = [hfDivFloor, hfSrgbToLinear, hfLinearToSrgb, hfLabF, hfLabFInverse, hfLab8, hfLab8ToSrgb];
 
 function lookupKernel(this: KernelThis, rgb: number[], table: number[]): number {
   return table[rgb[this.thread.x]!]!;
@@ -174,18 +165,12 @@ function lab8Kernel(this: KernelThis, rgb: number[]): number {
   return hfLab8(rgb[3 * p]!, rgb[3 * p + 1]!, rgb[3 * p + 2]!, x - 3 * p);
 }
 
-/** tables: per image 3·256 transferred 8-bit LAB levels. Returns sRGB in [0, 255]; the host rounds. */
-function reinhardKernel(this: KernelThis, rgb: number[], ppi: number, tables: number[]): number {
+/** lab8: exact 8-bit LAB levels; tables: per image 3·256 transferred levels. Returns sRGB in [0, 255]; the host rounds. */
+function reinhardKernel(this: KernelThis, lab8: number[], ppi: number, tables: number[]): number {
   const x = this.thread.x;
   const p = hfDivFloor(x, 3);
   const t = 768 * hfDivFloor(p, ppi);
-  const r = rgb[3 * p]!;
-  const g = rgb[3 * p + 1]!;
-  const b = rgb[3 * p + 2]!;
-  const l8 = Math.min(Math.max(hfRint(hfLab8(r, g, b, 0)), 0), 255);
-  const a8 = Math.min(Math.max(hfRint(hfLab8(r, g, b, 1)), 0), 255);
-  const b8 = Math.min(Math.max(hfRint(hfLab8(r, g, b, 2)), 0), 255);
-  return hfLab8ToSrgb(tables[t + l8]!, tables[t + 256 + a8]!, tables[t + 512 + b8]!, x - 3 * p);
+  return hfLab8ToSrgb(tables[t + lab8[3 * p]!]!, tables[t + 256 + lab8[3 * p + 1]!]!, tables[t + 512 + lab8[3 * p + 2]!]!, x - 3 * p);
 }
 
 /** scores: per image 3·256; below: per image. The same float sums as the CPU reference. */
@@ -236,6 +221,9 @@ function renderKernel(this: KernelThis, rgb: number[], ppi: number, odTable: num
 
 // ---- the backend ---------------------------------------------------------------
 
+/** Distance from a half below which a GPU-computed LAB level is recomputed on the host (fp32 pow/cbrt error is far smaller). */
+const LAB8_TIE = 0.01;
+
 /** Runs of at most 2²² pixels keep every index (≤ 3·2²²) exact in fp32. */
 const MAX_PIXELS_PER_RUN = 1 << 22;
 
@@ -247,6 +235,7 @@ class GpujsMaps implements PixelMaps {
 
   /** One kernel per (function, output length, argument lengths), created on first use. */
   private run(fn: (...args: never[]) => number, length: number, args: unknown[]): Float32Array {
+    if (length === 0) return new Float32Array(0);
     const shape = args.map((a) => (typeof a === 'number' ? 's' : (a as ArrayLike<number>).length)).join(',');
     const key = `${fn.name}:${length}:${shape}`;
     let kernel = this.kernels.get(key);
@@ -293,17 +282,38 @@ class GpujsMaps implements PixelMaps {
     for (let i = 0; i < v.length; i++) out[i] = rint(v[i]!);
   }
 
+  /**
+   * The kernel's unrounded levels, rounded here; a pixel with a level within
+   * LAB8_TIE of a half is recomputed on the host in the reference's precision,
+   * so the levels equal the CPU reference's (a one-level slip would be
+   * amplified by Reinhard's gain).
+   */
   async lab8(rgb: Uint8Array, out: Uint8Array): Promise<void> {
     const v = this.run(lab8Kernel, rgb.length, [rgb]);
-    for (let i = 0; i < v.length; i++) {
-      const r = rint(v[i]!);
-      out[i] = r < 0 ? 0 : r > 255 ? 255 : r;
+    const exact = [0, 0, 0];
+    for (let p = 0; p < v.length; p += 3) {
+      let nearTie = false;
+      for (let c = 0; c < 3; c++) {
+        const x = v[p + c]!;
+        if (Math.abs(x - Math.floor(x) - 0.5) < LAB8_TIE) nearTie = true;
+        const r = Math.round(x);
+        out[p + c] = r < 0 ? 0 : r > 255 ? 255 : r;
+      }
+      if (nearTie) {
+        srgbToLab8(rgb[p]!, rgb[p + 1]!, rgb[p + 2]!, exact);
+        out[p] = exact[0]!;
+        out[p + 1] = exact[1]!;
+        out[p + 2] = exact[2]!;
+      }
     }
   }
 
   async reinhard(run: PixelRun, tables: Uint8Array, out: Uint8Array): Promise<void> {
+    const lab = new Uint8Array(run.rgb.length);
+    await this.lab8(run.rgb, lab);
     for (const piece of this.pieces(run)) {
-      const v = this.run(reinhardKernel, piece.pixels * 3, [piece.rgb, piece.ppi, tables]);
+      const levels = lab.subarray(piece.start * 3, (piece.start + piece.pixels) * 3);
+      const v = this.run(reinhardKernel, piece.pixels * 3, [levels, piece.ppi, tables]);
       for (let i = 0; i < v.length; i++) out[piece.start * 3 + i] = rint(v[i]!);
     }
   }
@@ -374,8 +384,12 @@ export async function createGpujsBackend(options: { mode?: GpujsMode } = {}): Pr
   const GPU = await loadGpu();
   let gpu: GpuInstance;
   if (options.mode) {
-    gpu = newGpu(GPU, options.mode);
-    probe(gpu);
+    try {
+      gpu = newGpu(GPU, options.mode);
+      probe(gpu);
+    } catch (e) {
+      throw new Error(`gpu.js cannot run in ${options.mode} mode here: ${(e as Error).message} (WebGL needs a display, e.g. xvfb-run)`);
+    }
   } else {
     try {
       gpu = newGpu(GPU, GPU.isHeadlessGLSupported ? 'headlessgl' : 'cpu');

@@ -5,9 +5,10 @@
  * The host algorithms (Macenko, Vahadane, fixed stains, Reinhard statistics)
  * are written once here over a `PixelMaps` implementation: the per-pixel maps
  * are the only part that differs between 'js' (loops below) and 'gpujs'
- * (gpu.js kernels), so both land on the native CPU reference's decisions:
- * 256-entry OD tables, per-image contrast-stretch tables for the luminosity
- * mask, reductions and percentiles in double on the host.
+ * (gpu.js kernels), and both follow the native CPU reference's decisions
+ * (native/stain/*_cpu.cc): 256-entry OD tables, tissue rules as per-level
+ * score tables, Reinhard as per-level transfer tables, a 3x3 matrix per image
+ * for the stain transform, reductions and percentiles in double on the host.
  */
 import {
   eigh3,
@@ -46,8 +47,8 @@ export interface PixelRun {
 
 /**
  * Per-pixel maps over a run. Per-image parameters are packed image after
- * image (`stride` numbers each, in the order the doc gives); outputs are
- * written into `out`, a view of the run's part of the result.
+ * image, in the order each method's doc gives; outputs are written into
+ * `out`, a view of the run's part of the result.
  */
 export interface PixelMaps {
   /** Pixels per call; the host groups whole images into runs of at most this many (one image may exceed it). */
@@ -412,8 +413,9 @@ export function pixelMapBackend(name: KernelBackendName, maps: PixelMaps): Kerne
             sum += hist[c * 256 + v]! * x;
             sq += hist[c * 256 + v]! * x * x;
           }
+          // An empty image keeps the neutral statistics (mean 0, std 1).
           mean[c] = ppi > 0 ? sum / ppi : 0;
-          std[c] = ppi > 0 ? Math.sqrt(Math.max(sq / ppi - mean[c]! * mean[c]!, 0)) : 0;
+          std[c] = ppi > 0 ? Math.sqrt(Math.max(sq / ppi - mean[c]! * mean[c]!, 0)) : 1;
         }
         stats.push({ mean, std, pixels: ppi });
       }
