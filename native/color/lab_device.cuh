@@ -1,68 +1,96 @@
-// sRGB (D65) ↔ CIE L*a*b* on the device: the double-precision formulas of
-// color/lab.cc (OpenCV's cv::COLOR_RGB2Lab / COLOR_Lab2RGB constants: sRGB
-// gamma, D65 white folded into the matrices, L in [0, 100]), operation for
-// operation, so device and CPU agree to the last rounding of pow / cbrt.
+// OpenCV's 8-bit sRGB ↔ LAB on the device, as the CPU reference computes it:
+// sRGB → LAB8 is cv2's fixed-point path (color/lab_opencv8.h: gamma table,
+// integer D65 matrix, cbrt table, descale), integer arithmetic and therefore
+// bit-exact; LAB8 → sRGB is OpenCV's float formula (color/lab.cc) with the
+// final gamma and rounding read from the linear values where each 8-bit level
+// begins (reinhard_cpu.cc's LinearToSrgb8). The tables are built on the host
+// (make_lab8_device_tables) and read from global memory.
 #pragma once
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 
+#include "color/lab_opencv8.h"
+
 namespace hf {
+
+struct Lab8DeviceTables {
+  static constexpr int kCoarse = 8192;
+  int gamma[256];              // round(2040·linear(v/255))
+  int cbrt[3072];              // round(32768·f(i/2040)), f = cbrt with OpenCV's linear toe
+  float level_start[256];      // linear value where 8-bit sRGB level k begins (level 0: -1)
+  uint8_t coarse[kCoarse + 1]; // the level at linear i/kCoarse
+};
+
+inline Lab8DeviceTables make_lab8_device_tables() {
+  Lab8DeviceTables t;
+  const OpenCvLab8& lab8 = OpenCvLab8::instance();
+  for (int v = 0; v < 256; ++v) t.gamma[v] = lab8.gamma(v);
+  for (int i = 0; i < 3072; ++i) {
+    const double x = i / 2040.0;
+    t.cbrt[i] = static_cast<int>(std::nearbyint(32768.0 * (x < 0.008856 ? x * 7.787 + 16.0 / 116.0 : std::cbrt(x))));
+  }
+  for (int k = 1; k < 256; ++k) {
+    const double v = (k - 0.5) / 255.0;
+    t.level_start[k] = static_cast<float>(v <= 0.04045 ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4));
+  }
+  t.level_start[0] = -1.f;
+  int level = 0;
+  for (int i = 0; i <= Lab8DeviceTables::kCoarse; ++i) {
+    const float lin = static_cast<float>(i) / Lab8DeviceTables::kCoarse;
+    while (level < 255 && lin >= t.level_start[level + 1]) ++level;
+    t.coarse[i] = static_cast<uint8_t>(level);
+  }
+  return t;
+}
+
+#ifdef __CUDACC__
 namespace lab_device {
 
-constexpr double kXn = 0.950456, kZn = 1.088754;
-constexpr double kThreshold = 0.008856;
-constexpr double kSlope = 7.787, kBias = 16.0 / 116.0;
+// Every intermediate fits in 32 bits; >> of a negative value is arithmetic, as
+// in the reference's int64 arithmetic.
+__device__ inline int descale(int v, int n) { return (v + (1 << (n - 1))) >> n; }
+__device__ inline int clamp_index(int i) { return min(max(i, 0), 3071); }
+__device__ inline uint8_t saturate(int v) { return static_cast<uint8_t>(min(max(v, 0), 255)); }
 
-__device__ inline double srgb_to_linear(double v) {
-  return v <= 0.04045 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4);
+__device__ inline uint8_t linear_to_srgb8(const Lab8DeviceTables& t, float lin) {
+  lin = fminf(fmaxf(lin, 0.f), 1.f);
+  int level = t.coarse[static_cast<int>(lin * Lab8DeviceTables::kCoarse)];
+  while (level < 255 && lin >= t.level_start[level + 1]) ++level;
+  return static_cast<uint8_t>(level);
 }
-__device__ inline double linear_to_srgb(double v) {
-  return v <= 0.0031308 ? 12.92 * v : 1.055 * pow(v, 1.0 / 2.4) - 0.055;
-}
-__device__ inline double lab_f(double t) { return t > kThreshold ? cbrt(t) : kSlope * t + kBias; }
 
 }  // namespace lab_device
 
-__device__ inline void srgb_to_lab_device(uint8_t r8, uint8_t g8, uint8_t b8, float lab[3]) {
+// cv2.cvtColor(RGB2LAB) of one uint8 pixel.
+__device__ inline void srgb_to_lab8_device(const Lab8DeviceTables& t, const uint8_t* rgb, uint8_t lab8[3]) {
   using namespace lab_device;
-  const double r = srgb_to_linear(r8 / 255.0), g = srgb_to_linear(g8 / 255.0), b = srgb_to_linear(b8 / 255.0);
-  const double x = (0.412453 * r + 0.357580 * g + 0.180423 * b) / kXn;
-  const double y = 0.212671 * r + 0.715160 * g + 0.072169 * b;
-  const double z = (0.019334 * r + 0.119193 * g + 0.950227 * b) / kZn;
-  const double fx = lab_f(x), fy = lab_f(y), fz = lab_f(z);
-  lab[0] = static_cast<float>(y > kThreshold ? 116.0 * fy - 16.0 : 903.3 * y);
-  lab[1] = static_cast<float>(500.0 * (fx - fy));
-  lab[2] = static_cast<float>(200.0 * (fy - fz));
+  const int r = t.gamma[rgb[0]], g = t.gamma[rgb[1]], b = t.gamma[rgb[2]];
+  const int fx = t.cbrt[clamp_index(descale(1777 * r + 1541 * g + 778 * b, 12))];
+  const int fy = t.cbrt[clamp_index(descale(871 * r + 2929 * g + 296 * b, 12))];
+  const int fz = t.cbrt[clamp_index(descale(73 * r + 448 * g + 3575 * b, 12))];
+  lab8[0] = saturate(descale(296 * fy - 1336934, 15));
+  lab8[1] = saturate(descale(500 * (fx - fy) + (128 << 15), 15));
+  lab8[2] = saturate(descale(200 * (fy - fz) + (128 << 15), 15));
 }
 
-__device__ inline void lab_to_srgb_device(const float lab[3], uint8_t rgb[3]) {
-  using namespace lab_device;
-  const double l = lab[0], a = lab[1], bb = lab[2];
-  double y, fy;
-  if (l <= kThreshold * 903.3) {
-    y = l / 903.3;
-    fy = kSlope * y + kBias;
+// OpenCV's float LAB → sRGB of an 8-bit LAB value, rounded to uint8.
+__device__ inline void lab8_to_srgb_device(const Lab8DeviceTables& t, const uint8_t lab8[3], uint8_t* rgb) {
+  const float l = lab8[0] * (100.f / 255.f), a = lab8[1] - 128.f, b = lab8[2] - 128.f;
+  float y, fy;
+  if (l <= 0.008856f * 903.3f) {
+    y = l / 903.3f;
+    fy = 7.787f * y + 16.f / 116.f;
   } else {
-    fy = (l + 16.0) / 116.0;
+    fy = (l + 16.f) / 116.f;
     y = fy * fy * fy;
   }
-  auto f_inv = [](double f) { return f <= 0.20689303442 ? (f - kBias) / kSlope : f * f * f; };
-  const double x = f_inv(a / 500.0 + fy) * kXn;
-  const double z = f_inv(fy - bb / 200.0) * kZn;
-  const double lin[3] = {3.240479 * x - 1.53715 * y - 0.498535 * z, -0.969256 * x + 1.875991 * y + 0.041556 * z,
-                         0.055648 * x - 0.204043 * y + 1.057311 * z};
-  for (int c = 0; c < 3; ++c) {
-    const double v = linear_to_srgb(fmin(fmax(lin[c], 0.0), 1.0));
-    rgb[c] = static_cast<uint8_t>(rint(fmin(fmax(v, 0.0), 1.0) * 255.0));
-  }
+  auto f_inv = [](float f) { return f <= 0.20689303442f ? (f - 16.f / 116.f) / 7.787f : f * f * f; };
+  const float x = f_inv(a / 500.f + fy) * 0.950456f, z = f_inv(fy - b / 200.f) * 1.088754f;
+  rgb[0] = lab_device::linear_to_srgb8(t, 3.240479f * x - 1.53715f * y - 0.498535f * z);
+  rgb[1] = lab_device::linear_to_srgb8(t, -0.969256f * x + 1.875991f * y + 0.041556f * z);
+  rgb[2] = lab_device::linear_to_srgb8(t, 0.055648f * x - 0.204043f * y + 1.057311f * z);
 }
-
-// OpenCV's 8-bit LAB of one pixel (reinhard_cpu.cc's lab8): L·2.55, a + 128,
-// b + 128 in float, clamped to [0, 255], rounded half to even.
-__device__ inline void srgb_to_lab8_device(const uint8_t* px, uint8_t out[3]) {
-  float lab[3];
-  srgb_to_lab_device(px[0], px[1], px[2], lab);
-  const float v[3] = {lab[0] * 2.55f, lab[1] + 128.f, lab[2] + 128.f};
-  for (int c = 0; c < 3; ++c) out[c] = static_cast<uint8_t>(rintf(fminf(fmaxf(v[c], 0.f), 255.f)));
-}
+#endif
 
 }  // namespace hf

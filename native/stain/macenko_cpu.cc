@@ -8,6 +8,7 @@
 // and the result does not depend on e2's (a reflection that swaps φ_min, φ_max).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 // No code here reads floating-point exception flags; without trapping math GCC
@@ -29,9 +30,14 @@ using namespace stain_cpu;
 // Strictly increasing in atan2(y, x) over (−π, π]: 1 − x/(|x|+|y|), mirrored
 // for y < 0; in [−2, 2].
 inline float pseudo_angle(float x, float y) {
-  float s = std::fabs(x) + std::fabs(y);
-  s = s > 1e-30f ? s : 1e-30f;
-  return std::copysign(1.f - x / s, y);
+  // (builtins: library inlines compiled before the pragma above would not inline)
+  const float s = __builtin_fabsf(x) + __builtin_fabsf(y) + 1e-30f;  // never 0
+  return __builtin_copysignf(1.f - x / s, y);
+}
+// (std::min from a header compiled before the pragma above would not inline.)
+inline float min3(float a, float b, float c) {
+  const float m = a < b ? a : b;
+  return m < c ? m : c;
 }
 inline double angle_of_pseudo(double d) {
   double a = std::fabs(d);
@@ -46,35 +52,66 @@ struct CovarianceSums {
 };
 static_assert(sizeof(CovarianceSums) == 10 * sizeof(double), "CovarianceSums is ten doubles");
 
-void fit_image(const uint8_t* rgb, int64_t pixels, const MacenkoParams& p, const OdTable& od, int slots,
-               StainScratch& scratch, StainFit& fit) {
+void fit_image(const uint8_t* rgb, int64_t pixels, const MacenkoParams& p, const OdTable& od,
+               const TissueTable* shared_tissue, int slots, StainScratch& scratch, StainFit& fit) {
   fit = StainFit{};
-  TissueTable tissue;
-  make_tissue_table(rgb, pixels, p.tissue, p.od, slots, &tissue);
+  TissueTable own_tissue;
+  if (!shared_tissue) make_tissue_table(rgb, pixels, p.tissue, p.od, slots, &own_tissue);
+  const TissueTable& tissue = shared_tissue ? *shared_tissue : own_tissue;
 
   const int64_t blocks = block_count(pixels);
   scratch.block_sums.assign(blocks * 10, 0.0);
   CovarianceSums* block_sums = reinterpret_cast<CovarianceSums*>(scratch.block_sums.data());
   for_blocks(pixels, slots, [&](int, int64_t blk, int64_t b, int64_t e) {
-    // Branch-free: a non-tissue pixel contributes zeros (w = 0). Four-lane
-    // double accumulators {r, g, b, 1}·w, and their products with r, g, b.
-    typedef double v4d __attribute__((vector_size(32)));
-    v4d sum = {0, 0, 0, 0}, by_r = sum, by_g = sum, by_b = sum;
-    for (int64_t i = b; i < e; ++i) {
-      const uint8_t* px = rgb + 3 * i;
-      const double w = tissue.is_tissue(px) ? 1.0 : 0.0;
-      const double r = od.od[px[0]], g = od.od[px[1]], bl = od.od[px[2]];
-      const v4d a = {r * w, g * w, bl * w, w};
-      sum += a;
-      by_r += a * r;
-      by_g += a * g;
-      by_b += a * bl;
+    // Per tile: masked OD in float (w = 0 for non-tissue pixels, a loop the
+    // compiler vectorizes), then sums in eight-lane double accumulators with a
+    // fixed lane per pixel position, so the result depends on nothing but the
+    // block. Sums: {r, g, b, 1}·w and their products with r, g, b.
+    typedef float v8f __attribute__((vector_size(32)));
+    typedef double v8d __attribute__((vector_size(64)));
+    constexpr int64_t kTile = 256;
+    alignas(64) float tr[kTile], tg[kTile], tb[kTile], tw[kTile];
+    v8d acc[10] = {};
+    for (int64_t t0 = b; t0 < e; t0 += kTile) {
+      const int64_t count = std::min(kTile, e - t0);
+      const uint8_t* px = rgb + 3 * t0;
+      with_tissue_test(tissue, [&](auto by_min_od) {
+        for (int64_t i = 0; i < count; ++i) {
+          const float r = od.od[px[3 * i]], g = od.od[px[3 * i + 1]], bl = od.od[px[3 * i + 2]];
+          float w;
+          if constexpr (decltype(by_min_od)::value) {
+            w = min3(r, g, bl) >= tissue.min_od_cut ? 1.f : 0.f;
+          } else {
+            const float score = tissue.score[0][px[3 * i]] + tissue.score[1][px[3 * i + 1]] + tissue.score[2][px[3 * i + 2]];
+            w = score < tissue.below ? 1.f : 0.f;
+          }
+          tw[i] = w, tr[i] = r * w, tg[i] = g * w, tb[i] = bl * w;
+        }
+      });
+      const int64_t padded = (count + 7) & ~int64_t{7};
+      for (int64_t i = count; i < padded; ++i) tw[i] = tr[i] = tg[i] = tb[i] = 0.f;
+      for (int64_t i = 0; i < padded; i += 8) {
+        v8f fr, fg, fb, fw;
+        std::memcpy(&fr, tr + i, sizeof fr);
+        std::memcpy(&fg, tg + i, sizeof fg);
+        std::memcpy(&fb, tb + i, sizeof fb);
+        std::memcpy(&fw, tw + i, sizeof fw);
+        const v8d r = __builtin_convertvector(fr, v8d), g = __builtin_convertvector(fg, v8d);
+        const v8d bl = __builtin_convertvector(fb, v8d), w = __builtin_convertvector(fw, v8d);
+        acc[0] += w, acc[1] += r, acc[2] += g, acc[3] += bl;
+        acc[4] += r * r, acc[5] += r * g, acc[6] += r * bl;
+        acc[7] += g * g, acc[8] += g * bl, acc[9] += bl * bl;
+      }
+    }
+    double total[10];
+    for (int k = 0; k < 10; ++k) {
+      total[k] = 0;
+      for (int lane = 0; lane < 8; ++lane) total[k] += acc[k][lane];
     }
     CovarianceSums s;
-    s.count = sum[3];
-    s.sum[0] = sum[0], s.sum[1] = sum[1], s.sum[2] = sum[2];
-    s.cross[0] = by_r[0], s.cross[1] = by_g[0], s.cross[2] = by_b[0];
-    s.cross[3] = by_g[1], s.cross[4] = by_b[1], s.cross[5] = by_b[2];
+    s.count = total[0];
+    for (int k = 0; k < 3; ++k) s.sum[k] = total[1 + k];
+    for (int k = 0; k < 6; ++k) s.cross[k] = total[4 + k];
     block_sums[blk] = s;
   });
   CovarianceSums total;
@@ -106,7 +143,7 @@ void fit_image(const uint8_t* rgb, int64_t pixels, const MacenkoParams& p, const
 
   // Pseudo-angles of the tissue pixels, each block compacted into its own run.
   scratch.reserve(pixels, slots);
-  for (int s = 0; s < slots; ++s) scratch.hist_a[s].reset(-2.0, 2.0);
+  for (int s = 0; s < slots; ++s) scratch.hist_a[s].reset(-2.0, 2.0, n);
   float* angles = scratch.values_a.data();
   for_blocks(pixels, slots, [&](int slot, int64_t blk, int64_t b, int64_t e) {
     RankHistogram& hist = scratch.hist_a[slot];
@@ -119,20 +156,26 @@ void fit_image(const uint8_t* rgb, int64_t pixels, const MacenkoParams& p, const
     for (int64_t t0 = b; t0 < e; t0 += kTile) {
       const int64_t count = std::min(kTile, e - t0);
       const uint8_t* px = rgb + 3 * t0;
-      for (int64_t i = 0; i < count; ++i) {
-        float r = od.od[px[3 * i]], g = od.od[px[3 * i + 1]], bl = od.od[px[3 * i + 2]];
-        float x = f2[0] * r + f2[1] * g + f2[2] * bl;
-        float y = f1[0] * r + f1[1] * g + f1[2] * bl;
-        tile_angle[i] = pseudo_angle(x, y);
-        tile_tissue[i] = tissue.score[0][px[3 * i]] + tissue.score[1][px[3 * i + 1]] + tissue.score[2][px[3 * i + 2]] <
-                         tissue.below;
-      }
+      with_tissue_test(tissue, [&](auto by_min_od) {
+        for (int64_t i = 0; i < count; ++i) {
+          const float r = od.od[px[3 * i]], g = od.od[px[3 * i + 1]], bl = od.od[px[3 * i + 2]];
+          const float x = f2[0] * r + f2[1] * g + f2[2] * bl;
+          const float y = f1[0] * r + f1[1] * g + f1[2] * bl;
+          tile_angle[i] = pseudo_angle(x, y);
+          if constexpr (decltype(by_min_od)::value) {
+            tile_tissue[i] = static_cast<uint8_t>(min3(r, g, bl) >= tissue.min_od_cut);
+          } else {
+            const float score = tissue.score[0][px[3 * i]] + tissue.score[1][px[3 * i + 1]] + tissue.score[2][px[3 * i + 2]];
+            tile_tissue[i] = static_cast<uint8_t>(score < tissue.below);
+          }
+        }
+      });
       for (int64_t i = 0; i < count; ++i) {
         angles[kept] = tile_angle[i];
         kept += tile_tissue[i];
       }
     }
-    for (int64_t i = b; i < kept; ++i) hist.add(angles[i]);
+    hist.add_all(angles + b, kept - b);
     scratch.segments[blk] = Segment{b, kept - b};
   });
   for (int s = 1; s < slots; ++s) scratch.hist_a[0].merge(scratch.hist_a[s]);
@@ -171,8 +214,12 @@ void fit_image(const uint8_t* rgb, int64_t pixels, const MacenkoParams& p, const
 
 void macenko_fit_cpu(const RgbBatch& in, const MacenkoParams& p, StainFit* fits) {
   const OdTable od = make_od_table(p.od);
+  // The OD-threshold rule does not depend on the image: one table for all.
+  TissueTable shared;
+  const bool per_image = p.tissue.rule == TissueRule::Luminosity;
+  if (!per_image) make_tissue_table(nullptr, 0, p.tissue, p.od, 1, &shared);
   for_each_image(in, [&](int64_t i, int slots, StainScratch& scratch) {
-    fit_image(in.image(i), in.pixels_per_image(), p, od, slots, scratch, fits[i]);
+    fit_image(in.image(i), in.pixels_per_image(), p, od, per_image ? nullptr : &shared, slots, scratch, fits[i]);
   });
 }
 

@@ -42,8 +42,7 @@ struct AnglePlane {
 // Strictly increasing in atan2(y, x) over (−π, π]: 1 − x/(|x|+|y|), mirrored
 // for y < 0 (macenko_cpu.cc's pseudo_angle; atan2 only on the order statistics).
 __device__ inline float pseudo_angle(float x, float y) {
-  float s = fabsf(x) + fabsf(y);
-  s = s > 1e-30f ? s : 1e-30f;
+  const float s = fabsf(x) + fabsf(y) + 1e-30f;  // never 0
   return copysignf(1.f - x / s, y);
 }
 double angle_of_pseudo(double d) {

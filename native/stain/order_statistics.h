@@ -20,41 +20,53 @@ namespace hf {
 
 class RankHistogram {
  public:
-  static constexpr int kBuckets = 4096;
+  static constexpr int kMaxBuckets = 4096;
 
   RankHistogram() = default;
-  RankHistogram(double lo, double hi) { reset(lo, hi); }
+  RankHistogram(double lo, double hi, int64_t values) { reset(lo, hi, values); }
 
-  void reset(double lo, double hi) {
+  // About 16 values per bucket, between 64 and kMaxBuckets buckets: small
+  // images do not pay for clearing and scanning a large histogram.
+  void reset(double lo, double hi, int64_t values) {
+    buckets_ = static_cast<int>(std::min<int64_t>(kMaxBuckets, std::max<int64_t>(64, values / 16)));
+    last_ = static_cast<float>(buckets_ - 1);
     lo_ = static_cast<float>(lo);
     double span = static_cast<double>(static_cast<float>(hi)) - lo_;
-    scale_ = span > 0 && std::isfinite(span) ? static_cast<float>(kBuckets / span) : 0.f;
-    std::fill(counts_.begin(), counts_.end(), 0u);
+    scale_ = span > 0 && std::isfinite(span) ? static_cast<float>(buckets_ / span) : 0.f;
+    counts_.assign(buckets_, 0u);
   }
+  int buckets() const { return buckets_; }
   // Monotone in v; NaN lands in bucket 0.
   int bucket(float v) const {
     float t = (v - lo_) * scale_;
     t = t > 0.f ? t : 0.f;
-    t = t < float(kBuckets - 1) ? t : float(kBuckets - 1);
+    t = t < last_ ? t : last_;
     return static_cast<int>(t);
   }
   void add(float v) { ++counts_[bucket(v)]; }
-  void merge(const RankHistogram& other) {
-    for (int b = 0; b < kBuckets; ++b) counts_[b] += other.counts_[b];
+  // Buckets of a run of values computed a tile at a time (a loop compilers
+  // vectorize), then counted.
+  void add_all(const float* v, int64_t n) {
+    constexpr int64_t kTile = 256;
+    int32_t index[kTile];
+    uint32_t* counts = counts_.data();
+    for (int64_t t0 = 0; t0 < n; t0 += kTile) {
+      const int64_t count = std::min(kTile, n - t0);
+      for (int64_t i = 0; i < count; ++i) index[i] = bucket(v[t0 + i]);
+      for (int64_t i = 0; i < count; ++i) ++counts[index[i]];
+    }
   }
-  void clear() { std::fill(counts_.begin(), counts_.end(), 0u); }
+  void merge(const RankHistogram& other) {
+    for (int b = 0; b < buckets_; ++b) counts_[b] += other.counts_[b];
+  }
   uint32_t count(int b) const { return counts_[b]; }
   float lo() const { return lo_; }
   float scale() const { return scale_; }
-  void set_range_of(const RankHistogram& other) {
-    lo_ = other.lo_;
-    scale_ = other.scale_;
-  }
-  uint32_t* counts() { return counts_.data(); }
 
  private:
-  float lo_ = 0.f, scale_ = 0.f;
-  std::vector<uint32_t> counts_ = std::vector<uint32_t>(kBuckets, 0u);
+  float lo_ = 0.f, scale_ = 0.f, last_ = 0.f;
+  int buckets_ = 1;
+  std::vector<uint32_t> counts_ = std::vector<uint32_t>(1, 0u);
 };
 
 // numpy's linear percentile: virtual index p/100·(n−1) between ranks k and k+1.
@@ -125,7 +137,7 @@ struct BucketWindow {
 inline BucketWindow bucket_window(const RankHistogram& hist, const OrderRank& rank) {
   using namespace order_statistics_detail;
   BucketWindow w;
-  const int kLast = RankHistogram::kBuckets - 1;
+  const int kLast = hist.buckets() - 1;
   while (w.first < kLast && w.below + hist.count(w.first) <= rank.k) w.below += hist.count(w.first++);
   w.last = w.first;
   if (rank.has_next && rank.k + 1 >= w.below + hist.count(w.first)) {

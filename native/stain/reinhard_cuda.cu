@@ -1,8 +1,9 @@
 // Reinhard et al. 2001 colour transfer on the device, as reinhard_cpu.cc
 // (tiatoolbox's ReinhardNormalizer on uint8 images): per pixel OpenCV 8-bit
-// LAB on the device, per-image statistics as exact sums over three 256-bin
-// histograms (counted on the device, summed on the host in the CPU's order),
-// the transfer as a 256-entry table per channel, LAB→sRGB on the device.
+// LAB on the device (color/lab_device.cuh), per-image statistics as exact sums
+// over three 256-bin histograms (counted on the device, summed on the host in
+// the CPU's order), the transfer as a 256-entry table per channel, LAB8→sRGB
+// on the device.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -25,6 +26,7 @@ dim3 batch_grid(int64_t n, int64_t pixels_per_image) {
 
 // hist[img][channel][level] of the 8-bit LAB values.
 __global__ void lab8_histogram_kernel(const uint8_t* __restrict__ rgb, int64_t n, int64_t ppi,
+                                      const Lab8DeviceTables* __restrict__ lab_tables,
                                       unsigned long long* __restrict__ hist) {
   __shared__ unsigned int block_hist[3 * 256];
   for (int64_t img = blockIdx.y; img < n; img += gridDim.y) {
@@ -32,7 +34,7 @@ __global__ void lab8_histogram_kernel(const uint8_t* __restrict__ rgb, int64_t n
     __syncthreads();
     for (int64_t k = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; k < ppi; k += int64_t{gridDim.x} * blockDim.x) {
       uint8_t q[3];
-      srgb_to_lab8_device(rgb + (img * ppi + k) * 3, q);
+      srgb_to_lab8_device(*lab_tables, rgb + (img * ppi + k) * 3, q);
       atomicAdd(&block_hist[q[0]], 1u);
       atomicAdd(&block_hist[256 + q[1]], 1u);
       atomicAdd(&block_hist[512 + q[2]], 1u);
@@ -49,7 +51,8 @@ struct TransferTable {
 };
 
 __global__ void reinhard_transfer_kernel(const uint8_t* __restrict__ rgb, int64_t n, int64_t ppi,
-                                         const TransferTable* __restrict__ tables, uint8_t* __restrict__ out) {
+                                         const TransferTable* __restrict__ tables,
+                                         const Lab8DeviceTables* __restrict__ lab_tables, uint8_t* __restrict__ out) {
   __shared__ TransferTable table;
   for (int64_t img = blockIdx.y; img < n; img += gridDim.y) {
     __syncthreads();  // the previous image's table is no longer read
@@ -58,10 +61,9 @@ __global__ void reinhard_transfer_kernel(const uint8_t* __restrict__ rgb, int64_
     for (int64_t k = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; k < ppi; k += int64_t{gridDim.x} * blockDim.x) {
       const int64_t base = (img * ppi + k) * 3;
       uint8_t q[3];
-      srgb_to_lab8_device(rgb + base, q);
-      const float lab[3] = {table.level[0][q[0]] * (100.f / 255.f), table.level[1][q[1]] - 128.f,
-                            table.level[2][q[2]] - 128.f};
-      lab_to_srgb_device(lab, out + base);
+      srgb_to_lab8_device(*lab_tables, rgb + base, q);
+      const uint8_t mapped[3] = {table.level[0][q[0]], table.level[1][q[1]], table.level[2][q[2]]};
+      lab8_to_srgb_device(*lab_tables, mapped, out + base);
     }
   }
 }
@@ -89,14 +91,23 @@ LabStats stats_of(const unsigned long long* hist, int64_t pixels) {
   return s;
 }
 
+// The LAB tables on the device, once per call.
+DeviceBuffer<Lab8DeviceTables> upload_lab_tables(const char* op) {
+  static const Lab8DeviceTables tables = make_lab8_device_tables();
+  DeviceBuffer<Lab8DeviceTables> d_tables(1, op);
+  d_tables.upload(&tables, 1, op);
+  return d_tables;
+}
+
 // Every image's LAB statistics; the batch stays on the device in `d_rgb`.
-std::vector<LabStats> batch_stats(const RgbBatch& in, const DeviceBuffer<uint8_t>& d_rgb, const char* op) {
+std::vector<LabStats> batch_stats(const RgbBatch& in, const DeviceBuffer<uint8_t>& d_rgb,
+                                  const DeviceBuffer<Lab8DeviceTables>& lab_tables, const char* op) {
   const int64_t n = in.n, ppi = in.pixels_per_image();
   std::vector<unsigned long long> hist(n * 768, 0);
   if (in.pixels() > 0) {
     DeviceBuffer<unsigned long long> d_hist(n * 768, op);
     d_hist.zero(op);
-    lab8_histogram_kernel<<<batch_grid(n, ppi), kThreads>>>(d_rgb.data(), n, ppi, d_hist.data());
+    lab8_histogram_kernel<<<batch_grid(n, ppi), kThreads>>>(d_rgb.data(), n, ppi, lab_tables.data(), d_hist.data());
     HF_CUDA_CHECK_LAUNCH(op);
     d_hist.download(hist.data(), hist.size(), op);
   }
@@ -112,7 +123,8 @@ void reinhard_fit_cuda(const RgbBatch& in, LabStats* stats) {
   if (in.n == 0) return;
   DeviceBuffer<uint8_t> d_rgb(in.bytes(), op);
   d_rgb.upload(in.data, in.bytes(), op);
-  const std::vector<LabStats> computed = batch_stats(in, d_rgb, op);
+  const DeviceBuffer<Lab8DeviceTables> lab_tables = upload_lab_tables(op);
+  const std::vector<LabStats> computed = batch_stats(in, d_rgb, lab_tables, op);
   std::copy(computed.begin(), computed.end(), stats);
 }
 
@@ -122,7 +134,8 @@ void reinhard_transform_cuda(const RgbBatch& in, const LabStats& target, uint8_t
   if (in.pixels() == 0) return;
   DeviceBuffer<uint8_t> d_rgb(in.bytes(), op);
   d_rgb.upload(in.data, in.bytes(), op);
-  const std::vector<LabStats> sources = batch_stats(in, d_rgb, op);
+  const DeviceBuffer<Lab8DeviceTables> lab_tables = upload_lab_tables(op);
+  const std::vector<LabStats> sources = batch_stats(in, d_rgb, lab_tables, op);
 
   // y = (x − μ_s)·σ_t/σ_s + μ_t back in 8-bit LAB, clipped, truncated; a flat
   // channel (σ_s < 1e-6) is shifted only.
@@ -141,7 +154,8 @@ void reinhard_transform_cuda(const RgbBatch& in, const LabStats& target, uint8_t
   DeviceBuffer<TransferTable> d_tables(n, op);
   d_tables.upload(tables.data(), n, op);
   DeviceBuffer<uint8_t> d_out(in.bytes(), op);
-  reinhard_transfer_kernel<<<batch_grid(n, ppi), kThreads>>>(d_rgb.data(), n, ppi, d_tables.data(), d_out.data());
+  reinhard_transfer_kernel<<<batch_grid(n, ppi), kThreads>>>(d_rgb.data(), n, ppi, d_tables.data(),
+                                                             lab_tables.data(), d_out.data());
   HF_CUDA_CHECK_LAUNCH(op);
   d_out.download(out, in.bytes(), op);
 }

@@ -22,6 +22,20 @@
 namespace hf {
 namespace stain_cpu {
 
+namespace {
+
+// c = pinv·od for a run of pixels (table lookups, then a 2x3 product).
+void concentrations(const uint8_t* rgb, int64_t pixels, const OdTable& od, const float p[6], float* __restrict c0,
+                    float* __restrict c1) {
+  for (int64_t i = 0; i < pixels; ++i) {
+    float r = od.od[rgb[3 * i]], g = od.od[rgb[3 * i + 1]], b = od.od[rgb[3 * i + 2]];
+    c0[i] = p[0] * r + p[1] * g + p[2] * b;
+    c1[i] = p[3] * r + p[4] * g + p[5] * b;
+  }
+}
+
+}  // namespace
+
 void fit_max_c(const uint8_t* rgb, int64_t pixels, const OdTable& od, int slots, StainScratch& scratch, StainFit& fit) {
   double pinv[6];
   if (pixels < 1 || !stain_pinv(fit.he, pinv)) {
@@ -43,22 +57,17 @@ void fit_max_c(const uint8_t* rgb, int64_t pixels, const OdTable& od, int slots,
   }
   scratch.reserve(pixels, slots);
   for (int s = 0; s < slots; ++s) {
-    scratch.hist_a[s].reset(bound_lo[0], bound_hi[0]);
-    scratch.hist_b[s].reset(bound_lo[1], bound_hi[1]);
+    scratch.hist_a[s].reset(bound_lo[0], bound_hi[0], pixels);
+    scratch.hist_b[s].reset(bound_lo[1], bound_hi[1], pixels);
   }
   float* c0 = scratch.values_a.data();
   float* c1 = scratch.values_b.data();
   for_blocks(pixels, slots, [&](int slot, int64_t blk, int64_t b, int64_t e) {
     RankHistogram& h0 = scratch.hist_a[slot];
     RankHistogram& h1 = scratch.hist_b[slot];
-    for (int64_t i = b; i < e; ++i) {
-      const uint8_t* px = rgb + 3 * i;
-      float r = od.od[px[0]], g = od.od[px[1]], bl = od.od[px[2]];
-      c0[i] = p[0] * r + p[1] * g + p[2] * bl;
-      c1[i] = p[3] * r + p[4] * g + p[5] * bl;
-    }
-    for (int64_t i = b; i < e; ++i) h0.add(c0[i]);
-    for (int64_t i = b; i < e; ++i) h1.add(c1[i]);
+    concentrations(rgb + 3 * b, e - b, od, p, c0 + b, c1 + b);
+    h0.add_all(c0 + b, e - b);
+    h1.add_all(c1 + b, e - b);
     scratch.segments[blk] = Segment{b, e - b};
   });
   for (int s = 1; s < slots; ++s) {

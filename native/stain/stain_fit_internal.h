@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "color/optical_density.h"
@@ -28,15 +29,28 @@ struct OdTable {
 OdTable make_od_table(const OdParams& p);
 
 // A tissue rule as a table sum: pixel (r, g, b) is tissue when
-// score[0][r] + score[1][g] + score[2][b] < below.
+// score[0][r] + score[1][g] + score[2][b] < below. The OD-threshold rule is
+// also min(od_r, od_g, od_b) ≥ min_od_cut on the OD table's floats (exactly
+// the same pixels), which hot loops use to skip three lookups.
 struct TissueTable {
   float score[3][256];
   float below;
+  bool by_min_od = false;
+  float min_od_cut = 0.f;
   bool is_tissue(const uint8_t* px) const { return score[0][px[0]] + score[1][px[1]] + score[2][px[2]] < below; }
 };
 // The luminosity rule depends on the image (its contrast stretch), hence `rgb`.
 void make_tissue_table(const uint8_t* rgb, int64_t pixels, const TissueParams& tissue, const OdParams& od, int slots,
                        TissueTable* out);
+// Runs body(std::true_type) when the tissue test may read min(od) ≥
+// min_od_cut, body(std::false_type) when it must sum the score tables.
+template <typename Body>
+void with_tissue_test(const TissueTable& tissue, Body&& body) {
+  if (tissue.by_min_od)
+    body(std::true_type{});
+  else
+    body(std::false_type{});
+}
 
 // exp(x) by Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, and a degree-6
 // Taylor polynomial for exp(r): relative error < 3e-7. Straight-line code that

@@ -68,7 +68,7 @@ double percentile_in_place(T* values, int64_t n, double p) {
     lo = std::min(lo, values[i]);
     hi = std::max(hi, values[i]);
   }
-  RankHistogram hist(static_cast<double>(lo), static_cast<double>(hi));
+  RankHistogram hist(static_cast<double>(lo), static_cast<double>(hi), n);
   for (int64_t i = 0; i < n; ++i) hist.add(static_cast<double>(values[i]));
   Segment all{0, n};
   OrderPair pair = select_order_pair(values, &all, 1, hist, percentile_rank(p, n));

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "color/lab_opencv8.h"
 #include "stain/stain_fit_internal.h"
 
 namespace hf {
@@ -26,15 +27,28 @@ namespace {
 
 // Macenko 2009 / HEnorm_python: tissue when every channel's OD ≥ beta
 // (compared in double, as numpy compares its float64 OD).
+// The OD table is non-increasing in the level, so the passing levels are a
+// prefix and the smallest passing float OD is an exact cut on the floats.
 void od_threshold_table(const TissueParams& tissue, const OdParams& p, TissueTable* out) {
+  const OdTable table = make_od_table(p);
+  bool monotone = true;
+  float cut = std::numeric_limits<float>::infinity();
   for (int v = 0; v < 256; ++v) {
     double light = v + static_cast<double>(p.offset);
     if (p.offset == 0.f && v == 0) light = 1.0;
     double od = std::max(-std::log(light / static_cast<double>(p.io)), static_cast<double>(p.min_od));
-    float fails = od >= static_cast<double>(tissue.beta) ? 0.f : 1.f;
-    for (int c = 0; c < 3; ++c) out->score[c][v] = fails;
+    const bool passes = od >= static_cast<double>(tissue.beta);
+    for (int c = 0; c < 3; ++c) out->score[c][v] = passes ? 0.f : 1.f;
+    if (passes) cut = std::min(cut, table.od[v]);
+    if (v > 0 && table.od[v] > table.od[v - 1]) monotone = false;
   }
   out->below = 0.5f;
+  // Equivalent only when no failing level has a float OD at or above the cut.
+  bool exact = monotone;
+  for (int v = 0; v < 256; ++v)
+    if (out->score[0][v] != 0.f && table.od[v] >= cut) exact = false;
+  out->by_min_od = exact;
+  out->min_od_cut = cut;
 }
 
 // numpy.percentile (linear) of the uint8 values counted in `hist` (total n).
@@ -52,38 +66,13 @@ double byte_percentile(const int64_t hist[256], int64_t n, double p) {
   return OrderPair::lerp(lo, hi, rank.frac);
 }
 
-double srgb_to_linear(double v) { return v <= 0.04045 ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4); }
-
-// OpenCV's bit-exact 8-bit RGB→LAB lightness (imgproc color_lab.cpp, RGB2Lab_b;
-// checked equal to cv2.cvtColor on every tested pixel): gamma table
-// round(2040·linear(v/255)), Y = descale(871·R + 2929·G + 296·B, 12),
-// f = round(32768·cbrt(Y/2040)) (linear toe below 0.008856),
-// L8 = descale(296·f − 1336934, 15).
-struct OpenCvLightness {
-  int gamma[256];
-  int cbrt[3072];
-  static constexpr int kWeight[3] = {871, 2929, 296};
-  OpenCvLightness() {
-    for (int v = 0; v < 256; ++v) gamma[v] = static_cast<int>(std::nearbyint(2040.0 * srgb_to_linear(v / 255.0)));
-    for (int i = 0; i < 3072; ++i) {
-      double x = i / 2040.0;
-      double f = x < 0.008856 ? x * 7.787 + 16.0 / 116.0 : std::cbrt(x);
-      cbrt[i] = static_cast<int>(std::nearbyint(32768.0 * f));
-    }
-  }
-  int lightness_of_weighted_sum(int64_t sum) const {
-    int64_t y = std::min<int64_t>((sum + 2048) >> 12, 3071);
-    return static_cast<int>((296 * static_cast<int64_t>(cbrt[y]) - 1336934 + (1 << 14)) >> 15);
-  }
-};
-
 // tiatoolbox get_luminosity_tissue_mask: contrast_enhancer (2–98 % percentiles
 // over all channel values, skimage rescale_intensity to 0..255, astype uint8),
-// then cv2 8-bit LAB, tissue when L/255 < threshold. L8 is monotone in the
+// then cv2 8-bit LAB (color/lab_opencv8.h), tissue when L/255 < threshold. L8 is monotone in the
 // weighted gamma sum, so the rule is a threshold on three per-level tables
 // (integers below 2^24, exact in float).
 void luminosity_table(const uint8_t* rgb, int64_t pixels, const TissueParams& tissue, int slots, TissueTable* out) {
-  static const OpenCvLightness lightness;
+  const OpenCvLab8& lightness = OpenCvLab8::instance();
   const int64_t values = pixels * 3;
   std::vector<int64_t> partial(static_cast<size_t>(std::max(slots, 1)) * 256, 0);
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(slots, values / 65536 + 1));
@@ -110,7 +99,7 @@ void luminosity_table(const uint8_t* rgb, int64_t pixels, const TissueParams& ti
     if (p_high > p_low) s = (std::min(std::max(s, p_low), p_high) - p_low) / (p_high - p_low) * 255.0;
     const int stretched = static_cast<int>(s);
     for (int c = 0; c < 3; ++c)
-      out->score[c][v] = static_cast<float>(OpenCvLightness::kWeight[c] * lightness.gamma[stretched]);
+      out->score[c][v] = static_cast<float>(OpenCvLab8::kY[c] * lightness.gamma(stretched));
   }
   // Tissue when L8/255 < threshold (compared in float: the threshold is a
   // float and numpy compares the same decimal in double). Find the smallest

@@ -17,8 +17,12 @@
 //        with G = W·Wᵀ, b = W·od: the unconstrained c = G⁻¹(b − λ) when both
 //        ≥ 0; otherwise the better (lower objective) of c = (max(0,(b₀−λ)/G₀₀), 0)
 //        and (0, max(0,(b₁−λ)/G₁₁));
-//     b. W = (CᵀC)⁻¹CᵀOD, negatives set to 0, rows scaled to unit length; if
-//        det(CᵀC) ≤ 1e-12·trace² or a row becomes 0 → stop with kFitDegenerate.
+//     b. the dictionary update of Mairal et al. 2010 (SPAMS, scikit-learn),
+//        with A = CᵀC and B = CᵀOD, for each row j in order (using the rows
+//        already updated): w_j ← max(0, w_j + (B_j − A_j·W) / A_jj), then
+//        w_j ← w_j / max(‖w_j‖, 1); a row with A_jj ≤ 1e-12 is left as is.
+//     After the iterations the rows are scaled to unit length; a zero row or
+//     collinear rows (|cos| > 1 − 1e-6) → kFitDegenerate.
 //  5. Hematoxylin is the row with the larger red component (swap if needed).
 //  6. max_c as for Macenko: 99th percentile of the least-squares
 //     concentrations (stain_pinv) over all pixels of the image.
@@ -32,8 +36,8 @@ namespace hf {
 struct VahadaneParams {
   OdParams od;               // tiatoolbox: io 255, offset 0, min_od 1e-6
   TissueParams tissue;       // tiatoolbox: Luminosity 0.8
-  float lambda = 0.1f;       // L1 weight on the concentrations
-  int32_t iterations = 30;   // alternating (C, W) updates
+  float lambda = 0.1f;       // L1 weight on the concentrations (Vahadane 2016; tiatoolbox preset: 0)
+  int32_t iterations = 50;   // alternating (C, W) updates
   int64_t max_pixels = 20000;// tissue pixels kept for the factorization
   uint64_t seed = 0;
 };

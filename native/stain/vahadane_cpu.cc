@@ -1,7 +1,8 @@
 // Vahadane et al., IEEE TMI 2016: sparse non-negative factorization of the
 // tissue OD, exactly the procedure written out in stain/vahadane.h (seeded
-// subsample, Ruifrok start, closed-form lasso per pixel, least-squares
-// dictionary update), in double precision so every backend agrees.
+// subsample, Ruifrok start, closed-form lasso per pixel, Mairal et al. 2010
+// block-coordinate dictionary update), in double precision so every backend
+// agrees.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -110,20 +111,25 @@ void fit_image(const uint8_t* rgb, int64_t pixels, const VahadaneParams& p, cons
         bsum[1][j] += c[1] * x[j];
       }
     }
-    // 4b. W = (CᵀC)⁻¹CᵀOD, clipped at 0, unit rows.
-    double det_a = a[0] * a[2] - a[1] * a[1], trace = a[0] + a[2];
-    if (!(det_a > 1e-12 * trace * trace)) {
-      fit.status = kFitDegenerate;
-      return;
+    // 4b. Dictionary update of Mairal et al. 2010 (SPAMS, scikit-learn) with
+    // A = CᵀC, B = CᵀOD: each row in turn, using the rows already updated,
+    // clipped at 0 and scaled into the unit ball; a row with A_jj ≤ 1e-12 is
+    // left as is.
+    const double am[2][2] = {{a[0], a[1]}, {a[1], a[2]}};
+    for (int j = 0; j < 2; ++j) {
+      if (!(am[j][j] > 1e-12)) continue;
+      for (int k = 0; k < 3; ++k)
+        w[j][k] = std::max(0.0, w[j][k] + (bsum[j][k] - (am[j][0] * w[0][k] + am[j][1] * w[1][k])) / am[j][j]);
+      const double norm = std::sqrt(w[j][0] * w[j][0] + w[j][1] * w[j][1] + w[j][2] * w[j][2]);
+      const double scale = std::max(norm, 1.0);
+      for (int k = 0; k < 3; ++k) w[j][k] /= scale;
     }
-    for (int j = 0; j < 3; ++j) {
-      w[0][j] = std::max(0.0, (a[2] * bsum[0][j] - a[1] * bsum[1][j]) / det_a);
-      w[1][j] = std::max(0.0, (a[0] * bsum[1][j] - a[1] * bsum[0][j]) / det_a);
-    }
-    if (!normalize_row(w[0]) || !normalize_row(w[1])) {
-      fit.status = kFitDegenerate;
-      return;
-    }
+  }
+  // Unit rows; a zero row or collinear rows (|cos| > 1 − 1e-6) are degenerate.
+  if (!normalize_row(w[0]) || !normalize_row(w[1]) ||
+      std::fabs(w[0][0] * w[1][0] + w[0][1] * w[1][1] + w[0][2] * w[1][2]) > 1 - 1e-6) {
+    fit.status = kFitDegenerate;
+    return;
   }
   // 5. Hematoxylin has the larger red OD.
   const int h = w[0][0] >= w[1][0] ? 0 : 1;

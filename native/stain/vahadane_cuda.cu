@@ -2,8 +2,8 @@
 // step for step as vahadane_cpu.cc, in double precision. Per pixel on the
 // device: tissue mask, raster-order compaction, the seeded subsample, and each
 // iteration's closed-form lasso with the CᵀC / CᵀOD sums (per-image block
-// reduction); the 2x2 algebra of each W update on the host. All images of the
-// batch iterate together, one launch per iteration.
+// reduction); the 2x3 dictionary update on the host. All images of the batch
+// iterate together, one launch per iteration.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -215,26 +215,34 @@ void vahadane_fit_cuda(const RgbBatch& in, const VahadaneParams& p, StainFit* fi
     const std::vector<double> sums = stain_cuda::per_image_sums<9>(
         n, max_samples, LassoTerm{sample.data(), d_images.data(), d_dictionaries.data(), p.lambda}, op);
 
-    // 4b. W = (CᵀC)⁻¹CᵀOD, clipped at 0, unit rows.
+    // 4b. Dictionary update of Mairal et al. 2010 with A = CᵀC, B = CᵀOD: each
+    // row in turn, using the rows already updated, clipped at 0 and scaled
+    // into the unit ball; a row with A_jj ≤ 1e-12 is left as is.
     for (int64_t i = 0; i < n; ++i) {
       if (!active[i]) continue;
-      const double* a = &sums[9 * i];
-      const double* bsum[2] = {&sums[9 * i + 3], &sums[9 * i + 6]};
-      const double det_a = a[0] * a[2] - a[1] * a[1], trace = a[0] + a[2];
+      const double* s = &sums[9 * i];
+      const double a[2][2] = {{s[0], s[1]}, {s[1], s[2]}};
+      const double* b[2] = {s + 3, s + 6};
       double(*w)[3] = dictionaries[i].w;
-      if (!(det_a > 1e-12 * trace * trace)) {
-        fits[i].status = kFitDegenerate;
-        active[i] = 0;
-        continue;
+      for (int j = 0; j < 2; ++j) {
+        if (!(a[j][j] > 1e-12)) continue;
+        for (int k = 0; k < 3; ++k)
+          w[j][k] = std::max(0.0, w[j][k] + (b[j][k] - (a[j][0] * w[0][k] + a[j][1] * w[1][k])) / a[j][j]);
+        const double norm = std::sqrt(w[j][0] * w[j][0] + w[j][1] * w[j][1] + w[j][2] * w[j][2]);
+        const double scale = std::max(norm, 1.0);
+        for (int k = 0; k < 3; ++k) w[j][k] /= scale;
       }
-      for (int j = 0; j < 3; ++j) {
-        w[0][j] = std::max(0.0, (a[2] * bsum[0][j] - a[1] * bsum[1][j]) / det_a);
-        w[1][j] = std::max(0.0, (a[0] * bsum[1][j] - a[1] * bsum[0][j]) / det_a);
-      }
-      if (!normalize_row(w[0]) || !normalize_row(w[1])) {
-        fits[i].status = kFitDegenerate;
-        active[i] = 0;
-      }
+    }
+  }
+
+  // Unit rows; a zero row or collinear rows (|cos| > 1 − 1e-6) are degenerate.
+  for (int64_t i = 0; i < n; ++i) {
+    if (!active[i]) continue;
+    double(*w)[3] = dictionaries[i].w;
+    const bool unit = normalize_row(w[0]) && normalize_row(w[1]);
+    if (!unit || std::fabs(w[0][0] * w[1][0] + w[0][1] * w[1][1] + w[0][2] * w[1][2]) > 1 - 1e-6) {
+      fits[i].status = kFitDegenerate;
+      active[i] = 0;
     }
   }
 

@@ -1,10 +1,12 @@
 // macenko_fit_cpu (stain/macenko.h) against HEnorm_python's recipe written
 // plainly in double: OD per pixel with log, np.cov, eigenvectors by power
 // iteration, atan2 per pixel, sort-based numpy percentiles. CUDA vs CPU.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <vector>
 
+#include "core/runtime.h"
 #include "harness.h"
 #include "stain/macenko.h"
 #include "test_support.h"
@@ -119,6 +121,21 @@ HF_TEST("macenko fits every image of a batch of 257 as if it were alone") {
     for (int k = 0; k < 6; ++k) CHECK(fits[i].he[k] == alone.he[k]);
     if (alone.status == kFitOk) check_fit_matches(fits[i], reference_macenko(rgb.data() + i * h * w * 3, h * w, 240, 0.15, 1));
   }
+}
+
+HF_TEST("macenko gives bit-identical fits with one thread and with several") {
+  const int64_t h = 401, w = 389;  // large enough to split inside the image
+  const auto rgb = synthetic_he(1, h, w, 6);
+  const int threads = cpu_threads();
+  StainFit one, many;
+  set_cpu_threads(1);
+  macenko_fit_cpu(batch_of(rgb, 1, h, w), canonical(), &one);
+  set_cpu_threads(std::max(2, threads));
+  macenko_fit_cpu(batch_of(rgb, 1, h, w), canonical(), &many);
+  set_cpu_threads(threads);
+  for (int k = 0; k < 6; ++k) CHECK(one.he[k] == many.he[k]);
+  for (int k = 0; k < 2; ++k) CHECK(one.max_c[k] == many.max_c[k]);
+  CHECK(one.tissue_pixels == many.tissue_pixels);
 }
 
 HF_TEST("macenko refuses all-white, all-black, 1x1 and single-colour images, and the transform leaves them unchanged") {

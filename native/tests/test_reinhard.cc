@@ -71,6 +71,8 @@ HF_TEST("lab_to_srgb inverts srgb_to_lab to within one level") {
   }
 }
 
+// cv2's uint8 path is fixed-point: a pixel's 8-bit L may differ from the
+// rounded float formula by one level (0.39 in L), a and b by one.
 HF_TEST("reinhard statistics are the mean and population std of OpenCV's 8-bit LAB") {
   const int64_t n = 257, h = 5, w = 3;
   const auto rgb = synthetic_he(n, h, w, 52);
@@ -80,8 +82,8 @@ HF_TEST("reinhard statistics are the mean and population std of OpenCV's 8-bit L
     const LabStats ref = reference_stats(rgb.data() + i * h * w * 3, h * w);
     CHECK(stats[i].pixels == h * w);
     for (int c = 0; c < 3; ++c) {
-      CHECK_NEAR(stats[i].mean[c], ref.mean[c], 0.1);
-      CHECK_NEAR(stats[i].std[c], ref.std[c], 0.1);
+      CHECK_NEAR(stats[i].mean[c], ref.mean[c], 0.4);
+      CHECK_NEAR(stats[i].std[c], ref.std[c], 0.4);
     }
   }
 }

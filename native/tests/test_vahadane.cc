@@ -51,6 +51,7 @@ bool reference_vahadane(const uint8_t* rgb, int64_t pixels, const VahadaneParams
   for (int it = 0; it < p.iterations; ++it) {
     double g00 = 0, g01 = 0, g11 = 0;
     for (int k = 0; k < 3; ++k) g00 += w[0][k] * w[0][k], g01 += w[0][k] * w[1][k], g11 += w[1][k] * w[1][k];
+    if (!(g00 * g11 - g01 * g01 > 1e-12 * (g00 + g11) * (g00 + g11))) return false;
     double a00 = 0, a01 = 0, a11 = 0, b[2][3] = {{0}};
     for (auto& o : x) {
       double b0 = 0, b1 = 0;
@@ -70,17 +71,21 @@ bool reference_vahadane(const uint8_t* rgb, int64_t pixels, const VahadaneParams
       a00 += c0 * c0, a01 += c0 * c1, a11 += c1 * c1;
       for (int k = 0; k < 3; ++k) b[0][k] += c0 * o[k], b[1][k] += c1 * o[k];
     }
-    const double det = a00 * a11 - a01 * a01;
-    if (!(det > 1e-12 * (a00 + a11) * (a00 + a11))) return false;
-    for (int k = 0; k < 3; ++k) {
-      w[0][k] = std::max(0.0, (a11 * b[0][k] - a01 * b[1][k]) / det);
-      w[1][k] = std::max(0.0, (a00 * b[1][k] - a01 * b[0][k]) / det);
+    // Mairal et al. 2010: rows in order, clipped at 0, into the unit ball.
+    const double am[2][2] = {{a00, a01}, {a01, a11}};
+    for (int j = 0; j < 2; ++j) {
+      if (!(am[j][j] > 1e-12)) continue;
+      double updated[3];
+      for (int k = 0; k < 3; ++k)
+        updated[k] = std::max(0.0, w[j][k] + (b[j][k] - am[j][0] * w[0][k] - am[j][1] * w[1][k]) / am[j][j]);
+      const double n = std::sqrt(updated[0] * updated[0] + updated[1] * updated[1] + updated[2] * updated[2]);
+      for (int k = 0; k < 3; ++k) w[j][k] = updated[k] / std::max(n, 1.0);
     }
-    for (auto& row : w) {
-      double n = std::sqrt(row[0] * row[0] + row[1] * row[1] + row[2] * row[2]);
-      if (!(n > 0)) return false;
-      for (double& v : row) v /= n;
-    }
+  }
+  for (auto& row : w) {
+    double n = std::sqrt(row[0] * row[0] + row[1] * row[1] + row[2] * row[2]);
+    if (!(n > 0)) return false;
+    for (double& v : row) v /= n;
   }
   const int h = w[0][0] >= w[1][0] ? 0 : 1;
   for (int k = 0; k < 3; ++k) he[k] = w[h][k], he[3 + k] = w[1 - h][k];

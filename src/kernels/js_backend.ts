@@ -702,7 +702,7 @@ export function pixelMapBackend(name: KernelBackendName, maps: PixelMaps): Kerne
 export function vahadaneFactorize(od: Float64Array, lambda: number, iterations: number): Float64Array | null {
   const w = new Float64Array([0.65, 0.7, 0.29, 0.07, 0.99, 0.11]);
   for (let r = 0; r < 2; r++) {
-    const n = Math.hypot(w[r * 3]!, w[r * 3 + 1]!, w[r * 3 + 2]!);
+    const n = Math.sqrt(w[r * 3]! * w[r * 3]! + w[r * 3 + 1]! * w[r * 3 + 1]! + w[r * 3 + 2]! * w[r * 3 + 2]!);
     for (let k = 0; k < 3; k++) w[r * 3 + k] = w[r * 3 + k]! / n;
   }
   const pixels = od.length / 3;
@@ -711,7 +711,7 @@ export function vahadaneFactorize(od: Float64Array, lambda: number, iterations: 
     const g11 = w[3]! * w[3]! + w[4]! * w[4]! + w[5]! * w[5]!;
     const g01 = w[0]! * w[3]! + w[1]! * w[4]! + w[2]! * w[5]!;
     const detG = g00 * g11 - g01 * g01;
-    if (!(detG > 1e-12 * g00 * g11)) return null;
+    if (!(detG > 1e-12 * (g00 + g11) * (g00 + g11))) return null;
     let a00 = 0;
     let a01 = 0;
     let a11 = 0;
@@ -749,19 +749,29 @@ export function vahadaneFactorize(od: Float64Array, lambda: number, iterations: 
       cod[4] += c1 * o1;
       cod[5] += c1 * o2;
     }
-    const det = a00 * a11 - a01 * a01;
-    const trace = a00 + a11;
-    if (!(det > 1e-12 * trace * trace)) return null;
-    for (let k = 0; k < 3; k++) {
-      w[k] = Math.max(0, (a11 * cod[k]! - a01 * cod[3 + k]!) / det);
-      w[3 + k] = Math.max(0, (a00 * cod[3 + k]! - a01 * cod[k]!) / det);
-    }
-    for (let r = 0; r < 2; r++) {
-      const n = Math.hypot(w[r * 3]!, w[r * 3 + 1]!, w[r * 3 + 2]!);
-      if (!(n > 0)) return null;
-      for (let k = 0; k < 3; k++) w[r * 3 + k] = w[r * 3 + k]! / n;
+    // Dictionary update of Mairal et al. 2010 (SPAMS, scikit-learn) with
+    // A = CᵀC, B = CᵀOD: each row in turn, using the rows already updated,
+    // clipped at 0 and scaled into the unit ball.
+    const a = [a00, a01, a01, a11];
+    for (let j = 0; j < 2; j++) {
+      const ajj = a[j * 2 + j]!;
+      if (!(ajj > 1e-12)) continue;
+      for (let k = 0; k < 3; k++) {
+        const aw = a[j * 2]! * w[k]! + a[j * 2 + 1]! * w[3 + k]!;
+        w[j * 3 + k] = Math.max(0, w[j * 3 + k]! + (cod[j * 3 + k]! - aw) / ajj);
+      }
+      const n = Math.sqrt(w[j * 3]! * w[j * 3]! + w[j * 3 + 1]! * w[j * 3 + 1]! + w[j * 3 + 2]! * w[j * 3 + 2]!);
+      const scale = Math.max(n, 1);
+      for (let k = 0; k < 3; k++) w[j * 3 + k] = w[j * 3 + k]! / scale;
     }
   }
+  // Unit rows; a zero row or collinear rows are degenerate.
+  for (let r = 0; r < 2; r++) {
+    const n = Math.sqrt(w[r * 3]! * w[r * 3]! + w[r * 3 + 1]! * w[r * 3 + 1]! + w[r * 3 + 2]! * w[r * 3 + 2]!);
+    if (!(n > 0) || !Number.isFinite(n)) return null;
+    for (let k = 0; k < 3; k++) w[r * 3 + k] = w[r * 3 + k]! / n;
+  }
+  if (Math.abs(w[0]! * w[3]! + w[1]! * w[4]! + w[2]! * w[5]!) > 1 - 1e-6) return null;
   if (w[3]! > w[0]!) {
     for (let k = 0; k < 3; k++) {
       const t = w[k]!;

@@ -1,7 +1,7 @@
 /**
  * Kernel backend choice. `auto` takes the first that works, in order
- * cuda → cpu → gpujs → js, and says which it chose and why the others were
- * passed over. Every backend gives the CPU reference's result within the
+ * cuda → cpu → gpujs (when gpu.js has a GL context) → js, and says which it
+ * chose and why the others were passed over. Every backend gives the CPU reference's result within the
  * tolerance its tests state.
  */
 import { loadAddon } from '../../bindings/loader.js';
@@ -78,6 +78,11 @@ export async function chooseKernelBackend(choice: unknown = 'auto'): Promise<Cho
   for (const candidate of ['cuda', 'cpu', 'gpujs', 'js'] as const) {
     try {
       const backend = await get(candidate);
+      if (candidate === 'gpujs' && (backend as { mode?: string }).mode === 'cpu') {
+        // gpu.js's CPU mode (no GL context, e.g. no display) is slower than plain TypeScript.
+        skipped.push('gpujs: gpu.js has no GL context here (CPU mode, slower than js; run under xvfb-run for WebGL)');
+        continue;
+      }
       const why = skipped.length ? `; passed over: ${skipped.join('; ')}` : '';
       return { backend, reason: `${candidate} (auto${why})` };
     } catch (e) {

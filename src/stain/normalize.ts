@@ -29,6 +29,7 @@ import {
   macenkoParams,
   presetParams,
   unitRows,
+  vahadaneLambda,
   vahadaneParams,
   type PresetParams,
   type StainPreset,
@@ -94,7 +95,7 @@ function resolve(options: StainOptions, extraKeys: string[]): Resolved {
   const method = o.method === undefined ? 'macenko' : checkOneOf('method', o.method, STAIN_METHODS);
   const preset = o.preset === undefined ? 'canonical' : checkOneOf('preset', o.preset, STAIN_PRESETS);
   const vahadane: VahadaneOptions = {
-    lambda: o.lambda === undefined ? VAHADANE_DEFAULTS.lambda : checkNumber('lambda', o.lambda, 0, 10),
+    lambda: o.lambda === undefined ? vahadaneLambda(preset) : checkNumber('lambda', o.lambda, 0, 10),
     iterations: o.iterations === undefined ? VAHADANE_DEFAULTS.iterations : checkInteger('iterations', o.iterations, 1, 10000),
     maxPixels: o.maxPixels === undefined ? VAHADANE_DEFAULTS.maxPixels : checkInteger('maxPixels', o.maxPixels, 2, 1e9),
     seed: o.seed === undefined ? VAHADANE_DEFAULTS.seed : checkInteger('seed', o.seed, 0, 2 ** 53 - 1),

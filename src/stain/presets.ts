@@ -58,7 +58,18 @@ export interface VahadaneOptions {
   seed: number;
 }
 
-export const VAHADANE_DEFAULTS: VahadaneOptions = { lambda: 0.1, iterations: 30, maxPixels: 20000, seed: 0 };
+export const VAHADANE_DEFAULTS: VahadaneOptions = { lambda: 0.1, iterations: 50, maxPixels: 20000, seed: 0 };
+
+/**
+ * Vahadane's L1 weight per preset. canonical: 0.1 on the per-pixel
+ * concentrations (Vahadane et al. 2016, SPAMS/staintools). tiatoolbox: its
+ * DictionaryLearning puts alpha 0.1 on the stain matrix while the
+ * concentrations are unit-norm atoms over all tissue pixels, which makes the
+ * penalty vanish at this scale: the equivalent here is 0.
+ */
+export function vahadaneLambda(preset: StainPreset): number {
+  return preset === 'tiatoolbox' ? 0 : VAHADANE_DEFAULTS.lambda;
+}
 
 export function vahadaneParams(p: PresetParams, v: VahadaneOptions): VahadaneParams {
   return { od: p.od, tissue: p.tissue, ...v };
