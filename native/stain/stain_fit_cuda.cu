@@ -5,6 +5,7 @@
 // tables (OD, tissue rule) are the CPU reference's own (stain_fit_internal.h).
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 
@@ -40,21 +41,25 @@ __global__ void od_kernel(const uint8_t* __restrict__ rgb, int64_t values, const
 __global__ void tissue_kernel(const uint8_t* __restrict__ rgb, int64_t n, int64_t ppi,
                               const stain_cpu::TissueTable* __restrict__ tables, int table_stride,
                               uint8_t* __restrict__ mask, unsigned long long* __restrict__ counts) {
-  static_assert(sizeof(stain_cpu::TissueTable) % sizeof(float) == 0, "TissueTable is copied as floats");
-  constexpr int kTableFloats = sizeof(stain_cpu::TissueTable) / sizeof(float);
-  __shared__ stain_cpu::TissueTable table;
+  using stain_cpu::TissueTable;
+  static_assert(sizeof(TissueTable) % sizeof(float) == 0, "TissueTable is copied as floats");
+  constexpr int kTableFloats = sizeof(TissueTable) / sizeof(float);
+  constexpr int kScore = offsetof(TissueTable, score) / sizeof(float);
+  constexpr int kBelow = offsetof(TissueTable, below) / sizeof(float);
+  __shared__ float table[kTableFloats];  // raw floats: a __shared__ TissueTable would need its initializers run
   for (int64_t img = blockIdx.y; img < n; img += gridDim.y) {
     const float* src = reinterpret_cast<const float*>(tables + img * table_stride);
-    float* dst = reinterpret_cast<float*>(&table);
     __syncthreads();  // the previous image's table is no longer read
-    for (int i = threadIdx.x; i < kTableFloats; i += blockDim.x) dst[i] = src[i];
+    for (int i = threadIdx.x; i < kTableFloats; i += blockDim.x) table[i] = src[i];
     __syncthreads();
+    const float* score = table + kScore;
+    const float below = table[kBelow];
     for (int64_t base = blockIdx.x * int64_t{blockDim.x}; base < ppi; base += int64_t{gridDim.x} * blockDim.x) {
       const int64_t k = base + threadIdx.x;
       bool tissue = false;
       if (k < ppi) {
         const uint8_t* px = rgb + (img * ppi + k) * 3;
-        tissue = table.score[0][px[0]] + table.score[1][px[1]] + table.score[2][px[2]] < table.below;
+        tissue = score[px[0]] + score[256 + px[1]] + score[512 + px[2]] < below;
         mask[img * ppi + k] = tissue;
       }
       const int block_count = __syncthreads_count(tissue);

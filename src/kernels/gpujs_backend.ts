@@ -11,7 +11,8 @@
  * division (`hfDivFloor`). Runs stay under 2²² pixels so every index is exact
  * in fp32.
  */
-import { rint, srgbToLab8 } from '../stain/math.js';
+import { LAB8_CBRT, LAB8_GAMMA, linearToSrgb8 } from '../color/lab_opencv8.js';
+import { rint } from '../stain/math.js';
 import { pixelMapBackend, type PixelMaps, type PixelRun } from './js_backend.js';
 import type { KernelBackend, OdParams } from './types.js';
 
@@ -67,19 +68,38 @@ function hfDivFloor(a: number, b: number): number {
   return q;
 }
 
-function hfSrgbToLinear(v: number): number {
-  if (v <= 0.04045) return v / 12.92;
-  return Math.pow((v + 0.055) / 1.055, 2.4);
+/** OpenCV's descale(v, n) = (v + 2ⁿ⁻¹) >> n; v an integer in fp32 range, the scale an exact power of two. */
+function hfDescale(v: number, half: number, scale: number): number {
+  return Math.floor((v + half) * scale);
 }
 
-function hfLinearToSrgb(v: number): number {
-  if (v <= 0.0031308) return 12.92 * v;
-  return 1.055 * Math.pow(v, 1 / 2.4) - 0.055;
+/** The cube-root table entry at descale(sum, 12), index clamped to the table (3072 entries). */
+function hfCbrtAt(cbrt: number[], sum: number): number {
+  const i = Math.min(Math.max(hfDescale(sum, 2048, 0.000244140625), 0), 3071);
+  return cbrt[i]!;
 }
 
-function hfLabF(t: number): number {
-  if (t > 0.008856) return Math.pow(t, 1 / 3);
-  return 7.787 * t + 16 / 116;
+/**
+ * OpenCV's fixed-point 8-bit LAB channel `c` (0 L, 1 a, 2 b) of an sRGB pixel
+ * (src/color/lab_opencv8.ts). Integer arithmetic in floats: every
+ * intermediate is an integer below 2²⁴, or an even one below 2²⁵, so exact in fp32.
+ */
+function hfLab8(gamma: number[], cbrt: number[], r: number, g: number, b: number, c: number): number {
+  const R = gamma[r]!;
+  const G = gamma[g]!;
+  const B = gamma[b]!;
+  const fy = hfCbrtAt(cbrt, 871 * R + 2929 * G + 296 * B);
+  let v = 0;
+  if (c === 0) {
+    v = hfDescale(296 * fy - 1336934, 16384, 0.000030517578125);
+  } else if (c === 1) {
+    const fx = hfCbrtAt(cbrt, 1777 * R + 1541 * G + 778 * B);
+    v = hfDescale(500 * (fx - fy) + 4194304, 16384, 0.000030517578125);
+  } else {
+    const fz = hfCbrtAt(cbrt, 73 * R + 448 * G + 3575 * B);
+    v = hfDescale(200 * (fy - fz) + 4194304, 16384, 0.000030517578125);
+  }
+  return Math.min(Math.max(v, 0), 255);
 }
 
 function hfLabFInverse(f: number): number {
@@ -87,31 +107,9 @@ function hfLabFInverse(f: number): number {
   return f * f * f;
 }
 
-/** 8-bit LAB channel `c` (0 L, 1 a, 2 b) of an sRGB pixel, before rounding. */
-function hfLab8(r: number, g: number, b: number, c: number): number {
-  const R = hfSrgbToLinear(r / 255);
-  const G = hfSrgbToLinear(g / 255);
-  const B = hfSrgbToLinear(b / 255);
-  const y = 0.212671 * R + 0.71516 * G + 0.072169 * B;
-  const fy = hfLabF(y);
-  let v = 0;
-  if (c === 0) {
-    v = 116 * fy - 16;
-    if (y <= 0.008856) v = 903.3 * y;
-    v = v * 2.55;
-  } else if (c === 1) {
-    const x = (0.412453 * R + 0.35758 * G + 0.180423 * B) / 0.950456;
-    v = 500 * (hfLabF(x) - fy) + 128;
-  } else {
-    const z = (0.019334 * R + 0.119193 * G + 0.950227 * B) / 1.088754;
-    v = 200 * (fy - hfLabF(z)) + 128;
-  }
-  return v;
-}
-
-/** sRGB channel `c` of an 8-bit LAB pixel, in [0, 255] before rounding. */
-function hfLab8ToSrgb(l8: number, a8: number, b8: number, c: number): number {
-  const L = (l8 * 100) / 255;
+/** Linear sRGB channel `c` of an 8-bit LAB pixel (OpenCV's float formula, unclamped); the host maps it to a level. */
+function hfLab8ToLinear(l8: number, a8: number, b8: number, c: number): number {
+  const L = l8 * 0.39215686274509803;
   let y = 0;
   let fy = 0;
   if (L <= 0.008856 * 903.3) {
@@ -127,11 +125,10 @@ function hfLab8ToSrgb(l8: number, a8: number, b8: number, c: number): number {
   if (c === 0) lin = 3.240479 * x - 1.53715 * y - 0.498535 * z;
   else if (c === 1) lin = -0.969256 * x + 1.875991 * y + 0.041556 * z;
   else lin = 0.055648 * x - 0.204043 * y + 1.057311 * z;
-  const v = hfLinearToSrgb(Math.min(Math.max(lin, 0), 1));
-  return Math.min(Math.max(v, 0), 1) * 255;
+  return lin;
 }
 
-const helpers = [hfDivFloor, hfSrgbToLinear, hfLinearToSrgb, hfLabF, hfLabFInverse, hfLab8, hfLab8ToSrgb];
+const helpers = [hfDivFloor, hfDescale, hfCbrtAt, hfLab8, hfLabFInverse, hfLab8ToLinear];
 
 function lookupKernel(this: KernelThis, rgb: number[], table: number[]): number {
   return table[rgb[this.thread.x]!]!;
@@ -159,18 +156,19 @@ function reconvolveKernel(this: KernelThis, stains: number[], m: number[]): numb
   return Math.min(Math.max(Math.exp(-13.815510557964274 * s), 0), 1) * 255;
 }
 
-function lab8Kernel(this: KernelThis, rgb: number[]): number {
+/** gamma: LAB8_GAMMA (256), cbrt: LAB8_CBRT (3072), both as exact float integers. */
+function lab8Kernel(this: KernelThis, rgb: number[], gamma: number[], cbrt: number[]): number {
   const x = this.thread.x;
   const p = hfDivFloor(x, 3);
-  return hfLab8(rgb[3 * p]!, rgb[3 * p + 1]!, rgb[3 * p + 2]!, x - 3 * p);
+  return hfLab8(gamma, cbrt, rgb[3 * p]!, rgb[3 * p + 1]!, rgb[3 * p + 2]!, x - 3 * p);
 }
 
-/** lab8: exact 8-bit LAB levels; tables: per image 3·256 transferred levels. Returns sRGB in [0, 255]; the host rounds. */
+/** lab8: exact 8-bit LAB levels; tables: per image 3·256 transferred levels. Returns linear sRGB; the host maps it to levels. */
 function reinhardKernel(this: KernelThis, lab8: number[], ppi: number, tables: number[]): number {
   const x = this.thread.x;
   const p = hfDivFloor(x, 3);
   const t = 768 * hfDivFloor(p, ppi);
-  return hfLab8ToSrgb(tables[t + lab8[3 * p]!]!, tables[t + 256 + lab8[3 * p + 1]!]!, tables[t + 512 + lab8[3 * p + 2]!]!, x - 3 * p);
+  return hfLab8ToLinear(tables[t + lab8[3 * p]!]!, tables[t + 256 + lab8[3 * p + 1]!]!, tables[t + 512 + lab8[3 * p + 2]!]!, x - 3 * p);
 }
 
 /** scores: per image 3·256; below: per image. The same float sums as the CPU reference. */
@@ -221,8 +219,9 @@ function renderKernel(this: KernelThis, rgb: number[], ppi: number, odTable: num
 
 // ---- the backend ---------------------------------------------------------------
 
-/** Distance from a half below which a GPU-computed LAB level is recomputed on the host (fp32 pow/cbrt error is far smaller). */
-const LAB8_TIE = 0.01;
+/** OpenCV's fixed-point LAB tables as kernel inputs (integers below 2²⁴: exact in fp32 textures). */
+const GAMMA_TABLE = Float32Array.from(LAB8_GAMMA);
+const CBRT_TABLE = Float32Array.from(LAB8_CBRT);
 
 /** Runs of at most 2²² pixels keep every index (≤ 3·2²²) exact in fp32. */
 const MAX_PIXELS_PER_RUN = 1 << 22;
@@ -282,39 +281,24 @@ class GpujsMaps implements PixelMaps {
     for (let i = 0; i < v.length; i++) out[i] = rint(v[i]!);
   }
 
-  /**
-   * The kernel's unrounded levels, rounded here; a pixel with a level within
-   * LAB8_TIE of a half is recomputed on the host in the reference's precision,
-   * so the levels equal the CPU reference's (a one-level slip would be
-   * amplified by Reinhard's gain).
-   */
+  /** OpenCV's fixed-point 8-bit LAB: integer arithmetic, exact in fp32, so the levels equal the CPU reference's. */
   async lab8(rgb: Uint8Array, out: Uint8Array): Promise<void> {
-    const v = this.run(lab8Kernel, rgb.length, [rgb]);
-    const exact = [0, 0, 0];
-    for (let p = 0; p < v.length; p += 3) {
-      let nearTie = false;
-      for (let c = 0; c < 3; c++) {
-        const x = v[p + c]!;
-        if (Math.abs(x - Math.floor(x) - 0.5) < LAB8_TIE) nearTie = true;
-        const r = Math.round(x);
-        out[p + c] = r < 0 ? 0 : r > 255 ? 255 : r;
-      }
-      if (nearTie) {
-        srgbToLab8(rgb[p]!, rgb[p + 1]!, rgb[p + 2]!, exact);
-        out[p] = exact[0]!;
-        out[p + 1] = exact[1]!;
-        out[p + 2] = exact[2]!;
-      }
+    // In runs of at most MAX_PIXELS_PER_RUN pixels, so every index stays exact (a single image may be larger).
+    const step = MAX_PIXELS_PER_RUN * 3;
+    for (let at = 0; at < rgb.length; at += step) {
+      const end = Math.min(at + step, rgb.length);
+      out.set(this.run(lab8Kernel, end - at, [rgb.subarray(at, end), GAMMA_TABLE, CBRT_TABLE]), at);
     }
   }
 
+  /** The kernel's linear values through the reference's level table (reinhard_cpu.cc's LinearToSrgb8). */
   async reinhard(run: PixelRun, tables: Uint8Array, out: Uint8Array): Promise<void> {
     const lab = new Uint8Array(run.rgb.length);
     await this.lab8(run.rgb, lab);
     for (const piece of this.pieces(run)) {
       const levels = lab.subarray(piece.start * 3, (piece.start + piece.pixels) * 3);
       const v = this.run(reinhardKernel, piece.pixels * 3, [levels, piece.ppi, tables]);
-      for (let i = 0; i < v.length; i++) out[piece.start * 3 + i] = rint(v[i]!);
+      for (let i = 0; i < v.length; i++) out[piece.start * 3 + i] = linearToSrgb8(v[i]!);
     }
   }
 

@@ -21,6 +21,7 @@ import {
   srgbToLab8,
   stainPinv,
 } from '../stain/math.js';
+import { LAB8_GAMMA, LAB8_Y_WEIGHTS, lab8LuminosityBound } from '../color/lab_opencv8.js';
 import { FitStatus } from './types.js';
 import type {
   KernelBackend,
@@ -122,8 +123,7 @@ function bytePercentile(hist: Float64Array, total: number, percent: number): num
   return frac >= 0.5 ? hi - diff * (1 - frac) : lo + diff * frac;
 }
 
-const SRGB_Y = [0.212671, 0.71516, 0.072169];
-/** ±Infinity bounds travel as large finite floats (texture uploads); scores sum to at most 1 or 3. */
+/** An infinite bound travels as a large finite float (texture uploads); scores sum to at most 3 or about 2²³. */
 const NO_BOUND = 3e38;
 
 /**
@@ -131,8 +131,10 @@ const NO_BOUND = 3e38;
  * tissue when score[0][r] + score[1][g] + score[2][b] < below (float sums).
  * 'od': the score is 1 for a level whose OD (double) is below beta, bound 0.5.
  * 'luminosity' (tiatoolbox): each level through the image's 2–98 % contrast
- * stretch (skimage rescale_intensity, astype uint8) weighted into Y, and the Y
- * at which OpenCV's 8-bit L = round(L·2.55) reaches threshold·255.
+ * stretch (skimage rescale_intensity, astype uint8), then OpenCV's fixed-point
+ * gamma table weighted by the integer Y row (src/color/lab_opencv8.ts); the
+ * bound is the smallest weighted sum whose 8-bit L fails L/255 < threshold
+ * (L8 is monotone in that sum).
  */
 export function tissueTable(rgb: Uint8Array, tissue: TissueParams, od: OdParams, scores: Float32Array): number {
   if (tissue.rule === 'od') {
@@ -162,17 +164,13 @@ export function tissueTable(rgb: Uint8Array, tissue: TissueParams, od: OdParams,
   for (let v = 0; v < 256; v++) {
     let x = v;
     if (high > low) x = Math.trunc(((Math.min(Math.max(x, low), high) - low) / (high - low)) * 255);
-    const linear = x / 255 <= 0.04045 ? x / 255 / 12.92 : Math.pow((x / 255 + 0.055) / 1.055, 2.4);
-    for (let c = 0; c < 3; c++) scores[c * 256 + v] = SRGB_Y[c]! * linear;
+    // Integers below 2²⁴: exact float sums on every backend.
+    const gamma = LAB8_GAMMA[x]!;
+    for (let c = 0; c < 3; c++) scores[c * 256 + v] = LAB8_Y_WEIGHTS[c]! * gamma;
   }
-  // Largest 8-bit L with L/255 < threshold, then the Y where round(L·2.55) would pass it.
-  const threshold = Math.fround(tissue.luminosityThreshold);
-  let l8 = -1;
-  while (l8 < 255 && (l8 + 1) / 255 < threshold) l8++;
-  if (l8 < 0) return -NO_BOUND;
-  if (l8 >= 255) return NO_BOUND;
-  const l = (l8 + 0.5) / 2.55;
-  return Math.fround(l > 903.3 * 0.008856 ? Math.pow((l + 16) / 116, 3) : l / 903.3);
+  // The smallest weighted sum whose L8 fails L8/255 < threshold.
+  const bound = lab8LuminosityBound(tissue.luminosityThreshold);
+  return bound === Infinity ? NO_BOUND : bound;
 }
 
 // ---- plain loops --------------------------------------------------------------

@@ -183,9 +183,6 @@ export function splitmix64Unit(seed: bigint | number, k: bigint | number): numbe
 const XN = 0.950456;
 const ZN = 1.088754;
 const LAB_EPS = 0.008856;
-/** float(255/100): the 8-bit L scale as the native kernels hold it. */
-const LAB_L_SCALE = Math.fround(255 / 100);
-const LAB8_TO_L = Math.fround(100 / 255);
 
 function srgbToLinear(v: number): number {
   return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
@@ -241,21 +238,13 @@ export function labToSrgb(L: number, a: number, b: number, out: number[] | Uint8
   return out;
 }
 
-/** OpenCV's 8-bit LAB: L·255/100, a + 128, b + 128, rounded half to even and saturated. */
-export function srgbToLab8(r: number, g: number, b: number, out: number[] | Uint8Array = [0, 0, 0]): typeof out {
-  const lab = srgbToLab(r, g, b, scratchLab);
-  out[0] = toByte(Math.fround(lab[0]! * LAB_L_SCALE));
-  out[1] = toByte(Math.fround(lab[1]! + 128));
-  out[2] = toByte(Math.fround(lab[2]! + 128));
-  return out;
-}
-
-/** OpenCV's 8-bit LAB back to uint8 sRGB. */
-export function lab8ToSrgb(l8: number, a8: number, b8: number, out: number[] | Uint8Array = [0, 0, 0]): typeof out {
-  return labToSrgb(Math.fround(l8 * LAB8_TO_L), a8 - 128, b8 - 128, out);
-}
-
-const scratchLab = new Float64Array(3);
+/**
+ * OpenCV's 8-bit LAB as the native reference computes it (cv2's fixed-point
+ * RGB → LAB8, native/color/lab_opencv8.h; LAB8 → RGB in fp32 with the level
+ * table of native/stain/reinhard_cpu.cc): see src/color/lab_opencv8.ts. The
+ * float formulas above stay the twin of native/color/lab.cc.
+ */
+export { lab8ToSrgb, srgbToLab8 } from '../color/lab_opencv8.js';
 
 function clamp01(v: number): number {
   return v < 0 ? 0 : v > 1 ? 1 : v;
