@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { packageRoot } from '../bindings/loader.js';
+import { rgb2hed } from '../src/color/deconvolution.js';
 import { readImage } from '../src/image.js';
 import { kernelBackendStatus, availableKernelBackends } from '../src/kernels/registry.js';
 import type { KernelBackendName, RgbBatch } from '../src/kernels/types.js';
@@ -326,6 +327,7 @@ async function run(ctx: SuiteContext): Promise<void> {
         }
       }
     }
+    await deconvolutionCase(ctx, set, backends);
   }
 
   for (const set of inputs) {
@@ -340,3 +342,51 @@ export const stainSuite: Suite = {
   description: 'stain normalization (macenko, vahadane, reinhard, ruifrok) in MP/s on 96x96 patches and 1024² images, every backend, numpy peer',
   run,
 };
+
+/**
+ * rgb2hed-<size>: colour deconvolution (Ruifrok & Johnston, scikit-image's
+ * convention) per backend, with skimage.color.rgb2hed as peer:skimage.
+ */
+async function deconvolutionCase(ctx: SuiteContext, set: Inputs, backends: KernelBackendName[]): Promise<void> {
+  const caseName = `rgb2hed-${set.name}`;
+  const big = set.batch.height > 256;
+  for (const backend of backends) {
+    const input = inputFor(backend, set.batch, big, ctx);
+    const out = new Float32Array(input.data.length);
+    try {
+      const m = await measure(async () => {
+        await rgb2hed(input, { backend, out });
+      }, budget(backend, big, ctx));
+      const value = (input.n * input.height * input.width) / 1e6 / m.median;
+      ctx.record(caseName, backend, value, 'MP/s', { median_s: m.median, first_s: m.first, min_s: m.min, repeats: m.repeats, input: describeInput(input) });
+      ctx.log(`stain ${caseName} ${backend} (${describeInput(input)}): ${value.toFixed(2)} MP/s`);
+    } catch (e) {
+      ctx.fail(caseName, backend, e);
+    }
+  }
+  const script = join(packageRoot(), 'benchmarks', 'peers', 'rgb2hed_skimage.py');
+  const env = { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
+  const probe = existsSync(PYTHON) ? await runProcess(PYTHON, ['-c', 'import skimage'], env).catch(() => ({ code: 1 })) : { code: 1 };
+  if (probe.code !== 0) {
+    ctx.note(`peer:skimage not run: ${PYTHON} has no scikit-image`);
+    return;
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'histoflow-bench-'));
+  try {
+    const raw = join(dir, 'input.rgb');
+    await writeFile(raw, set.batch.data);
+    const quick = ctx.options.quick;
+    const b = set.batch;
+    const args = [script, raw, String(b.n), String(b.height), String(b.width), String(ctx.options.repeats ?? (quick ? 1 : 3)), quick ? '0' : '1'];
+    const r = await runProcess(PYTHON, args, env);
+    if (r.code !== 0) throw new Error(`exited with ${r.code}: ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
+    const t = JSON.parse(r.stdout.trim().split('\n').pop()!) as PeerResult;
+    const value = (b.n * b.height * b.width) / 1e6 / t.median_s;
+    ctx.record(caseName, 'peer:skimage', value, 'MP/s', { median_s: t.median_s, first_s: t.first_s, repeats: t.repeats, input: describeInput(b), threads: 1 });
+    ctx.log(`stain ${caseName} peer:skimage (${describeInput(b)}): ${value.toFixed(2)} MP/s`);
+  } catch (e) {
+    ctx.fail(caseName, 'peer:skimage', e);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
