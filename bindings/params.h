@@ -36,6 +36,13 @@ inline int64_t PixelsArg(const Napi::CallbackInfo& info, size_t i) {
   return static_cast<int64_t>(d);
 }
 
+// A nested plain object (e.g. params.od), type-checked.
+inline Napi::Object SubObject(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsObject()) throw Napi::TypeError::New(o.Env(), std::string("Expected an object for ") + key);
+  return v.As<Napi::Object>();
+}
+
 inline hf::OdParams OdArg(const Napi::Object& o) {
   hf::OdParams p;
   p.io = static_cast<float>(Number(o, "io"));

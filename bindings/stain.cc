@@ -49,8 +49,8 @@ Napi::Value ReinhardTransform(const Napi::CallbackInfo& info) {
 
 hf::MacenkoParams MacenkoArg(const Napi::Object& o) {
   hf::MacenkoParams p;
-  p.od = OdArg(o.Get("od").As<Napi::Object>());
-  p.tissue = TissueArg(o.Get("tissue").As<Napi::Object>());
+  p.od = OdArg(SubObject(o, "od"));
+  p.tissue = TissueArg(SubObject(o, "tissue"));
   p.alpha = static_cast<float>(Number(o, "alpha"));
   p.unit_rows = Bool(o, "unitRows");
   return p;
@@ -58,8 +58,8 @@ hf::MacenkoParams MacenkoArg(const Napi::Object& o) {
 
 hf::VahadaneParams VahadaneArg(const Napi::Object& o) {
   hf::VahadaneParams p;
-  p.od = OdArg(o.Get("od").As<Napi::Object>());
-  p.tissue = TissueArg(o.Get("tissue").As<Napi::Object>());
+  p.od = OdArg(SubObject(o, "od"));
+  p.tissue = TissueArg(SubObject(o, "tissue"));
   p.lambda = static_cast<float>(Number(o, "lambda"));
   p.iterations = static_cast<int32_t>(Number(o, "iterations"));
   p.max_pixels = static_cast<int64_t>(Number(o, "maxPixels"));
@@ -122,7 +122,7 @@ Napi::Value StainTransform(const Napi::CallbackInfo& info) {
   auto fits = std::make_shared<std::vector<hf::StainFit>>(FitsArg(info, 2, batch.view.n));
   Napi::Object po = ObjectArg(info, 3, "params");
   hf::StainTransformParams p;
-  p.od = OdArg(po.Get("od").As<Napi::Object>());
+  p.od = OdArg(SubObject(po, "od"));
   Numbers<float>(po, "targetHe", p.target_he, 6);
   Numbers<float>(po, "targetMaxC", p.target_max_c, 2);
   p.overflow_value = static_cast<float>(Number(po, "overflowValue"));
