@@ -21,6 +21,10 @@
 #include "stain/stain_fit_internal.h"
 #include "stain/stain_math.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace hf {
 
 namespace {
@@ -145,12 +149,14 @@ void fit_image(const uint8_t* rgb, int64_t pixels, const MacenkoParams& p, const
   scratch.reserve(pixels, slots);
   for (int s = 0; s < slots; ++s) scratch.hist_a[s].reset(-2.0, 2.0, n);
   float* angles = scratch.values_a.data();
+  float* proj_x = scratch.values_b.data();
+  float* proj_y = scratch.values_c.data();
   for_blocks(pixels, slots, [&](int slot, int64_t blk, int64_t b, int64_t e) {
     RankHistogram& hist = scratch.hist_a[slot];
     // Per tile: OD, projections and pseudo-angles of every pixel (a loop the
     // compiler vectorizes), then a branch-free compaction of the tissue ones.
     constexpr int64_t kTile = 256;
-    alignas(64) float tile_angle[kTile];
+    alignas(64) float tile_angle[kTile], tile_x[kTile], tile_y[kTile];
     alignas(64) uint8_t tile_tissue[kTile];
     int64_t kept = b;
     for (int64_t t0 = b; t0 < e; t0 += kTile) {
@@ -162,6 +168,8 @@ void fit_image(const uint8_t* rgb, int64_t pixels, const MacenkoParams& p, const
           const float x = f2[0] * r + f2[1] * g + f2[2] * bl;
           const float y = f1[0] * r + f1[1] * g + f1[2] * bl;
           tile_angle[i] = pseudo_angle(x, y);
+          tile_x[i] = x;
+          tile_y[i] = y;
           if constexpr (decltype(by_min_od)::value) {
             tile_tissue[i] = static_cast<uint8_t>(min3(r, g, bl) >= tissue.min_od_cut);
           } else {
@@ -170,7 +178,20 @@ void fit_image(const uint8_t* rgb, int64_t pixels, const MacenkoParams& p, const
           }
         }
       });
-      for (int64_t i = 0; i < count; ++i) {
+      std::memcpy(proj_x + t0, tile_x, sizeof(float) * count);
+      std::memcpy(proj_y + t0, tile_y, sizeof(float) * count);
+      int64_t i = 0;
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+      // Sixteen at a time: compress in a register, store all sixteen lanes
+      // (kept ≤ this pixel's index, so they stay inside this block's run).
+      for (; i + 16 <= count; i += 16) {
+        const __mmask16 keep = _mm_test_epi8_mask(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tile_tissue + i)),
+                                                  _mm_set1_epi8(1));
+        _mm512_storeu_ps(angles + kept, _mm512_maskz_compress_ps(keep, _mm512_load_ps(tile_angle + i)));
+        kept += __builtin_popcount(keep);
+      }
+#endif
+      for (; i < count; ++i) {
         angles[kept] = tile_angle[i];
         kept += tile_tissue[i];
       }
@@ -207,7 +228,7 @@ void fit_image(const uint8_t* rgb, int64_t pixels, const MacenkoParams& p, const
     fit.he[3 + k] = static_cast<float>(e[k] / e_norm);
   }
   fit.status = kFitOk;
-  fit_max_c(rgb, pixels, od, slots, scratch, fit);
+  fit_max_c_in_plane(proj_x, proj_y, pixels, e1, e2, od, slots, scratch, fit);
 }
 
 }  // namespace

@@ -24,6 +24,7 @@ constexpr int64_t kPixelBlock = 1 << 16;
 // od(v) for every uint8 level, computed in double (numpy's precision).
 struct OdTable {
   float od[256];
+  double od64[256];  // the same values before rounding to float
   float min_od, max_od;
 };
 OdTable make_od_table(const OdParams& p);
@@ -73,6 +74,29 @@ inline float fast_exp(float x) {
   return p * scale;
 }
 
+// exp(x) in double for tables of floats: Cody–Waite reduction and a degree-8
+// Taylor polynomial (relative error < 3e-10, far below a float's rounding);
+// x clamped to [-700, 700].
+inline double fast_exp_double(double x) {
+  x = x < -700.0 ? -700.0 : (x > 700.0 ? 700.0 : x);
+  double n = __builtin_floor(x * 1.4426950408889634 + 0.5);
+  double r = x - n * 6.93147180369123816490e-01;
+  r = r - n * 1.90821492927058770002e-10;
+  double p = 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  int64_t bits = (static_cast<int64_t>(n) + 1023) << 52;
+  double scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
 // Calls fn(slot, block, begin, end) for every block of [0, pixels); `slots`
 // workers run in parallel, each on a contiguous run of blocks.
 template <typename Fn>
@@ -93,13 +117,14 @@ inline int64_t block_count(int64_t pixels) { return (pixels + kPixelBlock - 1) /
 // any before it on that thread; it stays with the thread (a pool thread) so
 // repeated calls neither allocate nor page-fault.
 struct StainScratch {
-  std::vector<float> values_a, values_b;   // per-pixel scratch (angles / c0, c1)
+  std::vector<float> values_a, values_b, values_c;   // per-pixel scratch (angles / c0, c1 / projections)
   std::vector<Segment> segments;          // each block's run in values_*
   std::vector<double> block_sums;         // per-block partial sums
   std::vector<RankHistogram> hist_a, hist_b;  // one per slot
   void reserve(int64_t pixels, int slots) {
     if (static_cast<int64_t>(values_a.size()) < pixels) values_a.resize(pixels);
     if (static_cast<int64_t>(values_b.size()) < pixels) values_b.resize(pixels);
+    if (static_cast<int64_t>(values_c.size()) < pixels) values_c.resize(pixels);
     segments.resize(block_count(pixels));
     if (static_cast<int>(hist_a.size()) < slots) {
       hist_a.resize(slots);
@@ -117,6 +142,11 @@ inline StainScratch& thread_scratch() {
 // c = pinv(he)·od over all pixels of one image. Sets fit.max_c and turns the
 // status to kFitDegenerate when he is singular or a max_c is not > 0.
 void fit_max_c(const uint8_t* rgb, int64_t pixels, const OdTable& od, int slots, StainScratch& scratch, StainFit& fit);
+// The same from each pixel's projections x = e2·od, y = e1·od on the
+// orthonormal e1, e2 whose plane holds both stain vectors (Macenko): x and y
+// (pixels each) are overwritten with the concentrations.
+void fit_max_c_in_plane(float* x, float* y, int64_t pixels, const double e1[3], const double e2[3], const OdTable& od,
+                        int slots, StainScratch& scratch, StainFit& fit);
 
 // Runs fit_image(index, slots, scratch) for every image: images in parallel
 // (one slot each) when there are at least as many images as threads,

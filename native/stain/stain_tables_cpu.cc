@@ -16,6 +16,7 @@ OdTable make_od_table(const OdParams& p) {
     double light = v + static_cast<double>(p.offset);
     if (p.offset == 0.f && v == 0) light = 1.0;
     double od = std::max(-std::log(light / static_cast<double>(p.io)), static_cast<double>(p.min_od));
+    t.od64[v] = od;
     t.od[v] = static_cast<float>(od);
   }
   t.min_od = *std::min_element(t.od, t.od + 256);
