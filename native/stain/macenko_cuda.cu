@@ -138,26 +138,9 @@ void macenko_fit_cuda(const RgbBatch& in, const MacenkoParams& p, StainFit* fits
     const double phi_min = angle(pairs[2 * i]), phi_max = angle(pairs[2 * i + 1]);
     const double* e1 = &e1s[3 * i];
     const double* e2 = &e2s[3 * i];
-    double v_min[3], v_max[3];
-    for (int k = 0; k < 3; ++k) {
-      v_min[k] = e2[k] * std::cos(phi_min) + e1[k] * std::sin(phi_min);
-      v_max[k] = e2[k] * std::cos(phi_max) + e1[k] * std::sin(phi_max);
-    }
-    // Hematoxylin: the vector with the larger red OD.
-    const double* h = v_min[0] > v_max[0] ? v_min : v_max;
-    const double* e = v_min[0] > v_max[0] ? v_max : v_min;
-    double h_norm = 1, e_norm = 1;
-    if (p.unit_rows) {
-      h_norm = std::sqrt(h[0] * h[0] + h[1] * h[1] + h[2] * h[2]);
-      e_norm = std::sqrt(e[0] * e[0] + e[1] * e[1] + e[2] * e[2]);
-      if (!(h_norm > 0) || !(e_norm > 0)) {
-        fit.status = kFitDegenerate;
-        continue;
-      }
-    }
-    for (int k = 0; k < 3; ++k) {
-      fit.he[k] = static_cast<float>(h[k] / h_norm);
-      fit.he[3 + k] = static_cast<float>(e[k] / e_norm);
+    if (!macenko_stain_vectors(e1, e2, phi_min, phi_max, p.unit_rows, fit.he)) {
+      fit.status = kFitDegenerate;
+      continue;
     }
     fit.status = kFitOk;
   }

@@ -102,4 +102,26 @@ uint64_t splitmix64(uint64_t seed, uint64_t k) {
   return z ^ (z >> 31);
 }
 
+bool macenko_stain_vectors(const double e1[3], const double e2[3], double phi_min, double phi_max, bool unit_rows,
+                           float he[6]) {
+  double v_min[3], v_max[3];
+  for (int k = 0; k < 3; ++k) {
+    v_min[k] = e2[k] * std::cos(phi_min) + e1[k] * std::sin(phi_min);
+    v_max[k] = e2[k] * std::cos(phi_max) + e1[k] * std::sin(phi_max);
+  }
+  const double* h = v_min[0] > v_max[0] ? v_min : v_max;
+  const double* e = v_min[0] > v_max[0] ? v_max : v_min;
+  double h_norm = 1, e_norm = 1;
+  if (unit_rows) {
+    h_norm = std::sqrt(h[0] * h[0] + h[1] * h[1] + h[2] * h[2]);
+    e_norm = std::sqrt(e[0] * e[0] + e[1] * e[1] + e[2] * e[2]);
+    if (!(h_norm > 0) || !(e_norm > 0)) return false;
+  }
+  for (int k = 0; k < 3; ++k) {
+    he[k] = static_cast<float>(h[k] / h_norm);
+    he[3 + k] = static_cast<float>(e[k] / e_norm);
+  }
+  return true;
+}
+
 }  // namespace hf

@@ -22,6 +22,14 @@ double percentile_linear(double* values, int64_t n, double p);
 // Returns false when HᵀH is singular (det ≤ 1e-12·scale).
 bool stain_pinv(const float he[6], double pinv[6]);
 
+// Macenko's last step, shared by every native backend: the stain vectors at
+// angles phi_min / phi_max in the plane of e2 (largest eigenvector, angle 0)
+// and e1 (second), hematoxylin first (the larger red OD), rows scaled to unit
+// length when unit_rows. Returns false (and leaves he alone) when unit_rows
+// meets a zero vector.
+bool macenko_stain_vectors(const double e1[3], const double e2[3], double phi_min, double phi_max, bool unit_rows,
+                           float he[6]);
+
 // splitmix64 (Steele et al. 2014): the counter-based generator behind every
 // seeded choice in the stain kernels. Returns the k-th output for a seed.
 uint64_t splitmix64(uint64_t seed, uint64_t k);
