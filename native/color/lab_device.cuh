@@ -12,6 +12,8 @@
 
 #include "color/lab_opencv8.h"
 
+#include "color/lab8_to_srgb.h"
+
 namespace hf {
 
 struct Lab8DeviceTables {
@@ -74,22 +76,10 @@ __device__ inline void srgb_to_lab8_device(const Lab8DeviceTables& t, const uint
   lab8[2] = saturate(descale(200 * (fy - fz) + (128 << 15), 15));
 }
 
-// OpenCV's float LAB → sRGB of an 8-bit LAB value, rounded to uint8.
+// OpenCV's float LAB → sRGB of an 8-bit LAB value (color/lab8_to_srgb.h),
+// rounded to uint8 through the device's gamma table.
 __device__ inline void lab8_to_srgb_device(const Lab8DeviceTables& t, const uint8_t lab8[3], uint8_t* rgb) {
-  const float l = lab8[0] * (100.f / 255.f), a = lab8[1] - 128.f, b = lab8[2] - 128.f;
-  float y, fy;
-  if (l <= 0.008856f * 903.3f) {
-    y = l / 903.3f;
-    fy = 7.787f * y + 16.f / 116.f;
-  } else {
-    fy = (l + 16.f) / 116.f;
-    y = fy * fy * fy;
-  }
-  auto f_inv = [](float f) { return f <= 0.20689303442f ? (f - 16.f / 116.f) / 7.787f : f * f * f; };
-  const float x = f_inv(a / 500.f + fy) * 0.950456f, z = f_inv(fy - b / 200.f) * 1.088754f;
-  rgb[0] = lab_device::linear_to_srgb8(t, 3.240479f * x - 1.53715f * y - 0.498535f * z);
-  rgb[1] = lab_device::linear_to_srgb8(t, -0.969256f * x + 1.875991f * y + 0.041556f * z);
-  rgb[2] = lab_device::linear_to_srgb8(t, 0.055648f * x - 0.204043f * y + 1.057311f * z);
+  lab8_to_srgb(lab8, [&t](float lin) { return lab_device::linear_to_srgb8(t, lin); }, rgb);
 }
 #endif
 

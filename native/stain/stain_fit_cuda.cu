@@ -295,23 +295,6 @@ struct TransformImage {
   int32_t fitted;
 };
 
-// stain_fit_internal.h's fast_exp: the CPU reference renders with this
-// polynomial, so the device does too (same truncation to uint8 at the same
-// values). Cody–Waite reduction, degree-6 Taylor, x clamped to [-87, 88].
-__device__ inline float fast_exp(float x) {
-  x = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);
-  const float n = floorf(x * 1.44269504088896341f + 0.5f);
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.f / 720.f;
-  p = p * r + 1.f / 120.f;
-  p = p * r + 1.f / 24.f;
-  p = p * r + 1.f / 6.f;
-  p = p * r + 0.5f;
-  p = p * r + 1.f;
-  p = p * r + 1.f;
-  return p * __int_as_float((static_cast<int32_t>(n) + 127) << 23);
-}
 
 // Macenko 2009 eq. 5-6: out = io·exp(−M·od), values above 255 become
 // overflow_value, then truncate to uint8. Unfitted images are copied unchanged.

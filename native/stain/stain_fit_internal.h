@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "color/optical_density.h"
+#include "core/fast_exp.h"
 #include "core/image.h"
 #include "core/parallel.h"
 #include "core/runtime.h"
@@ -53,26 +54,7 @@ void with_tissue_test(const TissueTable& tissue, Body&& body) {
     body(std::false_type{});
 }
 
-// exp(x) by Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, and a degree-6
-// Taylor polynomial for exp(r): relative error < 3e-7. Straight-line code that
-// compilers vectorize; x is clamped to [-87, 88] (no inf, no denormals).
-inline float fast_exp(float x) {
-  x = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);
-  float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.f / 720.f;
-  p = p * r + 1.f / 120.f;
-  p = p * r + 1.f / 24.f;
-  p = p * r + 1.f / 6.f;
-  p = p * r + 0.5f;
-  p = p * r + 1.f;
-  p = p * r + 1.f;
-  int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
+using hf::fast_exp;  // core/fast_exp.h, shared with the CUDA twin
 
 // exp(x) in double for tables of floats: Cody–Waite reduction and a degree-8
 // Taylor polynomial (relative error < 3e-10, far below a float's rounding);
