@@ -15,11 +15,22 @@ import { diff, rgbFixture, syntheticHE } from './helpers.js';
 const status = await kernelBackendStatus();
 const others: KernelBackendName[] = ['cuda', 'gpujs', 'js'];
 
+// Every input image among the fixtures (expected outputs are not inputs).
 const FIXTURES = [
+  'HEnorm_python__example1.png',
   'tiatoolbox__source_image.png',
+  'tiatoolbox__target_image.png',
+  'tiatoolbox__kather1.tif',
+  'tiatoolbox__kather2.tif',
+  'torchstain__source.png',
+  'torchstain__target.png',
+  'scikit-image__ihc.png',
+  'histolab__tcga-lung-rgb.png',
   'histolab__tiles__tissue-level0-4302-10273-4814-10785.png',
   'histolab__tiles__kidney-ihc-level0-350-530-360-540.png',
-  'tiatoolbox__kather2.tif',
+  'histolab__tiles__no-tissue.png',
+  'histolab__tiles__no-tissue-red-pen.png',
+  'histolab__tiles__almost-white-1.png',
 ];
 
 const SHAPES: [string, () => RgbBatch][] = [
