@@ -8,6 +8,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hfb::InitInfo(env, exports);
   hfb::InitColor(env, exports);
   hfb::InitStain(env, exports);
+  hfb::InitAugment(env, exports);
   return exports;
 }
 }  // namespace

@@ -13,6 +13,7 @@ import type {
   StainTransformParams,
   VahadaneParams,
 } from '../src/kernels/types.js';
+import type { AugmentBatchParams, AugmentImageParams } from '../src/augment/params.js';
 
 export type NativeDevice = 'cpu' | 'cuda';
 
@@ -62,4 +63,7 @@ export interface NativeAddon {
     eOnly: Uint8Array | null,
   ): Promise<void>;
   stainConcentrations(device: NativeDevice, batch: RgbBatch, fits: StainFit[], od: OdParams, out: Float32Array): Promise<void>;
+
+  /** native/augment/augment.h: one params object per image; out holds n·outH·outW·3 floats. */
+  augment(device: NativeDevice, batch: RgbBatch, params: AugmentImageParams[], batchParams: AugmentBatchParams, out: Float32Array): Promise<void>;
 }

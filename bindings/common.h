@@ -193,5 +193,6 @@ class PromiseWorker : public Napi::AsyncWorker {
 void InitInfo(Napi::Env env, Napi::Object exports);
 void InitColor(Napi::Env env, Napi::Object exports);
 void InitStain(Napi::Env env, Napi::Object exports);
+void InitAugment(Napi::Env env, Napi::Object exports);
 
 }  // namespace hfb

@@ -36,3 +36,31 @@ export {
 } from './kernels/registry.js';
 export type { FitStatus, KernelBackend, KernelBackendName, LabStats, OdParams, StainFit } from './kernels/types.js';
 export { info, formatInfo, type HistoflowInfo } from './info.js';
+export {
+  augment,
+  chooseAugmentBackend,
+  type AugmentBackendName,
+  type AugmentOptions,
+  type AugmentResult,
+} from './augment/augment.js';
+export {
+  CROP_MODES,
+  HED_PRESETS,
+  IMAGENET_NORMALIZE,
+  PIPELINE_OPS,
+  checkPipeline,
+  outputShape,
+  type AugmentPipeline,
+  type AugmentPipelineInput,
+  type AugmentShape,
+  type CropMode,
+  type HedPreset,
+} from './augment/pipeline.js';
+export {
+  drawBatchParams,
+  identityParams,
+  ttaParams,
+  type AugmentBatchParams,
+  type AugmentImageParams,
+} from './augment/params.js';
+export { augmentReference, noiseValue } from './augment/reference.js';

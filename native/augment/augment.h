@@ -1,0 +1,70 @@
+// Batched, seeded augmentation: uint8 RGB images in, the normalized float32
+// training batch out (N x out_h x out_w x 3, NHWC), in one pass per image.
+//
+// Every random choice is drawn on the host, per image, from a counter-based
+// generator keyed by (seed, epoch, image index) (src/augment/params.ts), and
+// arrives here as AugmentImageParams: results do not depend on the backend,
+// the thread count or how a dataset is split into batches. The only per-pixel
+// randomness (gaussian noise) is itself counter-based: noise_value(seed, i).
+//
+// Order of operations for output pixel (y, x) of image n:
+//  1. geometry: (y, x) in the output grid → the crop window (crop_y, crop_x,
+//     crop_h, crop_w) of the source, resized to out_h x out_w by bilinear
+//     sampling at pixel centres (align_corners = false: sy = (y + 0.5)·crop_h/
+//     out_h − 0.5, clamped to the window's edge pixels), after the dihedral
+//     transform d4 (0..7: k = d4 & 3 quarter turns counter-clockwise, then a
+//     horizontal flip when d4 & 4) applied to output coordinates. When crop
+//     and output sizes are equal and no resize happens, sampling is exact
+//     (integer copies), so D4 and crops are bit-exact permutations.
+//  2. HED jitter (Tellez et al. 2018): rgb → HED concentrations with the
+//     scikit-image rgb2hed convention (color/deconvolution.h), each stain
+//     s' = s·alpha[k] + beta[k], back to RGB with combine_stains (clip 0..1).
+//     Skipped when hed_enabled is 0.
+//  3. colour: brightness (x·b), contrast ((x − mean_gray)·c + mean_gray, with
+//     mean_gray the mean of 0.299R+0.587G+0.114B over the image after steps
+//     1–2), saturation (gray + (x − gray)·s per pixel), hue (rotation of the
+//     hue by `hue` turns in HSV), each clipped to [0, 1]; identity values
+//     (1, 1, 1, 0) skip the step. Values are in [0, 1] from here on.
+//  4. gaussian blur with std blur_sigma (0 = none): separable kernel of
+//     radius ceil(3σ), weights normalized, edges clamped (replicate).
+//  5. noise: + noise_sigma · noise_value(noise_seed, (y·out_w + x)·3 + c),
+//     clipped to [0, 1]. noise_value(seed, i) = sqrt(−2·ln(1 − u₁))·cos(2π·u₂)
+//     with u₁ = (splitmix64(seed, 2i) >> 11)·2⁻⁵³ and u₂ likewise from 2i + 1
+//     (stain/stain_math.h's splitmix64).
+//  6. normalize: (v − mean[c]) / std[c] per channel.
+#pragma once
+#include <cstdint>
+
+#include "core/image.h"
+
+namespace hf {
+
+// What was drawn for one image.
+struct AugmentImageParams {
+  int32_t d4 = 0;                        // 0..7
+  int32_t crop_y = 0, crop_x = 0;        // top-left of the crop window in the source
+  int32_t hed_enabled = 0;
+  float hed_alpha[3] = {1, 1, 1};
+  float hed_beta[3] = {0, 0, 0};
+  float brightness = 1, contrast = 1, saturation = 1, hue = 0;
+  float blur_sigma = 0;
+  float noise_sigma = 0;
+  uint64_t noise_seed = 0;
+};
+
+// What is the same for the whole batch.
+struct AugmentBatchParams {
+  int32_t crop_h = 0, crop_w = 0;        // crop window size (≤ source size)
+  int32_t out_h = 0, out_w = 0;          // output size (resize from the crop window)
+  float mean[3] = {0, 0, 0};
+  float std[3] = {1, 1, 1};
+};
+
+// in: N x H x W x 3 uint8; params: N entries; out: N x out_h x out_w x 3 float32.
+void augment_cpu(const RgbBatch& in, const AugmentImageParams* params, const AugmentBatchParams& batch, float* out);
+void augment_cuda(const RgbBatch& in, const AugmentImageParams* params, const AugmentBatchParams& batch, float* out);
+
+// The standard normal used by step 5, shared by every backend.
+double noise_value(uint64_t seed, uint64_t index);
+
+}  // namespace hf

@@ -1,0 +1,570 @@
+// augment_cpu (augment/augment.h): one pass per image, images in parallel.
+//
+// Each thread keeps planar float scratch (R, G, B planes of out_h x out_w, plus
+// the blur's second set of planes), reused across images and calls. Per image:
+//   stage 1, per output row: geometry into the planes (exact copies read a
+//     256-entry table: x/255, or the HED optical density when jitter is on;
+//     resizes are sampled for the whole image first, separably, then the d4
+//     permutation is read row by row, with a vectorizable log for HED), the
+//     HED jitter, and the row's gray sum for the contrast mean;
+//   stage 2: the colour steps, row by row (fused into stage 4 without blur);
+//   stage 3: the separable blur, plane by plane (register-blocked);
+//   stage 4, per row: noise (noise_value evaluated in float, vectorized, to
+//     ~1e-5 of a standard deviation), normalize, interleave into NHWC.
+// An image whose only operations are an exact-copy geometry and the normalize
+// is written straight from per-channel tables of (x/255 − mean)/std computed
+// in double and rounded once to float (bit-exact with the TypeScript reference).
+//
+// GCC 12 vectorizes floorf (fast_exp's range reduction, the hue's mod 6) only
+// without trapping math, and turns std::min/max clamps into vminps/vmaxps
+// (instead of compare + blend) only with finite math and unsigned zeros. Every
+// value here is finite (fast_exp clamps its argument, logs see ≥ 1e-6, the hue
+// divides by a nonzero chroma), so no result changes except possibly the sign
+// of a clamped zero; there is no reassociation (this is not -ffast-math). Set
+// for the whole translation unit, before any include, so inlining still works.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math", "finite-math-only", "no-signed-zeros")
+#endif
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "augment/augment.h"
+#include "core/error.h"
+#include "core/fast_exp.h"
+#include "core/parallel.h"
+
+namespace hf {
+
+namespace {
+
+constexpr double kLogAdjust = -13.815510557964274;  // ln(1e-6)
+// skimage.color.rgb_from_hed (row i: stain i's RGB optical density).
+constexpr double kRgbFromHed[9] = {0.65, 0.70, 0.29, 0.07, 0.99, 0.11, 0.27, 0.57, 0.78};
+
+struct Tables {
+  float hed_from_rgb[9];      // inv(rgb_from_hed), row-major for row vectors
+  float log_rgb_from_hed[9];  // ln(1e-6) · rgb_from_hed: exponent of combine_stains
+  float od[256];              // ln(max(v/255, 1e-6)) / ln(1e-6)
+  float unit[256];            // v / 255
+};
+
+const Tables& tables() {
+  static const Tables t = [] {
+    Tables t{};
+    const double* m = kRgbFromHed;
+    const double det = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) +
+                       m[2] * (m[3] * m[7] - m[4] * m[6]);
+    const double inv[9] = {(m[4] * m[8] - m[5] * m[7]) / det, (m[2] * m[7] - m[1] * m[8]) / det,
+                           (m[1] * m[5] - m[2] * m[4]) / det, (m[5] * m[6] - m[3] * m[8]) / det,
+                           (m[0] * m[8] - m[2] * m[6]) / det, (m[2] * m[3] - m[0] * m[5]) / det,
+                           (m[3] * m[7] - m[4] * m[6]) / det, (m[1] * m[6] - m[0] * m[7]) / det,
+                           (m[0] * m[4] - m[1] * m[3]) / det};
+    for (int k = 0; k < 9; ++k) {
+      t.hed_from_rgb[k] = static_cast<float>(inv[k]);
+      t.log_rgb_from_hed[k] = static_cast<float>(kLogAdjust * m[k]);
+    }
+    for (int v = 0; v < 256; ++v) {
+      t.od[v] = static_cast<float>(std::log(std::max(v / 255.0, 1e-6)) / kLogAdjust);
+      t.unit[v] = static_cast<float>(v) / 255.f;
+    }
+    return t;
+  }();
+  return t;
+}
+
+inline float clamp01(float v) { return std::min(std::max(v, 0.f), 1.f); }
+
+// ln(x) for normal x > 0: x = m·2^e with m in [√½, √2), ln m = 2·atanh(s),
+// s = (m − 1)/(m + 1), |s| ≤ 0.172; relative error ~1e-7. Branch-free.
+inline float fast_log(float x) {
+  int32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  const int32_t e = (bits - 0x3f3504f3) >> 23;
+  const int32_t mbits = static_cast<int32_t>(static_cast<uint32_t>(bits) - (static_cast<uint32_t>(e) << 23));
+  float m;
+  std::memcpy(&m, &mbits, sizeof m);
+  const float s = (m - 1.f) / (m + 1.f), s2 = s * s;
+  float p = 2.f / 11.f;
+  p = p * s2 + 2.f / 9.f;
+  p = p * s2 + 2.f / 7.f;
+  p = p * s2 + 2.f / 5.f;
+  p = p * s2 + 2.f / 3.f;
+  p = p * s2 + 2.f;
+  const float ef = static_cast<float>(e);
+  return ef * 0.693359375f + (ef * -2.12194440e-4f + s * p);
+}
+
+// splitmix64 (stain/stain_math.h), inline so that the noise loop vectorizes.
+inline uint64_t mix64(uint64_t seed, uint64_t k) {
+  uint64_t z = seed + (k + 1) * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// noise_value(seed, first + j) for j < count, in float and branch-free
+// (absolute error ~1e-6 against the double definition):
+//   ln(1 − u1): for u1 ≤ 0.29 as 2·atanh(−u1/(2 − u1)) from u1 itself (no
+//   cancellation near 0), else as ln of 1 − u1 = (2^53 − k)·2^-53, exact in
+//   integers; cos(2π·u2) = −sin(2π(¼ − |u2 − ½|)), a degree-11 odd polynomial
+//   on [−π/2, π/2], with u2 from its top 24 bits.
+void noise_block(uint64_t seed, uint64_t first, int count, float* __restrict out) {
+  for (int j = 0; j < count; ++j) {
+    const uint64_t i = first + static_cast<uint64_t>(j);
+    const uint64_t k1 = mix64(seed, 2 * i) >> 11, k2 = mix64(seed, 2 * i + 1) >> 40;
+    const float u1 = static_cast<float>(static_cast<int64_t>(k1)) * 0x1.0p-53f;
+    const float w1 = static_cast<float>(static_cast<int64_t>((uint64_t{1} << 53) - k1)) * 0x1.0p-53f;
+    const float s = -u1 / (2.f - u1), s2 = s * s;
+    float p = 2.f / 11.f;
+    p = p * s2 + 2.f / 9.f;
+    p = p * s2 + 2.f / 7.f;
+    p = p * s2 + 2.f / 5.f;
+    p = p * s2 + 2.f / 3.f;
+    p = p * s2 + 2.f;
+    const float ln = u1 <= 0.29f ? s * p : fast_log(w1);
+    const float rad = std::sqrt(std::max(-2.f * ln, 0.f));
+    const float u2 = static_cast<float>(static_cast<int32_t>(k2)) * 0x1.0p-24f;
+    const float x = 6.28318530717958648f * (0.25f - std::fabs(u2 - 0.5f)), x2 = x * x;
+    float q = -2.50521084e-8f;
+    q = q * x2 + 2.75573192e-6f;
+    q = q * x2 - 1.98412698e-4f;
+    q = q * x2 + 8.33333333e-3f;
+    q = q * x2 - 1.66666667e-1f;
+    q = q * x2 + 1.f;
+    out[j] = -rad * (x * q);
+  }
+}
+
+// Output (y, x) → (u, v) in the pre-transform grid Hp x Wp (the resized crop
+// before d4): the output is fliplr^(d4&4)(rot90(R, d4&3)) in numpy's sense.
+struct Geometry {
+  int hp = 0, wp = 0;
+  int uy = 0, ux = 0, u0 = 0, vy = 0, vx = 0, v0 = 0;  // u = uy·y + ux·x + u0, v likewise
+};
+
+Geometry make_geometry(int d4, int oh, int ow) {
+  const int k = d4 & 3;
+  const bool flip = (d4 & 4) != 0;
+  Geometry g;
+  g.hp = (k & 1) ? ow : oh;
+  g.wp = (k & 1) ? oh : ow;
+  // In rot90(R, k) (oh x ow): i = y, j = flip ? ow − 1 − x : x.
+  const int jx = flip ? -1 : 1, j0 = flip ? ow - 1 : 0;
+  switch (k) {
+    case 0:  // R[i][j]
+      g.uy = 1, g.ux = 0, g.u0 = 0, g.vy = 0, g.vx = jx, g.v0 = j0;
+      break;
+    case 1:  // R[j][Wp − 1 − i]
+      g.uy = 0, g.ux = jx, g.u0 = j0, g.vy = -1, g.vx = 0, g.v0 = g.wp - 1;
+      break;
+    case 2:  // R[Hp − 1 − i][Wp − 1 − j]
+      g.uy = -1, g.ux = 0, g.u0 = g.hp - 1, g.vy = 0, g.vx = -jx, g.v0 = g.wp - 1 - j0;
+      break;
+    default:  // R[Hp − 1 − j][i]
+      g.uy = 0, g.ux = -jx, g.u0 = g.hp - 1 - j0, g.vy = 1, g.vx = 0, g.v0 = 0;
+      break;
+  }
+  return g;
+}
+
+// One axis of the bilinear resize (align_corners = false, clamped to the window).
+struct Tap {
+  int i0, i1;
+  float w;
+};
+void make_taps(int out, int in, Tap* taps) {
+  for (int o = 0; o < out; ++o) {
+    double s = (o + 0.5) * in / out - 0.5;
+    s = std::min(std::max(s, 0.0), static_cast<double>(in - 1));
+    const int i0 = static_cast<int>(s);
+    taps[o] = {i0, std::min(i0 + 1, in - 1), static_cast<float>(s - i0)};
+  }
+}
+
+struct Scratch {
+  std::vector<float> planes;  // 6 planes + the blur's padded row + a row of noise
+  std::vector<Tap> taps;
+  std::vector<float> resize;  // the resize's rows, planes and source line
+  std::vector<int32_t> cols;  // the resize's column taps, as index arrays
+};
+
+// Step 1 for a resize: the crop window resampled to the pre-transform grid
+// hp x wp as three planes (values / 255), rows first (each source row
+// deinterleaved, then sampled at the column taps), then columns, vectorized
+// across a row: the same lerps, in the same order, as sampling each pixel.
+void resize_planes(const uint8_t* origin, int64_t stride, int crop_h, int crop_w, const Tap* ty, const Tap* tx,
+                   int hp, int wp, Scratch& s, float* const R[3]) {
+  const size_t rows_size = static_cast<size_t>(3) * crop_h * wp;
+  if (s.resize.size() < rows_size + 3 * static_cast<size_t>(crop_w) + wp)
+    s.resize.resize(rows_size + 3 * static_cast<size_t>(crop_w) + wp);
+  if (s.cols.size() < 2 * static_cast<size_t>(wp)) s.cols.resize(2 * static_cast<size_t>(wp));
+  float* hrows = s.resize.data();
+  float* line = hrows + rows_size;
+  float* xw = line + 3 * crop_w;
+  int32_t* x0 = s.cols.data();
+  int32_t* x1 = x0 + wp;
+  for (int v = 0; v < wp; ++v) x0[v] = tx[v].i0, x1[v] = tx[v].i1, xw[v] = tx[v].w;
+  const int64_t hplane = static_cast<int64_t>(crop_h) * wp;
+  for (int i = 0; i < crop_h; ++i) {
+    const uint8_t* row = origin + i * stride;
+    for (int x = 0; x < crop_w; ++x)
+      line[x] = row[3 * x], line[crop_w + x] = row[3 * x + 1], line[2 * crop_w + x] = row[3 * x + 2];
+    for (int c = 0; c < 3; ++c) {
+      const float* l = line + c * crop_w;
+      float* o = hrows + c * hplane + static_cast<int64_t>(i) * wp;
+      for (int v = 0; v < wp; ++v) {
+        const float p0 = l[x0[v]], p1 = l[x1[v]];
+        o[v] = p0 + xw[v] * (p1 - p0);
+      }
+    }
+  }
+  for (int u = 0; u < hp; ++u) {
+    const Tap& a = ty[u];
+    for (int c = 0; c < 3; ++c) {
+      const float* top = hrows + c * hplane + static_cast<int64_t>(a.i0) * wp;
+      const float* bot = hrows + c * hplane + static_cast<int64_t>(a.i1) * wp;
+      float* o = R[c] + static_cast<int64_t>(u) * wp;
+      const float w = a.w;
+      for (int v = 0; v < wp; ++v) o[v] = (top[v] + w * (bot[v] - top[v])) / 255.f;
+    }
+  }
+}
+thread_local Scratch tls_scratch;
+
+void hed_row(float* __restrict r, float* __restrict g, float* __restrict b, int n, const AugmentImageParams& p,
+             const Tables& t) {
+  const float* a = t.hed_from_rgb;
+  const float* e = t.log_rgb_from_hed;
+  const float al0 = p.hed_alpha[0], al1 = p.hed_alpha[1], al2 = p.hed_alpha[2];
+  const float be0 = p.hed_beta[0], be1 = p.hed_beta[1], be2 = p.hed_beta[2];
+  for (int i = 0; i < n; ++i) {
+    const float l0 = r[i], l1 = g[i], l2 = b[i];
+    const float s0 = std::max(l0 * a[0] + l1 * a[3] + l2 * a[6], 0.f) * al0 + be0;
+    const float s1 = std::max(l0 * a[1] + l1 * a[4] + l2 * a[7], 0.f) * al1 + be1;
+    const float s2 = std::max(l0 * a[2] + l1 * a[5] + l2 * a[8], 0.f) * al2 + be2;
+    r[i] = clamp01(fast_exp(s0 * e[0] + s1 * e[3] + s2 * e[6]));
+    g[i] = clamp01(fast_exp(s0 * e[1] + s1 * e[4] + s2 * e[7]));
+    b[i] = clamp01(fast_exp(s0 * e[2] + s1 * e[5] + s2 * e[8]));
+  }
+}
+
+// Sixteen partial sums, so that the strict float order still vectorizes.
+float gray_sum_row(const float* __restrict r, const float* __restrict g, const float* __restrict b, int n) {
+  float acc[16] = {};
+  int i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += 0.299f * r[i + j] + 0.587f * g[i + j] + 0.114f * b[i + j];
+  float s = 0.f;
+  for (; i < n; ++i) s += 0.299f * r[i] + 0.587f * g[i] + 0.114f * b[i];
+  for (int j = 0; j < 16; ++j) s += acc[j];
+  return s;
+}
+
+// HSV hue rotation (colorsys): h from the max channel, then each channel is
+// V − C·clamp(min(k, 4 − k), 0, 1) with k = (n + 6h') mod 6, n = 5, 3, 1.
+void hue_row(float* __restrict r, float* __restrict g, float* __restrict b, int n, float hue) {
+  const float shift = 6.f * (hue - std::floor(hue));
+  for (int i = 0; i < n; ++i) {
+    const float R = r[i], G = g[i], B = b[i];
+    const float M = std::max(std::max(R, G), B), m = std::min(std::min(R, G), B), C = M - m;
+    const float inv = 1.f / (C > 0.f ? C : 1.f);
+    const float hr = (G - B) * inv, hg = 2.f + (B - R) * inv, hb = 4.f + (R - G) * inv;
+    const float h = (R == M ? hr : (G == M ? hg : hb)) + shift;
+    float k;
+    k = 5.f + h, k -= 6.f * std::floor(k * (1.f / 6.f));
+    r[i] = clamp01(M - C * std::min(std::max(std::min(k, 4.f - k), 0.f), 1.f));
+    k = 3.f + h, k -= 6.f * std::floor(k * (1.f / 6.f));
+    g[i] = clamp01(M - C * std::min(std::max(std::min(k, 4.f - k), 0.f), 1.f));
+    k = 1.f + h, k -= 6.f * std::floor(k * (1.f / 6.f));
+    b[i] = clamp01(M - C * std::min(std::max(std::min(k, 4.f - k), 0.f), 1.f));
+  }
+}
+
+// Brightness, contrast and saturation in one pass; a step at its identity
+// value is compiled out (skipped, as the header says), not applied as ×1.
+template <bool kBright, bool kContrast, bool kSat>
+void bcs_row(float* __restrict r, float* __restrict g, float* __restrict b, int n, float fb, float fc, float mg,
+             float fs) {
+  for (int i = 0; i < n; ++i) {
+    float R = r[i], G = g[i], B = b[i];
+    if (kBright) R = clamp01(R * fb), G = clamp01(G * fb), B = clamp01(B * fb);
+    if (kContrast) R = clamp01((R - mg) * fc + mg), G = clamp01((G - mg) * fc + mg), B = clamp01((B - mg) * fc + mg);
+    if (kSat) {
+      const float gray = 0.299f * R + 0.587f * G + 0.114f * B;
+      R = clamp01(gray + (R - gray) * fs), G = clamp01(gray + (G - gray) * fs), B = clamp01(gray + (B - gray) * fs);
+    }
+    r[i] = R, g[i] = G, b[i] = B;
+  }
+}
+
+using BcsFn = void (*)(float*, float*, float*, int, float, float, float, float);
+constexpr BcsFn kBcs[8] = {nullptr,
+                           bcs_row<true, false, false>,
+                           bcs_row<false, true, false>,
+                           bcs_row<true, true, false>,
+                           bcs_row<false, false, true>,
+                           bcs_row<true, false, true>,
+                           bcs_row<false, true, true>,
+                           bcs_row<true, true, true>};
+
+void colour_row(float* __restrict r, float* __restrict g, float* __restrict b, int n, const AugmentImageParams& p,
+                float mean_gray) {
+  const int which = (p.brightness != 1.f) | (p.contrast != 1.f) << 1 | (p.saturation != 1.f) << 2;
+  if (which) kBcs[which](r, g, b, n, p.brightness, p.contrast, mean_gray, p.saturation);
+  if (p.hue != 0.f) hue_row(r, g, b, n, p.hue);
+}
+
+bool colour_identity(const AugmentImageParams& p) {
+  return p.brightness == 1.f && p.contrast == 1.f && p.saturation == 1.f && p.hue == 0.f;
+}
+
+int blur_radius(float sigma) { return static_cast<int>(std::ceil(3.0 * static_cast<double>(sigma))); }
+
+// Separable gaussian, replicate edges: plane → tmp (rows) → plane (columns).
+// Blocks of kLanes outputs accumulate in registers across the taps (GCC and
+// Clang vector extensions; a plain loop elsewhere). `pad` holds a row with the
+// radius replicated on both sides.
+constexpr int kLanes = 16;
+#if defined(__GNUC__)
+typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
+#endif
+
+// o[x] = Σ_t wt[t]·src[t][x] for x in [0, w), src[t] = rows (or shifted pad).
+inline void weighted_sum(float* __restrict o, const float* const* src, const float* __restrict wt, int taps, int w) {
+  int x = 0;
+#if defined(__GNUC__)
+  for (; x + kLanes <= w; x += kLanes) {  // memcpy: unaligned vector loads and stores
+    Lanes acc, v;
+    std::memcpy(&v, src[0] + x, sizeof v);
+    acc = wt[0] * v;
+    for (int t = 1; t < taps; ++t) {
+      std::memcpy(&v, src[t] + x, sizeof v);
+      acc += wt[t] * v;
+    }
+    std::memcpy(o + x, &acc, sizeof acc);
+  }
+#endif
+  for (; x < w; ++x) {
+    float acc = wt[0] * src[0][x];
+    for (int t = 1; t < taps; ++t) acc += wt[t] * src[t][x];
+    o[x] = acc;
+  }
+}
+
+constexpr int kMaxTaps = 2 * 64 + 1;
+
+void blur_plane(float* __restrict plane, float* __restrict tmp, float* __restrict pad, int h, int w,
+                const float* __restrict wt, int radius) {
+  const int taps = 2 * radius + 1;
+  if (taps > kMaxTaps) {  // σ > 21: plain loops
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        float acc = 0.f;
+        for (int t = 0; t < taps; ++t) acc += wt[t] * plane[static_cast<int64_t>(y) * w + std::min(std::max(x - radius + t, 0), w - 1)];
+        tmp[static_cast<int64_t>(y) * w + x] = acc;
+      }
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        float acc = 0.f;
+        for (int t = 0; t < taps; ++t) acc += wt[t] * tmp[static_cast<int64_t>(std::min(std::max(y - radius + t, 0), h - 1)) * w + x];
+        plane[static_cast<int64_t>(y) * w + x] = acc;
+      }
+    return;
+  }
+  const float* src[kMaxTaps];
+  for (int t = 0; t < taps; ++t) src[t] = pad + t;
+  for (int y = 0; y < h; ++y) {
+    const float* row = plane + static_cast<int64_t>(y) * w;
+    for (int i = 0; i < radius; ++i) pad[i] = row[0], pad[radius + w + i] = row[w - 1];
+    std::memcpy(pad + radius, row, sizeof(float) * w);
+    weighted_sum(tmp + static_cast<int64_t>(y) * w, src, wt, taps, w);
+  }
+  for (int y = 0; y < h; ++y) {
+    for (int t = 0; t < taps; ++t) src[t] = tmp + static_cast<int64_t>(std::min(std::max(y - radius + t, 0), h - 1)) * w;
+    weighted_sum(plane + static_cast<int64_t>(y) * w, src, wt, taps, w);
+  }
+}
+
+struct OutTables {
+  float mean[3], std[3];
+  float direct[3][256];  // (v/255 − mean)/std, in double, rounded to float
+};
+
+void write_row(const float* __restrict r, const float* __restrict g, const float* __restrict b, int n,
+               const OutTables& ot, float* __restrict out) {
+  const float m0 = ot.mean[0], m1 = ot.mean[1], m2 = ot.mean[2];
+  const float s0 = ot.std[0], s1 = ot.std[1], s2 = ot.std[2];
+  for (int i = 0; i < n; ++i) {
+    out[3 * i] = (r[i] - m0) / s0;
+    out[3 * i + 1] = (g[i] - m1) / s1;
+    out[3 * i + 2] = (b[i] - m2) / s2;
+  }
+}
+
+void augment_image(const uint8_t* img, int64_t H, int64_t W, const AugmentImageParams& p,
+                   const AugmentBatchParams& bp, const OutTables& ot, float* out) {
+  const Tables& t = tables();
+  const int oh = bp.out_h, ow = bp.out_w;
+  const Geometry g = make_geometry(p.d4, oh, ow);
+  const bool exact = bp.crop_h == g.hp && bp.crop_w == g.wp;
+  const bool hed = p.hed_enabled != 0;
+  const bool colour = !colour_identity(p);
+  const bool blur = p.blur_sigma > 0.f;
+  const bool noise = p.noise_sigma > 0.f;
+  const int64_t stride = W * 3;
+  const uint8_t* origin = img + (static_cast<int64_t>(p.crop_y) * W + p.crop_x) * 3;
+  const int64_t step = (g.ux * W + g.vx) * 3;  // source bytes per output x (exact copies)
+
+  if (exact && !hed && !colour && !blur && !noise) {
+    for (int y = 0; y < oh; ++y) {
+      const uint8_t* src = origin + (static_cast<int64_t>(g.uy * y + g.u0) * W + (g.vy * y + g.v0)) * 3;
+      float* o = out + static_cast<int64_t>(y) * ow * 3;
+      for (int x = 0; x < ow; ++x, src += step) {
+        o[3 * x] = ot.direct[0][src[0]];
+        o[3 * x + 1] = ot.direct[1][src[1]];
+        o[3 * x + 2] = ot.direct[2][src[2]];
+      }
+    }
+    return;
+  }
+
+  const int64_t plane = static_cast<int64_t>(oh) * ow;
+  const int radius = blur ? blur_radius(p.blur_sigma) : 0;
+  Scratch& s = tls_scratch;
+  // A resize under a d4 other than 0 samples into planes of its own first.
+  const bool permute = !exact && p.d4 != 0;
+  // Scratch layout: the planes, then what each enabled step needs.
+  int64_t need = 3 * plane;
+  const int64_t at_tmp = need;
+  if (blur) need += 3 * plane;
+  const int64_t at_pad = need;
+  if (blur) need += ow + 2 * radius;
+  const int64_t at_wt = need;
+  if (blur) need += 2 * radius + 1;
+  const int64_t at_noise = need;
+  if (noise) need += 3 * ow;
+  const int64_t at_perm = need;
+  if (permute) need += 3 * plane;
+  if (s.planes.size() < static_cast<size_t>(need)) s.planes.resize(static_cast<size_t>(need));
+  float* P[3] = {s.planes.data(), s.planes.data() + plane, s.planes.data() + 2 * plane};
+
+  // Stage 1: geometry, HED jitter, gray sum.
+  const Tap* ty = nullptr;
+  const Tap* tx = nullptr;
+  if (!exact) {
+    if (s.taps.size() < static_cast<size_t>(g.hp + g.wp)) s.taps.resize(g.hp + g.wp);
+    make_taps(g.hp, bp.crop_h, s.taps.data());
+    make_taps(g.wp, bp.crop_w, s.taps.data() + g.hp);
+    ty = s.taps.data(), tx = s.taps.data() + g.hp;
+  }
+  float* R[3] = {P[0], P[1], P[2]};
+  if (permute)
+    for (int c = 0; c < 3; ++c) R[c] = s.planes.data() + at_perm + c * plane;
+  if (!exact) resize_planes(origin, stride, bp.crop_h, bp.crop_w, ty, tx, g.hp, g.wp, s, R);
+  const int64_t rstep = static_cast<int64_t>(g.ux) * g.wp + g.vx;  // R elements per output x
+  const float* tab = hed ? t.od : t.unit;
+  double gray_sum = 0;
+  for (int y = 0; y < oh; ++y) {
+    float* r = P[0] + static_cast<int64_t>(y) * ow;
+    float* gg = P[1] + static_cast<int64_t>(y) * ow;
+    float* b = P[2] + static_cast<int64_t>(y) * ow;
+    if (exact) {
+      const uint8_t* src = origin + (static_cast<int64_t>(g.uy * y + g.u0) * W + (g.vy * y + g.v0)) * 3;
+      for (int x = 0; x < ow; ++x, src += step) r[x] = tab[src[0]], gg[x] = tab[src[1]], b[x] = tab[src[2]];
+    } else {
+      if (permute) {
+        int64_t k = static_cast<int64_t>(g.uy * y + g.u0) * g.wp + (g.vy * y + g.v0);
+        for (int x = 0; x < ow; ++x, k += rstep) r[x] = R[0][k], gg[x] = R[1][k], b[x] = R[2][k];
+      }
+      if (hed) {
+        const float inv_adjust = static_cast<float>(1.0 / kLogAdjust);
+        for (float* q : {r, gg, b})
+          for (int x = 0; x < ow; ++x) q[x] = fast_log(std::max(q[x], 1e-6f)) * inv_adjust;
+      }
+    }
+    if (hed) hed_row(r, gg, b, ow, p, t);
+    if (p.contrast != 1.f) gray_sum += gray_sum_row(r, gg, b, ow);
+  }
+  const float mean_gray = static_cast<float>(gray_sum / static_cast<double>(plane));
+
+  // Stages 2–3: colour, then blur.
+  if (blur) {
+    if (colour)
+      for (int y = 0; y < oh; ++y) {
+        const int64_t o = static_cast<int64_t>(y) * ow;
+        colour_row(P[0] + o, P[1] + o, P[2] + o, ow, p, mean_gray);
+      }
+    float* tmp = s.planes.data() + at_tmp;
+    float* pad = s.planes.data() + at_pad;
+    float* wt = s.planes.data() + at_wt;
+    {
+      double w[1 + 2 * 64];
+      std::vector<double> big;
+      double* wd = w;
+      if (2 * radius + 1 > static_cast<int>(sizeof w / sizeof w[0])) {
+        big.resize(2 * radius + 1);
+        wd = big.data();
+      }
+      const double sig = p.blur_sigma;
+      double sum = 0;
+      for (int i = -radius; i <= radius; ++i) sum += wd[i + radius] = std::exp(-0.5 * i * i / (sig * sig));
+      for (int i = 0; i <= 2 * radius; ++i) wt[i] = static_cast<float>(wd[i] / sum);
+    }
+    for (int c = 0; c < 3; ++c) blur_plane(P[c], tmp, pad, oh, ow, wt, radius);
+  }
+
+  // Stage 4: (colour when no blur,) noise, normalize, interleave.
+  float* nz = s.planes.data() + at_noise;
+  for (int y = 0; y < oh; ++y) {
+    const int64_t o = static_cast<int64_t>(y) * ow;
+    float* r = P[0] + o;
+    float* gg = P[1] + o;
+    float* b = P[2] + o;
+    if (colour && !blur) colour_row(r, gg, b, ow, p, mean_gray);
+    if (noise) {
+      noise_block(p.noise_seed, static_cast<uint64_t>(o * 3), 3 * ow, nz);
+      const float sigma = p.noise_sigma;
+      for (int x = 0; x < ow; ++x) {
+        r[x] = clamp01(r[x] + sigma * nz[3 * x]);
+        gg[x] = clamp01(gg[x] + sigma * nz[3 * x + 1]);
+        b[x] = clamp01(b[x] + sigma * nz[3 * x + 2]);
+      }
+    }
+    write_row(r, gg, b, ow, ot, out + o * 3);
+  }
+}
+
+}  // namespace
+
+void augment_cpu(const RgbBatch& in, const AugmentImageParams* params, const AugmentBatchParams& batch, float* out) {
+  if (in.n <= 0) return;
+  const auto fail = [](const std::string& what) { throw ArgumentError("augment: " + what); };
+  if (batch.out_h <= 0 || batch.out_w <= 0) fail("out_h and out_w must be positive");
+  if (batch.crop_h <= 0 || batch.crop_w <= 0 || batch.crop_h > in.height || batch.crop_w > in.width)
+    fail("the crop window must fit the source images");
+  for (int64_t i = 0; i < in.n; ++i) {
+    const AugmentImageParams& p = params[i];
+    if (p.d4 < 0 || p.d4 > 7) fail("d4 must be in 0..7");
+    if (p.crop_y < 0 || p.crop_x < 0 || p.crop_y + batch.crop_h > in.height || p.crop_x + batch.crop_w > in.width)
+      fail("crop window of image " + std::to_string(i) + " is outside the source");
+  }
+  OutTables ot;
+  for (int c = 0; c < 3; ++c) {
+    ot.mean[c] = batch.mean[c], ot.std[c] = batch.std[c];
+    // In double, rounded once: what the TypeScript reference computes, so that
+    // exact copies (D4, crops) match it bit for bit.
+    for (int v = 0; v < 256; ++v)
+      ot.direct[c][v] = static_cast<float>((v / 255.0 - static_cast<double>(ot.mean[c])) / static_cast<double>(ot.std[c]));
+  }
+  tables();  // initialize outside the parallel region
+  const int64_t out_image = static_cast<int64_t>(batch.out_h) * batch.out_w * 3;
+  parallel_for(in.n, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      augment_image(in.image(i), in.height, in.width, params[i], batch, ot, out + i * out_image);
+  });
+}
+
+}  // namespace hf

@@ -1,0 +1,161 @@
+/**
+ * Batched, seeded augmentation: N x H x W x 3 uint8 images in, the
+ * normalized Float32Array training batch (N x h x w x 3, NHWC) out.
+ *
+ * Every random choice is drawn on the host from (seed, epoch, image index)
+ * (params.ts), so the same seed gives bit-identical cpu output for any thread
+ * count and any batch split (pass `startIndex` for a batch's place in the
+ * dataset), and the same drawn parameters on every backend.
+ *
+ * Backends: 'cpu' and 'cuda' run native/augment through the addon; 'js' runs
+ * the TypeScript reference (reference.ts); gpujs has no augment kernel yet.
+ * Everything is validated before any work starts, so a bad option leaves
+ * `out` untouched. `out`, when given, is written in place (no copy).
+ */
+import { loadAddon } from '../../bindings/loader.js';
+import type { NativeAddon } from '../../bindings/binding.js';
+import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidRange, invalidType, withCallerStack } from '../errors.js';
+import { checkBatch } from '../image.js';
+import { KERNEL_BACKENDS, kernelBackend } from '../kernels/registry.js';
+import type { RgbBatch } from '../kernels/types.js';
+import { batchParams, drawBatchParams, ttaParams, type AugmentBatchParams, type AugmentImageParams } from './params.js';
+import { checkPipeline, outputShape, type AugmentPipeline, type AugmentPipelineInput } from './pipeline.js';
+import { augmentReference } from './reference.js';
+
+export type AugmentBackendName = 'cuda' | 'cpu' | 'js';
+
+export interface AugmentOptions {
+  /** Generator seed, an integer in [0, 2⁵³). Default 0. */
+  seed?: number;
+  /** Training epoch: a new draw per epoch for the same seed. Default 0. */
+  epoch?: number;
+  /** Dataset index of the batch's first image. Default 0. */
+  startIndex?: number;
+  backend?: (typeof KERNEL_BACKENDS)[number];
+  /** Where to write the result (n·height·width·3 floats); a new array when absent. */
+  out?: Float32Array;
+  /**
+   * Test-time augmentation: each image's 8 dihedral views (d4 = 0..7, image
+   * after image), crop centred, random ops at identity; resize and normalize
+   * still apply. n becomes 8 x the batch's n.
+   */
+  tta?: boolean;
+}
+
+export interface AugmentResult {
+  /** n x height x width x 3 float32, NHWC. */
+  data: Float32Array;
+  n: number;
+  height: number;
+  width: number;
+  /** What was drawn, one entry per output image. */
+  params: AugmentImageParams[];
+  batchParams: AugmentBatchParams;
+  /** The canonical pipeline that ran (JSON-serializable). */
+  pipeline: AugmentPipeline;
+  /** The backend that ran, and why it was chosen. */
+  backend: string;
+}
+
+const OPTION_KEYS = ['seed', 'epoch', 'startIndex', 'backend', 'out', 'tta'];
+
+interface Runner {
+  name: AugmentBackendName;
+  run(batch: RgbBatch, params: AugmentImageParams[], b: AugmentBatchParams, out: Float32Array): Promise<void>;
+}
+
+function unavailable(name: string, reason: string): Error {
+  const e = new Error(`the ${name} backend is unavailable for augment: ${reason}`) as Error & { code: string };
+  e.code = 'HISTOFLOW_UNAVAILABLE';
+  return e;
+}
+
+async function nativeRunner(name: 'cpu' | 'cuda'): Promise<Runner> {
+  // The registry decides whether the device exists (and says why not).
+  try {
+    await kernelBackend(name);
+  } catch (e) {
+    throw unavailable(name, e instanceof Error ? e.message.replace(/^the \w+ backend is unavailable: /, '') : String(e));
+  }
+  const s = loadAddon();
+  if (!s.ok) throw unavailable(name, s.reason);
+  const addon: NativeAddon = s.addon;
+  if (typeof addon.augment !== 'function') {
+    throw unavailable(name, `histoflow.node at ${s.path} predates augment; rebuild it with \`npm run build\``);
+  }
+  return {
+    name,
+    run: (batch, params, b, out) => withCallerStack(() => addon.augment(name, batch, params, b, out)),
+  };
+}
+
+const jsRunner: Runner = {
+  name: 'js',
+  async run(batch, params, b, out) {
+    augmentReference(batch, params, b, out);
+  },
+};
+
+/** The backend for a `backend` option; 'auto' takes cuda → cpu → js, saying why others were passed over. */
+export async function chooseAugmentBackend(choice: unknown = 'auto'): Promise<{ runner: Runner; reason: string }> {
+  const name = checkOneOf('backend', choice, KERNEL_BACKENDS);
+  if (name === 'gpujs') throw unavailable('gpujs', 'gpu.js has no augment kernel yet; use cuda, cpu or js');
+  if (name === 'js') return { runner: jsRunner, reason: 'js (requested)' };
+  if (name !== 'auto') return { runner: await nativeRunner(name), reason: `${name} (requested)` };
+  const skipped: string[] = [];
+  for (const candidate of ['cuda', 'cpu'] as const) {
+    try {
+      const runner = await nativeRunner(candidate);
+      const why = skipped.length ? `; passed over: ${skipped.join('; ')}` : '';
+      return { runner, reason: `${candidate} (auto${why})` };
+    } catch (e) {
+      skipped.push(`${candidate}: ${e instanceof Error ? e.message.replace(/^the \w+ backend is unavailable for augment: /, '') : String(e)}`);
+    }
+  }
+  skipped.push('gpujs: gpu.js has no augment kernel yet');
+  return { runner: jsRunner, reason: `js (auto; passed over: ${skipped.join('; ')})` };
+}
+
+/** Eight copies of each image, image after image: the input of the 8 TTA views. */
+function repeatEach(batch: RgbBatch, times: number): RgbBatch {
+  const size = batch.height * batch.width * 3;
+  const data = new Uint8Array(batch.data.length * times);
+  for (let i = 0; i < batch.n; i++) {
+    const image = batch.data.subarray(i * size, (i + 1) * size);
+    for (let k = 0; k < times; k++) data.set(image, (i * times + k) * size);
+  }
+  return { data, n: batch.n * times, height: batch.height, width: batch.width };
+}
+
+/**
+ * Augments a batch with a pipeline. Throws TypeError / RangeError naming the
+ * field for a bad pipeline or option (unknown op, negative σ, NaN,
+ * probability > 1, crop larger than the image, `out` of the wrong kind or
+ * length) before anything is written.
+ */
+export async function augment(batch: RgbBatch, pipeline: AugmentPipelineInput | AugmentPipeline, options: AugmentOptions = {}): Promise<AugmentResult> {
+  const b = checkBatch('batch', batch);
+  const p = checkPipeline(pipeline);
+  const o = checkObject('options', options);
+  checkKnownKeys('options', o, OPTION_KEYS);
+  const seed = o.seed === undefined ? 0 : checkInteger('seed', o.seed, 0, Number.MAX_SAFE_INTEGER);
+  const epoch = o.epoch === undefined ? 0 : checkInteger('epoch', o.epoch, 0, Number.MAX_SAFE_INTEGER);
+  const startIndex = o.startIndex === undefined ? 0 : checkInteger('startIndex', o.startIndex, 0, Number.MAX_SAFE_INTEGER - b.n);
+  const tta = o.tta === undefined ? false : checkBoolean('tta', o.tta);
+  const shape = outputShape(p, b.height, b.width, p.d4 || tta);
+  const n = tta ? b.n * 8 : b.n;
+  const length = n * shape.height * shape.width * 3;
+  if (o.out !== undefined) {
+    if (!(o.out instanceof Float32Array)) throw invalidType('out', 'a Float32Array', o.out);
+    if (o.out.length !== length) {
+      throw invalidRange('out', `a Float32Array of ${length} floats (n ${n} × ${shape.height} × ${shape.width} × 3)`, o.out);
+    }
+  }
+  const { runner, reason } = await chooseAugmentBackend(o.backend ?? 'auto');
+  const bp = batchParams(p, shape);
+  const params = tta ? ttaParams(p, shape, b.height, b.width, b.n) : drawBatchParams(p, shape, b.height, b.width, b.n, seed, epoch, startIndex);
+  const input = tta ? repeatEach(b, 8) : b;
+  const data = (o.out as Float32Array | undefined) ?? new Float32Array(length);
+  await runner.run(input, params, bp, data);
+  return { data, n, height: shape.height, width: shape.width, params, batchParams: bp, pipeline: p, backend: reason };
+}

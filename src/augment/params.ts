@@ -1,0 +1,195 @@
+/**
+ * Per-image augmentation parameters, drawn on the host from a counter-based
+ * generator, so that what image i gets depends only on (seed, epoch, i): not
+ * on the backend, the thread count or how a dataset is cut into batches.
+ *
+ * The scheme (splitmix64 of src/stain/math.ts, the twin of stain_math.h):
+ *   key    = splitmix64(seed, epoch)
+ *   stream = key XOR (index · 0x9e3779b97f4a7c15 mod 2⁶⁴)
+ *   u[k]   = splitmix64Unit(stream, k)      uniform in [0, 1), 53 bits
+ * Each parameter owns a fixed slot k, whether its op is on or not, so turning
+ * one op on or off never changes what the others draw:
+ *   0 d4 = ⌊8u⌋                  1, 2 crop y, x = ⌊u·(H − cropH + 1)⌋, ⌊u·(W − cropW + 1)⌋
+ *   3–5 HED alpha = 1 + σ(2u − 1)  6–8 HED beta = σ(2u − 1)
+ *   9 brightness, 10 contrast, 11 saturation = lo + (hi − lo)u, [lo, hi] = [max(0, 1 − r), 1 + r]
+ *   12 hue = r(2u − 1) turns
+ *   13 blur applied when u < p    14 blur σ = min + (max − min)u
+ *   15 noise applied when u < p   16 noise seed = splitmix64(stream, 16) >> 11 (53 bits: exact as a JS number)
+ * Every float is rounded to float32 here (Math.fround), so the numbers
+ * reported are exactly the ones every backend computes with.
+ */
+import { checkInteger } from '../errors.js';
+import { splitmix64, splitmix64Unit } from '../stain/math.js';
+import type { AugmentPipeline, AugmentShape } from './pipeline.js';
+
+/** What was drawn for one image: native/augment/augment.h's AugmentImageParams, camelCase. */
+export interface AugmentImageParams {
+  /** 0..7: d4 & 3 quarter turns counter-clockwise, then a horizontal flip when d4 & 4. */
+  d4: number;
+  /** Top-left of the crop window in the source image. */
+  cropY: number;
+  cropX: number;
+  hedEnabled: boolean;
+  hedAlpha: [number, number, number];
+  hedBeta: [number, number, number];
+  brightness: number;
+  contrast: number;
+  saturation: number;
+  /** Hue shift in turns. */
+  hue: number;
+  /** 0: no blur. */
+  blurSigma: number;
+  /** 0: no noise. */
+  noiseSigma: number;
+  /** Seed of the per-pixel noise, an integer below 2⁵³. */
+  noiseSeed: number;
+}
+
+/** What is the same for the whole batch: AugmentBatchParams, camelCase. */
+export interface AugmentBatchParams {
+  cropH: number;
+  cropW: number;
+  outH: number;
+  outW: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+/** The parameters of an image that no op touches (the identity). */
+export function identityParams(): AugmentImageParams {
+  return {
+    d4: 0,
+    cropY: 0,
+    cropX: 0,
+    hedEnabled: false,
+    hedAlpha: [1, 1, 1],
+    hedBeta: [0, 0, 0],
+    brightness: 1,
+    contrast: 1,
+    saturation: 1,
+    hue: 0,
+    blurSigma: 0,
+    noiseSigma: 0,
+    noiseSeed: 0,
+  };
+}
+
+const PHI = 0x9e3779b97f4a7c15n;
+const MASK64 = (1n << 64n) - 1n;
+
+/** The generator key of one (seed, epoch). */
+export function augmentKey(seed: number, epoch: number): bigint {
+  checkInteger('seed', seed, 0, Number.MAX_SAFE_INTEGER);
+  checkInteger('epoch', epoch, 0, Number.MAX_SAFE_INTEGER);
+  return splitmix64(seed, epoch);
+}
+
+/** The stream of image `index` under `key`. */
+export function imageStream(key: bigint, index: number): bigint {
+  return key ^ ((BigInt(index) * PHI) & MASK64);
+}
+
+export function batchParams(pipeline: AugmentPipeline, shape: AugmentShape): AugmentBatchParams {
+  return {
+    cropH: shape.cropHeight,
+    cropW: shape.cropWidth,
+    outH: shape.height,
+    outW: shape.width,
+    mean: pipeline.normalize ? [...pipeline.normalize.mean] : [0, 0, 0],
+    std: pipeline.normalize ? [...pipeline.normalize.std] : [1, 1, 1],
+  };
+}
+
+/** A factor in [max(0, 1 − r), 1 + r]; exactly 1 when r is 0. */
+function factor(r: number, u: number): number {
+  if (r === 0) return 1;
+  const lo = Math.max(0, 1 - r);
+  return Math.fround(lo + (1 + r - lo) * u);
+}
+
+/** A shift in [−r, r]; exactly 0 (not −0) when r is 0. */
+function shift(r: number, u: number): number {
+  return r === 0 ? 0 : Math.fround(r * (2 * u - 1));
+}
+
+function centreOffset(source: number, crop: number): number {
+  return (source - crop) >> 1;
+}
+
+/**
+ * The parameters of image `index` (its index in the dataset, not in the
+ * batch) for source images of height x width.
+ */
+export function drawImageParams(
+  pipeline: AugmentPipeline,
+  shape: AugmentShape,
+  height: number,
+  width: number,
+  key: bigint,
+  index: number,
+): AugmentImageParams {
+  const stream = imageStream(key, index);
+  const u = (k: number) => splitmix64Unit(stream, k);
+  const p = identityParams();
+  if (pipeline.d4) p.d4 = Math.min(Math.floor(u(0) * 8), 7);
+  if (pipeline.crop) {
+    if (pipeline.crop.mode === 'random') {
+      p.cropY = Math.floor(u(1) * (height - shape.cropHeight + 1));
+      p.cropX = Math.floor(u(2) * (width - shape.cropWidth + 1));
+    } else {
+      p.cropY = centreOffset(height, shape.cropHeight);
+      p.cropX = centreOffset(width, shape.cropWidth);
+    }
+  }
+  if (pipeline.hed && pipeline.hed.sigma > 0) {
+    const s = pipeline.hed.sigma;
+    p.hedEnabled = true;
+    p.hedAlpha = [0, 1, 2].map((k) => Math.fround(1 + s * (2 * u(3 + k) - 1))) as [number, number, number];
+    p.hedBeta = [0, 1, 2].map((k) => Math.fround(s * (2 * u(6 + k) - 1))) as [number, number, number];
+  }
+  if (pipeline.hsv) {
+    p.brightness = factor(pipeline.hsv.brightness, u(9));
+    p.contrast = factor(pipeline.hsv.contrast, u(10));
+    p.saturation = factor(pipeline.hsv.saturation, u(11));
+    p.hue = shift(pipeline.hsv.hue, u(12));
+  }
+  if (pipeline.blur && u(13) < pipeline.blur.p) {
+    const [lo, hi] = pipeline.blur.sigma;
+    p.blurSigma = Math.fround(lo + (hi - lo) * u(14));
+  }
+  if (pipeline.noise && pipeline.noise.sigma > 0 && u(15) < pipeline.noise.p) {
+    p.noiseSigma = Math.fround(pipeline.noise.sigma);
+    p.noiseSeed = Number(splitmix64(stream, 16) >> 11n);
+  }
+  return p;
+}
+
+/** The parameters of images startIndex … startIndex + n − 1. */
+export function drawBatchParams(
+  pipeline: AugmentPipeline,
+  shape: AugmentShape,
+  height: number,
+  width: number,
+  n: number,
+  seed: number,
+  epoch: number,
+  startIndex: number,
+): AugmentImageParams[] {
+  const key = augmentKey(seed, epoch);
+  return Array.from({ length: n }, (_, i) => drawImageParams(pipeline, shape, height, width, key, startIndex + i));
+}
+
+/**
+ * Test-time augmentation: for each of n images, its 8 dihedral views (d4 =
+ * 0..7, in that order, image after image), with the crop window centred and
+ * every random op at identity. Resize and normalize still apply.
+ */
+export function ttaParams(pipeline: AugmentPipeline, shape: AugmentShape, height: number, width: number, n: number): AugmentImageParams[] {
+  const out: AugmentImageParams[] = [];
+  const cropY = pipeline.crop ? centreOffset(height, shape.cropHeight) : 0;
+  const cropX = pipeline.crop ? centreOffset(width, shape.cropWidth) : 0;
+  for (let i = 0; i < n; i++) {
+    for (let d4 = 0; d4 < 8; d4++) out.push({ ...identityParams(), d4, cropY, cropX });
+  }
+  return out;
+}
