@@ -3,12 +3,13 @@
  * `histoflow bench` and `npm run bench` both come here).
  */
 import { runSuites, type BenchReport, type Suite } from './harness.js';
+import { augmentSuite } from './augment.js';
 import { stainSuite } from './stain.js';
 
 export type { BenchReport, BenchResult, BenchFailure, BenchTarget, BenchEnvironment } from './harness.js';
 export { renderJson, renderMarkdown } from './harness.js';
 
-export const SUITES: readonly Suite[] = [stainSuite];
+export const SUITES: readonly Suite[] = [stainSuite, augmentSuite];
 
 export function suiteNames(): string[] {
   return SUITES.map((s) => s.name);

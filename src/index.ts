@@ -64,3 +64,31 @@ export {
   type AugmentImageParams,
 } from './augment/params.js';
 export { augmentReference, noiseValue } from './augment/reference.js';
+export {
+  BatchLoader,
+  InMemorySource,
+  MAX_PREFETCH,
+  epochOrder,
+  type ArrayBatch,
+  type BatchLoaderOptions,
+  type BatchLoaderStats,
+  type BatchOf,
+  type BatchSource,
+  type EpochBatches,
+  type LoadedBatch,
+  type SourceChunk,
+  type TensorBatch,
+} from './augment/loader.js';
+export {
+  SHARED_STORAGE_BACKENDS,
+  TFJS_PACKAGES,
+  batchToTensor,
+  importTfjs,
+  labelsToTensor,
+  sharesStorage,
+  tensorCopy,
+  type BatchShape,
+  type LoadedTfjs,
+  type TensorCopy,
+  type TfLike,
+} from './augment/tensor.js';

@@ -4,6 +4,7 @@
  * (the message names the parameter) and exit 1; --json keeps stdout
  * machine-readable.
  */
+import { augmentCommand } from './augment.js';
 import { benchCommand } from './bench.js';
 import { demoCommand } from './demo.js';
 import { infoCommand } from './info.js';
@@ -12,6 +13,7 @@ import { stainCommand } from './stain.js';
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
   info: { run: infoCommand, summary: 'what was compiled and what this machine offers (--json)' },
   stain: { run: stainCommand, summary: 'stain-normalize images: reinhard, macenko, vahadane, ruifrok' },
+  augment: { run: augmentCommand, summary: 'augment one image into a grid of seeded draws, to judge a pipeline by eye' },
   bench: { run: benchCommand, summary: 'benchmarks of every kernel on every backend, with peers (--json)' },
   demo: { run: demoCommand, summary: 'the whole path on the embedded sample data' },
 };

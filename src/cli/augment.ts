@@ -1,0 +1,172 @@
+/**
+ * `histoflow augment IMG --pipeline P.json --grid RxC [--seed S] [--backend B] --out grid.png [--json]`
+ * Runs an augmentation pipeline on rows×cols copies of one image (dataset
+ * indices 0..n−1, so every tile gets its own draw) and writes one PNG grid of
+ * the results, un-normalized for display (v·std + mean, ×255, clamped), with a
+ * 2-px white gutter between tiles. Augmentation is judged by looking.
+ * With --json, prints the drawn parameters of every tile.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+
+import { augment } from '../augment/augment.js';
+import { checkPipeline, type AugmentPipeline } from '../augment/pipeline.js';
+import { checkInteger, checkOneOf } from '../errors.js';
+import { readImage, writeImage } from '../image.js';
+import { KERNEL_BACKENDS } from '../kernels/registry.js';
+import type { RgbBatch } from '../kernels/types.js';
+import { status } from './progress.js';
+
+/** White space between tiles, in pixels. */
+export const GRID_GUTTER = 2;
+/** The largest rows or cols accepted. */
+const MAX_GRID = 64;
+
+export const AUGMENT_HELP = `Usage: histoflow augment IMG --pipeline P.json --out grid.png [options]
+
+Run an augmentation pipeline on rows×cols copies of IMG (image indices 0..n−1,
+so each tile gets its own draw) and write the outputs as one PNG grid, each
+tile un-normalized for display (v·std + mean, ×255, clamped), with a
+${GRID_GUTTER}-px white gutter between tiles: the grid is
+cols·tile + (cols−1)·${GRID_GUTTER} wide and rows·tile + (rows−1)·${GRID_GUTTER} high.
+
+Options:
+  --pipeline P.json  the pipeline, a JSON object, e.g.
+                     {"d4": true, "hed": {"sigma": 0.05}, "hsv": {"brightness": 0.1, "hue": 0.02},
+                      "blur": {"sigma": [0.1, 1.5], "p": 0.5}, "normalize": "imagenet"}
+                     (ops: d4, crop, resize, hed, hsv, blur, noise, normalize)
+  --grid RxC         rows x cols of tiles, each at most ${MAX_GRID} (default 4x4)
+  --seed S           generator seed, an integer ≥ 0 (default 0)
+  --backend B        ${KERNEL_BACKENDS.join(' | ')} (default auto; gpujs has no augment kernel yet)
+  --out FILE.png     the grid image (written atomically)
+  --json             print the canonical pipeline and the drawn parameters per tile as JSON
+  -h, --help         this help
+`;
+
+/** '4x4' → [4, 4]; a bad value is an error naming --grid. */
+export function parseGrid(value: string): [number, number] {
+  const m = /^\s*(\d+)\s*[x×]\s*(\d+)\s*$/i.exec(value);
+  if (!m) throw new RangeError(`Expected --grid as ROWSxCOLS (e.g. 4x4) but received '${value}'`);
+  return [checkInteger('--grid rows', Number(m[1]), 1, MAX_GRID), checkInteger('--grid cols', Number(m[2]), 1, MAX_GRID)];
+}
+
+/** Reads and validates a pipeline file; errors name the file and the field. */
+export async function readPipeline(path: string): Promise<AugmentPipeline> {
+  if (!existsSync(path) || !statSync(path).isFile()) throw new RangeError(`Expected a pipeline JSON file for --pipeline but ${path} does not exist`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new SyntaxError(`--pipeline ${path} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  try {
+    return checkPipeline(raw);
+  } catch (e) {
+    if (e instanceof Error) e.message = `--pipeline ${path}: ${e.message}`;
+    throw e;
+  }
+}
+
+/** n copies of one image, as a batch. */
+function copies(image: RgbBatch, n: number): RgbBatch {
+  const size = image.height * image.width * 3;
+  const data = new Uint8Array(n * size);
+  const one = image.data.subarray(0, size);
+  for (let i = 0; i < n; i++) data.set(one, i * size);
+  return { data, n, height: image.height, width: image.width };
+}
+
+/**
+ * The augmented tiles (NHWC float32, normalized) as one uint8 RGB grid image,
+ * tile i at row ⌊i / cols⌋, column i mod cols; gutters white.
+ */
+export function tileGrid(
+  data: Float32Array,
+  tileH: number,
+  tileW: number,
+  rows: number,
+  cols: number,
+  mean: readonly number[],
+  std: readonly number[],
+  gutter = GRID_GUTTER,
+): RgbBatch {
+  const width = cols * tileW + (cols - 1) * gutter;
+  const height = rows * tileH + (rows - 1) * gutter;
+  const out = new Uint8Array(width * height * 3).fill(255);
+  for (let t = 0; t < rows * cols; t++) {
+    const y0 = Math.floor(t / cols) * (tileH + gutter);
+    const x0 = (t % cols) * (tileW + gutter);
+    const base = t * tileH * tileW * 3;
+    for (let y = 0; y < tileH; y++) {
+      let o = ((y0 + y) * width + x0) * 3;
+      let s = base + y * tileW * 3;
+      for (let x = 0; x < tileW; x++) {
+        for (let c = 0; c < 3; c++) {
+          const v = (data[s++]! * std[c]! + mean[c]!) * 255;
+          out[o++] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
+        }
+      }
+    }
+  }
+  return { data: out, n: 1, height, width };
+}
+
+export async function augmentCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      pipeline: { type: 'string' },
+      grid: { type: 'string', default: '4x4' },
+      seed: { type: 'string', default: '0' },
+      backend: { type: 'string', default: 'auto' },
+      out: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(AUGMENT_HELP);
+    return 0;
+  }
+  // Everything is checked before any work, so a bad option writes nothing.
+  if (positionals.length !== 1) {
+    throw new RangeError(`Expected one input image (histoflow augment IMG --pipeline P.json --out grid.png) but received ${positionals.length}`);
+  }
+  const input = positionals[0]!;
+  if (!existsSync(input) || !statSync(input).isFile()) throw new RangeError(`Expected an image file but ${input} does not exist`);
+  if (!values.pipeline) throw new RangeError('Expected --pipeline P.json');
+  if (!values.out) throw new RangeError('Expected --out FILE.png');
+  const [rows, cols] = parseGrid(values.grid);
+  if (!/^\d+$/.test(values.seed)) throw new RangeError(`Expected an integer ≥ 0 for --seed but received '${values.seed}'`);
+  const seed = checkInteger('--seed', Number(values.seed), 0, Number.MAX_SAFE_INTEGER);
+  const backend = checkOneOf('--backend', values.backend, KERNEL_BACKENDS);
+  const pipeline = await readPipeline(values.pipeline);
+
+  const image = await readImage(input);
+  const n = rows * cols;
+  const r = await augment(copies(image, n), pipeline, { seed, backend });
+  const { mean, std } = r.batchParams;
+  const grid = tileGrid(r.data, r.height, r.width, rows, cols, mean, std);
+  await writeImage(values.out, grid);
+
+  if (values.json) {
+    const summary = {
+      input,
+      out: values.out,
+      backend: r.backend,
+      seed,
+      epoch: 0,
+      grid: { rows, cols, gutter: GRID_GUTTER, width: grid.width, height: grid.height },
+      tile: { height: r.height, width: r.width },
+      pipeline: r.pipeline,
+      tiles: r.params.map((params, index) => ({ index, row: Math.floor(index / cols), col: index % cols, params })),
+    };
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  } else {
+    status(false, `wrote ${rows}x${cols} grid of ${r.width}x${r.height} tiles (${grid.width}x${grid.height}) to ${values.out} (backend ${r.backend})`);
+  }
+  return 0;
+}
