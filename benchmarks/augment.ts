@@ -2,7 +2,7 @@
  * The augment suite: patches per second of the training-time augmentation
  * pipeline {D4, HED jitter σ 0.05, HSV jitter, blur p 0.5, ImageNet
  * normalize} on 96x96 patches (PCam-sized), for every kernel backend that
- * has an augment kernel (cuda, cpu, js; gpujs has none yet), against an
+ * has an augment kernel (cuda, cpu, gpujs, js), against an
  * OpenCV + numpy implementation of the same ops (`peer:opencv`, single
  * thread, what a PyTorch Dataset would do per patch) on identical patches
  * with identical drawn parameters (histoflow's own draw, passed to the peer).
@@ -195,8 +195,7 @@ async function run(ctx: SuiteContext): Promise<void> {
   ctx.environment('augmentInputs', `${describeInput(batch)} RGB from HEnorm_python__example1.png; pipeline ${JSON.stringify(BENCH_PIPELINE)}`);
 
   const available = (await availableKernelBackends()).map((b) => b.name);
-  const backends = available.filter((b) => b !== 'gpujs');
-  if (available.includes('gpujs')) ctx.note(`augment ${CASE} gpujs: not measured (gpu.js has no augment kernel yet)`);
+  const backends = available;
   const peer = await opencvPeer();
   ctx.environment('peer:opencv', 'reason' in peer ? `not run: ${peer.reason}` : `${peer.version}, ${PYTHON}, 1 thread (cv2.setNumThreads(1)), per-patch numpy/cv2, malloc trim/mmap thresholds raised`);
   if ('reason' in peer) ctx.note(`peer:opencv not run: ${peer.reason}`);

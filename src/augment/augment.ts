@@ -8,7 +8,8 @@
  * dataset), and the same drawn parameters on every backend.
  *
  * Backends: 'cpu' and 'cuda' run native/augment through the addon; 'js' runs
- * the TypeScript reference (reference.ts); gpujs has no augment kernel yet.
+ * the TypeScript reference (reference.ts); 'gpujs' runs gpu.js kernels
+ * (gpujs_augment.ts: WebGL through headless-gl, or gpu.js's CPU mode).
  * Everything is validated before any work starts, so a bad option leaves
  * `out` untouched. `out`, when given, is written in place (no copy).
  */
@@ -20,9 +21,11 @@ import { KERNEL_BACKENDS, kernelBackend } from '../kernels/registry.js';
 import type { RgbBatch } from '../kernels/types.js';
 import { batchParams, drawBatchParams, ttaParams, type AugmentBatchParams, type AugmentImageParams } from './params.js';
 import { checkPipeline, outputShape, type AugmentPipeline, type AugmentPipelineInput } from './pipeline.js';
+import { createGpujsAugment, type GpujsAugmentRunner } from './gpujs_augment.js';
 import { augmentReference } from './reference.js';
+import { normalizeStain } from '../stain/normalize.js';
 
-export type AugmentBackendName = 'cuda' | 'cpu' | 'js';
+export type AugmentBackendName = 'cuda' | 'cpu' | 'gpujs' | 'js';
 
 export interface AugmentOptions {
   /** Generator seed, an integer in [0, 2⁵³). Default 0. */
@@ -96,10 +99,30 @@ const jsRunner: Runner = {
   },
 };
 
-/** The backend for a `backend` option; 'auto' takes cuda → cpu → js, saying why others were passed over. */
+let gpujsAugment: Promise<GpujsAugmentRunner> | undefined;
+
+/** The gpu.js runner, created once (headless-gl when a GL context works, else gpu.js's CPU mode). */
+async function gpujsRunner(): Promise<Runner & { mode: string }> {
+  if (!gpujsAugment) {
+    gpujsAugment = createGpujsAugment();
+    gpujsAugment.catch(() => (gpujsAugment = undefined));
+  }
+  let g: GpujsAugmentRunner;
+  try {
+    g = await gpujsAugment;
+  } catch (e) {
+    throw unavailable('gpujs', e instanceof Error ? e.message : String(e));
+  }
+  return { name: 'gpujs', mode: g.mode, run: (batch, params, b, out) => g.run(batch, params, b, out) };
+}
+
+/** The backend for a `backend` option; 'auto' takes cuda → cpu → gpujs (with a GL context) → js, saying why others were passed over. */
 export async function chooseAugmentBackend(choice: unknown = 'auto'): Promise<{ runner: Runner; reason: string }> {
   const name = checkOneOf('backend', choice, KERNEL_BACKENDS);
-  if (name === 'gpujs') throw unavailable('gpujs', 'gpu.js has no augment kernel yet; use cuda, cpu or js');
+  if (name === 'gpujs') {
+    const runner = await gpujsRunner();
+    return { runner, reason: `gpujs (requested; gpu.js ${runner.mode} mode)` };
+  }
   if (name === 'js') return { runner: jsRunner, reason: 'js (requested)' };
   if (name !== 'auto') return { runner: await nativeRunner(name), reason: `${name} (requested)` };
   const skipped: string[] = [];
@@ -112,7 +135,18 @@ export async function chooseAugmentBackend(choice: unknown = 'auto'): Promise<{ 
       skipped.push(`${candidate}: ${e instanceof Error ? e.message.replace(/^the \w+ backend is unavailable for augment: /, '') : String(e)}`);
     }
   }
-  skipped.push('gpujs: gpu.js has no augment kernel yet');
+  try {
+    const runner = await gpujsRunner();
+    if (runner.mode === 'cpu') {
+      // gpu.js's CPU mode (no GL context, e.g. no display) is slower than plain TypeScript.
+      skipped.push('gpujs: gpu.js has no GL context here (CPU mode, slower than js; run under xvfb-run for WebGL)');
+    } else {
+      const why = skipped.length ? `; passed over: ${skipped.join('; ')}` : '';
+      return { runner, reason: `gpujs (auto, gpu.js ${runner.mode} mode${why})` };
+    }
+  } catch (e) {
+    skipped.push(`gpujs: ${e instanceof Error ? e.message.replace(/^the \w+ backend is unavailable for augment: /, '') : String(e)}`);
+  }
   return { runner: jsRunner, reason: `js (auto; passed over: ${skipped.join('; ')})` };
 }
 
@@ -154,7 +188,12 @@ export async function augment(batch: RgbBatch, pipeline: AugmentPipelineInput | 
   const { runner, reason } = await chooseAugmentBackend(o.backend ?? 'auto');
   const bp = batchParams(p, shape);
   const params = tta ? ttaParams(p, shape, b.height, b.width, b.n) : drawBatchParams(p, shape, b.height, b.width, b.n, seed, epoch, startIndex);
-  const input = tta ? repeatEach(b, 8) : b;
+  // Stain normalization first, on the same backend, into a new buffer (the
+  // caller's batch is never written).
+  const source = p.stain
+    ? { ...b, data: (await normalizeStain(b, { method: p.stain.method, preset: p.stain.preset, backend: runner.name, ...(p.stain.target ? { target: p.stain.target } : {}) })).data }
+    : b;
+  const input = tta ? repeatEach(source, 8) : source;
   const data = (o.out as Float32Array | undefined) ?? new Float32Array(length);
   await runner.run(input, params, bp, data);
   return { data, n, height: shape.height, width: shape.width, params, batchParams: bp, pipeline: p, backend: reason };

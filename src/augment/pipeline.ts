@@ -10,7 +10,8 @@
  * presets resolved to numbers, sizes as [height, width].
  *
  * The ops always run in the order of native/augment/augment.h, whatever the
- * key order: geometry (crop window, resize, D4) → HED jitter → brightness,
+ * key order: stain normalization (when asked) → geometry (crop window,
+ * resize, D4) → HED jitter → brightness,
  * contrast, saturation, hue → blur → noise → normalize.
  */
 import {
@@ -24,6 +25,8 @@ import {
   invalidRange,
   invalidType,
 } from '../errors.js';
+import { STAIN_METHODS, checkStainTarget, type StainMethod, type StainTarget } from '../stain/normalize.js';
+import { STAIN_PRESETS, type StainPreset } from '../stain/presets.js';
 
 /** Tellez et al. 2018's HED-light and HED-strong σ. */
 export const HED_PRESETS = { light: 0.05, strong: 0.2 } as const;
@@ -42,6 +45,12 @@ export const MAX_SIDE = 65536;
 
 /** The canonical pipeline (what `checkPipeline` returns). */
 export interface AugmentPipeline {
+  /**
+   * Stain normalization before everything else (src/stain/normalize.ts): each
+   * image mapped to `target` (a fitted StainTarget; Macenko, Vahadane and
+   * Ruifrok default to the canonical reference, Reinhard needs one).
+   */
+  stain: { method: StainMethod; preset: StainPreset; target: StainTarget | null } | null;
   /** A random one of the 8 flips/rotations per image (square outputs only). */
   d4: boolean;
   /** The crop window, [height, width]; 'random' draws its position per image, 'center' centres it. */
@@ -65,6 +74,7 @@ export interface AugmentPipeline {
 
 /** What a user may write: the canonical form, or its shorthands. */
 export interface AugmentPipelineInput {
+  stain?: { method: StainMethod; preset?: StainPreset; target?: StainTarget | null } | null;
   d4?: boolean;
   crop?: number | [number, number] | { size: number | [number, number]; mode?: CropMode } | null;
   resize?: number | [number, number] | null;
@@ -75,7 +85,7 @@ export interface AugmentPipelineInput {
   normalize?: 'imagenet' | { mean: ArrayLike<number>; std: ArrayLike<number> } | null;
 }
 
-export const PIPELINE_OPS = ['d4', 'crop', 'resize', 'hed', 'hsv', 'blur', 'noise', 'normalize'] as const;
+export const PIPELINE_OPS = ['stain', 'd4', 'crop', 'resize', 'hed', 'hsv', 'blur', 'noise', 'normalize'] as const;
 
 /** Defaults of the ops whose fields may be left out. */
 export const BLUR_DEFAULTS = { sigma: [0.1, 2] as [number, number], p: 0.5 };
@@ -104,6 +114,19 @@ function checkCrop(value: unknown): AugmentPipeline['crop'] {
     size: checkSize('pipeline.crop.size', o.size),
     mode: o.mode === undefined ? 'random' : checkOneOf('pipeline.crop.mode', o.mode, CROP_MODES),
   };
+}
+
+function checkStain(value: unknown): AugmentPipeline['stain'] {
+  if (isOff(value)) return null;
+  const o = checkObject('pipeline.stain', value);
+  checkKnownKeys('pipeline.stain', o, ['method', 'preset', 'target']);
+  const method = checkOneOf('pipeline.stain.method', o.method, STAIN_METHODS);
+  const preset = o.preset === undefined ? 'canonical' : checkOneOf('pipeline.stain.preset', o.preset, STAIN_PRESETS);
+  const target = isOff(o.target) ? null : checkStainTarget('pipeline.stain.target', o.target, method, preset);
+  if (method === 'reinhard' && !target) {
+    throw invalidRange('pipeline.stain.target', 'a fitted Reinhard target (fitStainTarget)', o.target);
+  }
+  return { method, preset, target };
 }
 
 function checkHed(value: unknown): AugmentPipeline['hed'] {
@@ -180,6 +203,7 @@ export function checkPipeline(value: unknown = {}): AugmentPipeline {
   const o = checkObject('pipeline', value);
   checkKnownKeys('pipeline', o, PIPELINE_OPS);
   return {
+    stain: checkStain(o.stain),
     d4: o.d4 === undefined || o.d4 === null ? false : checkBoolean('pipeline.d4', o.d4),
     crop: checkCrop(o.crop),
     resize: isOff(o.resize) ? null : checkSize('pipeline.resize', o.resize),

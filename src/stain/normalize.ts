@@ -153,21 +153,26 @@ async function fitTargetOn(backend: KernelBackend, pooled: RgbBatch, r: Resolved
 }
 
 function checkTarget(value: unknown, r: Resolved): StainTarget {
-  const t = checkObject('target', value);
-  if (t.method !== r.method) throw invalidRange('target.method', `'${r.method}' (the method being applied)`, t.method);
-  if (r.method === 'reinhard') {
-    const lab = checkObject('target.lab', t.lab);
-    const std = checkNumberArray('target.lab.std', lab.std, 3);
-    std.forEach((s, i) => checkNumber(`target.lab.std[${i}]`, s, 0));
+  return checkStainTarget('target', value, r.method, r.preset);
+}
+
+/** Validates a fitted target (e.g. from JSON) for `method`, naming fields under `name`. */
+export function checkStainTarget(name: string, value: unknown, method: StainMethod, preset: StainPreset = 'canonical'): StainTarget {
+  const t = checkObject(name, value);
+  if (t.method !== method) throw invalidRange(`${name}.method`, `'${method}' (the method being applied)`, t.method);
+  if (method === 'reinhard') {
+    const lab = checkObject(`${name}.lab`, t.lab);
+    const std = checkNumberArray(`${name}.lab.std`, lab.std, 3);
+    std.forEach((s, i) => checkNumber(`${name}.lab.std[${i}]`, s, 0));
     return {
       method: 'reinhard',
-      lab: { mean: checkNumberArray('target.lab.mean', lab.mean, 3), std, pixels: Number(lab.pixels ?? 0) },
+      lab: { mean: checkNumberArray(`${name}.lab.mean`, lab.mean, 3), std, pixels: Number(lab.pixels ?? 0) },
     };
   }
-  const he = checkNumberArray('target.he', t.he, 6);
-  const maxC = checkNumberArray('target.maxC', t.maxC, 2);
-  maxC.forEach((m, i) => checkNumber(`target.maxC[${i}]`, m, 1e-6));
-  return { method: r.method as 'macenko', preset: r.preset, he, maxC };
+  const he = checkNumberArray(`${name}.he`, t.he, 6);
+  const maxC = checkNumberArray(`${name}.maxC`, t.maxC, 2);
+  maxC.forEach((m, i) => checkNumber(`${name}.maxC[${i}]`, m, 1e-6));
+  return { method: method as 'macenko', preset, he, maxC };
 }
 
 function isBatchLike(v: unknown): boolean {

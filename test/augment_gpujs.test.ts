@@ -1,0 +1,230 @@
+/**
+ * The gpu.js augment runner (src/augment/gpujs_augment.ts) against the
+ * TypeScript reference (src/augment/reference.ts) within 1e-3 on every
+ * output float: every op alone and all at once, on odd sizes, a 1x1 image,
+ * batch 1 and a batch of 257 tiny images; kernel-run chunking; test-time
+ * augmentation; and the dispatch of augment()'s 'gpujs' and 'auto'.
+ *
+ * Runs in whichever gpu.js mode works here: gpu.js's CPU mode normally,
+ * WebGL through headless-gl under `xvfb-run -a`; the mode is in the titles.
+ * Skipped, with the reason in the titles, when gpu.js is not installed.
+ */
+import test from 'ava';
+
+import { augment, chooseAugmentBackend } from '../src/augment/augment.js';
+import { createGpujsAugment, type GpujsAugmentRunner } from '../src/augment/gpujs_augment.js';
+import { batchParams, drawBatchParams, ttaParams, type AugmentBatchParams, type AugmentImageParams } from '../src/augment/params.js';
+import { checkPipeline, outputShape, type AugmentPipelineInput } from '../src/augment/pipeline.js';
+import { augmentReference } from '../src/augment/reference.js';
+import type { RgbBatch } from '../src/kernels/types.js';
+import { diff, syntheticHE } from './helpers.js';
+
+let runner: GpujsAugmentRunner | undefined;
+let why = '';
+try {
+  runner = await createGpujsAugment();
+} catch (e) {
+  why = e instanceof Error ? e.message : String(e);
+}
+const run = runner ? test : test.skip;
+const tag = runner ? ` [gpu.js ${runner.mode} mode]` : ` (skipped: ${why})`;
+
+// Whether augment()'s dispatch runs gpujs (src/augment/augment.ts); until it does, the dispatch tests say so and skip.
+const wired = await chooseAugmentBackend('gpujs').then(
+  () => true,
+  (e: unknown) => !/no augment kernel/.test(e instanceof Error ? e.message : String(e)),
+);
+const runDispatch = runner && wired ? test : test.skip;
+const dispatchTag = !runner ? tag : wired ? tag : ` (skipped: augment.ts does not dispatch 'gpujs' to this runner yet)`;
+
+const SHAPES: [string, () => RgbBatch][] = [
+  ['257 patches of 7x7', () => syntheticHE(257, 7, 7, 3)],
+  ['1 image of 33x17', () => syntheticHE(1, 33, 17, 4)],
+  ['a 1x1 image', () => syntheticHE(1, 1, 1, 5)],
+  ['3 images of 13x11', () => syntheticHE(3, 13, 11, 6)],
+];
+
+const half = (v: number) => Math.ceil(v / 2);
+
+const OPS: [string, (h: number, w: number) => AugmentPipelineInput][] = [
+  ['identity', () => ({})],
+  ['d4', (h, w) => ({ d4: true, crop: Math.min(h, w) })],
+  ['a random crop', (h, w) => ({ crop: [half(h), half(w)] })],
+  ['a centre crop', (h, w) => ({ crop: { size: [half(h), half(w)], mode: 'center' } })],
+  ['d4 after a random crop', (h, w) => ({ d4: true, crop: half(Math.min(h, w)) })],
+  ['a bilinear resize of a crop', (h, w) => ({ crop: [half(h), w], resize: [h + 3, Math.max(1, w - 2)] })],
+  ['d4 with a resize', (h, w) => ({ d4: true, crop: [h, w], resize: 6 })],
+  ['HED jitter (light)', () => ({ hed: 'light' })],
+  ['HED jitter (strong)', () => ({ hed: 'strong' })],
+  ['brightness', () => ({ hsv: { brightness: 0.4 } })],
+  ['contrast', () => ({ hsv: { contrast: 0.5 } })],
+  ['saturation', () => ({ hsv: { saturation: 0.8 } })],
+  ['hue', () => ({ hsv: { hue: 0.3 } })],
+  ['a large hue shift', () => ({ hsv: { hue: 0.5 } })],
+  ['gaussian blur', () => ({ blur: { sigma: [0.3, 2.5], p: 1 } })],
+  ['gaussian blur, some images only', () => ({ blur: { sigma: [0.5, 1.5], p: 0.5 } })],
+  ['gaussian noise', () => ({ noise: { sigma: 0.1, p: 1 } })],
+  ['imagenet normalization', () => ({ normalize: 'imagenet' })],
+  [
+    'every op at once',
+    (h, w) => ({
+      d4: true,
+      crop: Math.min(h, w),
+      hed: 'strong',
+      hsv: { brightness: 0.2, contrast: 0.2, saturation: 0.3, hue: 0.1 },
+      blur: { p: 0.7 },
+      noise: { sigma: 0.05, p: 0.7 },
+      normalize: { mean: [0.7, 0.5, 0.7], std: [0.2, 0.25, 0.15] },
+    }),
+  ],
+];
+
+function draw(batch: RgbBatch, input: AugmentPipelineInput, seed: number): { params: AugmentImageParams[]; b: AugmentBatchParams } {
+  const p = checkPipeline(input);
+  const shape = outputShape(p, batch.height, batch.width, p.d4);
+  return { params: drawBatchParams(p, shape, batch.height, batch.width, batch.n, seed, 0, 0), b: batchParams(p, shape) };
+}
+
+async function compare(r: GpujsAugmentRunner, batch: RgbBatch, params: AugmentImageParams[], b: AugmentBatchParams): Promise<number> {
+  const length = batch.n * b.outH * b.outW * 3;
+  const got = new Float32Array(length).fill(NaN);
+  const ref = new Float32Array(length);
+  await r.run(batch, params, b, got);
+  augmentReference(batch, params, b, ref);
+  if (got.some((v) => Number.isNaN(v))) return Infinity;
+  return diff(got, ref).max;
+}
+
+for (const [op, make] of OPS) {
+  run(`gpujs: ${op} matches the TypeScript reference within 1e-3 on every shape${tag}`, async (t) => {
+    for (const [label, makeBatch] of SHAPES) {
+      const batch = makeBatch();
+      for (const seed of [1, 2024]) {
+        const { params, b } = draw(batch, make(batch.height, batch.width), seed);
+        const max = await compare(runner!, batch, params, b);
+        t.true(max <= 1e-3, `${label}, seed ${seed}: max difference ${max}`);
+      }
+    }
+  });
+}
+
+run(`gpujs: every op at its extremes (grey, black and white pixels, strong jitter) within 1e-3${tag}`, async (t) => {
+  // Flat and saturated pixels: hue of a grey pixel, log of 0, clipping at both ends.
+  const data = new Uint8Array(4 * 5 * 3);
+  const colours = [0, 0, 0, 255, 255, 255, 128, 128, 128, 255, 0, 0, 0, 255, 0, 0, 0, 255, 200, 100, 50];
+  for (let i = 0; i < data.length; i++) data[i] = colours[i % colours.length]!;
+  const batch: RgbBatch = { data, n: 1, height: 4, width: 5 };
+  const input: AugmentPipelineInput = {
+    hed: { sigma: 0.5 },
+    hsv: { brightness: 1, contrast: 1, saturation: 1, hue: 0.5 },
+    blur: { sigma: [1, 3], p: 1 },
+    noise: { sigma: 0.5, p: 1 },
+    normalize: 'imagenet',
+  };
+  for (const seed of [0, 1, 2, 3, 4, 5, 6, 7]) {
+    const { params, b } = draw(batch, input, seed);
+    const max = await compare(runner!, batch, params, b);
+    t.true(max <= 1e-3, `seed ${seed}: max difference ${max}`);
+  }
+});
+
+run(`gpujs: kernel runs cut into chunks (ragged last one, an image past the limit) give the same result${tag}`, async (t) => {
+  const small = await createGpujsAugment({ mode: runner!.mode as 'cpu', maxPixelsPerRun: 100 });
+  const everything = OPS[OPS.length - 1]![1];
+  for (const [label, makeBatch] of SHAPES) {
+    const batch = makeBatch();
+    const { params, b } = draw(batch, everything(batch.height, batch.width), 9);
+    const max = await compare(small, batch, params, b);
+    t.true(max <= 1e-3, `${label}: max difference ${max}`);
+  }
+  await t.throwsAsync(createGpujsAugment({ maxPixelsPerRun: (1 << 22) + 1 }), { instanceOf: RangeError, message: /maxPixelsPerRun/ });
+});
+
+/** numpy.rot90 (counter-clockwise) and numpy.fliplr on one h x w x 3 image. */
+function rot90(img: Float32Array, h: number, w: number): Float32Array {
+  const out = new Float32Array(img.length);
+  for (let i = 0; i < w; i++) for (let j = 0; j < h; j++) for (let c = 0; c < 3; c++) out[(i * h + j) * 3 + c] = img[(j * w + (w - 1 - i)) * 3 + c]!;
+  return out;
+}
+
+function fliplr(img: Float32Array, h: number, w: number): Float32Array {
+  const out = new Float32Array(img.length);
+  for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) for (let c = 0; c < 3; c++) out[(i * w + j) * 3 + c] = img[(i * w + (w - 1 - j)) * 3 + c]!;
+  return out;
+}
+
+run(`gpujs: test-time augmentation parameters give the reference's 8 dihedral views, exact rotations of each other${tag}`, async (t) => {
+  const batch = syntheticHE(3, 10, 9, 12);
+  const p = checkPipeline({ crop: 7, hed: 'strong', blur: { p: 1 }, normalize: 'imagenet' });
+  const shape = outputShape(p, 10, 9, true);
+  const params = ttaParams(p, shape, 10, 9, 3);
+  const size = 7 * 7 * 3;
+  const data = new Uint8Array(24 * 10 * 9 * 3);
+  for (let i = 0; i < 24; i++) data.set(batch.data.subarray(((i >> 3) * 90 * 3), ((i >> 3) + 1) * 90 * 3), i * 90 * 3);
+  const input: RgbBatch = { data, n: 24, height: 10, width: 9 };
+  const b = batchParams(p, shape);
+  const got = new Float32Array(24 * size);
+  await runner!.run(input, params, b, got);
+  const ref = new Float32Array(24 * size);
+  augmentReference(input, params, b, ref);
+  const d = diff(got, ref);
+  t.true(d.max <= 1e-3, `max difference ${d.max}`);
+  for (let i = 0; i < 3; i++) {
+    const view = (k: number) => got.subarray((i * 8 + k) * size, (i * 8 + k + 1) * size);
+    for (let k = 0; k < 8; k++) {
+      let expected: Float32Array = view(0).slice();
+      for (let turn = 0; turn < (k & 3); turn++) expected = rot90(expected, 7, 7);
+      if (k & 4) expected = fliplr(expected, 7, 7);
+      t.deepEqual(view(k), expected, `image ${i}, view ${k}`);
+    }
+  }
+});
+
+runDispatch(`gpujs: test-time augmentation through augment() gives the reference's 8 dihedral views, exact rotations of each other${dispatchTag}`, async (t) => {
+  const batch = syntheticHE(3, 10, 9, 12);
+  for (const pipeline of [{ crop: 7, hed: 'strong', blur: { p: 1 }, normalize: 'imagenet' }, { crop: [9, 9], resize: 5 }] as AugmentPipelineInput[]) {
+    const r = await augment(batch, pipeline, { tta: true, backend: 'gpujs' });
+    const js = await augment(batch, pipeline, { tta: true, backend: 'js' });
+    t.regex(r.backend, /^gpujs \(requested; gpu\.js \w+ mode\)$/);
+    t.is(r.n, 24);
+    t.deepEqual(r.params, js.params);
+    const d = diff(r.data, js.data);
+    t.true(d.max <= 1e-3, `max difference ${d.max}`);
+    // Without a resize the views are permutations of one another, bit for bit.
+    if (pipeline.resize) continue;
+    const s = r.height;
+    const size = s * s * 3;
+    for (let i = 0; i < 3; i++) {
+      const view = (k: number) => r.data.subarray((i * 8 + k) * size, (i * 8 + k + 1) * size);
+      for (let k = 0; k < 8; k++) {
+        let expected: Float32Array = view(0).slice();
+        for (let turn = 0; turn < (k & 3); turn++) expected = rot90(expected, s, s);
+        if (k & 4) expected = fliplr(expected, s, s);
+        t.deepEqual(view(k), expected, `image ${i}, view ${k}`);
+      }
+    }
+  }
+});
+
+runDispatch(`gpujs: augment() with backend 'gpujs' writes into out and matches js${dispatchTag}`, async (t) => {
+  const batch = syntheticHE(5, 12, 12, 14);
+  const pipeline = OPS[OPS.length - 1]![1](12, 12);
+  const out = new Float32Array(5 * 12 * 12 * 3);
+  const r = await augment(batch, pipeline, { seed: 3, epoch: 2, startIndex: 10, backend: 'gpujs', out });
+  t.is(r.data, out);
+  const js = await augment(batch, pipeline, { seed: 3, epoch: 2, startIndex: 10, backend: 'js' });
+  t.deepEqual(r.params, js.params);
+  const d = diff(r.data, js.data);
+  t.true(d.max <= 1e-3, `max difference ${d.max}`);
+});
+
+(wired ? test : test.skip)(`auto takes cuda → cpu → gpujs (only with a GL context) → js${dispatchTag}`, async (t) => {
+  const auto = await chooseAugmentBackend('auto');
+  t.regex(auto.reason, /^(cuda|cpu|gpujs|js) \(auto/);
+  if ((auto.runner.name as string) === 'gpujs') t.not(runner?.mode, 'cpu');
+  if (auto.runner.name === 'js') {
+    if (runner?.mode === 'cpu') t.regex(auto.reason, /gpujs: gpu\.js has no GL context here/);
+    else if (!runner) t.regex(auto.reason, /gpujs: /);
+    else t.fail('gpujs has a GL context, yet auto chose js');
+  }
+});
