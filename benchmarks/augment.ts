@@ -14,7 +14,6 @@
  * outside --quick and --repeats (a prefix of the same batch: patches/s is a
  * rate, and patches are independent); every row says which input it ran on.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -28,8 +27,8 @@ import { readImage } from '../src/image.js';
 import { availableKernelBackends } from '../src/kernels/registry.js';
 import type { RgbBatch } from '../src/kernels/types.js';
 import { measure, type MeasureOptions, type Suite, type SuiteContext } from './harness.js';
+import { PYTHON, fixture, isNative, runProcess } from './suite_support.js';
 
-const PYTHON = '/usr/bin/python3';
 const CASE = 'pipeline-96';
 const PATCH = 96;
 
@@ -69,15 +68,7 @@ export function cutPatches(image: RgbBatch, size: number, rows: number, cols: nu
   return { data, n: rows * cols, height: size, width: size };
 }
 
-function fixture(name: string): string {
-  const local = join(packageRoot(), 'test', 'fixtures', name);
-  if (existsSync(local)) return local;
-  throw new Error(`benchmark input ${local} is missing (copy it from the shared data folder, keeping its name)`);
-}
 
-function isNative(backend: string): boolean {
-  return backend === 'cpu' || backend === 'cuda';
-}
 
 function budget(backend: string, ctx: SuiteContext): MeasureOptions {
   const { quick, repeats } = ctx.options;
@@ -99,17 +90,6 @@ function describeInput(b: RgbBatch): string {
   return `${b.n}×${b.width}²`;
 }
 
-function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 interface PeerTiming {
   median_s: number;

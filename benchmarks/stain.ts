@@ -17,7 +17,6 @@
  * more than one image). gpujs and js, far slower, run on a prefix of the
  * same batch (see `inputFor`); every row says which input it ran on.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,10 +29,10 @@ import { kernelBackendStatus, availableKernelBackends } from '../src/kernels/reg
 import type { KernelBackendName, RgbBatch } from '../src/kernels/types.js';
 import { fitStainTarget, normalizeStain, type StainTarget } from '../src/stain/normalize.js';
 import { measure, type MeasureOptions, type Suite, type SuiteContext } from './harness.js';
+import { PYTHON, fixture, isNative, runProcess } from './suite_support.js';
 
 const METHODS = ['macenko', 'vahadane', 'reinhard', 'ruifrok'] as const;
 
-const PYTHON = '/usr/bin/python3';
 /** The project's promise: native CPU Macenko at least this many times the numpy peer. */
 const CPU_VS_NUMPY_TARGET = 100;
 
@@ -87,15 +86,7 @@ function concat(images: RgbBatch[]): RgbBatch {
   return { data, n: images.reduce((s, im) => s + im.n, 0), height: images[0]!.height, width: images[0]!.width };
 }
 
-function fixture(name: string): string {
-  const local = join(packageRoot(), 'test', 'fixtures', name);
-  if (existsSync(local)) return local;
-  throw new Error(`benchmark input ${local} is missing (copy it from the shared data folder, keeping its name)`);
-}
 
-function isNative(backend: string): boolean {
-  return backend === 'cpu' || backend === 'cuda';
-}
 
 /**
  * How long each backend may take per case. Native backends get more repeats
@@ -139,17 +130,6 @@ interface PeerResult {
   numpy: string;
 }
 
-function runProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** The numpy peer, single-threaded, or why it cannot run here. */
 async function numpyPeer(): Promise<{ script: string; env: NodeJS.ProcessEnv; numpy: string } | { reason: string }> {

@@ -26,43 +26,11 @@ import { RGB_FROM_HED } from '../color/deconvolution.js';
 import type { RgbBatch } from '../kernels/types.js';
 import type { AugmentBatchParams, AugmentImageParams } from './params.js';
 import { augmentReference, noiseValue } from './reference.js';
+import { loadGpu, type GpuConstructor, type GpuInstance, type GpuKernel } from '../kernels/gpujs_loader.js';
 
-/** The part of gpu.js this runner uses (the package is optional, so its types may be absent). */
-interface GpuKernel {
-  (...args: unknown[]): Float32Array;
-  setOutput(output: number[]): GpuKernel;
-  setPipeline(flag: boolean): GpuKernel;
-}
-interface GpuInstance {
-  mode: string;
-  createKernel(fn: unknown, settings: Record<string, unknown>): GpuKernel;
-  addFunction(fn: unknown, settings?: Record<string, unknown>): GpuInstance;
-  destroy(): void;
-}
-interface GpuConstructor {
-  new (settings?: { mode?: string }): GpuInstance;
-  isHeadlessGLSupported: boolean;
-}
 
 export type GpujsAugmentMode = 'headlessgl' | 'cpu' | 'gpu' | 'webgl' | 'webgl2';
 
-async function loadGpu(): Promise<GpuConstructor> {
-  // A variable specifier: gpu.js is an optionalDependency and need not be there at build time.
-  const specifier = 'gpu.js';
-  let mod: { GPU?: GpuConstructor; default?: { GPU?: GpuConstructor } };
-  try {
-    mod = (await import(specifier)) as typeof mod;
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
-      throw new Error('gpu.js is not installed (npm install gpu.js; WebGL needs a display, e.g. xvfb-run)');
-    }
-    throw new Error(`gpu.js could not be loaded: ${(e as Error).message}`);
-  }
-  const GPU = mod.GPU ?? mod.default?.GPU;
-  if (!GPU) throw new Error('gpu.js could not be loaded: the module has no GPU export');
-  return GPU;
-}
 
 // ---- per-image parameters, one row of PARAM_STRIDE floats per image ----------------
 

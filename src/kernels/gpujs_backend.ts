@@ -15,43 +15,12 @@ import { LAB8_CBRT, LAB8_GAMMA, linearToSrgb8 } from '../color/lab_opencv8.js';
 import { rint } from '../stain/math.js';
 import { pixelMapBackend, type PixelMaps, type PixelRun } from './js_backend.js';
 import type { KernelBackend, OdParams } from './types.js';
+import { loadGpu, type GpuConstructor, type GpuInstance, type GpuKernel } from './gpujs_loader.js';
 
-/** The part of gpu.js this backend uses (the package is optional, so its types may be absent). */
-interface GpuKernel {
-  (...args: unknown[]): Float32Array;
-  setOutput(output: number[]): GpuKernel;
-  setPipeline(flag: boolean): GpuKernel;
-}
-interface GpuInstance {
-  mode: string;
-  createKernel(fn: unknown, settings: Record<string, unknown>): GpuKernel;
-  addFunction(fn: unknown, settings?: Record<string, unknown>): GpuInstance;
-  destroy(): void;
-}
-interface GpuConstructor {
-  new (settings?: { mode?: string }): GpuInstance;
-  isHeadlessGLSupported: boolean;
-}
 
 export type GpujsMode = 'gpu' | 'headlessgl' | 'cpu' | 'webgl' | 'webgl2';
 
-const NOT_INSTALLED = 'gpu.js is not installed (npm install gpu.js; WebGL needs a display, e.g. xvfb-run)';
 
-async function loadGpu(): Promise<GpuConstructor> {
-  // A variable specifier: gpu.js is an optionalDependency and need not be there at build time.
-  const specifier = 'gpu.js';
-  let mod: { GPU?: GpuConstructor; default?: { GPU?: GpuConstructor } };
-  try {
-    mod = (await import(specifier)) as typeof mod;
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') throw new Error(NOT_INSTALLED);
-    throw new Error(`gpu.js could not be loaded: ${(e as Error).message}`);
-  }
-  const GPU = mod.GPU ?? mod.default?.GPU;
-  if (!GPU) throw new Error('gpu.js could not be loaded: the module has no GPU export');
-  return GPU;
-}
 
 // ---- kernels (gpu.js translates these functions to GLSL, or runs them as JS in CPU mode) ----
 
