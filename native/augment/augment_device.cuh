@@ -15,6 +15,8 @@
 #include "core/fast_exp.h"
 #include "core/host_device.h"
 
+#include "core/fast_log.h"
+
 namespace hf {
 namespace augment_dev {
 
@@ -54,25 +56,7 @@ HF_HOST_DEVICE inline Tap make_tap(int o, int in, int out) {
   return Tap{i0, i0 + 1 < in - 1 ? i0 + 1 : in - 1, static_cast<float>(s - i0)};
 }
 
-// augment_cpu's fast_log: ln(x) for normal x > 0, x = m·2^e with m in
-// [√½, √2), ln m = 2·atanh(s), s = (m − 1)/(m + 1).
-HF_HOST_DEVICE inline float fast_log(float x) {
-  int32_t bits;
-  std::memcpy(&bits, &x, sizeof bits);
-  const int32_t e = (bits - 0x3f3504f3) >> 23;
-  const int32_t mbits = bits - (e << 23);
-  float m;
-  std::memcpy(&m, &mbits, sizeof m);
-  const float s = (m - 1.f) / (m + 1.f), s2 = s * s;
-  float p = 2.f / 11.f;
-  p = p * s2 + 2.f / 9.f;
-  p = p * s2 + 2.f / 7.f;
-  p = p * s2 + 2.f / 5.f;
-  p = p * s2 + 2.f / 3.f;
-  p = p * s2 + 2.f;
-  const float ef = static_cast<float>(e);
-  return ef * 0.693359375f + (ef * -2.12194440e-4f + s * p);
-}
+using hf::fast_log;  // core/fast_log.h, shared with augment_cpu
 
 constexpr double kLogAdjust = -13.815510557964274;  // ln(1e-6)
 
