@@ -22,7 +22,7 @@
  * (≤ 3·2²²) is exact in fp32. An image larger than that on its own runs
  * through the reference instead. Kernels are created per shape and cached.
  */
-import { RGB_FROM_HED } from '../color/deconvolution.js';
+import { RGB_FROM_HED, stainMatrix } from '../color/deconvolution.js';
 import type { RgbBatch } from '../kernels/types.js';
 import type { AugmentBatchParams, AugmentImageParams } from './params.js';
 import { augmentReference, noiseValue } from './reference.js';
@@ -290,18 +290,11 @@ const helpers = [augDivFloor, augClip01, augSample, augOd, augHed, augHue];
 
 // ---- the host side ---------------------------------------------------------------
 
-function invert3(m: number[]): number[] {
-  const [a, b, c, d, e, f, g, h, i] = m as [number, number, number, number, number, number, number, number, number];
-  const A = e * i - f * h;
-  const B = -(d * i - f * g);
-  const C = d * h - e * g;
-  const det = a * A + b * B + c * C;
-  return [A, -(b * i - c * h), b * f - c * e, B, a * i - c * g, -(a * f - c * d), C, -(a * h - b * g), a * e - b * d].map((v) => v / det);
-}
-
-const RGB_FROM_HED_FLAT = RGB_FROM_HED.flat();
-/** HED_FROM_RGB (reference.ts's inverse) then RGB_FROM_HED, row-major. */
-const HED_MATRICES = Float32Array.from([...invert3(RGB_FROM_HED_FLAT), ...RGB_FROM_HED_FLAT]);
+/** HED_FROM_RGB then RGB_FROM_HED, row-major (the inverse of color/deconvolution.ts, as reference.ts uses). */
+const HED_MATRICES = (() => {
+  const m = stainMatrix(RGB_FROM_HED);
+  return Float32Array.from([...m.stainFromRgb, ...m.rgbFromStain]);
+})();
 
 /** Chunks hold at most this many output pixels and crop pixels, so every index (≤ 3·2²²) is exact in fp32. */
 const MAX_PIXELS_PER_RUN = 1 << 22;

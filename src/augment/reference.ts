@@ -7,7 +7,7 @@
  * (params.ts), and the batch's mean and std are rounded here the same way.
  */
 import { splitmix64Unit } from '../stain/math.js';
-import { RGB_FROM_HED } from '../color/deconvolution.js';
+import { RGB_FROM_HED, stainMatrix } from '../color/deconvolution.js';
 import type { RgbBatch } from '../kernels/types.js';
 import type { AugmentBatchParams, AugmentImageParams } from './params.js';
 
@@ -73,17 +73,7 @@ function geometry(src: Uint8Array, width: number, p: AugmentImageParams, b: Augm
   return img;
 }
 
-function invert3(m: number[]): number[] {
-  const [a, b, c, d, e, f, g, h, i] = m as [number, number, number, number, number, number, number, number, number];
-  const A = e * i - f * h;
-  const B = -(d * i - f * g);
-  const C = d * h - e * g;
-  const det = a * A + b * B + c * C;
-  return [A, -(b * i - c * h), b * f - c * e, B, a * i - c * g, -(a * f - c * d), C, -(a * h - b * g), a * e - b * d].map((v) => v / det);
-}
-
-const RGB_FROM_HED_FLAT = RGB_FROM_HED.flat();
-const HED_FROM_RGB = invert3(RGB_FROM_HED_FLAT);
+const { rgbFromStain: RGB_FROM_HED_FLAT, stainFromRgb: HED_FROM_RGB } = stainMatrix(RGB_FROM_HED);
 const LOG_ADJUST = Math.log(1e-6);
 
 /** Step 2: Tellez's HED jitter in scikit-image's rgb2hed / combine_stains convention. */
