@@ -26,6 +26,7 @@ export interface NativeBuildInfo {
   compiler: string;
   openslide: boolean;
   onednn: boolean;
+  png: boolean;
   napiVersion: number;
 }
 
@@ -66,4 +67,9 @@ export interface NativeAddon {
 
   /** native/augment/augment.h: one params object per image; out holds n·outH·outW·3 floats. */
   augment(device: NativeDevice, batch: RgbBatch, params: AugmentImageParams[], batchParams: AugmentBatchParams, out: Float32Array): Promise<void>;
+
+  /** native/codec/png.h: whether the build has libpng (else encodePng rejects with HISTOFLOW_UNAVAILABLE). */
+  readonly pngAvailable: boolean;
+  /** One PNG file (8-bit RGB, zlib `level` 0..9, row filter) per image of the batch, encoded on the core's threads. */
+  encodePng(batch: RgbBatch, level: number, filter: 'adaptive' | 'sub' | 'none'): Promise<Buffer[]>;
 }

@@ -24,6 +24,11 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
 #else
   o.Set("openslide", false);
 #endif
+#ifdef HISTOFLOW_WITH_LIBDEFLATE
+  o.Set("png", true);
+#else
+  o.Set("png", false);
+#endif
 #ifdef HISTOFLOW_WITH_ONEDNN
   o.Set("onednn", true);
 #else
