@@ -109,6 +109,18 @@ test('gather() copies the records in the order asked for', async (t) => {
   t.deepEqual(Array.from(g.data), expected);
 });
 
+test('gather(indices, out) copies into out and refuses an out of the wrong size', async (t) => {
+  const file = join(tmp(), 'a.hfpack');
+  await writePacked(file, 9);
+  const ds = await PackedDataset.open(file);
+  const out = new Uint8Array(2 * RB);
+  const g = ds.gather([8, 1], out);
+  t.is(g.data, out);
+  t.deepEqual(g.data, ds.gather([8, 1]).data);
+  t.throws(() => ds.gather([8], out), { instanceOf: RangeError, message: /out/ });
+  t.throws(() => ds.gather([8, 1], new Float32Array(2 * RB) as never), { instanceOf: TypeError, message: /out/ });
+});
+
 test('batches() covers every record once: views in order, epochOrder when shuffled, dropLast drops the tail', async (t) => {
   const file = join(tmp(), 'a.hfpack');
   const r = await writePacked(file, 23);

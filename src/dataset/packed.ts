@@ -29,7 +29,7 @@ import { open as openFile } from 'node:fs/promises';
 import { loadAddon } from '../../bindings/loader.js';
 import type { NativeMappingHandle } from '../../bindings/binding.js';
 import { epochOrder, type BatchSource, type SourceChunk } from '../augment/loader.js';
-import { checkBoolean, checkInteger, checkKnownKeys, checkObject, invalidType } from '../errors.js';
+import { checkBoolean, checkInteger, checkKnownKeys, checkObject, invalidRange, invalidType } from '../errors.js';
 import type { RgbBatch } from '../kernels/types.js';
 import {
   PACKED_HEADER_BYTES,
@@ -228,17 +228,28 @@ export class PackedDataset implements BatchSource {
     return { data: this.#pixels.subarray(start * rb, (start + count) * rb), n: count, height: this.height, width: this.width };
   }
 
-  /** The records at these indices, in this order, copied into a new batch. */
-  gather(indices: ArrayLike<number>): RgbBatch {
+  /**
+   * The records at these indices, in this order, copied into a new batch, or
+   * into `out` (indices.length·height·width·3 bytes) when given: reusing one
+   * array saves the allocation and first-touch page faults of a new one.
+   */
+  gather(indices: ArrayLike<number>, out?: Uint8Array): RgbBatch {
     this.#checkOpen();
     if (typeof indices !== 'object' || indices === null || typeof indices.length !== 'number') {
       throw invalidType('indices', 'an array of record indices', indices);
     }
     checkInteger('indices.length', indices.length, 1);
     const rb = this.height * this.width * 3;
-    const data = new Uint8Array(indices.length * rb);
+    if (out !== undefined && (!(out instanceof Uint8Array) || out.length !== indices.length * rb)) {
+      throw (out instanceof Uint8Array ? invalidRange : invalidType)('out', `a Uint8Array of ${indices.length * rb} bytes`, out);
+    }
     for (let k = 0; k < indices.length; k++) {
-      const i = checkInteger(`indices[${k}]`, indices[k], 0, this.count - 1);
+      const i = indices[k];
+      if (!(Number.isInteger(i) && i! >= 0 && i! < this.count)) checkInteger(`indices[${k}]`, i, 0, this.count - 1);
+    }
+    const data = out ?? new Uint8Array(indices.length * rb);
+    for (let k = 0; k < indices.length; k++) {
+      const i = indices[k]!;
       data.set(this.#pixels.subarray(i * rb, (i + 1) * rb), k * rb);
     }
     return { data, n: indices.length, height: this.height, width: this.width };

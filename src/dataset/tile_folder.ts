@@ -264,6 +264,11 @@ export class TileFolderWriter implements TileSink {
     for (let i = 0; i < b.n; i++) {
       const m = metas[i]!;
       const key = tileKey(m);
+      if (!this.#keys.has(key)) {
+        while (this.#inFlight.size >= this.concurrency) await Promise.race(this.#inFlight);
+        this.#checkOpen();
+      }
+      // Checked after the wait: a concurrent add() may have taken the key meanwhile.
       if (this.#keys.has(key)) {
         this.#skipped++;
         continue;
@@ -273,8 +278,6 @@ export class TileFolderWriter implements TileSink {
       if (owner !== undefined && owner !== key) {
         throw invalidRange(`meta.slide`, `slide names that stay distinct as file names (${file} is taken)`, m.slide);
       }
-      while (this.#inFlight.size >= this.concurrency) await Promise.race(this.#inFlight);
-      this.#checkOpen();
       this.#keys.add(key);
       this.#files.set(file, key);
       const tile = imageAt(b, i);
