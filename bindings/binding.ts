@@ -67,8 +67,12 @@ export interface NativeAddon {
   /** native/augment/augment.h: one params object per image; out holds n·outH·outW·3 floats. */
   augment(device: NativeDevice, batch: RgbBatch, params: AugmentImageParams[], batchParams: AugmentBatchParams, out: Float32Array): Promise<void>;
 
-  /** bindings/dataset.cc: the file mapped privately (copy-on-write), as an ArrayBuffer with no copy. */
-  mapFile(path: string): { buffer: ArrayBuffer; handle: NativeMappingHandle };
+  /**
+   * bindings/dataset.cc: bytes [offset, offset + length) of the file (default
+   * all of it) mapped privately (copy-on-write), as an ArrayBuffer with no
+   * copy; at most 2^32 bytes per mapping.
+   */
+  mapFile(path: string, offset?: number, length?: number): { buffer: ArrayBuffer; handle: NativeMappingHandle };
   /** Detaches `buffer` (its views become empty) and unmaps the file now; the finalizers free the rest. */
   releaseMapping(handle: NativeMappingHandle, buffer: ArrayBuffer): void;
 }

@@ -1,7 +1,13 @@
-// Memory-mapped files for src/dataset/packed.ts: mapFile(path) returns an
-// ArrayBuffer over the mapping (no copy; the finalizer unmaps it when the
-// buffer is collected) and a handle for releaseMapping, which detaches the
-// buffer (every view becomes empty) and gives the file back at once.
+// Memory-mapped files for src/dataset/packed.ts: mapFile(path, offset,
+// length) returns an ArrayBuffer over those bytes of the file (no copy; the
+// finalizer unmaps it when the buffer is collected) and a handle for
+// releaseMapping, which detaches the buffer (every view becomes empty) and
+// gives the file back at once.
+//
+// One mapping holds at most kMaxMapping bytes: Node implements external
+// ArrayBuffers with Buffer, whose limit is 4 GiB on Node 20 (2^32), and past
+// it Node frees the finalizer data itself before node-addon-api does (a
+// double free). Larger files are mapped in segments (packed.ts).
 #include <napi.h>
 
 #include <memory>
@@ -15,19 +21,40 @@ namespace {
 
 using MappedPtr = std::shared_ptr<hf::MappedFile>;
 
-// { buffer: ArrayBuffer, handle: External, mapped: boolean }
+constexpr uint64_t kMaxMapping = uint64_t{1} << 32;
+
+uint64_t ByteCount(const Napi::CallbackInfo& info, size_t i, const char* name, uint64_t absent) {
+  if (info.Length() <= i || info[i].IsUndefined()) return absent;
+  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string("Expected a number for ") + name);
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d > 9007199254740991.0 || d != static_cast<double>(static_cast<uint64_t>(d))) {
+    throw Napi::RangeError::New(info.Env(), std::string("Expected an integer ≥ 0 for ") + name);
+  }
+  return static_cast<uint64_t>(d);
+}
+
+// mapFile(path, offset = 0, length = to the end) → { buffer, handle }
 Napi::Value MapFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = String(info.Length() > 0 ? info[0] : env.Undefined(), "path");
+  uint64_t offset = ByteCount(info, 1, "offset", 0);
+  uint64_t length = ByteCount(info, 2, "length", hf::MappedFile::kToEnd);
+  if (length != hf::MappedFile::kToEnd && length > kMaxMapping) {
+    throw Napi::RangeError::New(env, "Expected a length ≤ 4294967296 bytes for one mapping (map larger files in segments)");
+  }
   MappedPtr file;
   try {
-    file = hf::MappedFile::open(path);
+    file = hf::MappedFile::open(path, offset, length);
   } catch (const hf::UnavailableError& e) {
     Napi::Error err = Napi::Error::New(env, e.what());
     err.Set("code", Napi::String::New(env, "HISTOFLOW_UNAVAILABLE"));
     throw err;
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, e.what());
+  }
+  if (file->size() > kMaxMapping) {
+    throw Napi::RangeError::New(env, "cannot map " + path + " in one piece: " + std::to_string(file->size()) +
+                                         " bytes is over 4294967296 (map it in segments)");
   }
   Napi::Object out = Napi::Object::New(env);
   if (file->size() == 0) {

@@ -6,7 +6,7 @@
  * uninterrupted run's; bad input is refused at the door.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -16,7 +16,7 @@ import test from 'ava';
 import { loadAddon } from '../bindings/loader.js';
 import { BatchLoader, InMemorySource, epochOrder } from '../src/augment/loader.js';
 import { PackedDataset } from '../src/dataset/packed.js';
-import { PACKED_HEADER_BYTES } from '../src/dataset/packed_format.js';
+import { PACKED_HEADER_BYTES, encodeHeader, packedLayout } from '../src/dataset/packed_format.js';
 import { PackedWriter } from '../src/dataset/packed_writer.js';
 import type { TileMeta } from '../src/dataset/tile_sink.js';
 import type { RgbBatch } from '../src/kernels/types.js';
@@ -93,11 +93,39 @@ test('batch() is a view of the file memory: the same buffer at the record offset
   const b = ds.batch(5, 4);
   t.is(b.n, 4);
   t.is(b.data.buffer, ds.pixels.buffer);
-  t.is(b.data.byteOffset, ds.header.pixelOffset + 5 * RB);
+  t.is(ds.pixels.buffer.byteLength, 20 * RB, 'the buffer is the pixel block itself');
+  t.is(b.data.byteOffset, 5 * RB);
   t.is(b.data.length, 4 * RB);
-  t.is(ds.labels!.buffer, ds.pixels.buffer);
-  t.is(ds.labels!.byteOffset, ds.header.labelsOffset);
+  t.is(ds.batch(5, 1).data.buffer, b.data.buffer);
 });
+
+for (const mmap of [true, false]) {
+  test(`a pixel block held in segments reads the same, views within a segment and copies across (${mmap ? 'mapped' : 'read'})`, async (t) => {
+    const file = join(tmp(), 'a.hfpack');
+    const r = await writePacked(file, 23);
+    const ds = await PackedDataset.open(file, { mmap, maxSegmentBytes: 5 * RB + 7 });
+    t.is(ds.segmentRecords, 5);
+    if (mmap) t.regex(ds.storage, /5 segments/);
+    t.throws(() => ds.pixels, { message: /5 segments/ });
+    const all = ds.gather(Array.from({ length: 23 }, (_, i) => i));
+    t.deepEqual(all.data, r.batch.data);
+    const inside = ds.batch(10, 5);
+    const across = ds.batch(8, 4);
+    t.is(inside.data.byteOffset, 0);
+    t.is(inside.data.buffer.byteLength, 5 * RB, 'a view of segment 2');
+    t.is(across.data.buffer.byteLength, 4 * RB, 'a copy');
+    t.deepEqual(across.data, r.batch.data.subarray(8 * RB, 12 * RB));
+    t.deepEqual(ds.batch(20, 3).data, r.batch.data.subarray(20 * RB));
+    t.deepEqual(Array.from(ds.labels!), r.labels.map((l) => l ?? -1));
+    const seen: number[] = [];
+    for await (const b of ds.batches({ batchSize: 5 })) {
+      t.is(b.batch.data.byteOffset, 0);
+      seen.push(...b.indices);
+    }
+    t.is(seen.length, 23);
+    ds.close();
+  });
+}
 
 test('gather() copies the records in the order asked for', async (t) => {
   const file = join(tmp(), 'a.hfpack');
@@ -107,6 +135,45 @@ test('gather() copies the records in the order asked for', async (t) => {
   t.not(g.data.buffer, ds.pixels.buffer);
   const expected = [7, 0, 7, 19].flatMap((i) => Array.from(r.batch.data.subarray(i * RB, (i + 1) * RB)));
   t.deepEqual(Array.from(g.data), expected);
+});
+
+const withAddon = addon.ok ? test : test.skip;
+const noAddon = addon.ok ? '' : ` (skipped: ${addon.reason})`;
+
+withAddon(`a file over 4 GiB opens in segments by default, and one mapping over 4 GiB is refused, not a crash${noAddon}`, async (t) => {
+  if (!addon.ok) return;
+  // A sparse file: the header, labels and metadata of 160 000 96x96 records, the pixels a hole but for the last.
+  const T = 96, rb = T * T * 3, n = 160_000;
+  const meta = Buffer.from(`{"format":"histoflow-packed","version":1,"info":{},"records":[${new Array(n).fill('{}').join(',')}]}`);
+  const layout = packedLayout(n, T, T, 'int32', meta.length);
+  t.true(layout.pixelBytes > 2 ** 32);
+  const file = join(tmp(), 'big.hfpack');
+  const fd = openSync(file, 'w');
+  try {
+    writeSync(fd, encodeHeader(layout), 0, PACKED_HEADER_BYTES, 0);
+    const last = Buffer.alloc(rb, 0);
+    for (let i = 0; i < rb; i++) last[i] = (i * 7) & 255;
+    writeSync(fd, last, 0, rb, layout.pixelOffset + (n - 1) * rb);
+    const labels = Buffer.alloc(layout.labelsBytes);
+    labels.writeInt32LE(1, (n - 1) * 4);
+    writeSync(fd, labels, 0, labels.length, layout.labelsOffset);
+    writeSync(fd, meta, 0, meta.length, layout.metaOffset);
+  } finally {
+    closeSync(fd);
+  }
+  t.throws(() => addon.addon.mapFile(file), { instanceOf: RangeError, message: /segments/ });
+  t.throws(() => addon.addon.mapFile(file, 0, 2 ** 32 + 1), { instanceOf: RangeError, message: /4294967296/ });
+  const ds = await PackedDataset.open(file);
+  t.true(ds.mapped);
+  t.is(ds.segmentRecords, Math.floor(2 ** 32 / rb));
+  const tail = ds.batch(n - 1, 1);
+  t.is(tail.data[rb - 1], ((rb - 1) * 7) & 255);
+  t.is(tail.data[12345], (12345 * 7) & 255);
+  t.is(ds.labels![n - 1], 1);
+  const across = ds.batch(ds.segmentRecords - 1, 2);
+  t.is(across.data.length, 2 * rb);
+  ds.close();
+  rmSync(file);
 });
 
 test('gather(indices, out) copies into out and refuses an out of the wrong size', async (t) => {

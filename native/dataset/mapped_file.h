@@ -27,10 +27,16 @@ namespace hf {
 
 class MappedFile {
  public:
-  // Maps the whole file read-only. Throws std::runtime_error naming the path
-  // and the system's reason (missing, a directory, permission, …). An empty
-  // file gives size() == 0 and data() == nullptr (mmap cannot map 0 bytes).
-  static std::shared_ptr<MappedFile> open(const std::string& path);
+  // Whole file: the length to pass to map all of it from `offset`.
+  static constexpr uint64_t kToEnd = ~uint64_t{0};
+
+  // Maps bytes [offset, offset + length) of the file (kToEnd: to its end).
+  // Any offset: the mapping starts on the page below it and data() points at
+  // `offset`, so the caller's alignment is the file offset's modulo the page.
+  // Throws std::runtime_error naming the path and the system's reason
+  // (missing, a directory, permission, …) or a range past the end. A range
+  // of 0 bytes gives size() == 0 and data() == nullptr (mmap cannot map 0).
+  static std::shared_ptr<MappedFile> open(const std::string& path, uint64_t offset = 0, uint64_t length = kToEnd);
 
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
@@ -44,7 +50,10 @@ class MappedFile {
   void release();
 
  private:
-  MappedFile(uint8_t* data, size_t size) : data_(data), size_(size) {}
+  MappedFile(uint8_t* base, size_t map_size, size_t delta, size_t size)
+      : base_(base), map_size_(map_size), data_(base ? base + delta : nullptr), size_(size) {}
+  uint8_t* base_;     // page-aligned start of the mapping
+  size_t map_size_;   // bytes mapped from base_
   uint8_t* data_;
   size_t size_;
   bool released_ = false;

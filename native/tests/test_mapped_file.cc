@@ -76,3 +76,24 @@ HF_TEST("mapped_file throws naming the path for a missing file and for a directo
   }
   CHECK(threw);
 }
+
+HF_TEST("mapped_file maps a range at an offset that is not page-aligned, and refuses one past the end") {
+  std::string path = temp_path("range");
+  auto bytes = write_pattern(path, 3 * 4096 + 100);
+  auto m = hf::MappedFile::open(path, 4096 + 77, 5000);
+  CHECK(m->size() == 5000);
+  size_t mismatches = 0;
+  for (size_t i = 0; i < 5000; ++i) mismatches += m->data()[i] != bytes[4096 + 77 + i];
+  CHECK(mismatches == 0);
+  auto tail = hf::MappedFile::open(path, 3 * 4096);
+  CHECK(tail->size() == 100);
+  CHECK(tail->data()[99] == bytes[3 * 4096 + 99]);
+  bool threw = false;
+  try {
+    hf::MappedFile::open(path, 3 * 4096, 101);
+  } catch (const std::runtime_error& e) {
+    threw = std::string(e.what()).find("the file holds") != std::string::npos;
+  }
+  CHECK(threw);
+  std::remove(path.c_str());
+}
