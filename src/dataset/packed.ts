@@ -20,13 +20,12 @@
  * header is read and checked before anything is mapped; the metadata block
  * is read (it is parsed on first use).
  *
- * Copies: `batch()`, `labels` and sequential `batches()` are views (see
- * segments above); `gather()`,
- * shuffled `batches()` and `read()` of non-consecutive indices copy. Views
- * are writable (an ArrayBuffer cannot be read-only) but writes never reach
- * the file: the mapping is copy-on-write.
+ * Copies: `batch()`, `labels` and sequential `batches()` are views (but see
+ * segments above); `gather()`, shuffled `batches()` and `read()` of
+ * non-consecutive indices copy. Views are writable (an ArrayBuffer cannot be
+ * read-only) but writes never reach the file: the mapping is copy-on-write.
  *
- * `close()` unmaps at once: the buffer is detached, so every view handed out
+ * `close()` unmaps at once: the buffers are detached, so every view handed out
  * becomes empty (length 0) rather than dangling, and a native worker still
  * reading it reads zeros (see mapped_file.h). Without close() the mapping is
  * released when the dataset and all its views are garbage collected.
