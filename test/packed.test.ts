@@ -389,6 +389,19 @@ test('abort() keeps a resumable .partial pair; abort({ discard: true }) leaves n
   t.deepEqual(readdirSync(dir), []);
 });
 
+test('a .partial cut short of its header (killed right after creating it) resumes from zero', async (t) => {
+  const dir = tmp();
+  const file = join(dir, 'a.hfpack');
+  const w = await PackedWriter.create(file, { height: H, width: W });
+  await w.abort();
+  writeFileSync(`${file}.partial`, Buffer.alloc(0));
+  const again = await PackedWriter.create(file, { height: H, width: W });
+  t.is(again.resumed, 0);
+  await again.append(syntheticHE(2, H, W));
+  await again.finish();
+  t.deepEqual((await PackedDataset.open(file)).pixels, syntheticHE(2, H, W).data);
+});
+
 test('resuming with other settings is refused; resume: false starts over', async (t) => {
   const dir = tmp();
   const file = join(dir, 'a.hfpack');

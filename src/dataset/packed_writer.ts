@@ -27,7 +27,8 @@
  * the settings match, keeps the complete journal lines whose pixels are all
  * on disk, truncates anything after them (a torn record, a half-written
  * tail, labels of a finish() that did not rename) and appends from there:
- * `resumed` says how many records were kept, `has(meta)` which tiles.
+ * `resumed` says how many records were kept, `has(meta)` which tiles. The
+ * dataset-level `info` is the one given to the create() that finishes.
  * One writer per file at a time.
  */
 import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
@@ -230,13 +231,16 @@ export class PackedWriter implements TileSink {
     const fh = await open(partial, 'r+');
     try {
       const size = (await fh.stat()).size;
-      const headerBytes = new Uint8Array(PACKED_HEADER_BYTES);
-      await fh.read(headerBytes, 0, PACKED_HEADER_BYTES, 0);
-      const h = decodeHeader(partial, headerBytes, size, false);
-      if (h.height !== settings.height || h.width !== settings.width || h.labelDtype !== settings.labels) {
-        throw new Error(`cannot resume ${partial}: its header (${h.width}x${h.height}, ${h.labelDtype}) disagrees with its journal`);
+      // Shorter than a header: killed between creating the file and its first fsync; nothing to keep.
+      if (size >= PACKED_HEADER_BYTES) {
+        const headerBytes = new Uint8Array(PACKED_HEADER_BYTES);
+        await fh.read(headerBytes, 0, PACKED_HEADER_BYTES, 0);
+        const h = decodeHeader(partial, headerBytes, size, false);
+        if (h.height !== settings.height || h.width !== settings.width || h.labelDtype !== settings.labels) {
+          throw new Error(`cannot resume ${partial}: its header (${h.width}x${h.height}, ${h.labelDtype}) disagrees with its journal`);
+        }
       }
-      const onDisk = Math.floor((size - PACKED_HEADER_BYTES) / recordBytes);
+      const onDisk = Math.max(0, Math.floor((size - PACKED_HEADER_BYTES) / recordBytes));
       const labels: number[] = [];
       const records: string[] = [];
       for (const line of lines.slice(1)) {
@@ -254,7 +258,7 @@ export class PackedWriter implements TileSink {
       const count = labels.length;
       await fh.truncate(PACKED_HEADER_BYTES + count * recordBytes);
       // The complete flag may be set if a finish() did not reach its rename.
-      await fh.write(encodeHeader({ ...packedLayout(0, h.height, h.width, h.labelDtype, 0), complete: false }), 0, PACKED_HEADER_BYTES, 0);
+      await fh.write(encodeHeader({ ...packedLayout(0, settings.height, settings.width, settings.labels, 0), complete: false }), 0, PACKED_HEADER_BYTES, 0);
       await fh.datasync();
       if (count !== lines.length - 1 || !text.endsWith('\n')) {
         const kept = [lines[0]!, ...lines.slice(1, 1 + count)].join('\n') + '\n';

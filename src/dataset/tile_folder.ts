@@ -321,7 +321,9 @@ export class TileFolderWriter implements TileSink {
     const csv = join(this.dir, 'manifest.csv'), json = join(this.dir, 'manifest.json');
     await writeAtomic(csv, manifestCsv(rows));
     const quality = this.format === 'jpeg' ? this.quality : null;
-    await writeAtomic(json, `${JSON.stringify({ format: this.format, quality, count: rows.length, columns: MANIFEST_COLUMNS, tiles: rows }, null, 1)}\n`);
+    // One row per line: readable, diffable, and a third of an indented dump.
+    const head = JSON.stringify({ format: this.format, quality, count: rows.length, columns: MANIFEST_COLUMNS }).slice(0, -1);
+    await writeAtomic(json, `${head},"tiles":[\n${rows.map((r) => JSON.stringify(r)).join(',\n')}\n]}\n`);
     this.#state = 'finished';
     await this.#journal?.close();
     this.#journal = undefined;
