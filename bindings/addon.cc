@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hfb::InitStain(env, exports);
   hfb::InitAugment(env, exports);
   hfb::InitCodec(env, exports);
+  hfb::InitDataset(env, exports);
   return exports;
 }
 }  // namespace

@@ -68,8 +68,20 @@ export interface NativeAddon {
   /** native/augment/augment.h: one params object per image; out holds n·outH·outW·3 floats. */
   augment(device: NativeDevice, batch: RgbBatch, params: AugmentImageParams[], batchParams: AugmentBatchParams, out: Float32Array): Promise<void>;
 
-  /** native/codec/png.h: whether the build has libpng (else encodePng rejects with HISTOFLOW_UNAVAILABLE). */
+  /** native/codec/png.h: whether the build has libdeflate (else encodePng rejects with HISTOFLOW_UNAVAILABLE). */
   readonly pngAvailable: boolean;
   /** One PNG file (8-bit RGB, zlib `level` 0..9, row filter) per image of the batch, encoded on the core's threads. */
   encodePng(batch: RgbBatch, level: number, filter: 'adaptive' | 'sub' | 'none'): Promise<Buffer[]>;
+
+  /**
+   * bindings/dataset.cc: bytes [offset, offset + length) of the file (default
+   * all of it) mapped privately (copy-on-write), as an ArrayBuffer with no
+   * copy; at most 2^32 bytes per mapping.
+   */
+  mapFile(path: string, offset?: number, length?: number): { buffer: ArrayBuffer; handle: NativeMappingHandle };
+  /** Detaches `buffer` (its views become empty) and unmaps the file now; the finalizers free the rest. */
+  releaseMapping(handle: NativeMappingHandle, buffer: ArrayBuffer): void;
 }
+
+/** Opaque: the addon's reference to a mapping. */
+export type NativeMappingHandle = { readonly __brand: 'NativeMappingHandle' };

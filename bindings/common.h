@@ -195,5 +195,6 @@ void InitColor(Napi::Env env, Napi::Object exports);
 void InitStain(Napi::Env env, Napi::Object exports);
 void InitAugment(Napi::Env env, Napi::Object exports);
 void InitCodec(Napi::Env env, Napi::Object exports);
+void InitDataset(Napi::Env env, Napi::Object exports);
 
 }  // namespace hfb

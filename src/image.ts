@@ -84,8 +84,12 @@ export async function readImage(path: string): Promise<RgbBatch> {
   }
 }
 
-/** Writes the i-th image of a batch as PNG (or JPEG by extension), atomically. */
-export async function writeImage(path: string, batch: RgbBatch, index = 0): Promise<void> {
+/**
+ * Writes the i-th image of a batch as PNG (or JPEG by extension, `quality`
+ * 1..100, default 92), atomically: a temporary `.NAME.RANDOM.tmp` beside it,
+ * then a rename. Resolves to the file's size in bytes.
+ */
+export async function writeImage(path: string, batch: RgbBatch, index = 0, options: { quality?: number } = {}): Promise<number> {
   const img = imageAt(batch, index);
   await mkdir(dirname(path), { recursive: true });
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
@@ -93,9 +97,11 @@ export async function writeImage(path: string, batch: RgbBatch, index = 0): Prom
     raw: { width: img.width, height: img.height, channels: 3 },
   });
   try {
-    if (/\.jpe?g$/i.test(path)) await pipeline.jpeg({ quality: 92 }).toFile(tmp);
-    else await pipeline.png().toFile(tmp);
+    const written = /\.jpe?g$/i.test(path)
+      ? await pipeline.jpeg({ quality: options.quality ?? 92 }).toFile(tmp)
+      : await pipeline.png().toFile(tmp);
     await rename(tmp, path);
+    return written.size;
   } catch (e) {
     await rm(tmp, { force: true });
     throw e;

@@ -92,3 +92,34 @@ export {
   type TensorCopy,
   type TfLike,
 } from './augment/tensor.js';
+export {
+  FLAG_COMPLETE,
+  LABEL_DTYPES,
+  PACKED_HEADER_BYTES,
+  PACKED_MAGIC,
+  PACKED_VERSION,
+  PackedFormatError,
+  UNLABELLED,
+  decodeHeader as decodePackedHeader,
+  type LabelDtype,
+  type PackedHeader,
+  type PackedRecordMeta,
+} from './dataset/packed_format.js';
+export {
+  PackedDataset,
+  type PackedBatch,
+  type PackedBatchesOptions,
+  type PackedMetadata,
+  type PackedOpenOptions,
+} from './dataset/packed.js';
+export { PackedWriter, type PackedRecords, type PackedWriterOptions } from './dataset/packed_writer.js';
+export { tileKey, type TileMeta, type TileSink, type TileSinkResult } from './dataset/tile_sink.js';
+export {
+  MANIFEST_COLUMNS,
+  TILE_FORMATS,
+  TileFolderWriter,
+  manifestCsv,
+  type ManifestRow,
+  type TileFolderOptions,
+  type TileFormat,
+} from './dataset/tile_folder.js';

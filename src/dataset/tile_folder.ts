@@ -1,0 +1,353 @@
+/**
+ * TileFolderWriter: the tiler's folder output, a TileSink (tile_sink.ts).
+ *
+ *   DIR/tiles/SLIDE/SLIDE_L<level>_x<x>_y<y>.png|jpg   one file per tile
+ *   DIR/manifest.csv    slide,level,x,y,size,tissue_fraction,label,file
+ *   DIR/manifest.json   { format, quality, count, columns, tiles: [ {same columns} ] }
+ *
+ * `file` is relative to DIR; an absent tissue fraction or label is an empty
+ * CSV field and null in JSON. Rows are sorted by slide, level, y, x, so the
+ * manifests do not depend on the order encodes finished in.
+ *
+ * Atomic: each tile is encoded to a temporary `.NAME.RANDOM.tmp` and renamed
+ * (image.ts writeImage); the manifests are written once, at finish(), the
+ * same way. Until then the record of finished tiles is DIR/.tiles-journal
+ * (newline-delimited JSON: a settings line, then one row per tile appended
+ * after its rename, with its size in bytes).
+ *
+ * Resumable (the default): open() on a DIR with a journal checks the settings
+ * match, keeps the rows whose file exists with the journalled size (so a tile
+ * lost or truncated by a power cut is redone), drops a torn last line,
+ * removes stray .tmp files, and `has()` / `add()` skip those tiles. A DIR
+ * already finished (manifest.json, no journal) resumes from its manifest.
+ * Either way the final manifests equal an uninterrupted run's.
+ *
+ * Parallel: up to `concurrency` encodes in flight (sharp runs them on
+ * libvips threads); add() waits for a free slot, so memory stays bounded.
+ * add() copies each tile's pixels before returning.
+ *
+ * abort() waits for the encodes in flight (each ends renamed or removed) and
+ * leaves complete tiles and the journal, for a later resume; abort({ discard:
+ * true }) also removes the journalled tiles and the journal.
+ */
+import { availableParallelism } from 'node:os';
+import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
+import { checkBatch, imageAt, writeImage } from '../image.js';
+import type { RgbBatch } from '../kernels/types.js';
+import { tileKey, tileMetas, type TileMeta, type TileSink, type TileSinkResult } from './tile_sink.js';
+
+export const TILE_FORMATS = ['png', 'jpeg'] as const;
+export type TileFormat = (typeof TILE_FORMATS)[number];
+export const MANIFEST_COLUMNS = ['slide', 'level', 'x', 'y', 'size', 'tissue_fraction', 'label', 'file'] as const;
+
+export interface TileFolderOptions {
+  /** 'png' (lossless, default) or 'jpeg'. */
+  format?: TileFormat;
+  /** JPEG quality 1..100 (default 90); ignored for PNG. */
+  quality?: number;
+  /** Encodes in flight, 1..64. Default: the CPU count, at most 8. */
+  concurrency?: number;
+  /** Continue an interrupted run in DIR (default true); false removes its tiles, journal and manifests first. */
+  resume?: boolean;
+}
+
+/** One manifest row (the CSV's columns). */
+export interface ManifestRow {
+  slide: string;
+  level: number;
+  x: number;
+  y: number;
+  size: number;
+  tissue_fraction: number | null;
+  label: number | null;
+  /** Relative to DIR, '/'-separated. */
+  file: string;
+}
+
+interface JournalRow extends ManifestRow {
+  bytes: number;
+}
+
+const OPTION_KEYS = ['format', 'quality', 'concurrency', 'resume'];
+const JOURNAL = '.tiles-journal';
+const JOURNAL_KIND = 'histoflow-tiles-journal';
+
+/** A slide name as a file-name component: [A-Za-z0-9._-] only, never hidden or empty. */
+export function safeName(slide: string): string {
+  const s = slide.replace(/[^A-Za-z0-9._-]/g, '_');
+  return s.length === 0 || s.startsWith('.') ? `_${s}` : s;
+}
+
+function csvField(v: string | number | null): string {
+  if (v === null) return '';
+  const s = String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function manifestCsv(rows: readonly ManifestRow[]): string {
+  const lines = [MANIFEST_COLUMNS.join(',')];
+  for (const r of rows) lines.push(MANIFEST_COLUMNS.map((c) => csvField(r[c])).join(','));
+  return `${lines.join('\n')}\n`;
+}
+
+function compareRows(a: ManifestRow, b: ManifestRow): number {
+  if (a.slide !== b.slide) return a.slide < b.slide ? -1 : 1;
+  return a.level - b.level || a.y - b.y || a.x - b.x;
+}
+
+async function writeAtomic(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(text);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+}
+
+function toRow(r: Record<string, unknown>): JournalRow | undefined {
+  const ok = typeof r.slide === 'string' && [r.level, r.x, r.y, r.size].every(Number.isInteger) && typeof r.file === 'string'
+    && (r.tissue_fraction === null || typeof r.tissue_fraction === 'number') && (r.label === null || Number.isInteger(r.label));
+  if (!ok) return undefined;
+  return {
+    slide: r.slide as string, level: r.level as number, x: r.x as number, y: r.y as number, size: r.size as number,
+    tissue_fraction: r.tissue_fraction as number | null, label: r.label as number | null, file: r.file as string,
+    bytes: typeof r.bytes === 'number' ? r.bytes : -1,
+  };
+}
+
+export class TileFolderWriter implements TileSink {
+  readonly dir: string;
+  readonly format: TileFormat;
+  readonly quality: number;
+  readonly concurrency: number;
+  /** Tiles kept from an interrupted (or finished) run when this writer opened. */
+  readonly resumed: number;
+  /** Finished tiles by key. */
+  readonly #rows = new Map<string, JournalRow>();
+  /** Keys added (finished or in flight), and the key owning each file. */
+  readonly #keys = new Set<string>();
+  readonly #files = new Map<string, string>();
+  #journal: FileHandle | undefined;
+  #journalTail: Promise<unknown> = Promise.resolve();
+  #inFlight = new Set<Promise<void>>();
+  #error: unknown;
+  #written = 0;
+  #skipped = 0;
+  #state: 'open' | 'finished' | 'aborted' = 'open';
+
+  private constructor(dir: string, format: TileFormat, quality: number, concurrency: number, kept: JournalRow[]) {
+    this.dir = dir;
+    this.format = format;
+    this.quality = quality;
+    this.concurrency = concurrency;
+    for (const r of kept) {
+      const key = tileKey(r);
+      this.#rows.set(key, r);
+      this.#keys.add(key);
+      this.#files.set(r.file, key);
+    }
+    this.resumed = kept.length;
+  }
+
+  static async open(dir: string, options: TileFolderOptions = {}): Promise<TileFolderWriter> {
+    if (typeof dir !== 'string' || dir.length === 0) throw invalidType('dir', 'a directory path', dir);
+    const o = checkObject('options', options);
+    checkKnownKeys('options', o, OPTION_KEYS);
+    const format = o.format === undefined ? 'png' : checkOneOf('options.format', o.format, TILE_FORMATS);
+    const quality = o.quality === undefined ? 90 : checkInteger('options.quality', o.quality, 1, 100);
+    const concurrency = o.concurrency === undefined
+      ? Math.max(1, Math.min(8, availableParallelism()))
+      : checkInteger('options.concurrency', o.concurrency, 1, 64);
+    const resume = o.resume === undefined ? true : checkBoolean('options.resume', o.resume);
+    const settings = { kind: JOURNAL_KIND, version: 1, format, quality: format === 'jpeg' ? quality : null };
+    await mkdir(dir, { recursive: true });
+    const journal = join(dir, JOURNAL);
+    let kept: JournalRow[] = [];
+    if (!resume) {
+      for (const p of [join(dir, 'tiles'), journal, join(dir, 'manifest.csv'), join(dir, 'manifest.json')]) {
+        await rm(p, { recursive: true, force: true });
+      }
+    } else {
+      kept = await TileFolderWriter.#recover(dir, settings);
+    }
+    const writer = new TileFolderWriter(dir, format, quality, concurrency, kept);
+    // A fresh journal holding exactly the kept rows: torn lines and lost tiles are gone.
+    const lines = [JSON.stringify(settings), ...kept.map((r) => JSON.stringify(r))];
+    await writeAtomic(journal, `${lines.join('\n')}\n`);
+    writer.#journal = await open(journal, 'a');
+    return writer;
+  }
+
+  /** The rows of an earlier run whose files are intact; removes its stray temporaries. */
+  static async #recover(dir: string, settings: { format: TileFormat; quality: number | null }): Promise<JournalRow[]> {
+    const journal = join(dir, JOURNAL);
+    let candidates: JournalRow[] = [];
+    const text = await readFile(journal, 'utf8').catch(() => undefined);
+    if (text !== undefined) {
+      const lines = text.split('\n');
+      lines.pop(); // empty, or a torn last line
+      const first = (() => {
+        try {
+          return JSON.parse(lines[0] ?? '') as Record<string, unknown>;
+        } catch {
+          return undefined;
+        }
+      })();
+      if (!first || first.kind !== JOURNAL_KIND) throw new Error(`${journal} is not a histoflow tile journal; remove it or pass resume: false`);
+      if (first.format !== settings.format || first.quality !== settings.quality) {
+        throw new Error(`${dir} holds an unfinished run with format ${String(first.format)}` +
+          `${first.quality === null ? '' : `, quality ${String(first.quality)}`}; pass the same options, or resume: false to start over`);
+      }
+      for (const line of lines.slice(1)) {
+        try {
+          const row = toRow(JSON.parse(line) as Record<string, unknown>);
+          if (row) candidates.push(row);
+        } catch {
+          // an unparsable line: a crash mid-append
+        }
+      }
+    } else {
+      const manifest = await readFile(join(dir, 'manifest.json'), 'utf8').catch(() => undefined);
+      if (manifest !== undefined) {
+        const m = JSON.parse(manifest) as { format?: unknown; quality?: unknown; tiles?: unknown };
+        if (m.format !== settings.format || (m.quality ?? null) !== settings.quality) {
+          throw new Error(`${dir} holds a finished run with format ${String(m.format)}; pass the same options, or resume: false to start over`);
+        }
+        if (Array.isArray(m.tiles)) candidates = m.tiles.map((t) => toRow(t as Record<string, unknown>)).filter((r): r is JournalRow => !!r);
+      }
+    }
+    const kept: JournalRow[] = [];
+    await Promise.all(candidates.map(async (r) => {
+      const s = await stat(join(dir, r.file)).catch(() => undefined);
+      if (s && s.isFile() && s.size > 0 && (r.bytes < 0 || s.size === r.bytes)) kept.push({ ...r, bytes: s.size });
+    }));
+    // Last entry wins for a tile journalled twice.
+    const byKey = new Map(kept.sort(compareRows).map((r) => [tileKey(r), r]));
+    await TileFolderWriter.#removeTemporaries(join(dir, 'tiles'));
+    return [...byKey.values()];
+  }
+
+  static async #removeTemporaries(tiles: string): Promise<void> {
+    const slides = await readdir(tiles, { withFileTypes: true }).catch(() => []);
+    for (const d of slides) {
+      if (!d.isDirectory()) continue;
+      const files = await readdir(join(tiles, d.name)).catch(() => [] as string[]);
+      await Promise.all(files.filter((f) => f.startsWith('.') && f.endsWith('.tmp')).map((f) => rm(join(tiles, d.name, f), { force: true })));
+    }
+  }
+
+  get completed(): number {
+    return this.#rows.size;
+  }
+
+  has(meta: TileMeta): boolean {
+    return this.#keys.has(tileKey(meta));
+  }
+
+  /** The file a tile goes to, relative to DIR. */
+  tileFile(meta: TileMeta): string {
+    const slide = safeName(meta.slide);
+    return `tiles/${slide}/${slide}_L${meta.level}_x${meta.x}_y${meta.y}.${this.format === 'jpeg' ? 'jpg' : 'png'}`;
+  }
+
+  async add(tiles: RgbBatch, meta: TileMeta | readonly TileMeta[]): Promise<void> {
+    this.#checkOpen();
+    const b = checkBatch('tiles', tiles);
+    if (b.height !== b.width) throw invalidRange('tiles', 'square tiles (the manifest has one size column)', `${b.width}x${b.height}`);
+    const metas = tileMetas(b.n, meta);
+    for (let i = 0; i < b.n; i++) {
+      const m = metas[i]!;
+      const key = tileKey(m);
+      if (!this.#keys.has(key)) {
+        while (this.#inFlight.size >= this.concurrency) await Promise.race(this.#inFlight);
+        this.#checkOpen();
+      }
+      // Checked after the wait: a concurrent add() may have taken the key meanwhile.
+      if (this.#keys.has(key)) {
+        this.#skipped++;
+        continue;
+      }
+      const file = this.tileFile(m);
+      const owner = this.#files.get(file);
+      if (owner !== undefined && owner !== key) {
+        throw invalidRange(`meta.slide`, `slide names that stay distinct as file names (${file} is taken)`, m.slide);
+      }
+      this.#keys.add(key);
+      this.#files.set(file, key);
+      const tile = imageAt(b, i);
+      const pixels: RgbBatch = { ...tile, data: tile.data.slice() };
+      const job = this.#encode(key, file, m, pixels, b.width).finally(() => this.#inFlight.delete(job));
+      this.#inFlight.add(job);
+    }
+  }
+
+  async #encode(key: string, file: string, m: TileMeta, pixels: RgbBatch, size: number): Promise<void> {
+    try {
+      const bytes = await writeImage(join(this.dir, file), pixels, 0, { quality: this.quality });
+      const row: JournalRow = {
+        slide: m.slide, level: m.level, x: m.x, y: m.y, size,
+        tissue_fraction: m.tissueFraction ?? null, label: m.label ?? null, file, bytes,
+      };
+      const line = `${JSON.stringify(row)}\n`;
+      const append = this.#journalTail.then(() => this.#journal!.write(line));
+      this.#journalTail = append.catch(() => undefined);
+      await append;
+      this.#rows.set(key, row);
+      this.#written++;
+    } catch (e) {
+      this.#keys.delete(key);
+      this.#files.delete(file);
+      this.#error ??= new Error(`cannot write tile ${file}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
+    await this.#journalTail;
+  }
+
+  /** Waits for the encodes, writes both manifests (atomically) and removes the journal. */
+  async finish(): Promise<TileSinkResult & { rows: ManifestRow[] }> {
+    this.#checkOpen();
+    await this.#drain();
+    if (this.#error) throw this.#error;
+    const rows: ManifestRow[] = [...this.#rows.values()].sort(compareRows).map(({ bytes: _bytes, ...row }) => row);
+    const csv = join(this.dir, 'manifest.csv'), json = join(this.dir, 'manifest.json');
+    await writeAtomic(csv, manifestCsv(rows));
+    const quality = this.format === 'jpeg' ? this.quality : null;
+    // One row per line: readable, diffable, and a third of an indented dump.
+    const head = JSON.stringify({ format: this.format, quality, count: rows.length, columns: MANIFEST_COLUMNS }).slice(0, -1);
+    await writeAtomic(json, `${head},"tiles":[\n${rows.map((r) => JSON.stringify(r)).join(',\n')}\n]}\n`);
+    this.#state = 'finished';
+    await this.#journal?.close();
+    this.#journal = undefined;
+    await rm(join(this.dir, JOURNAL), { force: true });
+    return { count: rows.length, written: this.#written, skipped: this.#skipped, files: [csv, json], rows };
+  }
+
+  async abort(options: { discard?: boolean } = {}): Promise<void> {
+    const o = checkObject('options', options);
+    checkKnownKeys('options', o, ['discard']);
+    const discard = o.discard === undefined ? false : checkBoolean('options.discard', o.discard);
+    if (this.#state !== 'open') return;
+    this.#state = 'aborted';
+    await this.#drain();
+    await this.#journal?.close();
+    this.#journal = undefined;
+    if (discard) {
+      await Promise.all([...this.#rows.values()].map((r) => rm(join(this.dir, r.file), { force: true })));
+      await rm(join(this.dir, JOURNAL), { force: true });
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#error) throw this.#error;
+    if (this.#state !== 'open') throw new Error(`TileFolderWriter ${this.dir} is ${this.#state}`);
+  }
+}
