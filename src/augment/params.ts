@@ -15,6 +15,7 @@
  *   12 hue = r(2u − 1) turns
  *   13 blur applied when u < p    14 blur σ = min + (max − min)u
  *   15 noise applied when u < p   16 noise seed = splitmix64(stream, 16) >> 11 (53 bits: exact as a JS number)
+ *   17 elastic applied when u < p  18 elastic seed = splitmix64(stream, 18) >> 11
  * Every float is rounded to float32 here (Math.fround), so the numbers
  * reported are exactly the ones every backend computes with.
  */
@@ -43,6 +44,12 @@ export interface AugmentImageParams {
   noiseSigma: number;
   /** Seed of the per-pixel noise, an integer below 2⁵³. */
   noiseSeed: number;
+  /** Elastic deformation: largest displacement in output pixels per axis; 0: none. */
+  elasticAlpha: number;
+  /** Elastic deformation: control-grid spacing in output pixels (≥ 1). */
+  elasticSigma: number;
+  /** Seed of the elastic control grid, an integer below 2⁵³. */
+  elasticSeed: number;
 }
 
 /** What is the same for the whole batch: AugmentBatchParams, camelCase. */
@@ -71,6 +78,9 @@ export function identityParams(): AugmentImageParams {
     blurSigma: 0,
     noiseSigma: 0,
     noiseSeed: 0,
+    elasticAlpha: 0,
+    elasticSigma: 1,
+    elasticSeed: 0,
   };
 }
 
@@ -160,6 +170,11 @@ export function drawImageParams(
   if (pipeline.noise && pipeline.noise.sigma > 0 && u(15) < pipeline.noise.p) {
     p.noiseSigma = Math.fround(pipeline.noise.sigma);
     p.noiseSeed = Number(splitmix64(stream, 16) >> 11n);
+  }
+  if (pipeline.elastic && pipeline.elastic.alpha > 0 && u(17) < pipeline.elastic.p) {
+    p.elasticAlpha = Math.fround(pipeline.elastic.alpha);
+    p.elasticSigma = Math.fround(pipeline.elastic.sigma);
+    p.elasticSeed = Number(splitmix64(stream, 18) >> 11n);
   }
   return p;
 }
