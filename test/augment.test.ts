@@ -52,6 +52,9 @@ const OPS: [string, boolean, (h: number, w: number) => AugmentPipelineInput][] =
   ['saturation', false, () => ({ hsv: { saturation: 0.8 } })],
   ['hue', false, () => ({ hsv: { hue: 0.3 } })],
   ['gaussian blur', false, () => ({ blur: { sigma: [0.3, 2.5], p: 1 } })],
+  ['elastic deformation', false, () => ({ elastic: { alpha: 3, sigma: 2, p: 1 } })],
+  ['elastic deformation of a resized, rotated crop', false, (h, w) => ({ d4: true, crop: [h, w], resize: 6, elastic: { alpha: 4, sigma: 1.5, p: 1 } })],
+  ['elastic deformation then HED jitter', false, () => ({ elastic: { alpha: 2.5, sigma: 3, p: 1 }, hed: 'strong' })],
   ['gaussian noise', false, () => ({ noise: { sigma: 0.1, p: 1 } })],
   ['imagenet normalization', false, () => ({ normalize: 'imagenet' })],
   [
@@ -64,6 +67,7 @@ const OPS: [string, boolean, (h: number, w: number) => AugmentPipelineInput][] =
       hsv: { brightness: 0.2, contrast: 0.2, saturation: 0.3, hue: 0.1 },
       blur: { p: 0.7 },
       noise: { sigma: 0.05, p: 0.7 },
+      elastic: { alpha: 3, sigma: 2.5, p: 0.7 },
       normalize: { mean: [0.7, 0.5, 0.7], std: [0.2, 0.25, 0.15] },
     }),
   ],
@@ -251,6 +255,7 @@ test('checkPipeline gives a canonical, JSON-serializable pipeline that validates
     resize: null,
     hed: { sigma: 0.05 },
     hsv: { brightness: 0.1, contrast: 0, saturation: 0, hue: 0.05 },
+    elastic: null,
     blur: { sigma: [0.1, 1.5], p: 0.3 },
     noise: null,
     normalize: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
@@ -262,7 +267,13 @@ test('checkPipeline gives a canonical, JSON-serializable pipeline that validates
 });
 
 const BAD: [string, AugmentPipelineInput | Record<string, unknown>, Record<string, unknown>, typeof TypeError | typeof RangeError, RegExp][] = [
-  ['an unknown op', { elastic: { alpha: 1 } }, {}, RangeError, /Unknown option 'elastic' in pipeline/],
+  ['an unknown op', { jpeg: { quality: 50 } } as never, {}, RangeError, /Unknown option 'jpeg' in pipeline/],
+  ['a negative elastic alpha', { elastic: { alpha: -1 } }, {}, RangeError, /pipeline\.elastic\.alpha/],
+  ['a NaN elastic sigma', { elastic: { sigma: NaN } }, {}, RangeError, /pipeline\.elastic\.sigma/],
+  ['an elastic sigma below 1', { elastic: { alpha: 2, sigma: 0.5 } }, {}, RangeError, /pipeline\.elastic\.sigma/],
+  ['an elastic probability above 1', { elastic: { p: 1.5 } }, {}, RangeError, /pipeline\.elastic\.p/],
+  ['an elastic alpha of the wrong type', { elastic: { alpha: '3' as never } }, {}, TypeError, /pipeline\.elastic\.alpha/],
+  ['an unknown field of elastic', { elastic: { scale: 2 } as never }, {}, RangeError, /'scale' in pipeline\.elastic/],
   ['a negative blur sigma', { blur: { sigma: [-1, 2] } }, {}, RangeError, /pipeline\.blur\.sigma\[0\]/],
   ['a blur range upside down', { blur: { sigma: [2, 1] } }, {}, RangeError, /pipeline\.blur\.sigma\[1\]/],
   ['a negative HED sigma', { hed: { sigma: -0.1 } }, {}, RangeError, /pipeline\.hed\.sigma/],
@@ -311,6 +322,9 @@ const GUARDS: Call[] = [
   ['a crop window larger than the image', () => addon!.augment('cpu', guardBatch, [identityParams()], { ...guardBp, cropH: 5 }, new Float32Array(48)), RangeError],
   ['a d4 of 8', () => addon!.augment('cpu', guardBatch, [{ ...identityParams(), d4: 8 }], guardBp, new Float32Array(48)), RangeError],
   ['a NaN blur sigma', () => addon!.augment('cpu', guardBatch, [{ ...identityParams(), blurSigma: NaN }], guardBp, new Float32Array(48)), RangeError],
+  ['an elastic sigma below 1', () => addon!.augment('cpu', guardBatch, [{ ...identityParams(), elasticAlpha: 2, elasticSigma: 0.1 }], guardBp, new Float32Array(48)), RangeError],
+  ['an infinite elastic alpha', () => addon!.augment('cpu', guardBatch, [{ ...identityParams(), elasticAlpha: Infinity, elasticSigma: 4 }], guardBp, new Float32Array(48)), RangeError],
+  ['a fractional elastic seed', () => addon!.augment('cpu', guardBatch, [{ ...identityParams(), elasticSeed: 0.5 }], guardBp, new Float32Array(48)), RangeError],
   ['a missing field', () => addon!.augment('cpu', guardBatch, [{ ...identityParams(), hedAlpha: undefined as never }], guardBp, new Float32Array(48)), TypeError],
   ['an output size of 0', () => addon!.augment('cpu', guardBatch, [identityParams()], { ...guardBp, outW: 0 }, new Float32Array(0)), RangeError],
 ];

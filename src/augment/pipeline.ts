@@ -60,7 +60,7 @@ export interface AugmentPipeline {
   /**
    * Elastic deformation after the geometry, applied with probability p: a
    * smooth random displacement of at most `alpha` output pixels per axis
-   * (RMS about 0.29·alpha), varying over about `sigma` pixels (the spacing of
+   * (RMS about 0.28·alpha), varying over about `sigma` pixels (the spacing of
    * its control grid, ≥ 1); bilinear sampling, mirrored edges.
    */
   elastic: { alpha: number; sigma: number; p: number } | null;
