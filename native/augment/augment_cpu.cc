@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "augment/augment.h"
+#include "augment/augment_tables.h"
 #include "augment/elastic_field.h"
 #include "core/fast_log.h"
 #include "core/error.h"
@@ -44,40 +45,9 @@ namespace hf {
 
 namespace {
 
-constexpr double kLogAdjust = -13.815510557964274;  // ln(1e-6)
-// skimage.color.rgb_from_hed (row i: stain i's RGB optical density).
-constexpr double kRgbFromHed[9] = {0.65, 0.70, 0.29, 0.07, 0.99, 0.11, 0.27, 0.57, 0.78};
-
-struct Tables {
-  float hed_from_rgb[9];      // inv(rgb_from_hed), row-major for row vectors
-  float log_rgb_from_hed[9];  // ln(1e-6) · rgb_from_hed: exponent of combine_stains
-  float od[256];              // ln(max(v/255, 1e-6)) / ln(1e-6)
-  float unit[256];            // v / 255
-};
-
-const Tables& tables() {
-  static const Tables t = [] {
-    Tables t{};
-    const double* m = kRgbFromHed;
-    const double det = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) +
-                       m[2] * (m[3] * m[7] - m[4] * m[6]);
-    const double inv[9] = {(m[4] * m[8] - m[5] * m[7]) / det, (m[2] * m[7] - m[1] * m[8]) / det,
-                           (m[1] * m[5] - m[2] * m[4]) / det, (m[5] * m[6] - m[3] * m[8]) / det,
-                           (m[0] * m[8] - m[2] * m[6]) / det, (m[2] * m[3] - m[0] * m[5]) / det,
-                           (m[3] * m[7] - m[4] * m[6]) / det, (m[1] * m[6] - m[0] * m[7]) / det,
-                           (m[0] * m[4] - m[1] * m[3]) / det};
-    for (int k = 0; k < 9; ++k) {
-      t.hed_from_rgb[k] = static_cast<float>(inv[k]);
-      t.log_rgb_from_hed[k] = static_cast<float>(kLogAdjust * m[k]);
-    }
-    for (int v = 0; v < 256; ++v) {
-      t.od[v] = static_cast<float>(std::log(std::max(v / 255.0, 1e-6)) / kLogAdjust);
-      t.unit[v] = static_cast<float>(v) / 255.f;
-    }
-    return t;
-  }();
-  return t;
-}
+constexpr double kLogAdjust = kAugmentLogAdjust;
+using Tables = AugmentTables;
+const Tables& tables() { return augment_tables(); }
 
 inline float clamp01(float v) { return std::min(std::max(v, 0.f), 1.f); }
 

@@ -237,7 +237,7 @@ void augment_cuda(const RgbBatch& in, const AugmentImageParams* params, const Au
   args.height = in.height;
   args.width = in.width;
   args.batch = batch;
-  args.tables = augment_dev::make_tables();
+  args.tables = augment_tables();
 
   // d_out doubles as the blur's intermediate: rows d_buf → d_out, columns
   // d_out → d_buf, then noise + normalize d_buf → d_out.

@@ -1,5 +1,5 @@
 // The per-pixel arithmetic of augment_cuda.cu (augment.h's steps) and its
-// host-built constants (HED tables, blur taps). HF_HOST_DEVICE, so the same
+// host-built blur taps (the HED tables are augment_tables.h's, shared). HF_HOST_DEVICE, so the same
 // code also compiles on the host. Each function mirrors augment_cpu.cc
 // operation for operation (its make_geometry, make_taps, fast_log, hed_row,
 // gray_sum_row, colour_row/hue_row, blur weights, noise clip): float pixels,
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "augment/augment.h"
+#include "augment/augment_tables.h"
 #include "augment/elastic_field.h"
 #include "core/fast_exp.h"
 #include "core/host_device.h"
@@ -59,36 +60,10 @@ HF_HOST_DEVICE inline Tap make_tap(int o, int in, int out) {
 
 using hf::fast_log;  // core/fast_log.h, shared with augment_cpu
 
-constexpr double kLogAdjust = -13.815510557964274;  // ln(1e-6)
+constexpr double kLogAdjust = kAugmentLogAdjust;
 
-// Host-built constants of steps 1–2, as augment_cpu's Tables.
-struct Tables {
-  float hed_from_rgb[9];      // inv(rgb_from_hed), row-major for row vectors
-  float log_rgb_from_hed[9];  // ln(1e-6) · rgb_from_hed
-  float od[256];              // ln(max(v/255, 1e-6)) / ln(1e-6)
-  float unit[256];            // v / 255
-};
-
-inline Tables make_tables() {
-  const double m[9] = {0.65, 0.70, 0.29, 0.07, 0.99, 0.11, 0.27, 0.57, 0.78};  // skimage rgb_from_hed
-  const double det = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) +
-                     m[2] * (m[3] * m[7] - m[4] * m[6]);
-  const double inv[9] = {(m[4] * m[8] - m[5] * m[7]) / det, (m[2] * m[7] - m[1] * m[8]) / det,
-                         (m[1] * m[5] - m[2] * m[4]) / det, (m[5] * m[6] - m[3] * m[8]) / det,
-                         (m[0] * m[8] - m[2] * m[6]) / det, (m[2] * m[3] - m[0] * m[5]) / det,
-                         (m[3] * m[7] - m[4] * m[6]) / det, (m[1] * m[6] - m[0] * m[7]) / det,
-                         (m[0] * m[4] - m[1] * m[3]) / det};
-  Tables t{};
-  for (int k = 0; k < 9; ++k) {
-    t.hed_from_rgb[k] = static_cast<float>(inv[k]);
-    t.log_rgb_from_hed[k] = static_cast<float>(kLogAdjust * m[k]);
-  }
-  for (int v = 0; v < 256; ++v) {
-    t.od[v] = static_cast<float>(std::log(std::max(v / 255.0, 1e-6)) / kLogAdjust);
-    t.unit[v] = static_cast<float>(v) / 255.f;
-  }
-  return t;
-}
+// Host-built constants of steps 1–2 (augment_tables.h, shared with augment_cpu).
+using Tables = AugmentTables;
 
 // ln(max(v, 1e-6)) / ln(1e-6) per channel (augment_cpu's od_row).
 HF_HOST_DEVICE inline void to_od(float rgb[3]) {
