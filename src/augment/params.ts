@@ -190,8 +190,21 @@ export function drawBatchParams(
   epoch: number,
   startIndex: number,
 ): AugmentImageParams[] {
+  return drawIndexedParams(pipeline, shape, height, width, Array.from({ length: n }, (_, i) => startIndex + i), seed, epoch);
+}
+
+/** The parameters of the images at dataset indices `indices` (any order, e.g. a shuffled batch). */
+export function drawIndexedParams(
+  pipeline: AugmentPipeline,
+  shape: AugmentShape,
+  height: number,
+  width: number,
+  indices: ArrayLike<number>,
+  seed: number,
+  epoch: number,
+): AugmentImageParams[] {
   const key = augmentKey(seed, epoch);
-  return Array.from({ length: n }, (_, i) => drawImageParams(pipeline, shape, height, width, key, startIndex + i));
+  return Array.from(indices, (index) => drawImageParams(pipeline, shape, height, width, key, index));
 }
 
 /**
