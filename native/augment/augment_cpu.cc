@@ -194,21 +194,26 @@ thread_local Scratch tls_scratch;
 // Step 1b: G (h x w planes) warped into E by the elastic field of p
 // (elastic_field.h). The control grid is drawn once per image; each row
 // interpolates it along y once (ry, rx: one value per control column), then
-// each pixel along x, so a pixel costs 8 multiply-adds and a bilinear sample.
+// along x for the whole row (8 multiply-adds a pixel, vectorizable), then
+// samples: rows whose taps all fall inside the image skip the reflection.
 void elastic_planes(const float* const G[3], float* const E[3], int h, int w, const AugmentImageParams& p,
                     Scratch& s) {
   const float sigma = p.elastic_sigma, alpha = p.elastic_alpha;
   const int gh = elastic::grid_size(h, sigma), gw = elastic::grid_size(w, sigma);
   const size_t grid = static_cast<size_t>(gh) * gw;
-  const size_t need = 2 * grid + 2 * static_cast<size_t>(gw) + 4 * static_cast<size_t>(w);
+  const size_t need = 2 * grid + 2 * static_cast<size_t>(gw) + 6 * static_cast<size_t>(w);
   if (s.elastic.size() < need) s.elastic.resize(need);
-  if (s.elastic_cols.size() < static_cast<size_t>(w)) s.elastic_cols.resize(static_cast<size_t>(w));
+  if (s.elastic_cols.size() < 3 * static_cast<size_t>(w)) s.elastic_cols.resize(3 * static_cast<size_t>(w));
   float* cy = s.elastic.data();
   float* cx = cy + grid;
   float* ry = cx + grid;
   float* rx = ry + gw;
-  float* wx = rx + gw;
+  float* wx = rx + gw;       // 4 per column
+  float* fy = wx + 4 * w;    // the row's bilinear weights
+  float* fx = fy + w;
   int32_t* jx = s.elastic_cols.data();
+  int32_t* by = jx + w;      // the row's first taps, before reflection
+  int32_t* bx = by + w;
   for (size_t k = 0; k < grid; ++k) {
     cy[k] = elastic::control(p.elastic_seed, alpha, 2 * k);
     cx[k] = elastic::control(p.elastic_seed, alpha, 2 * k + 1);
@@ -232,6 +237,7 @@ void elastic_planes(const float* const G[3], float* const E[3], int h, int w, co
       b += wy[3] * d0[3 * gw + i];
       rx[i] = b;
     }
+    // Three simple loops (displacement, taps, their extremes) so that each vectorizes.
     for (int x = 0; x < w; ++x) {
       const float* v = wx + 4 * x;
       const int j = jx[x];
@@ -243,17 +249,42 @@ void elastic_planes(const float* const G[3], float* const E[3], int h, int w, co
       dx += v[1] * rx[j + 1];
       dx += v[2] * rx[j + 2];
       dx += v[3] * rx[j + 3];
-      int y0, y1, x0, x1;
-      float fy, fx;
-      elastic::taps(y, dy, h, &y0, &y1, &fy);
-      elastic::taps(x, dx, w, &x0, &x1, &fx);
+      fy[x] = dy, fx[x] = dx;
+    }
+    for (int x = 0; x < w; ++x) {
+      const float fly = std::floor(fy[x]), flx = std::floor(fx[x]);
+      by[x] = y + static_cast<int32_t>(fly), fy[x] -= fly;
+      bx[x] = x + static_cast<int32_t>(flx), fx[x] -= flx;
+    }
+    int lo = 0, hi = 0;  // the row's extreme taps
+    for (int x = 0; x < w; ++x) {
+      lo = std::min(lo, std::min(by[x], bx[x]));
+      hi = std::max(hi, std::max(by[x] - (h - 2), bx[x] - (w - 2)));
+    }
+    const int64_t o = static_cast<int64_t>(y) * w;
+    if (lo >= 0 && hi <= 0) {  // every tap inside: no reflection
+      for (int x = 0; x < w; ++x) {
+        const int64_t i00 = static_cast<int64_t>(by[x]) * w + bx[x];
+        const float ax = fx[x], ay = fy[x];
+        for (int c = 0; c < 3; ++c) {
+          const float* g = G[c];
+          const float top = g[i00] + ax * (g[i00 + 1] - g[i00]);
+          const float bot = g[i00 + w] + ax * (g[i00 + w + 1] - g[i00 + w]);
+          E[c][o + x] = top + ay * (bot - top);
+        }
+      }
+      continue;
+    }
+    for (int x = 0; x < w; ++x) {
+      const int y0 = elastic::reflect(by[x], h), y1 = elastic::reflect(by[x] + 1, h);
+      const int x0 = elastic::reflect(bx[x], w), x1 = elastic::reflect(bx[x] + 1, w);
       const int64_t r0 = static_cast<int64_t>(y0) * w, r1 = static_cast<int64_t>(y1) * w;
-      const int64_t o = static_cast<int64_t>(y) * w + x;
+      const float ax = fx[x], ay = fy[x];
       for (int c = 0; c < 3; ++c) {
         const float* g = G[c];
-        const float top = g[r0 + x0] + fx * (g[r0 + x1] - g[r0 + x0]);
-        const float bot = g[r1 + x0] + fx * (g[r1 + x1] - g[r1 + x0]);
-        E[c][o] = top + fy * (bot - top);
+        const float top = g[r0 + x0] + ax * (g[r0 + x1] - g[r0 + x0]);
+        const float bot = g[r1 + x0] + ax * (g[r1 + x1] - g[r1 + x0]);
+        E[c][o + x] = top + ay * (bot - top);
       }
     }
   }
