@@ -18,7 +18,7 @@
 //     and output sizes are equal and no resize happens, sampling is exact
 //     (integer copies), so D4 and crops are bit-exact permutations.
 //  1b. elastic deformation (skipped when elastic_alpha is 0): the step-1
-//     image G (out_h x out_w, values in [0, 1]) resampled at displaced
+//     image G (out_h x out_w, after d4, values in [0, 1]) resampled at displaced
 //     positions, E(y, x) = G(y + dy, x + dx) bilinearly. With σ =
 //     elastic_sigma (≥ 1) and α = elastic_alpha:
 //     - a control grid of gh = floor((out_h − 1)/σ) + 4 by gw = floor((out_w
@@ -70,8 +70,8 @@ struct AugmentImageParams {
   float blur_sigma = 0;
   float noise_sigma = 0;
   uint64_t noise_seed = 0;
-  float elastic_alpha = 0;               // 0: no elastic deformation
-  float elastic_sigma = 1;               // control-grid spacing, ≥ 1 when alpha > 0
+  float elastic_alpha = 0;               // 0 (none) or (0, 65536]: the largest displacement per axis
+  float elastic_sigma = 1;               // control-grid spacing, in [1, 65536] when alpha > 0
   uint64_t elastic_seed = 0;
 };
 

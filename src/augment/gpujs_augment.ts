@@ -456,9 +456,10 @@ class Runner implements GpujsAugmentRunner {
   async run(batch: RgbBatch, params: readonly AugmentImageParams[], b: AugmentBatchParams, out: Float32Array): Promise<void> {
     const ppo = b.outH * b.outW;
     const cropPixels = b.cropH * b.cropW;
-    // The elastic arrays' per-image strides count too: every index stays fp32-exact.
+    // The elastic arrays' per-image strides count too (a third of them, as
+    // pixels count three floats): every index stays below 3·2²², fp32-exact.
     const strides = elasticStrides(params, b);
-    const perChunk = Math.floor(this.maxPixelsPerRun / Math.max(ppo, cropPixels, strides.ax, strides.ctl, 1));
+    const perChunk = Math.floor(this.maxPixelsPerRun / Math.max(ppo, cropPixels, Math.ceil(strides.ax / 3), Math.ceil(strides.ctl / 3), 1));
     if (perChunk < 1) {
       // One image alone is past fp32's exact indices: the reference runs it.
       augmentReference(batch, params, b, out);
