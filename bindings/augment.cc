@@ -3,7 +3,8 @@
 // pipeline; here we re-check only what would make the kernel read or write
 // out of bounds: the typed arrays' kinds and lengths, one params object per
 // image, the crop window inside the source, d4 in 0..7, sizes that fit int32,
-// and a finite blur σ (its radius sizes a buffer).
+// a finite blur σ (its radius sizes a buffer) and elastic σ ≥ 1 (its control
+// grid is (out/σ + 4)² points).
 #include <napi.h>
 
 #include <cmath>
@@ -79,6 +80,19 @@ hf::AugmentImageParams ImageParamsArg(const Napi::Object& o, const hf::RgbBatch&
     Range(env, "Expected an integer between 0 and 2^53 - 1 for " + at + "noiseSeed");
   }
   p.noise_seed = static_cast<uint64_t>(seed);
+  // Elastic: α sizes nothing, σ sizes the control grid (≥ 1), both finite.
+  double alpha = Number(o, "elasticAlpha"), sigma = Number(o, "elasticSigma");
+  if (!(alpha >= 0 && alpha <= 65536)) Range(env, "Expected a number between 0 and 65536 for " + at + "elasticAlpha");
+  if (alpha > 0 && !(sigma >= 1 && sigma <= 65536)) {
+    Range(env, "Expected a number between 1 and 65536 for " + at + "elasticSigma");
+  }
+  p.elastic_alpha = static_cast<float>(alpha);
+  p.elastic_sigma = alpha > 0 ? static_cast<float>(sigma) : 1.f;
+  double eseed = Number(o, "elasticSeed");
+  if (!(eseed >= 0 && eseed <= 9007199254740991.0) || eseed != std::floor(eseed)) {
+    Range(env, "Expected an integer between 0 and 2^53 - 1 for " + at + "elasticSeed");
+  }
+  p.elastic_seed = static_cast<uint64_t>(eseed);
   return p;
 }
 

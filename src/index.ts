@@ -64,6 +64,9 @@ export {
   type AugmentImageParams,
 } from './augment/params.js';
 export { augmentReference, noiseValue } from './augment/reference.js';
+export { ELASTIC_DEFAULTS } from './augment/pipeline.js';
+export { drawIndexedParams } from './augment/params.js';
+export { elasticField } from './augment/reference.js';
 export {
   BatchLoader,
   InMemorySource,

@@ -74,6 +74,17 @@ test('histoflow augment writes a rows x cols grid PNG with 2-px gutters, and --j
   t.true(notWhite > 500, `${notWhite} of 1024 sampled tile pixels are not white`);
 });
 
+test('histoflow augment draws elastic deformation from the pipeline file and reports it per tile', async (t) => {
+  const w = workdir({ crop: 96, elastic: { alpha: 8, sigma: 12, p: 1 } });
+  const out = join(w.dir, 'grid.png');
+  const r = await histoflow('augment', KATHER, '--pipeline', w.pipeline, '--grid', '2x2', '--seed', '3', '--out', out, '--json');
+  t.is(r.code, 0, r.stderr);
+  t.true(existsSync(out));
+  const summary = JSON.parse(r.stdout) as { pipeline: { elastic: unknown }; tiles: { params: { elasticAlpha: number; elasticSigma: number } }[] };
+  t.deepEqual(summary.pipeline.elastic, { alpha: 8, sigma: 12, p: 1 });
+  t.true(summary.tiles.every((tile) => tile.params.elasticAlpha === 8 && tile.params.elasticSigma === 12));
+});
+
 test('histoflow augment is seeded: the same seed gives the same draw', async (t) => {
   const w = workdir(PIPELINE);
   const run = (seed: string) =>
@@ -117,20 +128,22 @@ test('histoflow augment names a bad --grid, --seed or --backend', async (t) => {
   t.false(existsSync(out));
 });
 
-test('histoflow bench augment --quick --json gives patches/s for cpu, gpujs and js', async (t) => {
+test('histoflow bench augment --quick --json gives patches/s for cpu, gpujs and js in cases pipeline-96 and elastic-96', async (t) => {
   const { stdout, stderr } = await exec(process.execPath, [CLI, 'bench', 'augment', '--quick', '--json'], { maxBuffer: 64 << 20 });
   t.is(stderr, '', 'quiet with --json');
   const report = JSON.parse(stdout) as { results: Record<string, unknown>[]; failures: unknown[]; notes: string[] };
   t.deepEqual(report.failures, []);
   for (const r of report.results) {
     t.is(r.suite, 'augment');
-    t.is(r.case, 'pipeline-96');
+    t.true(r.case === 'pipeline-96' || r.case === 'elastic-96', String(r.case));
     t.is(r.unit, 'patches/s');
     t.true(typeof r.value === 'number' && (r.value as number) > 0, JSON.stringify(r));
   }
-  const backends = new Set(report.results.map((r) => r.backend));
-  t.true(backends.has('cpu'));
-  t.true(backends.has('js'));
-  t.true(backends.has('gpujs'), 'gpujs runs augment too');
+  for (const name of ['pipeline-96', 'elastic-96']) {
+    const backends = new Set(report.results.filter((r) => r.case === name).map((r) => r.backend));
+    t.true(backends.has('cpu'), name);
+    t.true(backends.has('js'), name);
+    t.true(backends.has('gpujs'), `${name}: gpujs runs augment too`);
+  }
   t.true(report.notes.some((n) => /target/.test(n)));
 });

@@ -64,6 +64,9 @@ const OPS: [string, (h: number, w: number) => AugmentPipelineInput][] = [
   ['gaussian blur', () => ({ blur: { sigma: [0.3, 2.5], p: 1 } })],
   ['gaussian blur, some images only', () => ({ blur: { sigma: [0.5, 1.5], p: 0.5 } })],
   ['gaussian noise', () => ({ noise: { sigma: 0.1, p: 1 } })],
+  ['elastic deformation', () => ({ elastic: { alpha: 3, sigma: 2, p: 1 } })],
+  ['elastic deformation, some images only, then HED jitter', () => ({ elastic: { alpha: 4, sigma: 1.5, p: 0.5 }, hed: 'strong' })],
+  ['elastic deformation of a resized, rotated crop', (h, w) => ({ d4: true, crop: [h, w], resize: 6, elastic: { alpha: 5, sigma: 2.5, p: 1 } })],
   ['imagenet normalization', () => ({ normalize: 'imagenet' })],
   [
     'every op at once',
@@ -74,6 +77,7 @@ const OPS: [string, (h: number, w: number) => AugmentPipelineInput][] = [
       hsv: { brightness: 0.2, contrast: 0.2, saturation: 0.3, hue: 0.1 },
       blur: { p: 0.7 },
       noise: { sigma: 0.05, p: 0.7 },
+      elastic: { alpha: 3, sigma: 2.5, p: 0.7 },
       normalize: { mean: [0.7, 0.5, 0.7], std: [0.2, 0.25, 0.15] },
     }),
   ],

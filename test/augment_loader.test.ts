@@ -31,6 +31,7 @@ const PIPELINE: AugmentPipelineInput = {
   hsv: { brightness: 0.1, contrast: 0.1, saturation: 0.1, hue: 0.02 },
   blur: { sigma: [0.2, 1.2], p: 0.5 },
   noise: { sigma: 0.02, p: 0.5 },
+  elastic: { alpha: 2, sigma: 4, p: 0.5 },
   normalize: 'imagenet',
 };
 
@@ -103,7 +104,7 @@ native(`a timer keeps firing while a 256x224x224 batch with blur is augmented${s
   t.true(ticks >= 3, `the 5 ms timer fired ${ticks} times in ${ms.toFixed(0)} ms`);
 });
 
-native(`batches equal a direct augment of the same images with the same seed, epoch and order positions${skipWhy}`, async (t) => {
+native(`batches equal a direct augment of the same images with the same seed, epoch and dataset indices${skipWhy}`, async (t) => {
   const batch = syntheticHE(23, 15, 14, 9);
   const labels = Float32Array.from({ length: 23 }, (_, i) => i);
   const loader = new BatchLoader(new InMemorySource(batch, labels), PIPELINE, { batchSize: 5, shuffle: true, seed: 11, prefetch: 2, backend: 'cpu' });
@@ -112,7 +113,7 @@ native(`batches equal a direct augment of the same images with the same seed, ep
   for await (const b of loader.epoch(2)) {
     t.deepEqual(b.indices, Array.from(order.subarray(b.startIndex, b.startIndex + b.n)));
     t.deepEqual(Array.from(b.labels!), b.indices); // labels follow their images through the shuffle
-    const direct = await augment(gather(batch, b.indices), PIPELINE, { seed: 11, epoch: 2, startIndex: b.startIndex, backend: 'cpu' });
+    const direct = await augment(gather(batch, b.indices), PIPELINE, { seed: 11, epoch: 2, indices: b.indices, backend: 'cpu' });
     t.deepEqual(b.params, direct.params);
     t.deepEqual(b.images, direct.data);
     seen += b.n;
@@ -129,6 +130,23 @@ native(`without shuffle the epoch equals one augment of the whole dataset, whate
     for await (const b of new BatchLoader(new InMemorySource(batch), PIPELINE, { batchSize, seed: 5, epoch: 1, backend: 'cpu' })) parts.push(b.images);
     t.deepEqual(concat(parts), whole.data, `batchSize ${batchSize}`);
   }
+});
+
+native(`the shuffle does not change what an image becomes: a shuffled epoch is a permutation of the unshuffled one${skipWhy}`, async (t) => {
+  const batch = syntheticHE(21, 14, 13, 8);
+  const whole = await augment(batch, PIPELINE, { seed: 3, epoch: 4, backend: 'cpu' });
+  const size = 12 * 12 * 3;
+  let seen = 0;
+  for await (const b of new BatchLoader(new InMemorySource(batch), PIPELINE, { batchSize: 6, shuffle: true, seed: 3, backend: 'cpu' }).epoch(4)) {
+    t.notDeepEqual(b.indices, Array.from({ length: b.n }, (_, k) => b.startIndex + k)); // really shuffled
+    b.indices.forEach((j, k) => {
+      t.deepEqual(b.params[k], whole.params[j], `image ${j}`);
+      t.deepEqual(b.data.subarray(k * size, (k + 1) * size), whole.data.subarray(j * size, (j + 1) * size), `image ${j}`);
+    });
+    seen += b.n;
+    b.release();
+  }
+  t.is(seen, 21);
 });
 
 native(`a shuffled epoch is the same for any batch size and prefetch${skipWhy}`, async (t) => {

@@ -4,6 +4,11 @@ of native/augment/augment.h, written the way a PyTorch Dataset would with
 numpy and cv2, per patch, single-threaded (cv2.setNumThreads(1)), in float32:
 
   D4          np.rot90 (k = d4 & 3, counter-clockwise), then np.fliplr when d4 & 4
+  elastic     (when elasticAlpha > 0) albumentations' / Simard et al. 2003's way: a
+              per-pixel uniform(−1, 1) field per axis (numpy, seeded by elasticSeed),
+              cv2.GaussianBlur(σ = elasticSigma), scaled to histoflow's RMS
+              displacement (0.28·α), cv2.remap bilinear with BORDER_REFLECT. The
+              same work as histoflow's control-grid field, not the same field.
   HED jitter  scikit-image rgb2hed matrix math (OD = log(max(rgb, 1e-6)) / log(1e-6),
               @ hed_from_rgb, clip ≥ 0), s·alpha + beta, back with rgb_from_hed, clip 0..1
   colour      x·brightness; (x − mean grey)·contrast + mean grey (mean grey of the
@@ -18,7 +23,8 @@ do exactly the same work on the same patches.
 
 Usage: augment_opencv.py RAW N H W PARAMS.json REPEATS WARMUP [OUT_F32]
 RAW: N*H*W*3 bytes of interleaved RGB. PARAMS.json: {"params": [{d4, hedEnabled,
-hedAlpha, hedBeta, brightness, contrast, saturation, hue, blurSigma}, ...],
+hedAlpha, hedBeta, brightness, contrast, saturation, hue, blurSigma, elasticAlpha,
+elasticSigma, elasticSeed}, ...],
 "mean": [3], "std": [3]}. Times itself (first run apart, WARMUP untimed runs,
 REPEATS timed runs, median) and prints one JSON object. OUT_F32: the output
 (N*H*W*3 float32) of the first run.
@@ -57,6 +63,25 @@ def grey(x):
     return cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)
 
 
+# histoflow's RMS displacement is about 0.28·α; a gaussian-smoothed
+# uniform(−1, 1) field has RMS 1/(σ·sqrt(12π)) in 2-D.
+ELASTIC_RMS = 0.28
+GRIDS = {}
+
+
+def elastic(x, alpha, sigma, seed):
+    h, w = x.shape[:2]
+    if (h, w) not in GRIDS:
+        ys, xs = np.indices((h, w), dtype=np.float32)
+        GRIDS[(h, w)] = (ys, xs)
+    ys, xs = GRIDS[(h, w)]
+    rng = np.random.default_rng(seed)
+    scale = np.float32(ELASTIC_RMS * alpha * sigma * math.sqrt(12 * math.pi))
+    dy = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    dx = cv2.GaussianBlur(rng.uniform(-1, 1, (h, w)).astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    return cv2.remap(x, xs + scale * dx, ys + scale * dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
 def augment_one(img_u8, p, mean, std):
     d4 = p["d4"]
     if d4 & 3:
@@ -65,7 +90,9 @@ def augment_one(img_u8, p, mean, std):
         img_u8 = cv2.flip(img_u8, 1)
     x = img_u8.astype(np.float32)
     x *= np.float32(1 / 255)
-    if p["hedEnabled"]:
+    if p.get("elasticAlpha", 0) > 0:
+        x = elastic(x, p["elasticAlpha"], p["elasticSigma"], p["elasticSeed"])
+    if p.get("hedEnabled"):
         od = cv2.log(np.maximum(x, np.float32(1e-6)))
         od *= np.float32(1 / LOG_ADJUST)
         s = np.maximum(cv2.transform(od, HED_T), 0)

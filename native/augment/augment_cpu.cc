@@ -6,7 +6,9 @@
 //     256-entry table: x/255, or the HED optical density when jitter is on;
 //     resizes are sampled for the whole image first, separably, then the d4
 //     permutation is read row by row, with a vectorizable log for HED), the
-//     HED jitter, and the row's gray sum for the contrast mean;
+//     HED jitter, and the row's gray sum for the contrast mean; with elastic
+//     deformation, geometry fills planes of their own, elastic_planes warps
+//     them into the planes, and HED jitter and the gray sum follow;
 //   stage 2: the colour steps, row by row (fused into stage 4 without blur);
 //   stage 3: the separable blur, plane by plane (register-blocked);
 //   stage 4, per row: noise (noise_value evaluated in float, vectorized, to
@@ -32,6 +34,8 @@
 #include <vector>
 
 #include "augment/augment.h"
+#include "augment/augment_tables.h"
+#include "augment/elastic_field.h"
 #include "core/fast_log.h"
 #include "core/error.h"
 #include "core/fast_exp.h"
@@ -41,40 +45,9 @@ namespace hf {
 
 namespace {
 
-constexpr double kLogAdjust = -13.815510557964274;  // ln(1e-6)
-// skimage.color.rgb_from_hed (row i: stain i's RGB optical density).
-constexpr double kRgbFromHed[9] = {0.65, 0.70, 0.29, 0.07, 0.99, 0.11, 0.27, 0.57, 0.78};
-
-struct Tables {
-  float hed_from_rgb[9];      // inv(rgb_from_hed), row-major for row vectors
-  float log_rgb_from_hed[9];  // ln(1e-6) · rgb_from_hed: exponent of combine_stains
-  float od[256];              // ln(max(v/255, 1e-6)) / ln(1e-6)
-  float unit[256];            // v / 255
-};
-
-const Tables& tables() {
-  static const Tables t = [] {
-    Tables t{};
-    const double* m = kRgbFromHed;
-    const double det = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) +
-                       m[2] * (m[3] * m[7] - m[4] * m[6]);
-    const double inv[9] = {(m[4] * m[8] - m[5] * m[7]) / det, (m[2] * m[7] - m[1] * m[8]) / det,
-                           (m[1] * m[5] - m[2] * m[4]) / det, (m[5] * m[6] - m[3] * m[8]) / det,
-                           (m[0] * m[8] - m[2] * m[6]) / det, (m[2] * m[3] - m[0] * m[5]) / det,
-                           (m[3] * m[7] - m[4] * m[6]) / det, (m[1] * m[6] - m[0] * m[7]) / det,
-                           (m[0] * m[4] - m[1] * m[3]) / det};
-    for (int k = 0; k < 9; ++k) {
-      t.hed_from_rgb[k] = static_cast<float>(inv[k]);
-      t.log_rgb_from_hed[k] = static_cast<float>(kLogAdjust * m[k]);
-    }
-    for (int v = 0; v < 256; ++v) {
-      t.od[v] = static_cast<float>(std::log(std::max(v / 255.0, 1e-6)) / kLogAdjust);
-      t.unit[v] = static_cast<float>(v) / 255.f;
-    }
-    return t;
-  }();
-  return t;
-}
+constexpr double kLogAdjust = kAugmentLogAdjust;
+using Tables = AugmentTables;
+const Tables& tables() { return augment_tables(); }
 
 inline float clamp01(float v) { return std::min(std::max(v, 0.f), 1.f); }
 
@@ -171,6 +144,8 @@ struct Scratch {
   std::vector<Tap> taps;
   std::vector<float> resize;  // the resize's rows, planes and source line
   std::vector<int32_t> cols;  // the resize's column taps, as index arrays
+  std::vector<float> elastic;         // control grid, a row of it interpolated, column weights
+  std::vector<int32_t> elastic_cols;  // each column's first control point
 };
 
 // Step 1 for a resize: the crop window resampled to the pre-transform grid
@@ -215,6 +190,111 @@ void resize_planes(const uint8_t* origin, int64_t stride, int crop_h, int crop_w
   }
 }
 thread_local Scratch tls_scratch;
+
+// Step 1b: G (h x w planes) warped into E by the elastic field of p
+// (elastic_field.h). The control grid is drawn once per image; each row
+// interpolates it along y once (ry, rx: one value per control column), then
+// along x for the whole row (8 multiply-adds a pixel, vectorizable), then
+// samples: rows whose taps all fall inside the image skip the reflection.
+void elastic_planes(const float* const G[3], float* const E[3], int h, int w, const AugmentImageParams& p,
+                    Scratch& s) {
+  const float sigma = p.elastic_sigma, alpha = p.elastic_alpha;
+  const int gh = elastic::grid_size(h, sigma), gw = elastic::grid_size(w, sigma);
+  const size_t grid = static_cast<size_t>(gh) * gw;
+  const size_t need = 2 * grid + 2 * static_cast<size_t>(gw) + 6 * static_cast<size_t>(w);
+  if (s.elastic.size() < need) s.elastic.resize(need);
+  if (s.elastic_cols.size() < 3 * static_cast<size_t>(w)) s.elastic_cols.resize(3 * static_cast<size_t>(w));
+  float* cy = s.elastic.data();
+  float* cx = cy + grid;
+  float* ry = cx + grid;
+  float* rx = ry + gw;
+  float* wx = rx + gw;       // 4 per column
+  float* fy = wx + 4 * w;    // the row's bilinear weights
+  float* fx = fy + w;
+  int32_t* jx = s.elastic_cols.data();
+  int32_t* by = jx + w;      // the row's first taps, before reflection
+  int32_t* bx = by + w;
+  for (size_t k = 0; k < grid; ++k) {
+    cy[k] = elastic::control(p.elastic_seed, alpha, 2 * k);
+    cx[k] = elastic::control(p.elastic_seed, alpha, 2 * k + 1);
+  }
+  for (int x = 0; x < w; ++x) elastic::axis(x, sigma, &jx[x], wx + 4 * x);
+  for (int y = 0; y < h; ++y) {
+    int jy;
+    float wy[4];
+    elastic::axis(y, sigma, &jy, wy);
+    const float* c0 = cy + static_cast<size_t>(jy) * gw;
+    const float* d0 = cx + static_cast<size_t>(jy) * gw;
+    for (int i = 0; i < gw; ++i) {
+      float a = wy[0] * c0[i];
+      a += wy[1] * c0[gw + i];
+      a += wy[2] * c0[2 * gw + i];
+      a += wy[3] * c0[3 * gw + i];
+      ry[i] = a;
+      float b = wy[0] * d0[i];
+      b += wy[1] * d0[gw + i];
+      b += wy[2] * d0[2 * gw + i];
+      b += wy[3] * d0[3 * gw + i];
+      rx[i] = b;
+    }
+    // Three simple loops (displacement, taps, their extremes) so that each vectorizes.
+    for (int x = 0; x < w; ++x) {
+      const float* v = wx + 4 * x;
+      const int j = jx[x];
+      float dy = v[0] * ry[j];
+      dy += v[1] * ry[j + 1];
+      dy += v[2] * ry[j + 2];
+      dy += v[3] * ry[j + 3];
+      float dx = v[0] * rx[j];
+      dx += v[1] * rx[j + 1];
+      dx += v[2] * rx[j + 2];
+      dx += v[3] * rx[j + 3];
+      fy[x] = dy, fx[x] = dx;
+    }
+    for (int x = 0; x < w; ++x) {
+      const float fly = std::floor(fy[x]), flx = std::floor(fx[x]);
+      by[x] = y + static_cast<int32_t>(fly), fy[x] -= fly;
+      bx[x] = x + static_cast<int32_t>(flx), fx[x] -= flx;
+    }
+    int lo = 0, hi = 0;  // the row's extreme taps
+    for (int x = 0; x < w; ++x) {
+      lo = std::min(lo, std::min(by[x], bx[x]));
+      hi = std::max(hi, std::max(by[x] - (h - 2), bx[x] - (w - 2)));
+    }
+    const int64_t o = static_cast<int64_t>(y) * w;
+    if (lo >= 0 && hi <= 0) {  // every tap inside: no reflection
+      for (int x = 0; x < w; ++x) {
+        const int64_t i00 = static_cast<int64_t>(by[x]) * w + bx[x];
+        const float ax = fx[x], ay = fy[x];
+        for (int c = 0; c < 3; ++c) {
+          const float* g = G[c];
+          const float top = g[i00] + ax * (g[i00 + 1] - g[i00]);
+          const float bot = g[i00 + w] + ax * (g[i00 + w + 1] - g[i00 + w]);
+          E[c][o + x] = top + ay * (bot - top);
+        }
+      }
+      continue;
+    }
+    for (int x = 0; x < w; ++x) {
+      const int y0 = elastic::reflect(by[x], h), y1 = elastic::reflect(by[x] + 1, h);
+      const int x0 = elastic::reflect(bx[x], w), x1 = elastic::reflect(bx[x] + 1, w);
+      const int64_t r0 = static_cast<int64_t>(y0) * w, r1 = static_cast<int64_t>(y1) * w;
+      const float ax = fx[x], ay = fy[x];
+      for (int c = 0; c < 3; ++c) {
+        const float* g = G[c];
+        const float top = g[r0 + x0] + ax * (g[r0 + x1] - g[r0 + x0]);
+        const float bot = g[r1 + x0] + ax * (g[r1 + x1] - g[r1 + x0]);
+        E[c][o + x] = top + ay * (bot - top);
+      }
+    }
+  }
+}
+
+// ln(max(v, 1e-6)) / ln(1e-6) in place: the optical density HED jitter reads.
+void od_row(float* __restrict q, int n) {
+  const float inv_adjust = static_cast<float>(1.0 / kLogAdjust);
+  for (int x = 0; x < n; ++x) q[x] = fast_log(std::max(q[x], 1e-6f)) * inv_adjust;
+}
 
 void hed_row(float* __restrict r, float* __restrict g, float* __restrict b, int n, const AugmentImageParams& p,
              const Tables& t) {
@@ -396,11 +476,12 @@ void augment_image(const uint8_t* img, int64_t H, int64_t W, const AugmentImageP
   const bool colour = !colour_identity(p);
   const bool blur = p.blur_sigma > 0.f;
   const bool noise = p.noise_sigma > 0.f;
+  const bool warp = p.elastic_alpha > 0.f;
   const int64_t stride = W * 3;
   const uint8_t* origin = img + (static_cast<int64_t>(p.crop_y) * W + p.crop_x) * 3;
   const int64_t step = (g.ux * W + g.vx) * 3;  // source bytes per output x (exact copies)
 
-  if (exact && !hed && !colour && !blur && !noise) {
+  if (exact && !hed && !colour && !blur && !noise && !warp) {
     for (int y = 0; y < oh; ++y) {
       const uint8_t* src = origin + (static_cast<int64_t>(g.uy * y + g.u0) * W + (g.vy * y + g.v0)) * 3;
       float* o = out + static_cast<int64_t>(y) * ow * 3;
@@ -430,10 +511,17 @@ void augment_image(const uint8_t* img, int64_t H, int64_t W, const AugmentImageP
   if (noise) need += 3 * ow;
   const int64_t at_perm = need;
   if (permute) need += 3 * plane;
+  const int64_t at_warp = need;  // step 1's planes, before the elastic warp
+  if (warp) need += 3 * plane;
   if (s.planes.size() < static_cast<size_t>(need)) s.planes.resize(static_cast<size_t>(need));
   float* P[3] = {s.planes.data(), s.planes.data() + plane, s.planes.data() + 2 * plane};
 
-  // Stage 1: geometry, HED jitter, gray sum.
+  // Stage 1: geometry (into G), elastic warp (G → P), HED jitter, gray sum.
+  float* G[3] = {P[0], P[1], P[2]};
+  if (warp)
+    for (int c = 0; c < 3; ++c) G[c] = s.planes.data() + at_warp + c * plane;
+  // With a warp, HED jitter waits for it: geometry gives plain values.
+  const bool hed_now = hed && !warp;
   const Tap* ty = nullptr;
   const Tap* tx = nullptr;
   if (!exact) {
@@ -442,17 +530,17 @@ void augment_image(const uint8_t* img, int64_t H, int64_t W, const AugmentImageP
     make_taps(g.wp, bp.crop_w, s.taps.data() + g.hp);
     ty = s.taps.data(), tx = s.taps.data() + g.hp;
   }
-  float* R[3] = {P[0], P[1], P[2]};
+  float* R[3] = {G[0], G[1], G[2]};
   if (permute)
     for (int c = 0; c < 3; ++c) R[c] = s.planes.data() + at_perm + c * plane;
   if (!exact) resize_planes(origin, stride, bp.crop_h, bp.crop_w, ty, tx, g.hp, g.wp, s, R);
   const int64_t rstep = static_cast<int64_t>(g.ux) * g.wp + g.vx;  // R elements per output x
-  const float* tab = hed ? t.od : t.unit;
+  const float* tab = hed_now ? t.od : t.unit;
   double gray_sum = 0;
   for (int y = 0; y < oh; ++y) {
-    float* r = P[0] + static_cast<int64_t>(y) * ow;
-    float* gg = P[1] + static_cast<int64_t>(y) * ow;
-    float* b = P[2] + static_cast<int64_t>(y) * ow;
+    float* r = G[0] + static_cast<int64_t>(y) * ow;
+    float* gg = G[1] + static_cast<int64_t>(y) * ow;
+    float* b = G[2] + static_cast<int64_t>(y) * ow;
     if (exact) {
       const uint8_t* src = origin + (static_cast<int64_t>(g.uy * y + g.u0) * W + (g.vy * y + g.v0)) * 3;
       for (int x = 0; x < ow; ++x, src += step) r[x] = tab[src[0]], gg[x] = tab[src[1]], b[x] = tab[src[2]];
@@ -461,14 +549,26 @@ void augment_image(const uint8_t* img, int64_t H, int64_t W, const AugmentImageP
         int64_t k = static_cast<int64_t>(g.uy * y + g.u0) * g.wp + (g.vy * y + g.v0);
         for (int x = 0; x < ow; ++x, k += rstep) r[x] = R[0][k], gg[x] = R[1][k], b[x] = R[2][k];
       }
-      if (hed) {
-        const float inv_adjust = static_cast<float>(1.0 / kLogAdjust);
-        for (float* q : {r, gg, b})
-          for (int x = 0; x < ow; ++x) q[x] = fast_log(std::max(q[x], 1e-6f)) * inv_adjust;
-      }
+      if (hed_now)
+        for (float* q : {r, gg, b}) od_row(q, ow);
     }
+    if (warp) continue;
     if (hed) hed_row(r, gg, b, ow, p, t);
     if (p.contrast != 1.f) gray_sum += gray_sum_row(r, gg, b, ow);
+  }
+  if (warp) {
+    elastic_planes(G, P, oh, ow, p, s);
+    for (int y = 0; y < oh; ++y) {
+      const int64_t o = static_cast<int64_t>(y) * ow;
+      float* r = P[0] + o;
+      float* gg = P[1] + o;
+      float* b = P[2] + o;
+      if (hed) {
+        for (float* q : {r, gg, b}) od_row(q, ow);
+        hed_row(r, gg, b, ow, p, t);
+      }
+      if (p.contrast != 1.f) gray_sum += gray_sum_row(r, gg, b, ow);
+    }
   }
   const float mean_gray = static_cast<float>(gray_sum / static_cast<double>(plane));
 
@@ -532,6 +632,7 @@ void augment_cpu(const RgbBatch& in, const AugmentImageParams* params, const Aug
     if (p.d4 < 0 || p.d4 > 7) fail("d4 must be in 0..7");
     if (p.crop_y < 0 || p.crop_x < 0 || p.crop_y + batch.crop_h > in.height || p.crop_x + batch.crop_w > in.width)
       fail("crop window of image " + std::to_string(i) + " is outside the source");
+    if (!elastic::params_ok(p.elastic_alpha, p.elastic_sigma)) fail("elastic parameters of image " + std::to_string(i) + " are out of range");
   }
   OutTables ot;
   for (int c = 0; c < 3; ++c) {

@@ -1,7 +1,9 @@
 // Batched augmentation on the device (augment.h: the order of operations and
 // the formulas). The batch and the per-image parameters are uploaded once; each
 // stage is one launch over the whole batch, blockIdx.y walking the images:
-//   1. sample_kernel   geometry (D4, crop, bilinear resize) + HED jitter → float RGB
+//   1. sample_kernel   geometry (D4, crop, bilinear resize), elastic warp (four
+//                       geometry samples per pixel, from the image's control
+//                       grid drawn on the host) + HED jitter → float RGB
 //   2. gray_mean_kernel per-image mean gray for contrast (one block per image,
 //                       double sums, deterministic)
 //   3. colour_kernel   brightness, contrast, saturation, hue (in place)
@@ -53,7 +55,10 @@ struct SampleArgs {
   augment_dev::Tables tables;
 };
 
+// controls + offsets[img]: image img's elastic control grids (when its
+// elastic_alpha > 0; both null when no image of the batch has one).
 __global__ void sample_kernel(SampleArgs a, int64_t n, const AugmentImageParams* __restrict__ params,
+                              const float* __restrict__ controls, const int64_t* __restrict__ offsets,
                               float* __restrict__ buf) {
   // The tables into shared memory: the 256-entry lookups index them freely.
   static_assert(sizeof(augment_dev::Tables) % sizeof(float) == 0, "Tables is copied as floats");
@@ -67,10 +72,14 @@ __global__ void sample_kernel(SampleArgs a, int64_t n, const AugmentImageParams*
   HF_FOR_EACH_IMAGE(img, n) {
     const AugmentImageParams& p = params[img];
     const uint8_t* src = a.in + img * a.height * a.width * 3;
+    const bool warp = p.elastic_alpha > 0.f;  // block-uniform
     HF_FOR_EACH_ITEM(k, ppi) {
       const int y = static_cast<int>(k / out_w), x = static_cast<int>(k % out_w);
       float rgb[3];
-      augment_dev::sample_pixel(src, a.width, a.batch, p, tables, y, x, rgb);
+      if (warp)
+        augment_dev::elastic_pixel(src, a.width, a.batch, p, tables, controls + offsets[img], y, x, rgb);
+      else
+        augment_dev::sample_pixel(src, a.width, a.batch, p, tables, y, x, rgb);
       float* o = buf + (img * ppi + k) * 3;
       o[0] = rgb[0], o[1] = rgb[1], o[2] = rgb[2];
     }
@@ -197,6 +206,8 @@ void augment_cuda(const RgbBatch& in, const AugmentImageParams* params, const Au
     if (p.d4 < 0 || p.d4 > 7) fail("d4 must be in 0..7");
     if (p.crop_y < 0 || p.crop_x < 0 || p.crop_y + batch.crop_h > in.height || p.crop_x + batch.crop_w > in.width)
       fail("crop window of image " + std::to_string(i) + " is outside the source");
+    if (!elastic::params_ok(p.elastic_alpha, p.elastic_sigma))
+      fail("elastic parameters of image " + std::to_string(i) + " are out of range");
   }
   const int64_t ppi = int64_t{batch.out_h} * batch.out_w;
   const int64_t values = n * ppi * 3;
@@ -205,9 +216,14 @@ void augment_cuda(const RgbBatch& in, const AugmentImageParams* params, const Au
   std::vector<int> radius(n);
   std::vector<int64_t> offsets(n);
   std::vector<float> weights;
+  // Per-image elastic control grids, drawn on the host as augment_cpu does.
+  std::vector<int64_t> control_offsets(n);
+  std::vector<float> controls;
   bool any_blur = false, any_contrast = false, any_colour = false;
   for (int64_t i = 0; i < n; ++i) {
     const AugmentImageParams& p = params[i];
+    control_offsets[i] = static_cast<int64_t>(controls.size());
+    if (p.elastic_alpha > 0.f) augment_dev::elastic_controls(p, batch.out_h, batch.out_w, controls);
     offsets[i] = static_cast<int64_t>(weights.size());
     std::vector<float> taps = augment_dev::blur_weights(p.blur_sigma);
     radius[i] = static_cast<int>(taps.size() / 2);
@@ -221,7 +237,7 @@ void augment_cuda(const RgbBatch& in, const AugmentImageParams* params, const Au
   args.height = in.height;
   args.width = in.width;
   args.batch = batch;
-  args.tables = augment_dev::make_tables();
+  args.tables = augment_tables();
 
   // d_out doubles as the blur's intermediate: rows d_buf → d_out, columns
   // d_out → d_buf, then noise + normalize d_buf → d_out.
@@ -232,6 +248,14 @@ void augment_cuda(const RgbBatch& in, const AugmentImageParams* params, const Au
   DeviceBuffer<float> d_mean, d_weights;
   DeviceBuffer<int64_t> d_offsets;
   DeviceBuffer<int> d_radius;
+  DeviceBuffer<float> d_controls;
+  DeviceBuffer<int64_t> d_control_offsets;
+  if (!controls.empty()) {
+    d_controls = DeviceBuffer<float>(controls.size(), op);
+    d_control_offsets = DeviceBuffer<int64_t>(static_cast<size_t>(n), op);
+    d_controls.upload(controls.data(), controls.size(), op);
+    d_control_offsets.upload(control_offsets.data(), static_cast<size_t>(n), op);
+  }
   d_in.upload(in.data, static_cast<size_t>(in.bytes()), op);
   d_params.upload(params, static_cast<size_t>(n), op);
   args.in = d_in.data();
@@ -249,7 +273,8 @@ void augment_cuda(const RgbBatch& in, const AugmentImageParams* params, const Au
   }
 
   const dim3 grid = batch_grid(n, ppi);
-  sample_kernel<<<grid, kThreads>>>(args, n, d_params.data(), d_buf.data());
+  sample_kernel<<<grid, kThreads>>>(args, n, d_params.data(), d_controls.data(), d_control_offsets.data(),
+                                    d_buf.data());
   HF_CUDA_CHECK_LAUNCH(op);
   if (any_contrast) {
     const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(n, kMaxGridY));

@@ -1,5 +1,5 @@
 // The per-pixel arithmetic of augment_cuda.cu (augment.h's steps) and its
-// host-built constants (HED tables, blur taps). HF_HOST_DEVICE, so the same
+// host-built blur taps (the HED tables are augment_tables.h's, shared). HF_HOST_DEVICE, so the same
 // code also compiles on the host. Each function mirrors augment_cpu.cc
 // operation for operation (its make_geometry, make_taps, fast_log, hed_row,
 // gray_sum_row, colour_row/hue_row, blur weights, noise clip): float pixels,
@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "augment/augment.h"
+#include "augment/augment_tables.h"
+#include "augment/elastic_field.h"
 #include "core/fast_exp.h"
 #include "core/host_device.h"
 
@@ -58,45 +60,26 @@ HF_HOST_DEVICE inline Tap make_tap(int o, int in, int out) {
 
 using hf::fast_log;  // core/fast_log.h, shared with augment_cpu
 
-constexpr double kLogAdjust = -13.815510557964274;  // ln(1e-6)
+constexpr double kLogAdjust = kAugmentLogAdjust;
 
-// Host-built constants of steps 1–2, as augment_cpu's Tables.
-struct Tables {
-  float hed_from_rgb[9];      // inv(rgb_from_hed), row-major for row vectors
-  float log_rgb_from_hed[9];  // ln(1e-6) · rgb_from_hed
-  float od[256];              // ln(max(v/255, 1e-6)) / ln(1e-6)
-  float unit[256];            // v / 255
-};
+// Host-built constants of steps 1–2 (augment_tables.h, shared with augment_cpu).
+using Tables = AugmentTables;
 
-inline Tables make_tables() {
-  const double m[9] = {0.65, 0.70, 0.29, 0.07, 0.99, 0.11, 0.27, 0.57, 0.78};  // skimage rgb_from_hed
-  const double det = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) +
-                     m[2] * (m[3] * m[7] - m[4] * m[6]);
-  const double inv[9] = {(m[4] * m[8] - m[5] * m[7]) / det, (m[2] * m[7] - m[1] * m[8]) / det,
-                         (m[1] * m[5] - m[2] * m[4]) / det, (m[5] * m[6] - m[3] * m[8]) / det,
-                         (m[0] * m[8] - m[2] * m[6]) / det, (m[2] * m[3] - m[0] * m[5]) / det,
-                         (m[3] * m[7] - m[4] * m[6]) / det, (m[1] * m[6] - m[0] * m[7]) / det,
-                         (m[0] * m[4] - m[1] * m[3]) / det};
-  Tables t{};
-  for (int k = 0; k < 9; ++k) {
-    t.hed_from_rgb[k] = static_cast<float>(inv[k]);
-    t.log_rgb_from_hed[k] = static_cast<float>(kLogAdjust * m[k]);
-  }
-  for (int v = 0; v < 256; ++v) {
-    t.od[v] = static_cast<float>(std::log(std::max(v / 255.0, 1e-6)) / kLogAdjust);
-    t.unit[v] = static_cast<float>(v) / 255.f;
-  }
-  return t;
+// ln(max(v, 1e-6)) / ln(1e-6) per channel (augment_cpu's od_row).
+HF_HOST_DEVICE inline void to_od(float rgb[3]) {
+  const float inv_adjust = static_cast<float>(1.0 / kLogAdjust);
+  for (int c = 0; c < 3; ++c) rgb[c] = fast_log(rgb[c] > 1e-6f ? rgb[c] : 1e-6f) * inv_adjust;
 }
 
-// Output pixel (y, x) of steps 1–2: the geometry, in [0, 1], or — with HED
-// jitter on — the jittered RGB. An exact geometry (crop = pre-transform grid)
-// reads the tables, as augment_cpu; a resize samples bilinearly.
-HF_HOST_DEVICE inline void sample_pixel(const uint8_t* src, int64_t width, const AugmentBatchParams& b,
-                                        const AugmentImageParams& p, const Tables& t, int y, int x, float rgb[3]) {
+// Output pixel (y, x) of step 1: the geometry, in [0, 1], or its optical
+// density ln(max(v, 1e-6)) / ln(1e-6) when `hed`. An exact geometry (crop =
+// pre-transform grid) reads the tables, as augment_cpu; a resize samples
+// bilinearly.
+HF_HOST_DEVICE inline void geometry_pixel(const uint8_t* src, int64_t width, const AugmentBatchParams& b,
+                                          const AugmentImageParams& p, const Tables& t, bool hed, int y, int x,
+                                          float rgb[3]) {
   const int hp = grid_h(p.d4, b.out_h, b.out_w), wp = grid_w(p.d4, b.out_h, b.out_w);
   const bool exact = b.crop_h == hp && b.crop_w == wp;
-  const bool hed = p.hed_enabled != 0;
   const uint8_t* origin = src + (int64_t{p.crop_y} * width + p.crop_x) * 3;
   int u, v;
   undo_d4(p.d4, b.out_h, b.out_w, y, x, &u, &v);
@@ -114,13 +97,13 @@ HF_HOST_DEVICE inline void sample_pixel(const uint8_t* src, int64_t width, const
       const float top = p00 + cc.w * (p01 - p00), bot = p10 + cc.w * (p11 - p10);
       rgb[ch] = (top + a.w * (bot - top)) / 255.f;
     }
-    if (hed) {
-      const float inv_adjust = static_cast<float>(1.0 / kLogAdjust);
-      for (int c = 0; c < 3; ++c) rgb[c] = fast_log(rgb[c] > 1e-6f ? rgb[c] : 1e-6f) * inv_adjust;
-    }
+    if (hed) to_od(rgb);
   }
-  if (!hed) return;
-  // rgb holds ln(max(rgb, 1e-6)) / ln(1e-6): separate, jitter, combine.
+}
+
+// Step 2 on one pixel: rgb holds ln(max(rgb, 1e-6)) / ln(1e-6); separate,
+// jitter, combine.
+HF_HOST_DEVICE inline void hed_pixel(const AugmentImageParams& p, const Tables& t, float rgb[3]) {
   const float* m = t.hed_from_rgb;
   const float* e = t.log_rgb_from_hed;
   const float l0 = rgb[0], l1 = rgb[1], l2 = rgb[2];
@@ -128,6 +111,72 @@ HF_HOST_DEVICE inline void sample_pixel(const uint8_t* src, int64_t width, const
   const float s1 = fmaxf(l0 * m[1] + l1 * m[4] + l2 * m[7], 0.f) * p.hed_alpha[1] + p.hed_beta[1];
   const float s2 = fmaxf(l0 * m[2] + l1 * m[5] + l2 * m[8], 0.f) * p.hed_alpha[2] + p.hed_beta[2];
   for (int c = 0; c < 3; ++c) rgb[c] = clamp01(fast_exp(s0 * e[c] + s1 * e[3 + c] + s2 * e[6 + c]));
+}
+
+// Output pixel (y, x) of steps 1–2 without elastic deformation.
+HF_HOST_DEVICE inline void sample_pixel(const uint8_t* src, int64_t width, const AugmentBatchParams& b,
+                                        const AugmentImageParams& p, const Tables& t, int y, int x, float rgb[3]) {
+  const bool hed = p.hed_enabled != 0;
+  geometry_pixel(src, width, b, p, t, hed, y, x, rgb);
+  if (hed) hed_pixel(p, t, rgb);
+}
+
+// Output pixel (y, x) of steps 1, 1b and 2 (elastic_alpha > 0): the
+// displacement from the image's control grid (cy then cx, gh x gw each:
+// elastic_field.h), in augment_cpu's elastic_planes order, then four step-1
+// samples blended bilinearly, then HED jitter.
+HF_HOST_DEVICE inline void elastic_pixel(const uint8_t* src, int64_t width, const AugmentBatchParams& b,
+                                         const AugmentImageParams& p, const Tables& t, const float* controls, int y,
+                                         int x, float rgb[3]) {
+  const int h = b.out_h, w = b.out_w;
+  const float sigma = p.elastic_sigma;
+  const int gh = elastic::grid_size(h, sigma), gw = elastic::grid_size(w, sigma);
+  int jy, jx;
+  float wy[4], wx[4];
+  elastic::axis(y, sigma, &jy, wy);
+  elastic::axis(x, sigma, &jx, wx);
+  float d[2];
+  for (int k = 0; k < 2; ++k) {
+    const float* c0 = controls + static_cast<int64_t>(k) * gh * gw + static_cast<int64_t>(jy) * gw + jx;
+    float acc = 0.f;
+    for (int j = 0; j < 4; ++j) {
+      float r = wy[0] * c0[j];
+      r += wy[1] * c0[gw + j];
+      r += wy[2] * c0[2 * gw + j];
+      r += wy[3] * c0[3 * gw + j];
+      acc = j == 0 ? wx[0] * r : acc + wx[j] * r;
+    }
+    d[k] = acc;
+  }
+  int y0, y1, x0, x1;
+  float fy, fx;
+  elastic::taps(y, d[0], h, &y0, &y1, &fy);
+  elastic::taps(x, d[1], w, &x0, &x1, &fx);
+  float g00[3], g01[3], g10[3], g11[3];
+  geometry_pixel(src, width, b, p, t, false, y0, x0, g00);
+  geometry_pixel(src, width, b, p, t, false, y0, x1, g01);
+  geometry_pixel(src, width, b, p, t, false, y1, x0, g10);
+  geometry_pixel(src, width, b, p, t, false, y1, x1, g11);
+  for (int c = 0; c < 3; ++c) {
+    const float top = g00[c] + fx * (g01[c] - g00[c]);
+    const float bot = g10[c] + fx * (g11[c] - g10[c]);
+    rgb[c] = top + fy * (bot - top);
+  }
+  if (p.hed_enabled != 0) {
+    to_od(rgb);
+    hed_pixel(p, t, rgb);
+  }
+}
+
+// The control grids of an image (cy then cx), as augment_cpu draws them.
+inline void elastic_controls(const AugmentImageParams& p, int out_h, int out_w, std::vector<float>& into) {
+  const int gh = elastic::grid_size(out_h, p.elastic_sigma), gw = elastic::grid_size(out_w, p.elastic_sigma);
+  const size_t grid = static_cast<size_t>(gh) * gw, at = into.size();
+  into.resize(at + 2 * grid);
+  for (size_t k = 0; k < grid; ++k) {
+    into[at + k] = elastic::control(p.elastic_seed, p.elastic_alpha, 2 * k);
+    into[at + grid + k] = elastic::control(p.elastic_seed, p.elastic_alpha, 2 * k + 1);
+  }
 }
 
 // ---- 3. colour ----------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "augment/augment.h"
@@ -185,6 +186,54 @@ void ref_blur(Image& im, int h, int w, double sigma) {
       }
 }
 
+// augment.h step 1b in double: control grid α·(2u − 1) (rounded to float, as
+// the header says), cubic B-spline weights (rounded to float), the 16-term
+// sum, bilinear sampling with mirrored (BORDER_REFLECT) indices.
+int ref_reflect(int i, int n) {
+  const int period = 2 * n;
+  const int m = ((i % period) + period) % period;
+  return m < n ? m : period - 1 - m;
+}
+
+void ref_bspline(double pos, double sigma, int& first, double w[4]) {
+  const double t = pos / sigma, f = t - std::floor(t);
+  first = static_cast<int>(std::floor(t));
+  const double v[4] = {(1 - f) * (1 - f) * (1 - f) / 6, (3 * f * f * f - 6 * f * f + 4) / 6,
+                       (-3 * f * f * f + 3 * f * f + 3 * f + 1) / 6, f * f * f / 6};
+  for (int k = 0; k < 4; ++k) w[k] = static_cast<float>(v[k]);
+}
+
+Image ref_elastic(const Image& im, int h, int w, const AugmentImageParams& p) {
+  const double sigma = p.elastic_sigma;
+  const int gh = static_cast<int>(std::floor((h - 1) / sigma)) + 4, gw = static_cast<int>(std::floor((w - 1) / sigma)) + 4;
+  auto control = [&](int j, int i, int d) {
+    const uint64_t k = 2 * static_cast<uint64_t>(j * gw + i) + d;
+    const double u = std::ldexp(static_cast<double>(ref_splitmix64(p.elastic_seed, k) >> 11), -53);
+    return static_cast<double>(static_cast<float>(p.elastic_alpha * (2 * u - 1)));
+  };
+  Image out(im.size());
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      int jy, jx;
+      double wy[4], wx[4];
+      ref_bspline(y, sigma, jy, wy);
+      ref_bspline(x, sigma, jx, wx);
+      double d[2] = {0, 0};
+      for (int a = 0; a < 4; ++a)
+        for (int b = 0; b < 4; ++b)
+          for (int k = 0; k < 2; ++k) d[k] += wy[a] * wx[b] * control(jy + a, jx + b, k);
+      const double fy = std::floor(d[0]), fx = std::floor(d[1]);
+      const double ty = d[0] - fy, tx = d[1] - fx;
+      const int y0 = ref_reflect(y + static_cast<int>(fy), h), y1 = ref_reflect(y + static_cast<int>(fy) + 1, h);
+      const int x0 = ref_reflect(x + static_cast<int>(fx), w), x1 = ref_reflect(x + static_cast<int>(fx) + 1, w);
+      for (int c = 0; c < 3; ++c) {
+        auto at = [&](int yy, int xx) { return im[(yy * w + xx) * 3 + c]; };
+        out[(y * w + x) * 3 + c] = (1 - ty) * ((1 - tx) * at(y0, x0) + tx * at(y0, x1)) + ty * ((1 - tx) * at(y1, x0) + tx * at(y1, x1));
+      }
+    }
+  return out;
+}
+
 // The whole of augment.h for one image, in double.
 Image reference_augment(const uint8_t* img, int W, const AugmentImageParams& p, const AugmentBatchParams& b) {
   const int k = p.d4 & 3;
@@ -192,6 +241,7 @@ Image reference_augment(const uint8_t* img, int W, const AugmentImageParams& p, 
   Image im = resize_crop(img, W, p.crop_y, p.crop_x, b.crop_h, b.crop_w, h, w);
   for (int i = 0; i < k; ++i) im = rot90(im, h, w);
   if (p.d4 & 4) im = fliplr(im, h, w);
+  if (p.elastic_alpha > 0) im = ref_elastic(im, h, w, p);
   if (p.hed_enabled)
     for (size_t i = 0; i < im.size(); i += 3) ref_hed(&im[i], p);
   ref_colour(im, p);
@@ -255,6 +305,11 @@ AugmentImageParams random_params(Lcg& rng, int64_t h, int64_t w, const AugmentBa
   if (rng.uniform() < 0.5) p.blur_sigma = static_cast<float>(0.1 + 1.9 * rng.uniform());
   if (rng.uniform() < 0.5) p.noise_sigma = static_cast<float>(0.05 * rng.uniform());
   p.noise_seed = static_cast<uint64_t>(rng.uniform() * 0x1.0p53);
+  if (rng.uniform() < 0.5) {
+    p.elastic_alpha = static_cast<float>(0.5 + 6 * rng.uniform());
+    p.elastic_sigma = static_cast<float>(1 + 5 * rng.uniform());
+  }
+  p.elastic_seed = static_cast<uint64_t>(rng.uniform() * 0x1.0p53);
   return p;
 }
 
@@ -463,6 +518,39 @@ HF_TEST("augment is identical for 1 and 2 threads and for a batch split in two h
     const auto a = run_cpu(rgb_a, half, h, w, pa, b), bb = run_cpu(rgb_b, n - half, h, w, pb, b);
     CHECK(std::memcmp(a.data(), two.data(), a.size() * sizeof(float)) == 0);
     CHECK(std::memcmp(bb.data(), two.data() + half * per, bb.size() * sizeof(float)) == 0);
+  }
+}
+
+HF_TEST("augment elastic deformation matches the control-grid B-spline field with mirrored edges within 1e-4") {
+  for (const AugmentBatchParams& b : {batch_params(19, 23, 19, 23), batch_params(9, 9, 14, 6), batch_params(1, 1, 1, 1)}) {
+    const int64_t n = 6, h = 25, w = 25;
+    const auto rgb = synthetic_he(n, h, w, 47);
+    std::vector<AugmentImageParams> params(n);
+    for (int64_t i = 0; i < n; ++i) {
+      params[i].d4 = b.out_h == b.out_w ? static_cast<int>(i) : 0;
+      params[i].elastic_alpha = static_cast<float>(1 + 3 * i);  // up to 16: past the 1x1 image, mirrored many times
+      params[i].elastic_sigma = static_cast<float>(1 + 1.7 * i);
+      params[i].elastic_seed = 1000 + static_cast<uint64_t>(i);
+      params[i].hed_enabled = i % 2;
+    }
+    const auto out = run_cpu(rgb, n, h, w, params, b);
+    CHECK_NEAR(max_error(rgb, n, h, w, params, b, out), 0, 1e-4);
+  }
+}
+
+HF_TEST("augment rejects elastic parameters the kernel cannot size (sigma < 1, NaN or negative alpha)") {
+  const auto rgb = synthetic_he(1, 5, 5, 48);
+  for (auto [alpha, sigma] : {std::pair<float, float>{2.f, 0.5f}, {NAN, 4.f}, {-1.f, 4.f}, {INFINITY, 4.f}}) {
+    std::vector<AugmentImageParams> params(1);
+    params[0].elastic_alpha = alpha;
+    params[0].elastic_sigma = sigma;
+    bool threw = false;
+    try {
+      run_cpu(rgb, 1, 5, 5, params, batch_params(5, 5, 5, 5));
+    } catch (const ArgumentError&) {
+      threw = true;
+    }
+    CHECK(threw);
   }
 }
 

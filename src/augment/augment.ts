@@ -19,7 +19,7 @@ import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, in
 import { checkBatch } from '../image.js';
 import { KERNEL_BACKENDS, kernelBackend } from '../kernels/registry.js';
 import type { RgbBatch } from '../kernels/types.js';
-import { batchParams, drawBatchParams, ttaParams, type AugmentBatchParams, type AugmentImageParams } from './params.js';
+import { batchParams, drawBatchParams, drawIndexedParams, ttaParams, type AugmentBatchParams, type AugmentImageParams } from './params.js';
 import { checkPipeline, outputShape, type AugmentPipeline, type AugmentPipelineInput } from './pipeline.js';
 import { createGpujsAugment, type GpujsAugmentRunner } from './gpujs_augment.js';
 import { augmentReference } from './reference.js';
@@ -32,8 +32,14 @@ export interface AugmentOptions {
   seed?: number;
   /** Training epoch: a new draw per epoch for the same seed. Default 0. */
   epoch?: number;
-  /** Dataset index of the batch's first image. Default 0. */
+  /** Dataset index of the batch's first image (image i is startIndex + i). Default 0. */
   startIndex?: number;
+  /**
+   * Dataset index of each image, instead of startIndex, for batches whose
+   * images are not consecutive (a shuffled batch): image i gets the draw of
+   * indices[i]. Integers in [0, 2⁵³), one per image.
+   */
+  indices?: ArrayLike<number>;
   backend?: (typeof KERNEL_BACKENDS)[number];
   /** Where to write the result (n·height·width·3 floats); a new array when absent. */
   out?: Float32Array;
@@ -60,7 +66,7 @@ export interface AugmentResult {
   backend: string;
 }
 
-const OPTION_KEYS = ['seed', 'epoch', 'startIndex', 'backend', 'out', 'tta'];
+const OPTION_KEYS = ['seed', 'epoch', 'startIndex', 'indices', 'backend', 'out', 'tta'];
 
 interface Runner {
   name: AugmentBackendName;
@@ -161,6 +167,17 @@ function repeatEach(batch: RgbBatch, times: number): RgbBatch {
   return { data, n: batch.n * times, height: batch.height, width: batch.width };
 }
 
+/** The `indices` option: one safe non-negative integer per image, and no startIndex beside it. */
+function checkIndices(value: unknown, n: number, withStartIndex: boolean): number[] {
+  if (withStartIndex) throw new RangeError('Expected either startIndex or indices in options, not both');
+  if (!Array.isArray(value) && !(ArrayBuffer.isView(value) && !(value instanceof DataView))) {
+    throw invalidType('indices', `an array of ${n} dataset indices`, value);
+  }
+  const list = Array.from(value as ArrayLike<unknown>);
+  if (list.length !== n) throw invalidRange('indices', `an array of ${n} dataset indices (one per image)`, value);
+  return list.map((v, i) => checkInteger(`indices[${i}]`, v, 0, Number.MAX_SAFE_INTEGER));
+}
+
 /**
  * Augments a batch with a pipeline. Throws TypeError / RangeError naming the
  * field for a bad pipeline or option (unknown op, negative σ, NaN,
@@ -176,6 +193,7 @@ export async function augment(batch: RgbBatch, pipeline: AugmentPipelineInput | 
   const epoch = o.epoch === undefined ? 0 : checkInteger('epoch', o.epoch, 0, Number.MAX_SAFE_INTEGER);
   const startIndex = o.startIndex === undefined ? 0 : checkInteger('startIndex', o.startIndex, 0, Number.MAX_SAFE_INTEGER - b.n);
   const tta = o.tta === undefined ? false : checkBoolean('tta', o.tta);
+  const indices = o.indices === undefined ? undefined : checkIndices(o.indices, b.n, o.startIndex !== undefined);
   const shape = outputShape(p, b.height, b.width, p.d4 || tta);
   const n = tta ? b.n * 8 : b.n;
   const length = n * shape.height * shape.width * 3;
@@ -187,7 +205,11 @@ export async function augment(batch: RgbBatch, pipeline: AugmentPipelineInput | 
   }
   const { runner, reason } = await chooseAugmentBackend(o.backend ?? 'auto');
   const bp = batchParams(p, shape);
-  const params = tta ? ttaParams(p, shape, b.height, b.width, b.n) : drawBatchParams(p, shape, b.height, b.width, b.n, seed, epoch, startIndex);
+  const params = tta
+    ? ttaParams(p, shape, b.height, b.width, b.n)
+    : indices
+      ? drawIndexedParams(p, shape, b.height, b.width, indices, seed, epoch)
+      : drawBatchParams(p, shape, b.height, b.width, b.n, seed, epoch, startIndex);
   // Stain normalization first, on the same backend, into a new buffer (the
   // caller's batch is never written).
   const source = p.stain

@@ -9,6 +9,11 @@
  *     the crop window (the sample rows / columns and weights computed on the
  *     host in double and uploaded, so the integer source indices are exact and
  *     a same-size crop is an exact copy), then Tellez's HED jitter.
+ *  1b. elastic deformation (only when an image of the chunk has one; pass 1
+ *     then leaves HED jitter to it): each pixel's displacement from its
+ *     image's control grid (drawn on the host, elasticControls) and B-spline
+ *     axis tables (host, float32), four bilinear taps of pass 1's output with
+ *     mirrored edges, then HED jitter.
  *  2. colour: brightness, contrast, saturation, hue, each clipped. The
  *     contrast's per-image mean grey (after pass 1) is a host reduction.
  *  3. blur (only when an image of the chunk has one): two separable passes,
@@ -25,7 +30,7 @@
 import { RGB_FROM_HED, stainMatrix } from '../color/deconvolution.js';
 import type { RgbBatch } from '../kernels/types.js';
 import type { AugmentBatchParams, AugmentImageParams } from './params.js';
-import { augmentReference, noiseValue } from './reference.js';
+import { augmentReference, elasticAxis, elasticControls, elasticGridSize, noiseValue } from './reference.js';
 import { loadGpu, type GpuConstructor, type GpuInstance, type GpuKernel } from '../kernels/gpujs_loader.js';
 
 
@@ -44,6 +49,7 @@ const P_HUE = 11;
 const P_MEAN_GRAY = 12;
 const P_BLUR_RADIUS = 13;
 const P_NOISE_SIGMA = 14;
+const P_ELASTIC = 15; // 1 when the image is elastically deformed
 
 // ---- kernels (gpu.js translates these functions to GLSL, or runs them as JS in CPU mode) ----
 // Literal offsets into the parameter rows: gpu.js cannot see module constants.
@@ -69,6 +75,22 @@ function augSample(src: number[], base: number, cropW: number, y0: number, y1: n
   const top = src[base + (y0 * cropW + x0) * 3 + c]! * (1 - wx) + src[base + (y0 * cropW + x1) * 3 + c]! * wx;
   const bottom = src[base + (y1 * cropW + x0) * 3 + c]! * (1 - wx) + src[base + (y1 * cropW + x1) * 3 + c]! * wx;
   return (top * (1 - wy) + bottom * wy) / 255;
+}
+
+/** OpenCV's BORDER_REFLECT of integer i into [0, n) (reference.ts's reflectIndex). */
+function augReflect(i: number, n: number): number {
+  const period = 2 * n;
+  const m = i - period * augDivFloor(i, period);
+  let out = m;
+  if (m >= n) out = period - 1 - m;
+  return out;
+}
+
+/** Bilinear blend of channel c of an interleaved outW-wide image at base (rows y0, y1, columns x0, x1). */
+function augBlend(v: number[], base: number, outW: number, y0: number, y1: number, wy: number, x0: number, x1: number, wx: number, c: number): number {
+  const top = v[base + (y0 * outW + x0) * 3 + c]! * (1 - wx) + v[base + (y0 * outW + x1) * 3 + c]! * wx;
+  const bottom = v[base + (y1 * outW + x0) * 3 + c]! * (1 - wx) + v[base + (y1 * outW + x1) * 3 + c]! * wx;
+  return top * (1 - wy) + bottom * wy;
 }
 
 /** Optical density of one channel: log(max(v, 1e-6)) / log(1e-6). */
@@ -184,13 +206,75 @@ function geometryHedKernel(this: KernelThis, src: number[], tabs: number[], prm:
   const wx = tabs[colBase + 3 * nx + 2]!;
   const base = img * k[5]!;
   const cropW = k[3]!;
-  if (prm[row + 1]! > 0.5) {
+  if (prm[row + 1]! > 0.5 && k[6]! < 0.5) {
     const r = augSample(src, base, cropW, y0, y1, wy, x0, x1, wx, 0);
     const g = augSample(src, base, cropW, y0, y1, wy, x0, x1, wx, 1);
     const b = augSample(src, base, cropW, y0, y1, wy, x0, x1, wx, 2);
     return augHed(prm, row, hed, r, g, b, c);
   }
   return augSample(src, base, cropW, y0, y1, wy, x0, x1, wx, c);
+}
+
+/**
+ * Pass 1b: elastic warp of pass 1's output, then HED jitter. ax: per image
+ * (stride k[2]) gh, gw, then (j, w0..w3) for each row, then for each column;
+ * ctl: per image (stride k[3]) the cy grid then the cx grid (gh x gw each).
+ * k: outH, outW, ax stride, ctl stride, outH·outW.
+ */
+function elasticHedKernel(this: KernelThis, v: number[], ax: number[], ctl: number[], prm: number[], hed: number[], k: number[]): number {
+  const outH = k[0]!;
+  const outW = k[1]!;
+  const x = this.thread.x;
+  const p = augDivFloor(x, 3);
+  const c = x - 3 * p;
+  const img = augDivFloor(p, k[4]!);
+  const q = p - img * k[4]!;
+  const y = augDivFloor(q, outW);
+  const xo = q - y * outW;
+  const row = img * 16;
+  let r = v[3 * p]!;
+  let g = v[3 * p + 1]!;
+  let b = v[3 * p + 2]!;
+  if (prm[row + 15]! > 0.5) {
+    const a = img * k[2]!;
+    const gh = ax[a]!;
+    const gw = ax[a + 1]!;
+    const ty = a + 2 + 5 * y;
+    const tx = a + 2 + 5 * outH + 5 * xo;
+    const jy = ax[ty]!;
+    const jx = ax[tx]!;
+    const cb = img * k[3]!;
+    let dy = 0;
+    let dx = 0;
+    for (let j = 0; j < 4; j++) {
+      let ry = 0;
+      let rx = 0;
+      for (let i = 0; i < 4; i++) {
+        const kk = cb + (jy + i) * gw + jx + j;
+        ry += ax[ty + 1 + i]! * ctl[kk]!;
+        rx += ax[ty + 1 + i]! * ctl[kk + gh * gw]!;
+      }
+      dy += ax[tx + 1 + j]! * ry;
+      dx += ax[tx + 1 + j]! * rx;
+    }
+    const fy = Math.floor(dy);
+    const fx = Math.floor(dx);
+    const wy = dy - fy;
+    const wx = dx - fx;
+    const y0 = augReflect(y + fy, outH);
+    const y1 = augReflect(y + fy + 1, outH);
+    const x0 = augReflect(xo + fx, outW);
+    const x1 = augReflect(xo + fx + 1, outW);
+    const base = 3 * img * k[4]!;
+    r = augBlend(v, base, outW, y0, y1, wy, x0, x1, wx, 0);
+    g = augBlend(v, base, outW, y0, y1, wy, x0, x1, wx, 1);
+    b = augBlend(v, base, outW, y0, y1, wy, x0, x1, wx, 2);
+  }
+  if (prm[row + 1]! > 0.5) return augHed(prm, row, hed, r, g, b, c);
+  let out = b;
+  if (c === 0) out = r;
+  if (c === 1) out = g;
+  return out;
 }
 
 /** Pass 2: brightness, contrast (about prm's mean grey), saturation, hue; each clipped, identities skipped. k[4]: outH·outW. */
@@ -286,7 +370,7 @@ function finishKernel(this: KernelThis, v: number[], noise: number[], prm: numbe
   return (value - norm[c]!) / norm[3 + c]!;
 }
 
-const helpers = [augDivFloor, augClip01, augSample, augOd, augHed, augHue];
+const helpers = [augDivFloor, augClip01, augSample, augReflect, augBlend, augOd, augHed, augHue];
 
 // ---- the host side ---------------------------------------------------------------
 
@@ -324,6 +408,22 @@ function blurWeights(sigma: number): number[] {
   return weights.map((w) => w / sum);
 }
 
+/** The smallest power of two ≥ v (1 for v ≤ 1): few distinct kernel argument sizes. */
+function ceilPow2(v: number): number {
+  let p = 1;
+  while (p < v) p *= 2;
+  return p;
+}
+
+/** Per-chunk strides of the elastic pass's arrays (0 when no image has elastic deformation). */
+function elasticStrides(params: readonly AugmentImageParams[], b: AugmentBatchParams): { ax: number; ctl: number } {
+  let controls = 0;
+  for (const p of params) {
+    if (p.elasticAlpha > 0) controls = Math.max(controls, 2 * elasticGridSize(b.outH, p.elasticSigma) * elasticGridSize(b.outW, p.elasticSigma));
+  }
+  return controls === 0 ? { ax: 0, ctl: 0 } : { ax: 2 + 5 * (b.outH + b.outW), ctl: ceilPow2(controls) };
+}
+
 export interface GpujsAugmentRunner {
   /** The gpu.js mode that runs: 'headlessgl' (WebGL) or 'cpu'. */
   mode: string;
@@ -356,7 +456,10 @@ class Runner implements GpujsAugmentRunner {
   async run(batch: RgbBatch, params: readonly AugmentImageParams[], b: AugmentBatchParams, out: Float32Array): Promise<void> {
     const ppo = b.outH * b.outW;
     const cropPixels = b.cropH * b.cropW;
-    const perChunk = Math.floor(this.maxPixelsPerRun / Math.max(ppo, cropPixels, 1));
+    // The elastic arrays' per-image strides count too (a third of them, as
+    // pixels count three floats): every index stays below 3·2²², fp32-exact.
+    const strides = elasticStrides(params, b);
+    const perChunk = Math.floor(this.maxPixelsPerRun / Math.max(ppo, cropPixels, Math.ceil(strides.ax / 3), Math.ceil(strides.ctl / 3), 1));
     if (perChunk < 1) {
       // One image alone is past fp32's exact indices: the reference runs it.
       augmentReference(batch, params, b, out);
@@ -372,7 +475,7 @@ class Runner implements GpujsAugmentRunner {
     for (let first = 0; first < batch.n; first += perChunk) {
       const count = Math.min(perChunk, batch.n - first);
       const o = out.subarray(first * ppo * 3, (first + count) * ppo * 3);
-      this.chunk(batch, params, b, first, count, tabs, norm, o);
+      this.chunk(batch, params, b, first, count, tabs, norm, strides, o);
     }
   }
 
@@ -384,6 +487,7 @@ class Runner implements GpujsAugmentRunner {
     count: number,
     tabs: Float32Array,
     norm: Float32Array,
+    strides: { ax: number; ctl: number },
     out: Float32Array,
   ): void {
     const ppo = b.outH * b.outW;
@@ -405,6 +509,7 @@ class Runner implements GpujsAugmentRunner {
     let maxRadius = 0;
     let anyContrast = false;
     let anyNoise = false;
+    let anyElastic = false;
     for (let i = 0; i < count; i++) {
       const p = params[first + i]!;
       const r = i * PARAM_STRIDE;
@@ -418,12 +523,34 @@ class Runner implements GpujsAugmentRunner {
       prm[r + P_HUE] = p.hue;
       prm[r + P_BLUR_RADIUS] = p.blurSigma > 0 ? Math.ceil(3 * p.blurSigma) : 0;
       prm[r + P_NOISE_SIGMA] = p.noiseSigma;
+      prm[r + P_ELASTIC] = p.elasticAlpha > 0 ? 1 : 0;
+      if (p.elasticAlpha > 0) anyElastic = true;
       if (p.blurSigma > 0) maxRadius = Math.max(maxRadius, Math.ceil(3 * p.blurSigma));
       if (p.contrast !== 1) anyContrast = true;
       if (p.noiseSigma > 0) anyNoise = true;
     }
-    const k = Float32Array.from([b.outH, b.outW, b.cropH, b.cropW, ppo, cropSize]);
+    // With an elastic image in the chunk, pass 1 leaves HED jitter to pass 1b.
+    const k = Float32Array.from([b.outH, b.outW, b.cropH, b.cropW, ppo, cropSize, anyElastic ? 1 : 0]);
     let v = this.kernel(geometryHedKernel, length, [src, tabs, prm, HED_MATRICES, k]);
+    if (anyElastic) {
+      const ax = new Float32Array(count * strides.ax);
+      const ctl = new Float32Array(count * strides.ctl);
+      for (let i = 0; i < count; i++) {
+        const p = params[first + i]!;
+        if (!(p.elasticAlpha > 0)) continue;
+        const a = i * strides.ax;
+        ax[a] = elasticGridSize(b.outH, p.elasticSigma);
+        ax[a + 1] = elasticGridSize(b.outW, p.elasticSigma);
+        for (let t = 0; t < b.outH + b.outW; t++) {
+          const [j, w] = elasticAxis(t < b.outH ? t : t - b.outH, p.elasticSigma);
+          ax[a + 2 + 5 * t] = j;
+          ax.set(w, a + 3 + 5 * t);
+        }
+        ctl.set(elasticControls(p, b.outH, b.outW), i * strides.ctl);
+      }
+      const ke = Float32Array.from([b.outH, b.outW, strides.ax, strides.ctl, ppo]);
+      v = this.kernel(elasticHedKernel, length, [v, ax, ctl, prm, HED_MATRICES, ke]);
+    }
     if (anyContrast) {
       // The per-image mean grey after steps 1–2: a host reduction.
       for (let i = 0; i < count; i++) {
@@ -484,6 +611,9 @@ async function probe(runner: Runner): Promise<void> {
       blurSigma: 0.5,
       noiseSigma: 0.05,
       noiseSeed: 7,
+      elasticAlpha: 1.5,
+      elasticSigma: 1.25,
+      elasticSeed: 3,
     },
   ];
   const b: AugmentBatchParams = { cropH: 2, cropW: 2, outH: 3, outW: 3, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };

@@ -10,11 +10,11 @@
  *
  * Determinism: an epoch's order is a Fisher–Yates shuffle driven by the same
  * counter-based generator as the augment parameters (keyed by seed and epoch,
- * see `epochOrder`), and each batch runs `augment` with `startIndex` = the
- * position of its first image in that order. Without shuffle that position is
- * the dataset index; with it, image j gets the draw of its position in the
- * epoch. Either way the result depends only on (seed, epoch, order position):
- * not on batchSize, prefetch, thread count or backend.
+ * see `epochOrder`), and each batch runs `augment` with `indices` = the
+ * dataset indices of its images, so image j always gets the draw of (seed,
+ * epoch, j): what an image becomes does not depend on the shuffle (a shuffled
+ * epoch is a permutation of the unshuffled one), nor on batchSize, prefetch,
+ * thread count or backend.
  *
  * Memory: by default every batch gets a new Float32Array (the consumer may
  * keep it), which costs a zero-fill on the main thread and first-touch page
@@ -188,7 +188,7 @@ export interface LoadedBatch<Images, Labels> {
   epoch: number;
   /** Batch number within the epoch. */
   batch: number;
-  /** Position of the first image in the epoch's order: augment's startIndex. */
+  /** Position of the first image in the epoch's order (its images' draws are keyed by `indices`, not by this). */
   startIndex: number;
   /** Done with the batch: disposes its tensors and, with `reuse`, hands its array back. Idempotent. */
   release(): void;
@@ -439,7 +439,7 @@ class EpochIterator implements EpochBatches<ArrayBatch | TensorBatch> {
           labels = c.labels;
         }
         const out = buffer?.subarray(0, count * this.#imageFloats);
-        const r = await augment(images, pipeline, { seed, epoch: this.#epoch, startIndex, backend, ...(out ? { out } : {}) });
+        const r = await augment(images, pipeline, { seed, epoch: this.#epoch, indices, backend, ...(out ? { out } : {}) });
         return { ok: true, data: r.data, params: r.params, labels };
       } catch (error) {
         return { ok: false, error };

@@ -15,6 +15,7 @@
  *   12 hue = r(2u − 1) turns
  *   13 blur applied when u < p    14 blur σ = min + (max − min)u
  *   15 noise applied when u < p   16 noise seed = splitmix64(stream, 16) >> 11 (53 bits: exact as a JS number)
+ *   17 elastic applied when u < p  18 elastic seed = splitmix64(stream, 18) >> 11
  * Every float is rounded to float32 here (Math.fround), so the numbers
  * reported are exactly the ones every backend computes with.
  */
@@ -43,6 +44,12 @@ export interface AugmentImageParams {
   noiseSigma: number;
   /** Seed of the per-pixel noise, an integer below 2⁵³. */
   noiseSeed: number;
+  /** Elastic deformation: largest displacement in output pixels per axis; 0: none. */
+  elasticAlpha: number;
+  /** Elastic deformation: control-grid spacing in output pixels (≥ 1). */
+  elasticSigma: number;
+  /** Seed of the elastic control grid, an integer below 2⁵³. */
+  elasticSeed: number;
 }
 
 /** What is the same for the whole batch: AugmentBatchParams, camelCase. */
@@ -71,6 +78,9 @@ export function identityParams(): AugmentImageParams {
     blurSigma: 0,
     noiseSigma: 0,
     noiseSeed: 0,
+    elasticAlpha: 0,
+    elasticSigma: 1,
+    elasticSeed: 0,
   };
 }
 
@@ -161,6 +171,11 @@ export function drawImageParams(
     p.noiseSigma = Math.fround(pipeline.noise.sigma);
     p.noiseSeed = Number(splitmix64(stream, 16) >> 11n);
   }
+  if (pipeline.elastic && pipeline.elastic.alpha > 0 && u(17) < pipeline.elastic.p) {
+    p.elasticAlpha = Math.fround(pipeline.elastic.alpha);
+    p.elasticSigma = Math.fround(pipeline.elastic.sigma);
+    p.elasticSeed = Number(splitmix64(stream, 18) >> 11n);
+  }
   return p;
 }
 
@@ -175,8 +190,21 @@ export function drawBatchParams(
   epoch: number,
   startIndex: number,
 ): AugmentImageParams[] {
+  return drawIndexedParams(pipeline, shape, height, width, Array.from({ length: n }, (_, i) => startIndex + i), seed, epoch);
+}
+
+/** The parameters of the images at dataset indices `indices` (any order, e.g. a shuffled batch). */
+export function drawIndexedParams(
+  pipeline: AugmentPipeline,
+  shape: AugmentShape,
+  height: number,
+  width: number,
+  indices: ArrayLike<number>,
+  seed: number,
+  epoch: number,
+): AugmentImageParams[] {
   const key = augmentKey(seed, epoch);
-  return Array.from({ length: n }, (_, i) => drawImageParams(pipeline, shape, height, width, key, startIndex + i));
+  return Array.from(indices, (index) => drawImageParams(pipeline, shape, height, width, key, index));
 }
 
 /**

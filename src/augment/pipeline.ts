@@ -11,7 +11,7 @@
  *
  * The ops always run in the order of native/augment/augment.h, whatever the
  * key order: stain normalization (when asked) → geometry (crop window,
- * resize, D4) → HED jitter → brightness,
+ * resize, D4) → elastic deformation → HED jitter → brightness,
  * contrast, saturation, hue → blur → noise → normalize.
  */
 import {
@@ -40,7 +40,7 @@ export type CropMode = (typeof CROP_MODES)[number];
 
 /** The largest blur σ accepted: the kernel's radius is ceil(3σ). */
 export const MAX_BLUR_SIGMA = 32;
-/** The largest output or crop side accepted. */
+/** The largest output or crop side accepted (also the largest elastic α and σ). */
 export const MAX_SIDE = 65536;
 
 /** The canonical pipeline (what `checkPipeline` returns). */
@@ -57,6 +57,13 @@ export interface AugmentPipeline {
   crop: { size: [number, number]; mode: CropMode } | null;
   /** Bilinear resize of the crop window (or whole image) to [height, width]. */
   resize: [number, number] | null;
+  /**
+   * Elastic deformation after the geometry, applied with probability p: a
+   * smooth random displacement of at most `alpha` output pixels per axis
+   * (RMS about 0.28·alpha), varying over about `sigma` pixels (the spacing of
+   * its control grid, ≥ 1); bilinear sampling, mirrored edges.
+   */
+  elastic: { alpha: number; sigma: number; p: number } | null;
   /** HED jitter: per stain, alpha in [1 − σ, 1 + σ], beta in [−σ, σ] (rgb2hed units). */
   hed: { sigma: number } | null;
   /**
@@ -78,6 +85,7 @@ export interface AugmentPipelineInput {
   d4?: boolean;
   crop?: number | [number, number] | { size: number | [number, number]; mode?: CropMode } | null;
   resize?: number | [number, number] | null;
+  elastic?: { alpha?: number; sigma?: number; p?: number } | null;
   hed?: HedPreset | { sigma: number } | null;
   hsv?: { brightness?: number; contrast?: number; saturation?: number; hue?: number } | null;
   blur?: { sigma?: number | [number, number]; p?: number } | null;
@@ -85,11 +93,12 @@ export interface AugmentPipelineInput {
   normalize?: 'imagenet' | { mean: ArrayLike<number>; std: ArrayLike<number> } | null;
 }
 
-export const PIPELINE_OPS = ['stain', 'd4', 'crop', 'resize', 'hed', 'hsv', 'blur', 'noise', 'normalize'] as const;
+export const PIPELINE_OPS = ['stain', 'd4', 'crop', 'resize', 'elastic', 'hed', 'hsv', 'blur', 'noise', 'normalize'] as const;
 
 /** Defaults of the ops whose fields may be left out. */
 export const BLUR_DEFAULTS = { sigma: [0.1, 2] as [number, number], p: 0.5 };
 export const NOISE_DEFAULTS = { sigma: 0.03, p: 0.5 };
+export const ELASTIC_DEFAULTS = { alpha: 6, sigma: 16, p: 0.5 };
 
 const isOff = (v: unknown) => v === undefined || v === null || v === false;
 
@@ -177,6 +186,17 @@ function checkNoise(value: unknown): AugmentPipeline['noise'] {
   };
 }
 
+function checkElastic(value: unknown): AugmentPipeline['elastic'] {
+  if (isOff(value)) return null;
+  const o = checkObject('pipeline.elastic', value);
+  checkKnownKeys('pipeline.elastic', o, ['alpha', 'sigma', 'p']);
+  return {
+    alpha: o.alpha === undefined ? ELASTIC_DEFAULTS.alpha : checkNumber('pipeline.elastic.alpha', o.alpha, 0, MAX_SIDE),
+    sigma: o.sigma === undefined ? ELASTIC_DEFAULTS.sigma : checkNumber('pipeline.elastic.sigma', o.sigma, 1, MAX_SIDE),
+    p: checkProbability('pipeline.elastic.p', o.p, ELASTIC_DEFAULTS.p),
+  };
+}
+
 function checkNormalize(value: unknown): AugmentPipeline['normalize'] {
   if (isOff(value)) return null;
   if (typeof value === 'string') {
@@ -207,6 +227,7 @@ export function checkPipeline(value: unknown = {}): AugmentPipeline {
     d4: o.d4 === undefined || o.d4 === null ? false : checkBoolean('pipeline.d4', o.d4),
     crop: checkCrop(o.crop),
     resize: isOff(o.resize) ? null : checkSize('pipeline.resize', o.resize),
+    elastic: checkElastic(o.elastic),
     hed: checkHed(o.hed),
     hsv: checkHsv(o.hsv),
     blur: checkBlur(o.blur),

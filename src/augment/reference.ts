@@ -73,6 +73,97 @@ function geometry(src: Uint8Array, width: number, p: AugmentImageParams, b: Augm
   return img;
 }
 
+/** Control points along an axis of n output pixels for spacing σ: floor((n − 1)/σ) + 4. */
+export function elasticGridSize(n: number, sigma: number): number {
+  return Math.floor((n - 1) / sigma) + 4;
+}
+
+/** The first of pixel `pos`'s 4 control points and their cubic B-spline weights (rounded to float32, as augment.h says). */
+export function elasticAxis(pos: number, sigma: number): [number, number[]] {
+  const t = pos / sigma;
+  const j = Math.floor(t);
+  const f = t - j;
+  const g = 1 - f;
+  const w = [g * g * g / 6, (3 * f * f * f - 6 * f * f + 4) / 6, (-3 * f * f * f + 3 * f * f + 3 * f + 1) / 6, (f * f * f) / 6];
+  return [j, w.map(Math.fround)];
+}
+
+/**
+ * The control grids of an image's elastic field, cy then cx (gh x gw each):
+ * α·(2u − 1) rounded to float32, u = splitmix64Unit(elasticSeed, 2k + d).
+ */
+export function elasticControls(p: AugmentImageParams, h: number, w: number): Float32Array {
+  const gh = elasticGridSize(h, p.elasticSigma);
+  const gw = elasticGridSize(w, p.elasticSigma);
+  const grid = gh * gw;
+  const c = new Float32Array(2 * grid);
+  for (let k = 0; k < grid; k++) {
+    c[k] = p.elasticAlpha * (2 * splitmix64Unit(p.elasticSeed, 2 * k) - 1);
+    c[grid + k] = p.elasticAlpha * (2 * splitmix64Unit(p.elasticSeed, 2 * k + 1) - 1);
+  }
+  return c;
+}
+
+/** The elastic displacement (dy, dx) of every pixel of an h x w output, row-major. */
+export function elasticField(p: AugmentImageParams, h: number, w: number): { dy: Float64Array; dx: Float64Array } {
+  const controls = elasticControls(p, h, w);
+  const gw = elasticGridSize(w, p.elasticSigma);
+  const grid = elasticGridSize(h, p.elasticSigma) * gw;
+  const dy = new Float64Array(h * w);
+  const dx = new Float64Array(h * w);
+  for (let y = 0; y < h; y++) {
+    const [jy, wy] = elasticAxis(y, p.elasticSigma);
+    for (let x = 0; x < w; x++) {
+      const [jx, wx] = elasticAxis(x, p.elasticSigma);
+      let sy = 0;
+      let sx = 0;
+      for (let a = 0; a < 4; a++) {
+        for (let b = 0; b < 4; b++) {
+          const k = (jy + a) * gw + jx + b;
+          sy += wy[a]! * wx[b]! * controls[k]!;
+          sx += wy[a]! * wx[b]! * controls[grid + k]!;
+        }
+      }
+      dy[y * w + x] = sy;
+      dx[y * w + x] = sx;
+    }
+  }
+  return { dy, dx };
+}
+
+/** OpenCV's BORDER_REFLECT (…cba|abc…xyz|zyx…) of index i into [0, n). */
+export function reflectIndex(i: number, n: number): number {
+  const period = 2 * n;
+  const m = ((i % period) + period) % period;
+  return m < n ? m : period - 1 - m;
+}
+
+/** Step 1b: the image resampled bilinearly at (y + dy, x + dx), edges mirrored. */
+function elastic(img: Float64Array, h: number, w: number, p: AugmentImageParams): Float64Array {
+  const { dy, dx } = elasticField(p, h, w);
+  const out = new Float64Array(img.length);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const i = y * w + x;
+      const fy = Math.floor(dy[i]!);
+      const fx = Math.floor(dx[i]!);
+      const wy = dy[i]! - fy;
+      const wx = dx[i]! - fx;
+      const y0 = reflectIndex(y + fy, h);
+      const y1 = reflectIndex(y + fy + 1, h);
+      const x0 = reflectIndex(x + fx, w);
+      const x1 = reflectIndex(x + fx + 1, w);
+      for (let c = 0; c < 3; c++) {
+        const at = (yy: number, xx: number) => img[(yy * w + xx) * 3 + c]!;
+        const top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx;
+        const bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx;
+        out[i * 3 + c] = top * (1 - wy) + bottom * wy;
+      }
+    }
+  }
+  return out;
+}
+
 const { rgbFromStain: RGB_FROM_HED_FLAT, stainFromRgb: HED_FROM_RGB } = stainMatrix(RGB_FROM_HED);
 const LOG_ADJUST = Math.log(1e-6);
 
@@ -205,7 +296,8 @@ export function augmentReference(
   const std = b.std.map(Math.fround);
   for (let n = 0; n < batch.n; n++) {
     const p = params[n]!;
-    const img = geometry(batch.data.subarray(n * srcSize, (n + 1) * srcSize), batch.width, p, b);
+    let img = geometry(batch.data.subarray(n * srcSize, (n + 1) * srcSize), batch.width, p, b);
+    if (p.elasticAlpha > 0) img = elastic(img, b.outH, b.outW, p);
     if (p.hedEnabled) hedJitter(img, p);
     colour(img, p);
     if (p.blurSigma > 0) blur(img, b.outH, b.outW, p.blurSigma);

@@ -35,7 +35,7 @@ Options:
   --pipeline P.json  the pipeline, a JSON object, e.g.
                      {"d4": true, "hed": {"sigma": 0.05}, "hsv": {"brightness": 0.1, "hue": 0.02},
                       "blur": {"sigma": [0.1, 1.5], "p": 0.5}, "normalize": "imagenet"}
-                     (ops: d4, crop, resize, hed, hsv, blur, noise, normalize)
+                     (ops: d4, crop, resize, elastic, hed, hsv, blur, noise, normalize)
   --grid RxC         rows x cols of tiles, each at most ${MAX_GRID} (default 4x4)
   --seed S           generator seed, an integer ≥ 0 (default 0)
   --backend B        ${KERNEL_BACKENDS.join(' | ')} (default auto; gpujs has no augment kernel yet)
