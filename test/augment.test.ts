@@ -175,7 +175,8 @@ test('the drawn parameters depend only on (seed, epoch, index) and stay in their
   for (const q of all) {
     t.true(q.cropY >= 0 && q.cropY <= 4 && q.cropX >= 0 && q.cropX <= 3);
     q.hedAlpha.forEach((a) => t.true(a >= 0.8 - 1e-6 && a <= 1.2 + 1e-6));
-    q.hedBeta.forEach((b) => t.true(Math.abs(b) <= 0.2 + 1e-6));
+    // beta is drawn in OD units and handed to the kernels in rgb2hed units (OD / ln 10⁶).
+    q.hedBeta.forEach((b) => t.true(Math.abs(b) <= 0.2 / Math.log(1e6) + 1e-6));
     t.true(q.brightness >= 0.9 - 1e-6 && q.brightness <= 1.1 + 1e-6);
     t.true(q.saturation >= 0 && q.saturation <= 2 + 1e-6);
     t.true(Math.abs(q.hue) <= 0.05 + 1e-6);
@@ -190,6 +191,12 @@ test('the drawn parameters depend only on (seed, epoch, index) and stay in their
   }
   t.true(blurred > 150 && blurred < 250, `blurred ${blurred} of 400`);
   t.true(noisy > 60 && noisy < 140, `noisy ${noisy} of 400`);
+  const betas = all.flatMap((q) => q.hedBeta);
+  t.true(Math.max(...betas.map(Math.abs)) > 0.9 * 0.2 / Math.log(1e6), 'beta spans its OD range');
+  // units 'rgb2hed': the same draws, 13.8 times larger (the literal HEDJitter convention).
+  const raw = drawBatchParams(checkPipeline({ ...p, hed: { sigma: 0.2, units: 'rgb2hed' } }), shape, 9, 8, 400, 42, 0, 0);
+  raw.forEach((q, i) => q.hedBeta.forEach((b, k) => t.true(Math.abs(b - all[i]!.hedBeta[k]! * Math.log(1e6)) < 1e-6)));
+  t.deepEqual(raw.map((q) => q.hedAlpha), all.map((q) => q.hedAlpha));
   // An op turned off does not shift what the others draw.
   const noBlur = drawBatchParams({ ...p, blur: null }, shape, 9, 8, 50, 42, 0, 0);
   t.deepEqual(noBlur.map((q) => [q.d4, q.hedAlpha, q.noiseSeed]), all.slice(0, 50).map((q) => [q.d4, q.hedAlpha, q.noiseSeed]));
@@ -253,7 +260,7 @@ test('checkPipeline gives a canonical, JSON-serializable pipeline that validates
     d4: true,
     crop: { size: [96, 96], mode: 'random' },
     resize: null,
-    hed: { sigma: 0.05 },
+    hed: { sigma: 0.05, units: 'od' },
     hsv: { brightness: 0.1, contrast: 0, saturation: 0, hue: 0.05 },
     elastic: null,
     blur: { sigma: [0.1, 1.5], p: 0.3 },
@@ -261,7 +268,7 @@ test('checkPipeline gives a canonical, JSON-serializable pipeline that validates
     normalize: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
   });
   t.deepEqual(checkPipeline(JSON.parse(JSON.stringify(p))), p);
-  t.deepEqual(checkPipeline({ hed: 'strong' }).hed, { sigma: 0.2 });
+  t.deepEqual(checkPipeline({ hed: 'strong' }).hed, { sigma: 0.2, units: 'od' });
   t.deepEqual(checkPipeline({ crop: { size: [3, 4], mode: 'center' }, resize: 8 }).resize, [8, 8]);
   t.deepEqual(outputShape(checkPipeline({ crop: [3, 4], resize: [5, 6] }), 10, 10), { cropHeight: 3, cropWidth: 4, height: 5, width: 6 });
 });
@@ -278,6 +285,7 @@ const BAD: [string, AugmentPipelineInput | Record<string, unknown>, Record<strin
   ['a blur range upside down', { blur: { sigma: [2, 1] } }, {}, RangeError, /pipeline\.blur\.sigma\[1\]/],
   ['a negative HED sigma', { hed: { sigma: -0.1 } }, {}, RangeError, /pipeline\.hed\.sigma/],
   ['an unknown HED preset', { hed: 'medium' }, {}, RangeError, /pipeline\.hed/],
+  ['unknown HED units', { hed: { sigma: 0.05, units: 'log10' as never } }, {}, RangeError, /pipeline\.hed\.units/],
   ['a NaN brightness', { hsv: { brightness: NaN } }, {}, RangeError, /pipeline\.hsv\.brightness/],
   ['a noise probability above 1', { noise: { sigma: 0.1, p: 1.5 } }, {}, RangeError, /pipeline\.noise\.p/],
   ['a crop larger than the image', { crop: [9, 4] }, {}, RangeError, /pipeline\.crop/],

@@ -53,7 +53,7 @@ test('histoflow augment writes a rows x cols grid PNG with 2-px gutters, and --j
   const summary = JSON.parse(r.stdout);
   t.is(summary.tiles.length, 6);
   t.deepEqual(summary.tile, { height: 224, width: 224 });
-  t.deepEqual(summary.pipeline.hed, { sigma: 0.05 });
+  t.deepEqual(summary.pipeline.hed, { sigma: 0.05, units: 'od' });
   summary.tiles.forEach((tile: { index: number; row: number; col: number; params: Record<string, unknown> }, i: number) => {
     t.is(tile.index, i);
     t.is(tile.row, Math.floor(i / 3));

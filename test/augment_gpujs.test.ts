@@ -119,7 +119,7 @@ run(`gpujs: every op at its extremes (grey, black and white pixels, strong jitte
   for (let i = 0; i < data.length; i++) data[i] = colours[i % colours.length]!;
   const batch: RgbBatch = { data, n: 1, height: 4, width: 5 };
   const input: AugmentPipelineInput = {
-    hed: { sigma: 0.5 },
+    hed: { sigma: 0.5, units: 'rgb2hed' },
     hsv: { brightness: 1, contrast: 1, saturation: 1, hue: 0.5 },
     blur: { sigma: [1, 3], p: 1 },
     noise: { sigma: 0.5, p: 1 },

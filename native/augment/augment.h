@@ -39,6 +39,8 @@
 //  2. HED jitter (Tellez et al. 2018): rgb → HED concentrations with the
 //     scikit-image rgb2hed convention (color/deconvolution.h), each stain
 //     s' = s·alpha[k] + beta[k], back to RGB with combine_stains (clip 0..1).
+//     beta is in rgb2hed units here; src/augment/params.ts draws it in OD
+//     units (Tellez's) by default and divides by ln(10⁶) = 13.8155.
 //     Skipped when hed_enabled is 0.
 //  3. colour: brightness (x·b), contrast ((x − mean_gray)·c + mean_gray, with
 //     mean_gray the mean of 0.299R+0.587G+0.114B over the image after steps

@@ -21,7 +21,7 @@
  */
 import { checkInteger } from '../errors.js';
 import { splitmix64, splitmix64Unit } from '../stain/math.js';
-import type { AugmentPipeline, AugmentShape } from './pipeline.js';
+import { RGB2HED_OD_SCALE, type AugmentPipeline, type AugmentShape } from './pipeline.js';
 
 /** What was drawn for one image: native/augment/augment.h's AugmentImageParams, camelCase. */
 export interface AugmentImageParams {
@@ -155,7 +155,9 @@ export function drawImageParams(
     const s = pipeline.hed.sigma;
     p.hedEnabled = true;
     p.hedAlpha = [0, 1, 2].map((k) => Math.fround(1 + s * (2 * u(3 + k) - 1))) as [number, number, number];
-    p.hedBeta = [0, 1, 2].map((k) => Math.fround(s * (2 * u(6 + k) - 1))) as [number, number, number];
+    // The kernels add beta to rgb2hed values; an OD-unit beta is scaled into them.
+    const betaScale = pipeline.hed.units === 'od' ? 1 / RGB2HED_OD_SCALE : 1;
+    p.hedBeta = [0, 1, 2].map((k) => Math.fround(s * betaScale * (2 * u(6 + k) - 1))) as [number, number, number];
   }
   if (pipeline.hsv) {
     p.brightness = factor(pipeline.hsv.brightness, u(9));

@@ -31,6 +31,10 @@ import { STAIN_PRESETS, type StainPreset } from '../stain/presets.js';
 /** Tellez et al. 2018's HED-light and HED-strong σ. */
 export const HED_PRESETS = { light: 0.05, strong: 0.2 } as const;
 export type HedPreset = keyof typeof HED_PRESETS;
+export const HED_UNITS = ['od', 'rgb2hed'] as const;
+export type HedUnits = (typeof HED_UNITS)[number];
+/** rgb2hed's values are optical density divided by this: −ln(10⁻⁶). */
+export const RGB2HED_OD_SCALE = Math.log(1e6);
 
 /** torchvision's ImageNet statistics. */
 export const IMAGENET_NORMALIZE = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] } as const;
@@ -64,8 +68,16 @@ export interface AugmentPipeline {
    * its control grid, ≥ 1); bilinear sampling, mirrored edges.
    */
   elastic: { alpha: number; sigma: number; p: number } | null;
-  /** HED jitter: per stain, alpha in [1 − σ, 1 + σ], beta in [−σ, σ] (rgb2hed units). */
-  hed: { sigma: number } | null;
+  /**
+   * HED jitter (Tellez et al.): per stain, alpha in [1 − σ, 1 + σ] and an
+   * additive beta in [−σ, σ]. `units` says what beta is measured in:
+   * 'od' (default) natural-log optical density, −ln(I/I0), the space Tellez
+   * et al. define the light (0.05) and strong (0.2) presets in; 'rgb2hed'
+   * scikit-image's rgb2hed values, which are OD / ln(10⁶), so the same σ is
+   * 13.8 times stronger there (the widespread HEDJitter code does this; on
+   * H&E its "light" setting already turns tiles green and yellow).
+   */
+  hed: { sigma: number; units: HedUnits } | null;
   /**
    * Jitter ranges: brightness, contrast and saturation factors in [max(0, 1 − r), 1 + r];
    * hue shift in [−r, r] turns. 0 leaves that property alone.
@@ -86,7 +98,7 @@ export interface AugmentPipelineInput {
   crop?: number | [number, number] | { size: number | [number, number]; mode?: CropMode } | null;
   resize?: number | [number, number] | null;
   elastic?: { alpha?: number; sigma?: number; p?: number } | null;
-  hed?: HedPreset | { sigma: number } | null;
+  hed?: HedPreset | { sigma: number; units?: HedUnits } | null;
   hsv?: { brightness?: number; contrast?: number; saturation?: number; hue?: number } | null;
   blur?: { sigma?: number | [number, number]; p?: number } | null;
   noise?: { sigma?: number; p?: number } | null;
@@ -140,10 +152,11 @@ function checkStain(value: unknown): AugmentPipeline['stain'] {
 
 function checkHed(value: unknown): AugmentPipeline['hed'] {
   if (isOff(value)) return null;
-  if (typeof value === 'string') return { sigma: HED_PRESETS[checkOneOf('pipeline.hed', value, ['light', 'strong'] as const)] };
+  if (typeof value === 'string') return { sigma: HED_PRESETS[checkOneOf('pipeline.hed', value, ['light', 'strong'] as const)], units: 'od' };
   const o = checkObject('pipeline.hed', value);
-  checkKnownKeys('pipeline.hed', o, ['sigma']);
-  return { sigma: checkNumber('pipeline.hed.sigma', o.sigma, 0, 1) };
+  checkKnownKeys('pipeline.hed', o, ['sigma', 'units']);
+  const units = o.units === undefined ? 'od' : checkOneOf('pipeline.hed.units', o.units, HED_UNITS);
+  return { sigma: checkNumber('pipeline.hed.sigma', o.sigma, 0, 1), units };
 }
 
 function checkHsv(value: unknown): AugmentPipeline['hsv'] {
