@@ -92,3 +92,16 @@ export {
   type TensorCopy,
   type TfLike,
 } from './augment/tensor.js';
+export {
+  detectSlideTissue,
+  detectTissue,
+  type ThumbnailSource,
+  type TissueMask,
+} from './tissue/detect.js';
+export {
+  TISSUE_BACKENDS,
+  TISSUE_CHANNELS,
+  type TissueBackend,
+  type TissueChannel,
+  type TissueOptions,
+} from './tissue/options.js';
