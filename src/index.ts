@@ -105,3 +105,29 @@ export {
   type TissueChannel,
   type TissueOptions,
 } from './tissue/options.js';
+export {
+  integralImage,
+  planTiling,
+  tileGrid,
+  tissueFraction,
+  type GridMask,
+  type GridRequest,
+  type GridTile,
+  type LevelSize,
+  type Rect,
+  type TileGrid,
+  type TilingPlan,
+  type TilingRequest,
+} from './tiling/grid.js';
+export {
+  UNNAMED_LABEL,
+  clipRing,
+  labelTile,
+  parseAnnotations,
+  polygonRectArea,
+  ringArea,
+  tileCoverage,
+  type AnnotationPolygon,
+  type TileLabel,
+  type TileLabelOptions,
+} from './tiling/annotations.js';

@@ -12,17 +12,22 @@
 //                    {≤ t} and {> t}, the first t on ties), raised to min_threshold
 //                    so that a blank thumbnail does not split its noise; a fixed
 //                    threshold ≥ 0 replaces Otsu. Tissue = c > t.
-//   4. pen marks     pixels matching the red/green/blue ink rules of deephistopath
-//                    (deroneriksson/python-wsi-preprocessing, wsi/filter.py:
-//                    filter_red_pen, filter_green_pen, filter_blue_pen; the same
-//                    thresholds as histolab's RedPenFilter/GreenPenFilter/BluePenFilter)
-//                    are not tissue.
-//   5. closing, then opening, with disks of the given radii (skimage disk(r):
+//   4. closing, then opening, with disks of the given radii (skimage disk(r):
 //      x²+y² ≤ r²). Outside the image counts as background for dilation and as
 //      foreground for erosion (skimage binary_erosion's border), so nothing erodes
 //      from the edge. Then a dilation by dilation_radius: a margin around the
 //      tissue (histolab's TissueMask dilates by disk(5) on its thumbnail), so that
 //      tiles at the tissue's edge are not lost to a thumbnail's coarse pixels.
+//   5. pen marks     (exclude_pen) pixels matching the red/green/blue ink rules of
+//                    deephistopath (deroneriksson/python-wsi-preprocessing,
+//                    wsi/filter.py: filter_red_pen, filter_green_pen, filter_blue_pen;
+//                    the thresholds of histolab's Red/Green/BluePenFilter), plus one
+//                    rule of ours for dark maroon ink (r > 60, g < 35, b < 60), are ink.
+//                    A tissue component (8-connected) at least half of whose pixels
+//                    are ink is a pen stroke and is removed whole (with its blurred
+//                    halo, which no colour rule catches); in the others (ink over
+//                    tissue) the ink, opened by disk(1) so that isolated ink-coloured
+//                    pixels of dense stain stay, is cleared.
 //   6. components    (8-connectivity): tissue components with area < min_object_area
 //                    are removed; background components that do not touch the border
 //                    (holes) with area ≤ max_hole_area are filled.
@@ -68,7 +73,7 @@ void tissue_channel_cpu(const uint8_t* rgb, int64_t pixels, TissueChannel channe
 int32_t otsu_threshold(const double hist[256]);
 // k×k median (k odd ≥ 1), replicate border.
 void median_filter_cpu(const uint8_t* in, int64_t height, int64_t width, int32_t k, uint8_t* out);
-// True where an RGB pixel is red, green or blue pen ink (step 4).
+// True where an RGB pixel is red, green or blue pen ink (step 5).
 bool is_pen_ink(uint8_t r, uint8_t g, uint8_t b);
 // Binary (0 / non-zero in, 0 / 255 out) dilation and erosion with disk(radius);
 // in and out may not alias.

@@ -142,7 +142,7 @@ export function componentsReference(mask: Uint8Array, height: number, width: num
 }
 
 // deephistopath's pen rules (native/tissue/tissue_mask_cpu.cc has the citation).
-const RED_PEN = [[150, 80, 90], [110, 20, 30], [185, 65, 105], [195, 85, 125], [220, 115, 145], [125, 40, 70], [200, 120, 150], [100, 50, 65], [85, 25, 45]];
+const RED_PEN = [[150, 80, 90], [110, 20, 30], [185, 65, 105], [195, 85, 125], [220, 115, 145], [125, 40, 70], [200, 120, 150], [100, 50, 65], [85, 25, 45], [60, 35, 60]];
 const GREEN_PEN = [[150, 160, 140], [70, 110, 110], [45, 115, 100], [30, 75, 60], [195, 220, 210], [225, 230, 225], [170, 210, 200], [20, 30, 20], [50, 60, 40], [30, 50, 35], [65, 70, 60], [100, 110, 105], [165, 180, 180], [140, 140, 150], [185, 195, 195]];
 const BLUE_PEN = [[60, 120, 190], [120, 170, 200], [175, 210, 230], [145, 180, 210], [37, 95, 160], [30, 65, 130], [130, 155, 180], [40, 35, 85], [30, 20, 65], [90, 90, 140], [60, 60, 120], [110, 110, 175]];
 
@@ -164,12 +164,21 @@ export function tissueMaskReference(rgb: Uint8Array, height: number, width: numb
   }
   let mask: Uint8Array = new Uint8Array(channel.length);
   for (let i = 0; i < channel.length; i++) {
-    const tissue = channel[i]! > threshold && !(p.excludePen && isPenInk(rgb[3 * i]!, rgb[3 * i + 1]!, rgb[3 * i + 2]!));
-    mask[i] = tissue ? 255 : 0;
+    mask[i] = channel[i]! > threshold ? 255 : 0;
   }
   if (p.closingRadius > 0) mask = morphReference(morphReference(mask, height, width, p.closingRadius, 'dilate'), height, width, p.closingRadius, 'erode');
   if (p.openingRadius > 0) mask = morphReference(morphReference(mask, height, width, p.openingRadius, 'erode'), height, width, p.openingRadius, 'dilate');
   if (p.dilationRadius > 0) mask = morphReference(mask, height, width, p.dilationRadius, 'dilate');
+  if (p.excludePen) {
+    const ink = new Uint8Array(mask.length);
+    for (let i = 0; i < ink.length; i++) ink[i] = isPenInk(rgb[3 * i]!, rgb[3 * i + 1]!, rgb[3 * i + 2]!) ? 255 : 0;
+    const c = components(mask, height, width, true);
+    const inked = new Map<number, number>();
+    for (let i = 0; i < mask.length; i++) if (c.root[i]! >= 0 && ink[i]) inked.set(c.root[i]!, (inked.get(c.root[i]!) ?? 0) + 1);
+    for (let i = 0; i < mask.length; i++) if (c.root[i]! >= 0 && 2 * (inked.get(c.root[i]!) ?? 0) >= c.size.get(c.root[i]!)!) mask[i] = 0;
+    const grown = morphReference(morphReference(ink, height, width, 1, 'erode'), height, width, 1, 'dilate');
+    for (let i = 0; i < mask.length; i++) if (grown[i]) mask[i] = 0;
+  }
   mask = componentsReference(mask, height, width, p.minObjectArea, p.maxHoleArea);
   let count = 0;
   for (const v of mask) count += v ? 1 : 0;
