@@ -2,6 +2,7 @@
 // and its steps one at a time (for tests and callers who build their own chain).
 #include <napi.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
@@ -12,6 +13,17 @@
 
 namespace hfb {
 namespace {
+
+// A count read from a validated object, re-checked only so that the cast to an
+// integer is defined (NaN, ±Infinity or > 2^53 would not be).
+int64_t CountArg(const Napi::Object& o, const char* key, double min) {
+  double d = Number(o, key);
+  if (!(d >= min && d <= 9007199254740992.0)) {
+    throw Napi::RangeError::New(o.Env(), std::string("Expected a number between ") + std::to_string(static_cast<int64_t>(min)) +
+                                             " and 2^53 for " + key);
+  }
+  return static_cast<int64_t>(d);
+}
 
 hf::TissueParams TissueParamsArg(const Napi::Object& o) {
   hf::TissueParams p;
@@ -25,16 +37,16 @@ hf::TissueParams TissueParamsArg(const Napi::Object& o) {
   } else {
     throw Napi::RangeError::New(o.Env(), "Expected 'saturation', 'od' or 'grey' for channel but received '" + channel + "'");
   }
-  p.median_size = static_cast<int32_t>(Number(o, "medianSize"));
-  p.threshold = static_cast<int32_t>(Number(o, "threshold"));
-  p.min_threshold = static_cast<int32_t>(Number(o, "minThreshold"));
+  p.median_size = static_cast<int32_t>(std::min<int64_t>(CountArg(o, "medianSize", 0), 1 << 20));
+  p.threshold = static_cast<int32_t>(std::min<int64_t>(CountArg(o, "threshold", -1), 1 << 20));
+  p.min_threshold = static_cast<int32_t>(std::min<int64_t>(CountArg(o, "minThreshold", 0), 1 << 20));
   p.exclude_pen = Bool(o, "excludePen");
-  p.closing_radius = static_cast<int32_t>(Number(o, "closingRadius"));
-  p.opening_radius = static_cast<int32_t>(Number(o, "openingRadius"));
-  p.dilation_radius = static_cast<int32_t>(Number(o, "dilationRadius"));
-  p.min_object_area = static_cast<int64_t>(Number(o, "minObjectArea"));
-  p.max_hole_area = static_cast<int64_t>(Number(o, "maxHoleArea"));
-  p.min_tissue_area = static_cast<int64_t>(Number(o, "minTissueArea"));
+  p.closing_radius = static_cast<int32_t>(std::min<int64_t>(CountArg(o, "closingRadius", 0), 1 << 20));
+  p.opening_radius = static_cast<int32_t>(std::min<int64_t>(CountArg(o, "openingRadius", 0), 1 << 20));
+  p.dilation_radius = static_cast<int32_t>(std::min<int64_t>(CountArg(o, "dilationRadius", 0), 1 << 20));
+  p.min_object_area = CountArg(o, "minObjectArea", 0);
+  p.max_hole_area = CountArg(o, "maxHoleArea", 0);
+  p.min_tissue_area = CountArg(o, "minTissueArea", 0);
   // Memory safety only (src/tissue validates ranges): a huge radius or kernel
   // would allocate per pixel.
   if (p.median_size > 255 || p.closing_radius > 1024 || p.opening_radius > 1024 || p.dilation_radius > 1024 ||
@@ -92,17 +104,17 @@ Napi::Value MaskFilter(const Napi::CallbackInfo& info) {
   const uint8_t* src = in.data;
   uint8_t* dst = out.data;
   if (op == "median") {
-    int32_t k = static_cast<int32_t>(Number(params, "size"));
+    int32_t k = static_cast<int32_t>(std::min<int64_t>(CountArg(params, "size", 0), 1 << 20));
     if (k < 1 || k > 255 || k % 2 == 0) throw Napi::RangeError::New(info.Env(), "Expected an odd size between 1 and 255");
     work = [=] { hf::median_filter_cpu(src, h, w, k, dst); };
   } else if (op == "dilate" || op == "erode") {
-    int32_t r = static_cast<int32_t>(Number(params, "radius"));
+    int32_t r = static_cast<int32_t>(std::min<int64_t>(CountArg(params, "radius", 0), 1 << 20));
     if (r < 0 || r > 1024) throw Napi::RangeError::New(info.Env(), "Expected a radius between 0 and 1024");
     bool dilate = op == "dilate";
     work = [=] { dilate ? hf::dilate_disk_cpu(src, h, w, r, dst) : hf::erode_disk_cpu(src, h, w, r, dst); };
   } else if (op == "components") {
-    int64_t min_object = static_cast<int64_t>(Number(params, "minObjectArea"));
-    int64_t max_hole = static_cast<int64_t>(Number(params, "maxHoleArea"));
+    int64_t min_object = CountArg(params, "minObjectArea", 0);
+    int64_t max_hole = CountArg(params, "maxHoleArea", 0);
     work = [=] {
       for (int64_t i = 0; i < h * w; ++i) dst[i] = src[i] ? 255 : 0;
       hf::remove_small_components_cpu(dst, h, w, min_object, max_hole);

@@ -174,10 +174,12 @@ test('bad options are refused, naming the field', async (t) => {
   await t.throwsAsync(detectSlideTissue({} as never), { instanceOf: TypeError, message: /slide\.thumbnail/ });
 });
 
-native('the addon rejects a mask of the wrong length instead of writing past it', async (t) => {
+native('the addon rejects a mask of the wrong length and non-finite counts instead of writing past or casting them', async (t) => {
   if (!addon.ok) return;
   const image: RgbBatch = { data: new Uint8Array(12), n: 1, height: 2, width: 2 };
   const { params } = resolveTissueOptions('options', {}, 4);
   t.throws(() => addon.addon.tissueMask(image, params, new Uint8Array(3)), { instanceOf: RangeError });
   t.throws(() => addon.addon.otsuThreshold(new Float64Array(255)), { instanceOf: RangeError });
+  t.throws(() => addon.addon.tissueMask(image, { ...params, minObjectArea: Number.NaN }, new Uint8Array(4)), { instanceOf: RangeError, message: /minObjectArea/ });
+  t.throws(() => addon.addon.maskFilter('dilate', new Uint8Array(4), 2, 2, { radius: Number.POSITIVE_INFINITY }, new Uint8Array(4)), { instanceOf: RangeError, message: /radius/ });
 });

@@ -150,7 +150,7 @@ void tissue_channel_cpu(const uint8_t* rgb, int64_t pixels, TissueChannel channe
         v = mx == 0 ? 0 : static_cast<int>(std::lround(255.0 * (mx - mn) / mx));
       } else if (channel == TissueChannel::OpticalDensity) {
         float od = od_table[r] + od_table[g] + od_table[bl];
-        v = static_cast<int>(std::min(255.f, std::nearbyint(od * (255.f / 3.f))));
+        v = static_cast<int>(std::min(255L, std::lround(od * (255.f / 3.f))));
       } else {
         v = 255 - (r * 299 + g * 587 + bl * 114) / 1000;
       }

@@ -100,7 +100,7 @@ export function resolveTissueOptions(
     ? 5
     : checkInteger(`${name}.dilationRadius`, o.dilationRadius, 0, 64);
   const area = (key: string, fraction: number): number =>
-    o[key] === undefined ? areaDefault(pixels, fraction) : checkNumber(`${name}.${key}`, o[key], 0);
+    o[key] === undefined ? areaDefault(pixels, fraction) : checkNumber(`${name}.${key}`, o[key], 0, Number.MAX_SAFE_INTEGER);
   const params: NativeTissueParams = {
     channel,
     medianSize,
