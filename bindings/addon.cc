@@ -11,6 +11,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hfb::InitAugment(env, exports);
   hfb::InitCodec(env, exports);
   hfb::InitDataset(env, exports);
+  hfb::InitTissue(env, exports);
   return exports;
 }
 }  // namespace

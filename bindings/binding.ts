@@ -14,6 +14,7 @@ import type {
   VahadaneParams,
 } from '../src/kernels/types.js';
 import type { AugmentBatchParams, AugmentImageParams } from '../src/augment/params.js';
+import type { NativeTissueParams } from '../src/tissue/options.js';
 
 export type NativeDevice = 'cpu' | 'cuda';
 
@@ -81,6 +82,20 @@ export interface NativeAddon {
   mapFile(path: string, offset?: number, length?: number): { buffer: ArrayBuffer; handle: NativeMappingHandle };
   /** Detaches `buffer` (its views become empty) and unmaps the file now; the finalizers free the rest. */
   releaseMapping(handle: NativeMappingHandle, buffer: ArrayBuffer): void;
+
+  /** native/tissue/tissue_mask.h: the detection chain on one image; out holds height·width bytes (0 | 255). */
+  tissueMask(image: RgbBatch, params: NativeTissueParams, out: Uint8Array): Promise<{ threshold: number; tissuePixels: number }>;
+  /** Otsu's threshold of a 256-bin histogram (synchronous). */
+  otsuThreshold(histogram: Float64Array): number;
+  /** One step of the chain on a single-channel image (median) or a mask (dilate, erode, components). */
+  maskFilter(
+    op: 'median' | 'dilate' | 'erode' | 'components',
+    mask: Uint8Array,
+    height: number,
+    width: number,
+    params: { size?: number; radius?: number; minObjectArea?: number; maxHoleArea?: number },
+    out: Uint8Array,
+  ): Promise<void>;
 }
 
 /** Opaque: the addon's reference to a mapping. */

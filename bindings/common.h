@@ -196,5 +196,6 @@ void InitStain(Napi::Env env, Napi::Object exports);
 void InitAugment(Napi::Env env, Napi::Object exports);
 void InitCodec(Napi::Env env, Napi::Object exports);
 void InitDataset(Napi::Env env, Napi::Object exports);
+void InitTissue(Napi::Env env, Napi::Object exports);
 
 }  // namespace hfb

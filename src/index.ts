@@ -126,3 +126,42 @@ export {
   type TileFolderOptions,
   type TileFormat,
 } from './dataset/tile_folder.js';
+export {
+  detectSlideTissue,
+  detectTissue,
+  type ThumbnailSource,
+  type TissueMask,
+} from './tissue/detect.js';
+export {
+  TISSUE_BACKENDS,
+  TISSUE_CHANNELS,
+  type TissueBackend,
+  type TissueChannel,
+  type TissueOptions,
+} from './tissue/options.js';
+export {
+  integralImage,
+  planTiling,
+  tileGrid,
+  tissueFraction,
+  type GridMask,
+  type GridRequest,
+  type GridTile,
+  type LevelSize,
+  type Rect,
+  type TileGrid,
+  type TilingPlan,
+  type TilingRequest,
+} from './tiling/grid.js';
+export {
+  UNNAMED_LABEL,
+  clipRing,
+  labelTile,
+  parseAnnotations,
+  polygonRectArea,
+  ringArea,
+  tileCoverage,
+  type AnnotationPolygon,
+  type TileLabel,
+  type TileLabelOptions,
+} from './tiling/annotations.js';

@@ -1,4 +1,5 @@
 /** Fixture loading and image comparison for the ava tests. */
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -65,4 +66,55 @@ export function syntheticHE(n: number, height: number, width: number, seed = 1):
     }
   }
   return { data, n, height, width };
+}
+
+/** A 2-D numpy .npy array of bool or uint8 (format 1.0/2.0, C order), as bytes. */
+export function readNpy2d(path: string): { data: Uint8Array; height: number; width: number } {
+  const b = readFileSync(path);
+  if (b.subarray(0, 6).toString('latin1') !== '\x93NUMPY') throw new Error(`${path}: not a .npy file`);
+  const major = b[6]!;
+  const headerLength = major === 1 ? b.readUInt16LE(8) : b.readUInt32LE(8);
+  const start = major === 1 ? 10 : 12;
+  const header = b.subarray(start, start + headerLength).toString('latin1');
+  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
+  const shape = /'shape':\s*\((\d+),\s*(\d+)\)/.exec(header);
+  if ((descr !== '|b1' && descr !== '|u1') || !shape || /'fortran_order':\s*True/.test(header)) {
+    throw new Error(`${path}: expected a 2-D C-order bool/uint8 array, header ${header}`);
+  }
+  const height = Number(shape[1]), width = Number(shape[2]);
+  const data = new Uint8Array(b.subarray(start + headerLength, start + headerLength + height * width));
+  return { data, height, width };
+}
+
+/** Intersection over union of two masks (non-zero = set). */
+export function maskIoU(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let inter = 0, union = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] !== 0, y = b[i] !== 0;
+    if (x && y) inter++;
+    if (x || y) union++;
+  }
+  return union === 0 ? 1 : inter / union;
+}
+
+/** An image resized by sharp to exactly width × height (lanczos3), RGB. */
+export async function resizedFixture(name: string, width: number, height: number): Promise<RgbBatch> {
+  const { data, info } = await sharp(fixture(name), { limitInputPixels: false })
+    .removeAlpha()
+    .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), n: 1, height: info.height, width: info.width };
+}
+
+/** A seeded uniform generator in [0, 1) (mulberry32). */
+export function seededRandom(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
