@@ -92,3 +92,15 @@ export {
   type TensorCopy,
   type TfLike,
 } from './augment/tensor.js';
+export {
+  DEFAULT_CACHE_BYTES,
+  MAX_REGION_PIXELS,
+  SLIDE_READERS,
+  openSlide,
+  type OpenSlideOptions,
+  type Slide,
+  type SlideLevel,
+  type SlideReaderChoice,
+  type SlideReaderName,
+  type TileCacheStats,
+} from './slide/slide.js';
