@@ -68,13 +68,13 @@ export async function openWithOpenSlide(path: string, _format: DetectedFormat): 
   }
   const opened = await withCallerStack(() => addon.openslideOpen(path));
   const vendor = opened.properties['openslide.vendor'] ?? 'unknown';
-  const levels = opened.levels.map((l) => ({
+  const levels = opened.levels.map((l) => Object.freeze({
     width: l.width,
     height: l.height,
     downsample: l.downsample,
     tileWidth: l.tileWidth > 0 ? l.tileWidth : UNTILED_GRID,
     tileHeight: l.tileHeight > 0 ? l.tileHeight : UNTILED_GRID,
   }));
-  return new OpenSlideSource(addon, opened.handle, vendor, levels, Object.freeze({ ...opened.properties }),
+  return new OpenSlideSource(addon, opened.handle, vendor, Object.freeze(levels), Object.freeze({ ...opened.properties }),
     Object.freeze([...opened.associated].sort()), openslideMpp(opened.properties));
 }

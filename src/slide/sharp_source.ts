@@ -135,16 +135,18 @@ async function toRgb(pipeline: Sharp, width: number, height: number): Promise<Ui
 class SharpSource implements SlideSource {
   readonly reader = 'sharp' as const;
   readonly associatedImages: readonly string[];
+  readonly levels: readonly SlideLevel[];
 
   constructor(
     private readonly path: string,
     private readonly layout: Layout,
   ) {
     this.associatedImages = Object.freeze([...layout.associated.keys()].sort());
+    this.levels = Object.freeze(layout.levels.map(({ width, height, downsample, tileWidth, tileHeight }) =>
+      Object.freeze({ width, height, downsample, tileWidth, tileHeight })));
   }
 
   get format() { return this.layout.format; }
-  get levels(): readonly SlideLevel[] { return this.layout.levels; }
   get mpp() { return this.layout.mpp; }
   get properties() { return this.layout.properties; }
 
