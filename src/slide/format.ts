@@ -89,7 +89,9 @@ export function whatWouldRead(format: DetectedFormat, openslideLinked: boolean):
       return 'expected a whole-slide image (SVS, tiled TIFF, NDPI, MRXS, …) or a PNG/JPEG/TIFF image';
     case 'mirax':
     case 'hamamatsu-vms':
-      return openslide;
+      return openslideLinked
+        ? 'OpenSlide reads it from the index file together with its data folder of the same name: check that the folder is beside it and complete'
+        : openslide;
     case 'dicom':
       return 'DICOM whole-slide images need OpenSlide ≥ 4.0: install it (libopenslide-dev ≥ 4.0) and rebuild histoflow (npm run build)';
     case 'olympus-vsi':

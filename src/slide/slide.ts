@@ -12,7 +12,7 @@ import { describeFormat, detectFormat, whatWouldRead, type DetectedFormat } from
 import { openWithOpenSlide, openslideVendor } from './openslide_source.js';
 import { openWithSharp } from './sharp_source.js';
 import { TileCache, type TileCacheStats } from './tile_cache.js';
-import { readTiffDirectories } from './tiff.js';
+import { TiffFormatError, readTiffDirectories } from './tiff.js';
 import type { Slide, SlideSource } from './types.js';
 
 export type { Slide, SlideLevel, SlideReaderName } from './types.js';
@@ -183,7 +183,7 @@ export async function openSlide(path: string, options: OpenSlideOptions = {}): P
   const addon = loadAddon();
   const openslideLinked = addon.ok && addon.addon.buildInfo().openslide;
   const fail = (why: string): Error =>
-    new Error(`cannot open slide ${path}: ${describeFormat(format)}${why ? ` (${why})` : ''}; ${whatWouldRead(format, openslideLinked)}`);
+    new Error(`cannot open slide ${path}: ${describeFormat(format)}${why ? ` (${why})` : ''}. ${capitalize(whatWouldRead(format, openslideLinked))}.`);
   if (format === 'empty' || format === 'text') throw fail('');
 
   let source: SlideSource | undefined;
@@ -199,13 +199,23 @@ export async function openSlide(path: string, options: OpenSlideOptions = {}): P
     }
   } catch (e) {
     if (e instanceof TypeError || e instanceof RangeError) throw e;
-    const why = e instanceof Error ? e.message : String(e);
-    if (reader === 'openslide' && !openslideLinked) {
-      throw new Error(`cannot open slide ${path} with OpenSlide: ${why}`);
+    let why = e instanceof Error ? e.message : String(e);
+    if (!(e instanceof TiffFormatError) && reader === 'openslide' && (format === 'tiff' || format === 'bigtiff')) {
+      // OpenSlide says only "not recognised": say why when the TIFF structure is the cause.
+      e = await readTiffDirectories(path).then(() => e, (te: unknown) => te);
+      if (e instanceof TiffFormatError) why = e.message;
     }
+    if (e instanceof TiffFormatError) {
+      throw new Error(`cannot open slide ${path}: ${describeFormat(format)} whose structure is broken (${why}). Copy the file again from its source.`);
+    }
+    if (reader === 'openslide') throw new Error(`cannot open slide ${path} with OpenSlide: ${describeFormat(format)} (${why})`);
     throw fail(why);
   }
   return new TiledSlide(path, source, cacheBytes);
+}
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
 export type { DetectedFormat };
