@@ -17,7 +17,7 @@ function forReader(reader: (typeof READERS)[number], title: string) {
 }
 
 async function using<T>(path: string, reader: 'sharp' | 'openslide' | 'auto', fn: (s: Slide) => Promise<T>): Promise<T> {
-  const slide = await openSlide(fixture(path), { reader });
+  const slide = await openSlide(path.startsWith('/') ? path : fixture(path), { reader });
   try {
     return await fn(slide);
   } finally {
@@ -155,3 +155,36 @@ runClose(closeTitle, async (t) => {
   // Each read either completed or was told the slide is closed; none crashed.
   t.true(outcomes.every((o) => o === 'ok' || /closed/.test(o)), outcomes.join(', '));
 });
+
+const OME = 'derived__cmu-1-small-region__ome-subifd-pyramid.ome.tif';
+
+test('an OME-TIFF with SubIFD levels opens with all its levels through sharp (auto leaves it to sharp: OpenSlide 3.4 sees one level)', (t) =>
+  using(OME, 'auto', async (s) => {
+    t.is(s.reader, 'sharp');
+    t.is(s.format, 'ome-tiff');
+    t.deepEqual(s.levels.map((l) => [l.width, l.height, l.tileWidth]), [[277, 370, 64], [138, 185, 64], [69, 92, 64]]);
+    // Written at 0.499 · 8.0167 µm/px (level 3 of the CMU pyramid), as px/cm.
+    t.true(Math.abs(s.mpp!.x - 0.499 * 8.016679676065959) < 1e-3, JSON.stringify(s.mpp));
+    // Level 0 holds the pyramid's page 3 (zlib, lossless); level 1 a bilinear half of it (PIL).
+    const base = await s.readRegion(0, 0, 0, 277, 370);
+    const page3 = await sharp(fixture(PYRAMID), { page: 3 }).removeAlpha().raw().toBuffer();
+    t.true(diff(base.data, page3).mean <= 1);
+    const half = await s.readRegion(1, 0, 0, 138, 185);
+    const resized = await sharp(base.data, { raw: { width: 277, height: 370, channels: 3 } }).resize(138, 185, { fit: 'fill' }).raw().toBuffer();
+    const d = diff(half.data, resized);
+    t.true(d.mean <= 3, `level 1 vs a resize of level 0: mean |diff| ${d.mean}`);
+  }));
+
+test('a plain TIFF with SubIFD levels (no OME) lists its SubIFDs as levels', (t) =>
+  using('derived__cmu-1-small-region__subifd-pyramid.tif', 'auto', async (s) => {
+    t.is(s.reader, 'sharp');
+    t.is(s.format, 'generic-tiff');
+    t.deepEqual(s.levels.map((l) => [l.width, l.height]), [[277, 370], [138, 185]]);
+    const r = await s.readRegion(1, 100, 100, 50, 50);
+    const ref = await sharp(fixture('derived__cmu-1-small-region__subifd-pyramid.tif'), { subifd: 0 })
+      .extract({ left: 100, top: 100, width: 38, height: 50 }).removeAlpha().raw().toBuffer();
+    for (let row = 0; row < 50; row++) {
+      t.deepEqual([...r.data.subarray(row * 150, row * 150 + 114)], [...ref.subarray(row * 114, row * 114 + 114)]);
+      t.true(r.data.subarray(row * 150 + 114, row * 150 + 150).every((v) => v === 255), 'white past the edge');
+    }
+  }));

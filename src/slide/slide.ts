@@ -188,11 +188,15 @@ export async function openSlide(path: string, options: OpenSlideOptions = {}): P
 
   let source: SlideSource | undefined;
   try {
-    const vendor = reader === 'sharp' || !openslideLinked ? '' : await openslideVendor(path);
-    if (reader === 'openslide' || vendor) {
+    let vendor = reader === 'sharp' || !openslideLinked ? '' : await openslideVendor(path);
+    if (vendor === 'aperio' || vendor === 'generic-tiff') {
       // OpenSlide opens a truncated SVS/TIFF and fails tile by tile later; the
       // directory check finds it now. (Not for NDPI & co., whose offsets are not plain TIFF.)
-      if (vendor === 'aperio' || vendor === 'generic-tiff') await readTiffDirectories(path);
+      const base = (await readTiffDirectories(path)).pages[0]!;
+      // OpenSlide 3.4 sees only the first level of an OME-TIFF / SubIFD pyramid: auto leaves those to sharp.
+      if (reader === 'auto' && (base.subifds.length > 0 || base.description.includes('<OME'))) vendor = '';
+    }
+    if (reader === 'openslide' || vendor) {
       source = await openWithOpenSlide(path, format);
     } else {
       source = await openWithSharp(path, format);
