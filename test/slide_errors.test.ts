@@ -132,8 +132,10 @@ runPng(pngTitle, async (t) => {
   t.regex(e!.message, /with OpenSlide: a PNG file .*does not recognise/);
 });
 
-test('a missing file is reported as missing', async (t) => {
+test('a missing file is reported as missing, a directory as a directory', async (t) => {
   await t.throwsAsync(() => openSlide(join(dir, 'nope.svs')), { instanceOf: Error, message: /no such file/ });
+  const sub = await folder();
+  await t.throwsAsync(() => openSlide(sub), { instanceOf: Error, message: /is a directory/ });
 });
 
 test('bad options are TypeError/RangeError naming the option', async (t) => {

@@ -8,7 +8,6 @@ import type { NativeAddon, NativeSlideHandle } from '../../bindings/binding.js';
 import { loadAddon, requireAddon } from '../../bindings/loader.js';
 import { withCallerStack } from '../errors.js';
 import type { RgbBatch } from '../kernels/types.js';
-import type { DetectedFormat } from './format.js';
 import { micronsPerPixel } from './tiff.js';
 import type { SlideLevel, SlideSource } from './types.js';
 
@@ -61,7 +60,7 @@ class OpenSlideSource implements SlideSource {
   }
 }
 
-export async function openWithOpenSlide(path: string, _format: DetectedFormat): Promise<SlideSource> {
+export async function openWithOpenSlide(path: string): Promise<SlideSource> {
   const addon = requireAddon();
   if (!addon.buildInfo().openslide) {
     throw new Error('histoflow was built without OpenSlide: install libopenslide-dev (apt install libopenslide-dev) and rebuild (npm run build)');

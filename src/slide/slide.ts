@@ -3,7 +3,7 @@
  * addon, or sharp/libvips), and the Slide it returns reads regions as RGB
  * through a bounded, tile-aligned cache (tile_cache.ts).
  */
-import { access } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 
 import { loadAddon } from '../../bindings/loader.js';
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
@@ -179,6 +179,9 @@ export async function openSlide(path: string, options: OpenSlideOptions = {}): P
   } catch {
     throw new Error(`cannot open slide ${path}: no such file or it is not readable`);
   }
+  if (!(await stat(path)).isFile()) {
+    throw new Error(`cannot open slide ${path}: it is a directory; pass the slide file itself (for MIRAX, the .mrxs beside its data folder)`);
+  }
   const { format } = await detectFormat(path);
   const addon = loadAddon();
   const openslideLinked = addon.ok && addon.addon.buildInfo().openslide;
@@ -186,36 +189,39 @@ export async function openSlide(path: string, options: OpenSlideOptions = {}): P
     new Error(`cannot open slide ${path}: ${describeFormat(format)}${why ? ` (${why})` : ''}. ${capitalize(whatWouldRead(format, openslideLinked))}.`);
   if (format === 'empty' || format === 'text') throw fail('');
 
-  let source: SlideSource | undefined;
+  let source: SlideSource;
   try {
-    let vendor = reader === 'sharp' || !openslideLinked ? '' : await openslideVendor(path);
-    if (vendor === 'aperio' || vendor === 'generic-tiff') {
-      // OpenSlide opens a truncated SVS/TIFF and fails tile by tile later; the
-      // directory check finds it now. (Not for NDPI & co., whose offsets are not plain TIFF.)
-      const base = (await readTiffDirectories(path)).pages[0]!;
-      // OpenSlide 3.4 sees only the first level of an OME-TIFF / SubIFD pyramid: auto leaves those to sharp.
-      if (reader === 'auto' && (base.subifds.length > 0 || base.description.includes('<OME'))) vendor = '';
-    }
-    if (reader === 'openslide' || vendor) {
-      source = await openWithOpenSlide(path, format);
-    } else {
-      source = await openWithSharp(path, format);
-    }
+    source = await openSource(path, reader, format, openslideLinked);
   } catch (e) {
     if (e instanceof TypeError || e instanceof RangeError) throw e;
-    let why = e instanceof Error ? e.message : String(e);
-    if (!(e instanceof TiffFormatError) && reader === 'openslide' && (format === 'tiff' || format === 'bigtiff')) {
-      // OpenSlide says only "not recognised": say why when the TIFF structure is the cause.
-      e = await readTiffDirectories(path).then(() => e, (te: unknown) => te);
-      if (e instanceof TiffFormatError) why = e.message;
+    const structure = e instanceof TiffFormatError ? e : reader === 'openslide' ? await tiffStructureError(path, format) : null;
+    if (structure) {
+      throw new Error(`cannot open slide ${path}: ${describeFormat(format)} whose structure is broken (${structure.message}). Copy the file again from its source.`);
     }
-    if (e instanceof TiffFormatError) {
-      throw new Error(`cannot open slide ${path}: ${describeFormat(format)} whose structure is broken (${why}). Copy the file again from its source.`);
-    }
+    const why = e instanceof Error ? e.message : String(e);
     if (reader === 'openslide') throw new Error(`cannot open slide ${path} with OpenSlide: ${describeFormat(format)} (${why})`);
     throw fail(why);
   }
   return new TiledSlide(path, source, cacheBytes);
+}
+
+/** 'auto': OpenSlide when linked and it recognises the file, else sharp (see the exception for OME/SubIFD below). */
+async function openSource(path: string, reader: SlideReaderChoice, format: DetectedFormat, openslideLinked: boolean): Promise<SlideSource> {
+  let vendor = reader === 'sharp' || !openslideLinked ? '' : await openslideVendor(path);
+  if (vendor === 'aperio' || vendor === 'generic-tiff') {
+    // OpenSlide opens a truncated SVS/TIFF and fails tile by tile later; the
+    // directory check finds it now. (Not for NDPI & co., whose offsets are not plain TIFF.)
+    const base = (await readTiffDirectories(path)).pages[0]!;
+    // OpenSlide 3.4 sees only the first level of an OME-TIFF / SubIFD pyramid: auto leaves those to sharp.
+    if (reader === 'auto' && (base.subifds.length > 0 || base.description.includes('<OME'))) vendor = '';
+  }
+  return reader === 'openslide' || vendor ? openWithOpenSlide(path) : openWithSharp(path, format);
+}
+
+/** OpenSlide says only "not recognised": the TIFF directory check says why when the structure is the cause. */
+async function tiffStructureError(path: string, format: DetectedFormat): Promise<TiffFormatError | null> {
+  if (format !== 'tiff' && format !== 'bigtiff') return null;
+  return readTiffDirectories(path).then(() => null, (e: unknown) => (e instanceof TiffFormatError ? e : null));
 }
 
 function capitalize(s: string): string {
