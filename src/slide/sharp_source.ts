@@ -10,7 +10,7 @@
  *
  * Which directory is what:
  *   - Aperio SVS (ImageDescription starts with "Aperio"): page 0 is level 0,
- *     page 1 the thumbnail, further tiled pages are levels, stripped pages
+ *     page 1 the thumbnail (when stripped), tiled pages are levels, stripped pages
  *     after them are 'label' / 'macro' (named by their description, else in
  *     that order). MPP from the description's "MPP = ".
  *   - OME-TIFF (ImageDescription holds "<OME"): page 0 is level 0 and its
@@ -83,8 +83,8 @@ function aperioLayout(pages: TiffDirectory[]): Layout {
   const associated = new Map<string, { page: number }>();
   const unnamed = ['label', 'macro'];
   pages.slice(1).forEach((dir, i) => {
-    if (i === 0) associated.set('thumbnail', { page: dir.page });
-    else if (dir.tileWidth > 0 && isReduction(dir, base)) levels.push(level(dir, base));
+    if (dir.tileWidth > 0 && isReduction(dir, base)) levels.push(level(dir, base));
+    else if (i === 0) associated.set('thumbnail', { page: dir.page });
     else {
       const named = /\b(label|macro)\b/i.exec(dir.description)?.[1]?.toLowerCase();
       const name = named ?? unnamed.find((n) => !associated.has(n)) ?? `associated-${dir.page}`;
