@@ -188,3 +188,27 @@ test('a plain TIFF with SubIFD levels (no OME) lists its SubIFDs as levels', (t)
       t.true(r.data.subarray(row * 150 + 114, row * 150 + 150).every((v) => v === 255), 'white past the edge');
     }
   }));
+
+test('slides open and read in worker threads, each with its own handle, like on the main thread', async (t) => {
+  const { Worker } = await import('node:worker_threads');
+  const slideModule = new URL('../src/slide/slide.js', import.meta.url).href;
+  const code = `
+    import { parentPort, workerData } from 'node:worker_threads';
+    const { openSlide } = await import(${JSON.stringify(slideModule)});
+    const s = await openSlide(workerData.path);
+    const r = await s.readRegion(0, workerData.x, 1000, 96, 96);
+    parentPort.postMessage({ reader: s.reader, data: r.data });
+    await s.close();`;
+  const xs = [1000, 1100, 1200];
+  const results = await Promise.all(xs.map((x) => new Promise<{ reader: string; data: Uint8Array }>((resolve, reject) => {
+    const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), { workerData: { path: fixture(SVS), x } });
+    w.once('message', resolve);
+    w.once('error', reject);
+  })));
+  await using(SVS, 'auto', async (s) => {
+    for (const [i, x] of xs.entries()) {
+      t.is(results[i]!.reader, s.reader);
+      t.deepEqual(results[i]!.data, (await s.readRegion(0, x, 1000, 96, 96)).data);
+    }
+  });
+});
