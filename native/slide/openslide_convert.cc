@@ -1,5 +1,5 @@
-// Premultiplied ARGB → RGB over white (shared by the OpenSlide reader and its
-// stub-free tests; it does not need OpenSlide itself).
+// Premultiplied ARGB → RGB over white: OpenSlide's pixel format to histoflow's.
+// Needs no OpenSlide, so it is built (and tested) in every build.
 #include <cstdint>
 
 #include "slide/openslide_reader.h"
