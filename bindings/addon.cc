@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hfb::InitCodec(env, exports);
   hfb::InitDataset(env, exports);
   hfb::InitTissue(env, exports);
+  hfb::InitSlide(env, exports);
   return exports;
 }
 }  // namespace

@@ -39,6 +39,25 @@ export interface NativeCudaDevice {
   multiprocessors: number;
 }
 
+/** A level as native/slide/openslide_reader.h reports it (tile sizes 0 when unknown). */
+export interface NativeSlideLevel {
+  width: number;
+  height: number;
+  downsample: number;
+  tileWidth: number;
+  tileHeight: number;
+}
+
+/** An OpenSlide handle (an External); reads after openslideClose reject. */
+export type NativeSlideHandle = object & { readonly __brand: 'NativeSlideHandle' };
+
+export interface NativeOpenSlide {
+  handle: NativeSlideHandle;
+  levels: NativeSlideLevel[];
+  properties: Record<string, string>;
+  associated: string[];
+}
+
 export interface NativeAddon {
   buildInfo(): NativeBuildInfo;
   cudaDevices(): { devices: NativeCudaDevice[]; reason: string };
@@ -96,6 +115,14 @@ export interface NativeAddon {
     params: { size?: number; radius?: number; minObjectArea?: number; maxHoleArea?: number },
     out: Uint8Array,
   ): Promise<void>;
+  /** native/slide/openslide_reader.h. Without OpenSlide: version '' and detect '' ; open rejects (HISTOFLOW_UNAVAILABLE). */
+  openslideVersion(): string;
+  openslideDetect(path: string): Promise<string>;
+  openslideOpen(path: string): Promise<NativeOpenSlide>;
+  /** x, y, width, height in the level's own pixels; out holds width·height·3 RGB bytes (over white). */
+  openslideReadRegion(handle: NativeSlideHandle, level: number, x: number, y: number, width: number, height: number, out: Uint8Array): Promise<void>;
+  openslideReadAssociated(handle: NativeSlideHandle, name: string): Promise<{ data: Uint8Array; width: number; height: number }>;
+  openslideClose(handle: NativeSlideHandle): void;
 }
 
 /** Opaque: the addon's reference to a mapping. */

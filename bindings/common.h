@@ -197,5 +197,6 @@ void InitAugment(Napi::Env env, Napi::Object exports);
 void InitCodec(Napi::Env env, Napi::Object exports);
 void InitDataset(Napi::Env env, Napi::Object exports);
 void InitTissue(Napi::Env env, Napi::Object exports);
+void InitSlide(Napi::Env env, Napi::Object exports);
 
 }  // namespace hfb

@@ -165,3 +165,15 @@ export {
   type TileLabel,
   type TileLabelOptions,
 } from './tiling/annotations.js';
+export {
+  DEFAULT_CACHE_BYTES,
+  MAX_REGION_PIXELS,
+  SLIDE_READERS,
+  openSlide,
+  type OpenSlideOptions,
+  type Slide,
+  type SlideLevel,
+  type SlideReaderChoice,
+  type SlideReaderName,
+  type TileCacheStats,
+} from './slide/slide.js';
