@@ -4,7 +4,7 @@
  * rename), so an interrupted run never leaves a half-written image.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 
 import sharp from 'sharp';
@@ -102,6 +102,19 @@ export async function writeImage(path: string, batch: RgbBatch, index = 0, optio
       : await pipeline.png().toFile(tmp);
     await rename(tmp, path);
     return written.size;
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Writes bytes (an encoded image) atomically: a temporary beside it, then a rename. */
+export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
     throw e;

@@ -22,9 +22,12 @@
  * already finished (manifest.json, no journal) resumes from its manifest.
  * Either way the final manifests equal an uninterrupted run's.
  *
- * Parallel: up to `concurrency` encodes in flight (sharp runs them on
- * libvips threads); add() waits for a free slot, so memory stays bounded.
- * add() copies each tile's pixels before returning.
+ * Parallel: PNG tiles of one add() are encoded in one call of the addon's
+ * batched encoder (src/codec/png.ts: every tile on the core's threads) when
+ * it is built, then written; otherwise, and for JPEG, up to `concurrency`
+ * sharp encodes are in flight (on libvips threads). add() waits for a free
+ * slot, so memory stays bounded, and is done with the caller's pixels (copied
+ * or encoded) when it returns.
  *
  * abort() waits for the encodes in flight (each ends renamed or removed) and
  * leaves complete tiles and the journal, for a later resume; abort({ discard:
@@ -35,7 +38,8 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } fro
 import { join } from 'node:path';
 
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
-import { checkBatch, imageAt, writeImage } from '../image.js';
+import { encodePng, checkPngOptions, type PngOptions, type ResolvedPngOptions } from '../codec/png.js';
+import { checkBatch, imageAt, stackImages, writeFileAtomic, writeImage } from '../image.js';
 import type { RgbBatch } from '../kernels/types.js';
 import { tileKey, tileMetas, type TileMeta, type TileSink, type TileSinkResult } from './tile_sink.js';
 
@@ -52,6 +56,8 @@ export interface TileFolderOptions {
   concurrency?: number;
   /** Continue an interrupted run in DIR (default true); false removes its tiles, journal and manifests first. */
   resume?: boolean;
+  /** PNG compression level, row filter and encoder (src/codec/png.ts); lossless whatever the choice. */
+  png?: PngOptions;
 }
 
 /** One manifest row (the CSV's columns). */
@@ -71,7 +77,7 @@ interface JournalRow extends ManifestRow {
   bytes: number;
 }
 
-const OPTION_KEYS = ['format', 'quality', 'concurrency', 'resume'];
+const OPTION_KEYS = ['format', 'quality', 'concurrency', 'resume', 'png'];
 const JOURNAL = '.tiles-journal';
 const JOURNAL_KIND = 'histoflow-tiles-journal';
 
@@ -126,6 +132,8 @@ export class TileFolderWriter implements TileSink {
   readonly format: TileFormat;
   readonly quality: number;
   readonly concurrency: number;
+  /** How PNG tiles are encoded (level, filter, native or sharp). */
+  readonly png: ResolvedPngOptions;
   /** Tiles kept from an interrupted (or finished) run when this writer opened. */
   readonly resumed: number;
   /** Finished tiles by key. */
@@ -141,8 +149,9 @@ export class TileFolderWriter implements TileSink {
   #skipped = 0;
   #state: 'open' | 'finished' | 'aborted' = 'open';
 
-  private constructor(dir: string, format: TileFormat, quality: number, concurrency: number, kept: JournalRow[]) {
+  private constructor(dir: string, format: TileFormat, quality: number, concurrency: number, kept: JournalRow[], png: ResolvedPngOptions) {
     this.dir = dir;
+    this.png = png;
     this.format = format;
     this.quality = quality;
     this.concurrency = concurrency;
@@ -165,6 +174,7 @@ export class TileFolderWriter implements TileSink {
       ? Math.max(1, Math.min(8, availableParallelism()))
       : checkInteger('options.concurrency', o.concurrency, 1, 64);
     const resume = o.resume === undefined ? true : checkBoolean('options.resume', o.resume);
+    const png = checkPngOptions(o.png === undefined ? {} : o.png);
     const settings = { kind: JOURNAL_KIND, version: 1, format, quality: format === 'jpeg' ? quality : null };
     await mkdir(dir, { recursive: true });
     const journal = join(dir, JOURNAL);
@@ -176,7 +186,7 @@ export class TileFolderWriter implements TileSink {
     } else {
       kept = await TileFolderWriter.#recover(dir, settings);
     }
-    const writer = new TileFolderWriter(dir, format, quality, concurrency, kept);
+    const writer = new TileFolderWriter(dir, format, quality, concurrency, kept, png);
     // A fresh journal holding exactly the kept rows: torn lines and lost tiles are gone.
     const lines = [JSON.stringify(settings), ...kept.map((r) => JSON.stringify(r))];
     await writeAtomic(journal, `${lines.join('\n')}\n`);
@@ -261,10 +271,12 @@ export class TileFolderWriter implements TileSink {
     const b = checkBatch('tiles', tiles);
     if (b.height !== b.width) throw invalidRange('tiles', 'square tiles (the manifest has one size column)', `${b.width}x${b.height}`);
     const metas = tileMetas(b.n, meta);
+    const batched = this.format === 'png' && this.png.encoder === 'native';
+    const fresh: Array<{ i: number; key: string; file: string; m: TileMeta }> = [];
     for (let i = 0; i < b.n; i++) {
       const m = metas[i]!;
       const key = tileKey(m);
-      if (!this.#keys.has(key)) {
+      if (!batched && !this.#keys.has(key)) {
         while (this.#inFlight.size >= this.concurrency) await Promise.race(this.#inFlight);
         this.#checkOpen();
       }
@@ -280,16 +292,47 @@ export class TileFolderWriter implements TileSink {
       }
       this.#keys.add(key);
       this.#files.set(file, key);
+      if (batched) {
+        fresh.push({ i, key, file, m });
+        continue;
+      }
       const tile = imageAt(b, i);
       const pixels: RgbBatch = { ...tile, data: tile.data.slice() };
-      const job = this.#encode(key, file, m, pixels, b.width).finally(() => this.#inFlight.delete(job));
-      this.#inFlight.add(job);
+      this.#track(this.#store(key, file, m, b.width, () => writeImage(join(this.dir, file), pixels, 0, { quality: this.quality })));
     }
+    if (fresh.length === 0) return;
+    // One native call encodes every new tile of the batch; the writes follow.
+    let encoded: Buffer[];
+    try {
+      while (this.#inFlight.size >= this.concurrency) await Promise.race(this.#inFlight);
+      this.#checkOpen();
+      const sub = fresh.length === b.n ? b : stackImages(fresh.map((f) => imageAt(b, f.i)));
+      encoded = await encodePng(sub, this.png);
+    } catch (e) {
+      for (const f of fresh) {
+        this.#keys.delete(f.key);
+        this.#files.delete(f.file);
+      }
+      throw e;
+    }
+    fresh.forEach((f, j) => {
+      const bytes = encoded[j]!;
+      this.#track(this.#store(f.key, f.file, f.m, b.width, async () => {
+        await writeFileAtomic(join(this.dir, f.file), bytes);
+        return bytes.length;
+      }));
+    });
   }
 
-  async #encode(key: string, file: string, m: TileMeta, pixels: RgbBatch, size: number): Promise<void> {
+  #track(job: Promise<void>): void {
+    const tracked = job.finally(() => this.#inFlight.delete(tracked));
+    this.#inFlight.add(tracked);
+  }
+
+  /** Writes one tile (`write` resolves to its size in bytes), then journals it. */
+  async #store(key: string, file: string, m: TileMeta, size: number, write: () => Promise<number>): Promise<void> {
     try {
-      const bytes = await writeImage(join(this.dir, file), pixels, 0, { quality: this.quality });
+      const bytes = await write();
       const row: JournalRow = {
         slide: m.slide, level: m.level, x: m.x, y: m.y, size,
         tissue_fraction: m.tissueFraction ?? null, label: m.label ?? null, file, bytes,
