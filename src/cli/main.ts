@@ -9,10 +9,12 @@ import { benchCommand } from './bench.js';
 import { demoCommand } from './demo.js';
 import { infoCommand } from './info.js';
 import { stainCommand } from './stain.js';
+import { tileCommand } from './tile.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
   info: { run: infoCommand, summary: 'what was compiled and what this machine offers (--json)' },
   stain: { run: stainCommand, summary: 'stain-normalize images: reinhard, macenko, vahadane, ruifrok' },
+  tile: { run: tileCommand, summary: 'cut a slide\'s tissue into tiles: folder + manifest or packed file, mask and overview' },
   augment: { run: augmentCommand, summary: 'augment one image into a grid of seeded draws, to judge a pipeline by eye' },
   bench: { run: benchCommand, summary: 'benchmarks of every kernel on every backend, with peers (--json)' },
   demo: { run: demoCommand, summary: 'the whole path on the embedded sample data' },

@@ -103,6 +103,8 @@ export interface TileSlideOptions extends TileReadOptions {
   resume?: boolean;
   /** Called after every batch: tiles done (including resumed ones) of the total. */
   onProgress?: (done: number, total: number) => void;
+  /** Stops between batches: the sink keeps its finished tiles and journal, and the call rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /** One kept tile of the plan. */
@@ -130,7 +132,7 @@ export interface SlideTilePlan {
 
 const PLAN_KEYS = ['size', 'stride', 'level', 'mpp', 'minTissue', 'roi', 'annotations', 'labelOptions', 'tissue'];
 const READ_KEYS = [...PLAN_KEYS, 'normalize', 'target', 'batchSize', 'reader', 'cacheBytes'];
-const SLIDE_KEYS = [...READ_KEYS, 'format', 'quality', 'png', 'resume', 'onProgress'];
+const SLIDE_KEYS = [...READ_KEYS, 'format', 'quality', 'png', 'resume', 'onProgress', 'signal'];
 
 async function loadAnnotations(value: unknown): Promise<AnnotationPolygon[]> {
   if (typeof value === 'string') {
@@ -375,6 +377,8 @@ export async function tileSlide(path: string, dir: string, options: TileSlideOpt
   const quality = o.quality === undefined ? 90 : checkInteger('options.quality', o.quality, 1, 100);
   const resume = o.resume === undefined ? true : checkBoolean('options.resume', o.resume);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidType('options.onProgress', 'a function', o.onProgress);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', o.signal);
+  const signal = o.signal as AbortSignal | undefined;
   const { normalize, batchSize } = checkReadOptions(o);
 
   // Everything that can fail on bad input happens before DIR is created.
@@ -412,6 +416,7 @@ export async function tileSlide(path: string, dir: string, options: TileSlideOpt
     let done = plan.tiles.length - todo.length;
     progress?.(done, plan.tiles.length);
     for await (const { batch, tiles } of batchesOf(plan, todo, batchSize, norm)) {
+      signal?.throwIfAborted();
       await sink.add(batch, tiles.map(meta));
       done += tiles.length;
       progress?.(done, plan.tiles.length);

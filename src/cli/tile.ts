@@ -1,0 +1,141 @@
+/**
+ * `histoflow tile SLIDE --out DIR [--size 96] [--stride S] [--level L | --mpp M]
+ *  [--min-tissue 0.5] [--normalize M [--target T]] [--format png|jpeg|packed]
+ *  [--annotations A.geojson] [--json]`
+ * Cuts a slide's tissue into tiles (src/tiling/tile.ts): a folder of tiles with
+ * manifest.csv/json, or DIR/tiles.hfpack, plus DIR/mask.png and DIR/overview.png.
+ * A progress bar on a TTY; --json prints one JSON summary and nothing else.
+ * Ctrl-C stops cleanly: finished tiles and the journal stay, a rerun resumes.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+
+import { checkInteger, checkNumber, checkOneOf } from '../errors.js';
+import { SLIDE_READERS } from '../slide/slide.js';
+import { STAIN_METHODS, type StainTarget } from '../stain/normalize.js';
+import { TILE_OUTPUT_FORMATS, tileSlide, type TileSlideOptions } from '../tiling/tile.js';
+import { Progress, status } from './progress.js';
+
+export const TILE_HELP = `Usage: histoflow tile SLIDE --out DIR [options]
+
+Detect the slide's tissue, lay a tile grid over it and write the tiles with
+enough tissue: DIR/tiles/… + DIR/manifest.csv|json (png, jpeg) or
+DIR/tiles.hfpack (packed), and DIR/mask.png (tissue mask, white = tissue, at
+the thumbnail's scale) and DIR/overview.png (thumbnail, kept tiles outlined).
+Rerun the same command to resume an interrupted run.
+
+Options:
+  --size N            tile size in output pixels (default 96)
+  --stride S          step between tiles (default size; smaller overlaps)
+  --level L           pyramid level to tile (default 0), or
+  --mpp M             target µm/px: the coarsest level at least that fine, resampled
+  --min-tissue F      keep tiles with tissue fraction ≥ F, 0..1 (default 0.5)
+  --roi X,Y,W,H       only tiles inside this rectangle (level-0 px)
+  --normalize M       ${STAIN_METHODS.join(' | ')}: stain-normalize every tile (source stains fitted once per slide)
+  --target T          stain target: an image, or a JSON target (histoflow stain --json); default: the method's reference
+  --format F          ${TILE_OUTPUT_FORMATS.join(' | ')} (default png)
+  --quality Q         JPEG quality 1..100 (default 90)
+  --annotations A     GeoJSON polygons (level-0 px): each tile gets the label covering ≥ 50 % of it
+  --reader R          ${SLIDE_READERS.join(' | ')} (default auto)
+  --no-resume         start over instead of resuming an interrupted run in DIR
+  --json              print a JSON summary, no progress
+  -h, --help          this help
+`;
+
+function parseRoi(value: string): { x: number; y: number; width: number; height: number } {
+  const parts = value.split(',').map((v) => Number(v.trim()));
+  if (parts.length !== 4 || parts.some((v) => !Number.isFinite(v))) {
+    throw new RangeError(`Expected --roi as X,Y,WIDTH,HEIGHT (level-0 px) but received '${value}'`);
+  }
+  return { x: parts[0]!, y: parts[1]!, width: parts[2]!, height: parts[3]! };
+}
+
+async function readTarget(path: string): Promise<string | StainTarget> {
+  if (!/\.json$/i.test(path)) return path;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new RangeError(`Expected a JSON stain target in ${path} for --target: ${(e as Error).message}`);
+  }
+  // `histoflow stain --json` prints { target, images }; a bare target works too.
+  const o = parsed as { target?: unknown };
+  return (o && typeof o === 'object' && 'target' in o ? o.target : parsed) as StainTarget;
+}
+
+export async function tileCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      out: { type: 'string' },
+      size: { type: 'string' },
+      stride: { type: 'string' },
+      level: { type: 'string' },
+      mpp: { type: 'string' },
+      'min-tissue': { type: 'string' },
+      roi: { type: 'string' },
+      normalize: { type: 'string' },
+      target: { type: 'string' },
+      format: { type: 'string' },
+      quality: { type: 'string' },
+      annotations: { type: 'string' },
+      reader: { type: 'string' },
+      'no-resume': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(TILE_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new RangeError('Expected one slide (histoflow tile SLIDE --out DIR)');
+  if (!values.out) throw new RangeError('Expected --out DIR');
+  const num = (flag: string, v: string | undefined) => (v === undefined ? undefined : checkNumber(flag, Number(v)));
+  const int = (flag: string, v: string | undefined) => (v === undefined ? undefined : checkInteger(flag, Number(v), 0));
+  const options: TileSlideOptions = {
+    size: int('--size', values.size),
+    stride: int('--stride', values.stride),
+    level: int('--level', values.level),
+    mpp: num('--mpp', values.mpp),
+    minTissue: num('--min-tissue', values['min-tissue']),
+    roi: values.roi === undefined ? undefined : parseRoi(values.roi),
+    normalize: values.normalize === undefined ? undefined : checkOneOf('--normalize', values.normalize, STAIN_METHODS),
+    target: values.target === undefined ? undefined : await readTarget(values.target),
+    format: values.format === undefined ? undefined : checkOneOf('--format', values.format, TILE_OUTPUT_FORMATS),
+    quality: int('--quality', values.quality),
+    annotations: values.annotations,
+    reader: values.reader === undefined ? undefined : checkOneOf('--reader', values.reader, SLIDE_READERS),
+    resume: !values['no-resume'],
+  };
+  for (const k of Object.keys(options) as (keyof TileSlideOptions)[]) if (options[k] === undefined) delete options[k];
+
+  const quiet = values.json;
+  let progress: Progress | undefined;
+  let shown = 0;
+  options.onProgress = (done, total) => {
+    progress ??= new Progress('tile', total, { quiet });
+    progress.tick(done - shown);
+    shown = done;
+  };
+  // Ctrl-C: let the sink finish the tiles in flight and keep its journal.
+  const stop = new AbortController();
+  const onSignal = () => stop.abort(new Error('interrupted: rerun the same command to resume'));
+  process.once('SIGINT', onSignal);
+  try {
+    const result = await tileSlide(positionals[0]!, values.out, { ...options, signal: stop.signal });
+    progress?.end();
+    if (quiet) {
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } else {
+      status(false, `${result.written} tiles written (${result.skipped} from an earlier run) of ${result.kept} kept / ${result.total} grid positions, ` +
+        `level ${result.level}, ${result.size} px, ${result.tilesPerSecond.toFixed(0)} tiles/s, reader ${result.reader}`);
+      status(false, `outputs: ${[...result.outputs.sink, result.outputs.mask, result.outputs.overview].join(', ')}`);
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+  }
+}
