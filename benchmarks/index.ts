@@ -6,11 +6,12 @@ import { runSuites, type BenchReport, type Suite } from './harness.js';
 import { augmentSuite } from './augment.js';
 import { stainSuite } from './stain.js';
 import { packedSuite } from './packed.js';
+import { tileSuite } from './tile.js';
 
 export type { BenchReport, BenchResult, BenchFailure, BenchTarget, BenchEnvironment } from './harness.js';
 export { renderJson, renderMarkdown } from './harness.js';
 
-export const SUITES: readonly Suite[] = [stainSuite, augmentSuite, packedSuite];
+export const SUITES: readonly Suite[] = [stainSuite, augmentSuite, packedSuite, tileSuite];
 
 export function suiteNames(): string[] {
   return SUITES.map((s) => s.name);

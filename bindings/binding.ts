@@ -92,6 +92,8 @@ export interface NativeAddon {
   readonly pngAvailable: boolean;
   /** One PNG file (8-bit RGB, zlib `level` 0..9, row filter) per image of the batch, encoded on the core's threads. */
   encodePng(batch: RgbBatch, level: number, filter: 'adaptive' | 'sub' | 'none'): Promise<Buffer[]>;
+  /** Encodes image i to paths[i] atomically (temporary + rename), in parallel; resolves to the file sizes. Directories must exist. */
+  writePngFiles(batch: RgbBatch, level: number, filter: 'adaptive' | 'sub' | 'none', paths: string[]): Promise<number[]>;
 
   /**
    * bindings/dataset.cc: bytes [offset, offset + length) of the file (default

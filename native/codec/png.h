@@ -22,6 +22,7 @@
 // ratio. Without libdeflate every entry point throws UnavailableError.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/image.h"
@@ -37,5 +38,14 @@ std::vector<uint8_t> encode_png(const uint8_t* rgb, int64_t width, int64_t heigh
 
 // Encodes every image of the batch, in parallel over images. out.size() == b.n.
 void encode_png_batch(const RgbBatch& b, int level, PngFilter filter, std::vector<std::vector<uint8_t>>& out);
+
+// Encodes image i of the batch and writes it to paths[i], atomically: the
+// bytes go to "<dir>/.<name>.<tag>.tmp" first, then a rename, so a crash
+// never leaves a half-written PNG under its final name. Encodes and writes run
+// in parallel over images; sizes[i] receives each file's size. The first
+// failure (with its path) is rethrown after every worker stopped, and no
+// temporary file is left behind. The directories must exist.
+void write_png_files(const RgbBatch& b, int level, PngFilter filter, const std::vector<std::string>& paths,
+                     std::vector<int64_t>& sizes);
 
 }  // namespace hf

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 
 import { loadAddon } from '../../bindings/loader.js';
 import { checkInteger, checkObject, checkKnownKeys, checkOneOf, withCallerStack } from '../errors.js';
-import { checkBatch, imageAt, type RgbBatch } from '../image.js';
+import { checkBatch, imageAt, writeFileAtomic, type RgbBatch } from '../image.js';
 
 export type PngFilter = 'adaptive' | 'sub' | 'none';
 export const PNG_FILTERS: readonly PngFilter[] = ['adaptive', 'sub', 'none'];
@@ -63,4 +63,25 @@ export async function encodePng(batch: RgbBatch, options: PngOptions = {}): Prom
       .toBuffer());
   }
   return files;
+}
+
+/**
+ * Encodes image i of the batch to paths[i], each written atomically (a
+ * temporary beside it, then a rename); resolves to the files' sizes. Native:
+ * one call encodes and writes the whole batch on the core's threads. The
+ * folders must exist.
+ */
+export async function writePngFiles(batch: RgbBatch, paths: readonly string[], options: PngOptions = {}): Promise<number[]> {
+  const b = checkBatch('batch', batch);
+  if (!Array.isArray(paths) || paths.length !== b.n || paths.some((p) => typeof p !== 'string' || p.length === 0)) {
+    throw new RangeError(`Expected ${b.n} file paths (one per image) for paths`);
+  }
+  const o = checkPngOptions(options);
+  if (o.encoder === 'native') {
+    const addon = loadAddon();
+    if (addon.ok) return withCallerStack(() => addon.addon.writePngFiles(b, o.level, o.filter, [...paths]));
+  }
+  const files = await encodePng(b, o);
+  await Promise.all(files.map((f, i) => writeFileAtomic(paths[i]!, f)));
+  return files.map((f) => f.length);
 }

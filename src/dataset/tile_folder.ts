@@ -35,11 +35,11 @@
  */
 import { availableParallelism } from 'node:os';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
-import { encodePng, checkPngOptions, type PngOptions, type ResolvedPngOptions } from '../codec/png.js';
-import { checkBatch, imageAt, stackImages, writeFileAtomic, writeImage } from '../image.js';
+import { checkPngOptions, writePngFiles, type PngOptions, type ResolvedPngOptions } from '../codec/png.js';
+import { checkBatch, imageAt, stackImages, writeImage } from '../image.js';
 import type { RgbBatch } from '../kernels/types.js';
 import { tileKey, tileMetas, type TileMeta, type TileSink, type TileSinkResult } from './tile_sink.js';
 
@@ -146,6 +146,8 @@ export class TileFolderWriter implements TileSink {
   #inFlight = new Set<Promise<void>>();
   #error: unknown;
   #written = 0;
+  /** Folders known to exist (tiles of one slide share one). */
+  #dirs = new Set<string>();
   #skipped = 0;
   #state: 'open' | 'finished' | 'aborted' = 'open';
 
@@ -301,25 +303,24 @@ export class TileFolderWriter implements TileSink {
       this.#track(this.#store(key, file, m, b.width, () => writeImage(join(this.dir, file), pixels, 0, { quality: this.quality })));
     }
     if (fresh.length === 0) return;
-    // One native call encodes every new tile of the batch; the writes follow.
-    let encoded: Buffer[];
-    try {
-      while (this.#inFlight.size >= this.concurrency) await Promise.race(this.#inFlight);
-      this.#checkOpen();
-      const sub = fresh.length === b.n ? b : stackImages(fresh.map((f) => imageAt(b, f.i)));
-      encoded = await encodePng(sub, this.png);
-    } catch (e) {
-      for (const f of fresh) {
-        this.#keys.delete(f.key);
-        this.#files.delete(f.file);
+    // One native call encodes and writes (atomically) every new tile of the batch; then they are journalled.
+    while (this.#inFlight.size >= this.concurrency) await Promise.race(this.#inFlight);
+    this.#checkOpen();
+    const sub = fresh.length === b.n ? b : stackImages(fresh.map((f) => imageAt(b, f.i)));
+    const paths = fresh.map((f) => join(this.dir, f.file));
+    for (const dir of new Set(paths.map((p) => dirname(p)))) {
+      if (!this.#dirs.has(dir)) {
+        await mkdir(dir, { recursive: true });
+        this.#dirs.add(dir);
       }
-      throw e;
     }
+    const written = writePngFiles(sub, paths, this.png);
+    // The batch's pixels are consumed once the call resolves: wait, so the caller may reuse them.
+    const sizes = await written.catch((e: unknown) => e as Error);
     fresh.forEach((f, j) => {
-      const bytes = encoded[j]!;
       this.#track(this.#store(f.key, f.file, f.m, b.width, async () => {
-        await writeFileAtomic(join(this.dir, f.file), bytes);
-        return bytes.length;
+        if (sizes instanceof Error) throw sizes;
+        return sizes[j]!;
       }));
     });
   }
