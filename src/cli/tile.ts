@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 
 import { checkInteger, checkNumber, checkOneOf } from '../errors.js';
 import { SLIDE_READERS } from '../slide/slide.js';
+import { TISSUE_CHANNELS } from '../tissue/options.js';
 import { STAIN_METHODS, type StainTarget } from '../stain/normalize.js';
 import { TILE_OUTPUT_FORMATS, tileSlide, type TileSlideOptions } from '../tiling/tile.js';
 import { Progress, status } from './progress.js';
@@ -36,6 +37,9 @@ Options:
   --format F          ${TILE_OUTPUT_FORMATS.join(' | ')} (default png)
   --quality Q         JPEG quality 1..100 (default 90)
   --annotations A     GeoJSON polygons (level-0 px): each tile gets the label covering ≥ 50 % of it
+  --tissue-channel C  ${TISSUE_CHANNELS.join(' | ')}: what Otsu thresholds on the thumbnail (default saturation)
+  --exclude-pen       drop red, green and blue pen ink from the tissue mask
+  --thumbnail N       longer side of the thumbnail the mask is computed on (default 1024)
   --reader R          ${SLIDE_READERS.join(' | ')} (default auto)
   --no-resume         start over instead of resuming an interrupted run in DIR
   --json              print a JSON summary, no progress
@@ -82,6 +86,9 @@ export async function tileCommand(argv: string[]): Promise<number> {
       quality: { type: 'string' },
       annotations: { type: 'string' },
       reader: { type: 'string' },
+      'tissue-channel': { type: 'string' },
+      'exclude-pen': { type: 'boolean', default: false },
+      thumbnail: { type: 'string' },
       'no-resume': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -109,6 +116,11 @@ export async function tileCommand(argv: string[]): Promise<number> {
     annotations: values.annotations,
     reader: values.reader === undefined ? undefined : checkOneOf('--reader', values.reader, SLIDE_READERS),
     resume: !values['no-resume'],
+    tissue: {
+      ...(values['tissue-channel'] === undefined ? {} : { channel: checkOneOf('--tissue-channel', values['tissue-channel'], TISSUE_CHANNELS) }),
+      ...(values['exclude-pen'] ? { excludePen: true } : {}),
+      ...(values.thumbnail === undefined ? {} : { maxSize: checkInteger('--thumbnail', Number(values.thumbnail), 16, 16384) }),
+    },
   };
   for (const k of Object.keys(options) as (keyof TileSlideOptions)[]) if (options[k] === undefined) delete options[k];
 
