@@ -1,41 +1,41 @@
 /**
  * `histoflow demo [--out DIR] [--json]`: the path so far on the embedded real
- * sample (OpenSlide's CMU-1-Small-Region.svs, test/fixtures): read the slide,
- * cut 256 px tiles, keep those with tissue, normalize their stain with
- * Macenko (canonical reference), Vahadane and Reinhard (to a real H&E
- * target), and write before/after montages and a summary.
+ * sample (OpenSlide's CMU-1-Small-Region.svs, test/fixtures):
+ *   1. tile it: tissue mask, 96 px PCam-sized tiles with ≥ 50 % tissue, PNG +
+ *      manifest, mask.png and overview.png (src/tiling/tile.ts);
+ *   2. normalize the stain of its 256 px tissue tiles with Macenko (canonical
+ *      reference), Vahadane and Reinhard (to a real H&E target): before/after
+ *      montages;
+ *   3. augment one tile with the training pipeline: a 4x4 grid;
+ * and write out/demo/summary.json.
  */
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import sharp from 'sharp';
-
 import { packageRoot } from '../../bindings/loader.js';
-import { readImage, writeImage } from '../image.js';
+import { augment } from '../augment/augment.js';
+import type { AugmentPipelineInput } from '../augment/pipeline.js';
+import { imageAt, readImage, writeImage } from '../image.js';
 import type { RgbBatch } from '../kernels/types.js';
-import { normalizeStain, fitStainTarget, fitStains } from '../stain/normalize.js';
+import { openSlide } from '../slide/slide.js';
+import { normalizeStain, fitStainTarget } from '../stain/normalize.js';
+import { slideBatches, tileSlide } from '../tiling/tile.js';
+import { tileGrid } from './augment.js';
 import { Progress, status } from './progress.js';
 
 const TILE = 256;
 
-/** Cuts a W x H image into full TILE x TILE tiles (raster order). */
-function cutTiles(img: RgbBatch): { batch: RgbBatch; positions: [number, number][] } {
-  const cols = Math.floor(img.width / TILE), rows = Math.floor(img.height / TILE);
-  const data = new Uint8Array(cols * rows * TILE * TILE * 3);
-  const positions: [number, number][] = [];
-  let k = 0;
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++, k++) {
-      positions.push([c * TILE, r * TILE]);
-      for (let y = 0; y < TILE; y++) {
-        const src = ((r * TILE + y) * img.width + c * TILE) * 3;
-        data.set(img.data.subarray(src, src + TILE * 3), (k * TILE * TILE + y * TILE) * 3);
-      }
-    }
-  }
-  return { batch: { data, n: cols * rows, height: TILE, width: TILE }, positions };
-}
+/** The augmentation the demo shows: what a PCam training run would use. */
+const DEMO_PIPELINE: AugmentPipelineInput = {
+  d4: true,
+  elastic: { alpha: 8, sigma: 24, p: 0.5 },
+  hed: 'light',
+  hsv: { brightness: 0.1, contrast: 0.1, saturation: 0.1, hue: 0.02 },
+  blur: { sigma: [0.1, 1.5], p: 0.3 },
+  crop: 192,
+  normalize: 'imagenet',
+};
 
 function select(batch: RgbBatch, keep: number[]): RgbBatch {
   const size = TILE * TILE * 3;
@@ -80,16 +80,29 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const out = values.out;
   await mkdir(out, { recursive: true });
 
-  status(quiet, `reading ${slidePath}`);
-  const { data, info } = await sharp(slidePath, { page: 0 }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  const slide: RgbBatch = { data: new Uint8Array(data.buffer, data.byteOffset, data.length), n: 1, height: info.height, width: info.width };
-  const { batch: all, positions } = cutTiles(slide);
+  // 1. The tiler: what `histoflow tile` does.
+  let tiling = new Progress('tile', 1, { quiet });
+  let shownTiles = 0;
+  const tiled = await tileSlide(slidePath, join(out, 'tiles'), {
+    size: 96,
+    minTissue: 0.5,
+    resume: false,
+    onProgress: (done, total) => {
+      if (shownTiles === 0) tiling = new Progress('tile', total, { quiet });
+      tiling.tick(done - shownTiles);
+      shownTiles = done;
+    },
+  });
+  tiling.end();
+  status(quiet, `tiled: ${tiled.written} tissue tiles of 96 px out of ${tiled.total} (reader ${tiled.reader}, ${tiled.tilesPerSecond.toFixed(0)} tiles/s) → ${join(out, 'tiles')}`);
 
-  // Tissue: tiles where Macenko finds ≥ 30 % stained pixels (OD ≥ 0.15 in every channel).
-  const { fits, backend } = await fitStains(all, { method: 'macenko' });
-  const keep = fits.map((f, i) => ({ f, i })).filter(({ f }) => f.status === 0 && f.tissuePixels >= 0.3 * TILE * TILE).map(({ i }) => i);
-  const tiles = select(all, keep);
-  status(quiet, `${all.n} tiles of ${TILE} px, ${tiles.n} with tissue (backend ${backend})`);
+  // 2. Stain normalization of the 256 px tissue tiles (one batch of all of them).
+  const slide = await openSlide(slidePath);
+  let tiles: RgbBatch | undefined;
+  for await (const { batch } of slideBatches(slide, { size: TILE, minTissue: 0.5, batchSize: 1024 })) tiles = batch;
+  await slide.close();
+  if (!tiles) throw new Error('the sample slide gave no tissue tiles');
+  status(quiet, `${tiles.n} tissue tiles of ${TILE} px for stain normalization`);
 
   const target = await readImage(join(fixtures, 'tiatoolbox__target_image.png'));
   const methods = [
@@ -113,14 +126,27 @@ export async function demoCommand(argv: string[]): Promise<number> {
     progress.tick(1, m.name);
   }
   progress.end();
+
+  // 3. Augmentation: 16 seeded draws of one tile, un-normalized for display.
+  const one = imageAt(tiles, Math.floor(tiles.n / 2));
+  const copies: RgbBatch = { data: new Uint8Array(16 * one.data.length), n: 16, height: TILE, width: TILE };
+  for (let i = 0; i < 16; i++) copies.data.set(one.data, i * one.data.length);
+  const aug = await augment(copies, DEMO_PIPELINE, { seed: 7 });
+  const augmentGrid = join(out, 'augment_grid.png');
+  await writeImage(augmentGrid, tileGrid(aug.data, aug.height, aug.width, 4, 4, aug.batchParams.mean, aug.batchParams.std));
+
   const summary = {
     slide: slidePath,
-    slideSize: [slide.width, slide.height],
-    tiles: all.n,
-    tissueTiles: tiles.n,
-    tilePositions: keep.map((i) => positions[i]),
+    slideSize: [slide.levels[0]!.width, slide.levels[0]!.height],
+    tiling: {
+      dir: join(out, 'tiles'), size: tiled.size, grid: tiled.total, tiles: tiled.written, reader: tiled.reader,
+      tissueFraction: +tiled.tissueFraction.toFixed(4), tilesPerSecond: +tiled.tilesPerSecond.toFixed(1),
+      mask: tiled.outputs.mask, overview: tiled.outputs.overview,
+    },
+    tissueTiles256: tiles.n,
     normalization: results,
     original: join(out, 'tiles_original.png'),
+    augmentation: { grid: augmentGrid, pipeline: aug.pipeline, backend: aug.backend },
     seconds: +((Date.now() - started) / 1000).toFixed(2),
   };
   const summaryPath = join(out, 'summary.json');
@@ -129,7 +155,8 @@ export async function demoCommand(argv: string[]): Promise<number> {
   if (values.json) {
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } else {
-    process.stdout.write(`\nOpen:\n  ${summary.original}\n${methods.map((m) => `  ${join(out, `tiles_${m.name}.png`)}`).join('\n')}\n  ${summaryPath}\n`);
+    const open = [tiled.outputs.overview, tiled.outputs.mask, summary.original, ...methods.map((m) => join(out, `tiles_${m.name}.png`)), augmentGrid, summaryPath];
+    process.stdout.write(`\nOpen:\n${open.map((p) => `  ${p}`).join('\n')}\n`);
   }
   return 0;
 }
