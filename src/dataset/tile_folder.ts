@@ -314,15 +314,12 @@ export class TileFolderWriter implements TileSink {
         this.#dirs.add(dir);
       }
     }
-    const written = writePngFiles(sub, paths, this.png);
-    // The batch's pixels are consumed once the call resolves: wait, so the caller may reuse them.
-    const sizes = await written.catch((e: unknown) => e as Error);
-    fresh.forEach((f, j) => {
-      this.#track(this.#store(f.key, f.file, f.m, b.width, async () => {
-        if (sizes instanceof Error) throw sizes;
-        return sizes[j]!;
-      }));
-    });
+    // The pixels are consumed once the call resolves, so add() waits for it: the caller may then reuse them.
+    const sizes = await writePngFiles(sub, paths, this.png).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+    this.#track(this.#storeMany(fresh, b.width, async () => {
+      if (sizes instanceof Error) throw sizes;
+      return sizes;
+    }));
   }
 
   #track(job: Promise<void>): void {
@@ -332,24 +329,35 @@ export class TileFolderWriter implements TileSink {
 
   /** Writes one tile (`write` resolves to its size in bytes), then journals it. */
   async #store(key: string, file: string, m: TileMeta, size: number, write: () => Promise<number>): Promise<void> {
+    return this.#storeMany([{ key, file, m }], size, async () => [await write()]);
+  }
+
+  /**
+   * Writes tiles (`write` resolves to their sizes in bytes), then journals them
+   * with one append: a batch costs one journal write, not one per tile.
+   */
+  async #storeMany(tiles: ReadonlyArray<{ key: string; file: string; m: TileMeta }>, size: number, write: () => Promise<number[]>): Promise<void> {
     try {
       const bytes = await write();
-      const row: JournalRow = {
+      const rows = tiles.map(({ file, m }, j): JournalRow => ({
         slide: m.slide, level: m.level, x: m.x, y: m.y, size,
-        tissue_fraction: m.tissueFraction ?? null, label: m.label ?? null, file, bytes,
-      };
-      const line = `${JSON.stringify(row)}\n`;
-      const append = this.#journalTail.then(() => this.#journal!.write(line));
+        tissue_fraction: m.tissueFraction ?? null, label: m.label ?? null, file, bytes: bytes[j]!,
+      }));
+      const text = rows.map((row) => `${JSON.stringify(row)}\n`).join('');
+      const append = this.#journalTail.then(() => this.#journal!.write(text));
       this.#journalTail = append.catch(() => undefined);
       await append;
-      this.#rows.set(key, row);
-      this.#written++;
+      tiles.forEach(({ key }, j) => this.#rows.set(key, rows[j]!));
+      this.#written += tiles.length;
     } catch (e) {
-      this.#keys.delete(key);
-      this.#files.delete(file);
-      this.#error ??= new Error(`cannot write tile ${file}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      for (const { key, file } of tiles) {
+        this.#keys.delete(key);
+        this.#files.delete(file);
+      }
+      this.#error ??= new Error(`cannot write tile ${tiles[0]?.file ?? ''}${tiles.length > 1 ? ` (or one of ${tiles.length - 1} more)` : ''}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
   }
+
 
   async #drain(): Promise<void> {
     while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
