@@ -205,7 +205,7 @@ export async function openSlide(path: string, options: OpenSlideOptions = {}): P
   return new TiledSlide(path, source, cacheBytes);
 }
 
-/** 'auto': OpenSlide when linked and it recognises the file, else sharp (see the exception for OME/SubIFD below). */
+/** 'auto': OpenSlide when linked and it recognises the file, else sharp (see the exceptions for generic and OME/SubIFD TIFF below). */
 async function openSource(path: string, reader: SlideReaderChoice, format: DetectedFormat, openslideLinked: boolean): Promise<SlideSource> {
   let vendor = reader === 'sharp' || !openslideLinked ? '' : await openslideVendor(path);
   if (vendor === 'aperio' || vendor === 'generic-tiff') {
@@ -214,6 +214,10 @@ async function openSource(path: string, reader: SlideReaderChoice, format: Detec
     const base = (await readTiffDirectories(path)).pages[0]!;
     // OpenSlide 3.4 sees only the first level of an OME-TIFF / SubIFD pyramid: auto leaves those to sharp.
     if (reader === 'auto' && (base.subifds.length > 0 || base.description.includes('<OME'))) vendor = '';
+    // A generic tiled TIFF is plain TIFF, which libvips reads pixel-exactly at every level; OpenSlide 3.4
+    // positions a level whose downsample is not a whole number up to 1/8 px off and interpolates
+    // (mean |diff| ~3 grey levels on the derived CMU pyramid's level 2), so auto leaves it to sharp.
+    if (reader === 'auto' && vendor === 'generic-tiff') vendor = '';
   }
   return reader === 'openslide' || vendor ? openWithOpenSlide(path) : openWithSharp(path, format);
 }
