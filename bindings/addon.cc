@@ -9,6 +9,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hfb::InitColor(env, exports);
   hfb::InitStain(env, exports);
   hfb::InitAugment(env, exports);
+  hfb::InitNn(env, exports);
   return exports;
 }
 }  // namespace

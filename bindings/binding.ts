@@ -14,6 +14,7 @@ import type {
   VahadaneParams,
 } from '../src/kernels/types.js';
 import type { AugmentBatchParams, AugmentImageParams } from '../src/augment/params.js';
+import type { NnAddon } from './nn_binding.js';
 
 export type NativeDevice = 'cpu' | 'cuda';
 
@@ -66,4 +67,9 @@ export interface NativeAddon {
 
   /** native/augment/augment.h: one params object per image; out holds n·outH·outW·3 floats. */
   augment(device: NativeDevice, batch: RgbBatch, params: AugmentImageParams[], batchParams: AugmentBatchParams, out: Float32Array): Promise<void>;
+
+  /** native/nn (bindings/nn.cc): the native TF.js backend's synchronous kernels. */
+  nn: NnAddon;
 }
+
+export type { NnAddon, NnInfo } from './nn_binding.js';

@@ -194,5 +194,6 @@ void InitInfo(Napi::Env env, Napi::Object exports);
 void InitColor(Napi::Env env, Napi::Object exports);
 void InitStain(Napi::Env env, Napi::Object exports);
 void InitAugment(Napi::Env env, Napi::Object exports);
+void InitNn(Napi::Env env, Napi::Object exports);
 
 }  // namespace hfb
