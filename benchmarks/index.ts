@@ -5,11 +5,12 @@
 import { runSuites, type BenchReport, type Suite } from './harness.js';
 import { augmentSuite } from './augment.js';
 import { stainSuite } from './stain.js';
+import { trainSuite } from './train.js';
 
 export type { BenchReport, BenchResult, BenchFailure, BenchTarget, BenchEnvironment } from './harness.js';
 export { renderJson, renderMarkdown } from './harness.js';
 
-export const SUITES: readonly Suite[] = [stainSuite, augmentSuite];
+export const SUITES: readonly Suite[] = [stainSuite, augmentSuite, trainSuite];
 
 export function suiteNames(): string[] {
   return SUITES.map((s) => s.name);
