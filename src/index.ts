@@ -92,3 +92,14 @@ export {
   type TensorCopy,
   type TfLike,
 } from './augment/tensor.js';
+export {
+  TRAINING_BACKENDS,
+  selectTrainingBackend,
+  trainingBackendStatus,
+  useTrainingBackend,
+  type TrainingBackend,
+  type TrainingBackendChoice,
+  type TrainingBackendStatus,
+} from './tfjs/backend.js';
+export { NATIVE_BACKEND, nativeBackendStatus, nativeKernelNames, registerNativeBackend, setNnEngine } from './tfjs/native_backend.js';
+export { referenceCnn, type ReferenceCnnOptions } from './models/reference_cnn.js';

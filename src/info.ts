@@ -8,7 +8,7 @@ import { join } from 'node:path';
 
 import { loadAddon, packageRoot } from '../bindings/loader.js';
 import { kernelBackendStatus, type BackendStatus } from './kernels/registry.js';
-import { trainingBackendStatus, type TrainingBackendStatus } from './tfjs/backend.js';
+import type { TrainingBackendStatus } from './tfjs/backend.js';
 
 export interface TfjsBackendInfo {
   name: string;
@@ -139,7 +139,8 @@ export async function info(): Promise<HistoflowInfo> {
     kernelBackends: backends,
     gpujsModes: await gpujsModes().catch(() => []),
     tfjsBackends: await tfjsBackends(),
-    trainingBackends: await trainingBackendStatus(),
+    // loaded on demand: it brings in TF.js
+    trainingBackends: await (await import('./tfjs/backend.js')).trainingBackendStatus(),
   };
 }
 

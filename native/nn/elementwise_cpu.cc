@@ -90,9 +90,13 @@ void binary(const float* a, const float* b, const Plan& p, float* out) {
   const int64_t inner = p.shape[last], sa = p.sa[last], sb = p.sb[last];
   int64_t rows = 1;
   for (int d = 0; d < last; ++d) rows *= p.shape[d];
-  int64_t min_rows = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, inner));
-  parallel_for(rows, min_rows, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
+  // Work items are (row, column block) pairs so that one long row (same-shape
+  // operands merge into a single row) is still shared among threads.
+  constexpr int64_t kBlock = 16384;
+  const int64_t blocks = (inner + kBlock - 1) / kBlock;
+  parallel_for(rows * blocks, std::max<int64_t>(1, kBlock / std::max<int64_t>(1, inner)), [&](int64_t w0, int64_t w1) {
+    for (int64_t w = w0; w < w1; ++w) {
+      int64_t r = w / blocks, j0 = (w % blocks) * kBlock, j1 = std::min(inner, j0 + kBlock);
       int64_t oa = 0, ob = 0, rem = r;
       for (int d = last - 1; d >= 0; --d) {
         int64_t idx = rem % p.shape[d];
@@ -100,20 +104,20 @@ void binary(const float* a, const float* b, const Plan& p, float* out) {
         oa += idx * p.sa[d];
         ob += idx * p.sb[d];
       }
-      const float* ar = a + oa;
-      const float* br = b + ob;
-      float* o = out + r * inner;
+      const float* __restrict ar = a + oa;
+      const float* __restrict br = b + ob;
+      float* __restrict o = out + r * inner;
       if (sa == 1 && sb == 1) {
-        for (int64_t j = 0; j < inner; ++j) o[j] = apply<op>(ar[j], br[j]);
+        for (int64_t j = j0; j < j1; ++j) o[j] = apply<op>(ar[j], br[j]);
       } else if (sa == 1) {
         const float bv = br[0];
-        for (int64_t j = 0; j < inner; ++j) o[j] = apply<op>(ar[j], bv);
+        for (int64_t j = j0; j < j1; ++j) o[j] = apply<op>(ar[j], bv);
       } else if (sb == 1) {
         const float av = ar[0];
-        for (int64_t j = 0; j < inner; ++j) o[j] = apply<op>(av, br[j]);
+        for (int64_t j = j0; j < j1; ++j) o[j] = apply<op>(av, br[j]);
       } else {
         const float v = apply<op>(ar[0], br[0]);
-        for (int64_t j = 0; j < inner; ++j) o[j] = v;
+        for (int64_t j = j0; j < j1; ++j) o[j] = v;
       }
     }
   });

@@ -1,6 +1,6 @@
 /**
  * The `native` TF.js backend: a MathBackendCPU (same tensor storage, same
- * data sync, every cpu kernel) whose hot kernels run in histoflow's addon.
+ * data sync, every cpu kernel; large kernel outputs pooled, native_storage.ts) whose hot kernels run in histoflow's addon.
  * Replaced kernels read `backend.data.get(dataId).values` and write a new
  * Float32Array in place through synchronous addon calls (TF.js kernel
  * functions are synchronous), then hand it to `backend.makeTensorInfo`.
@@ -8,12 +8,12 @@
  * here are the ones tf.grad and optimizers run.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 
 import { loadAddon } from '../../bindings/loader.js';
 import { checkOneOf } from '../errors.js';
 import { NATIVE_BACKEND } from './kernels/common.js';
 import { nativeKernelConfigs } from './native_kernels.js';
+import { NativeStorageBackend } from './native_storage.js';
 
 export { NATIVE_BACKEND };
 
@@ -33,7 +33,7 @@ export function registerNativeBackend(): void {
   const status = nativeBackendStatus();
   if (!status.available) throw new Error(`The native TF.js backend needs histoflow's addon: ${status.detail}`);
   // Priority below cpu's so that importing histoflow never changes TF.js's default.
-  tf.registerBackend(NATIVE_BACKEND, () => new MathBackendCPU(), 0);
+  tf.registerBackend(NATIVE_BACKEND, () => new NativeStorageBackend(), 0);
   const replaced = new Map(nativeKernelConfigs().map((k) => [k.kernelName, k]));
   for (const config of tf.getKernelsForBackend('cpu')) {
     tf.registerKernel(replaced.get(config.kernelName) ?? { ...config, backendName: NATIVE_BACKEND });

@@ -41,6 +41,12 @@ export function allFloat32(...ts: (TensorInfo | undefined)[]): boolean {
   return ts.every((t) => t === undefined || (t.dtype === 'float32' && util.sizeFromShape(t.shape) > 0));
 }
 
+/** An output array for an addon kernel: pooled on the native backend (contents undefined, overwrite it all). */
+export function allocate(backend: MathBackendCPU, length: number): Float32Array {
+  const pooled = backend as MathBackendCPU & { allocate?: (n: number) => Float32Array };
+  return pooled.allocate ? pooled.allocate(length) : new Float32Array(length);
+}
+
 export function output(backend: MathBackendCPU, shape: readonly number[], values: Float32Array, dtype: DataType = 'float32'): TensorInfo {
   return backend.makeTensorInfo([...shape], dtype, values);
 }

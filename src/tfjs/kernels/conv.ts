@@ -6,7 +6,7 @@
 import { backend_util, util, type TensorInfo } from '@tensorflow/tfjs-core';
 
 import type { NnActivation } from '../../../bindings/nn_binding.js';
-import { allFloat32, f32, nativeKernel, nn, output, type KernelArgs } from './common.js';
+import { allFloat32, allocate, f32, nativeKernel, nn, output, type KernelArgs } from './common.js';
 
 type Info = backend_util.Conv2DInfo;
 type Pad = 'same' | 'valid' | number | backend_util.ExplicitPadding;
@@ -46,7 +46,7 @@ function conv2d({ inputs, backend, attrs }: KernelArgs, fused: boolean): TensorI
   if (!activation) return null;
   const c = convInfo(x.shape, filter.shape, attrs, (attrs.dilations as Pair | undefined) ?? 1, false);
   if (!usable(c) || (bias && util.sizeFromShape(bias.shape) !== c.outChannels)) return null;
-  const y = new Float32Array(util.sizeFromShape(c.outShape));
+  const y = allocate(backend, util.sizeFromShape(c.outShape));
   nn().conv2d(shapeOf(c), f32(backend, x), f32(backend, filter), bias ? f32(backend, bias) : null, activation,
     (attrs.leakyreluAlpha as number | undefined) ?? 0.2, y);
   return output(backend, c.outShape, y);
@@ -59,7 +59,7 @@ export const convKernels = () => [
     if (!dy || !filter || !allFloat32(dy, filter)) return null;
     const c = convInfo(attrs.inputShape as number[], filter.shape, attrs, 1, false);
     if (!usable(c)) return null;
-    const dx = new Float32Array(util.sizeFromShape(c.inShape));
+    const dx = allocate(backend, util.sizeFromShape(c.inShape));
     nn().conv2dBackpropInput(shapeOf(c), f32(backend, dy), f32(backend, filter), dx);
     return output(backend, c.inShape, dx);
   }),
@@ -67,7 +67,7 @@ export const convKernels = () => [
     if (!x || !dy || !allFloat32(x, dy)) return null;
     const c = convInfo(x.shape, attrs.filterShape as number[], attrs, 1, false);
     if (!usable(c)) return null;
-    const df = new Float32Array(util.sizeFromShape(c.filterShape));
+    const df = allocate(backend, util.sizeFromShape(c.filterShape));
     nn().conv2dBackpropFilter(shapeOf(c), f32(backend, x), f32(backend, dy), df);
     return output(backend, c.filterShape, df);
   }),
@@ -75,7 +75,7 @@ export const convKernels = () => [
     if (!x || !filter || !allFloat32(x, filter)) return null;
     const c = convInfo(x.shape, filter.shape, attrs, (attrs.dilations as Pair | undefined) ?? 1, true);
     if (!usable(c)) return null;
-    const y = new Float32Array(util.sizeFromShape(c.outShape));
+    const y = allocate(backend, util.sizeFromShape(c.outShape));
     nn().depthwiseConv2d(shapeOf(c), f32(backend, x), f32(backend, filter), y);
     return output(backend, c.outShape, y);
   }),
@@ -83,7 +83,7 @@ export const convKernels = () => [
     if (!dy || !filter || !allFloat32(dy, filter)) return null;
     const c = convInfo(attrs.inputShape as number[], filter.shape, attrs, (attrs.dilations as Pair | undefined) ?? 1, true);
     if (!usable(c)) return null;
-    const dx = new Float32Array(util.sizeFromShape(c.inShape));
+    const dx = allocate(backend, util.sizeFromShape(c.inShape));
     nn().depthwiseConv2dBackpropInput(shapeOf(c), f32(backend, dy), f32(backend, filter), dx);
     return output(backend, c.inShape, dx);
   }),
@@ -91,7 +91,7 @@ export const convKernels = () => [
     if (!x || !dy || !allFloat32(x, dy)) return null;
     const c = convInfo(x.shape, attrs.filterShape as number[], attrs, (attrs.dilations as Pair | undefined) ?? 1, true);
     if (!usable(c)) return null;
-    const df = new Float32Array(util.sizeFromShape(c.filterShape));
+    const df = allocate(backend, util.sizeFromShape(c.filterShape));
     nn().depthwiseConv2dBackpropFilter(shapeOf(c), f32(backend, x), f32(backend, dy), df);
     return output(backend, c.filterShape, df);
   }),
@@ -100,7 +100,7 @@ export const convKernels = () => [
       if (!x || !allFloat32(x)) return null;
       const c = poolInfo(x.shape, attrs);
       if (!usable(c)) return null;
-      const y = new Float32Array(util.sizeFromShape(c.outShape));
+      const y = allocate(backend, util.sizeFromShape(c.outShape));
       (name === 'MaxPool' ? nn().maxPool : nn().avgPool)(shapeOf(c), f32(backend, x), y);
       return output(backend, c.outShape, y);
     }),
@@ -109,7 +109,7 @@ export const convKernels = () => [
     if (!dy || !input || !allFloat32(dy, input)) return null;
     const c = poolInfo(input.shape, attrs);
     if (!usable(c)) return null;
-    const dx = new Float32Array(util.sizeFromShape(input.shape));
+    const dx = allocate(backend, util.sizeFromShape(input.shape));
     nn().maxPoolGrad(shapeOf(c), f32(backend, dy), f32(backend, input), dx);
     return output(backend, input.shape, dx);
   }),
@@ -117,7 +117,7 @@ export const convKernels = () => [
     if (!dy || !input || !allFloat32(dy, input)) return null;
     const c = poolInfo(input.shape, attrs);
     if (!usable(c)) return null;
-    const dx = new Float32Array(util.sizeFromShape(input.shape));
+    const dx = allocate(backend, util.sizeFromShape(input.shape));
     nn().avgPoolGrad(shapeOf(c), f32(backend, dy), dx);
     return output(backend, input.shape, dx);
   }),

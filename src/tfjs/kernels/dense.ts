@@ -2,7 +2,7 @@
 import { broadcast_util, util, type TensorInfo } from '@tensorflow/tfjs-core';
 
 import type { NnActivation } from '../../../bindings/nn_binding.js';
-import { allFloat32, f32, nativeKernel, nn, output, type KernelArgs } from './common.js';
+import { allFloat32, allocate, f32, nativeKernel, nn, output, type KernelArgs } from './common.js';
 
 const ACTIVATIONS: Record<string, NnActivation> = {
   linear: 'linear', relu: 'relu', relu6: 'relu6', elu: 'elu', sigmoid: 'sigmoid', leakyrelu: 'leakyrelu',
@@ -26,7 +26,7 @@ function matMul({ inputs, backend, attrs }: KernelArgs, fused: boolean): TensorI
   if ((batchA !== 1 && batchA !== batch) || (batchB !== 1 && batchB !== batch)) return null;
   const biasLen = bias ? util.sizeFromShape(bias.shape) : 0;
   if (bias && biasLen !== 1 && (biasLen !== n || bias.shape[bias.shape.length - 1] !== n)) return null;
-  const out = new Float32Array(batch * m * n);
+  const out = allocate(backend, batch * m * n);
   nn().batchMatMul([batch, batchA, batchB, m, n, k, transA ? 1 : 0, transB ? 1 : 0], f32(backend, a), f32(backend, b),
     bias ? f32(backend, bias) : null, activation, (attrs.leakyreluAlpha as number | undefined) ?? 0.2, out);
   return output(backend, [...outer, m, n], out);
@@ -37,7 +37,7 @@ export const denseKernels = () => [
   nativeKernel('_FusedMatMul', (args) => matMul(args, true)),
   nativeKernel('FusedBatchNorm', ({ inputs: { x, mean, variance, offset, scale }, backend, attrs }) => {
     if (!x || !mean || !variance || !allFloat32(x, mean, variance, offset, scale)) return null;
-    const y = new Float32Array(util.sizeFromShape(x.shape));
+    const y = allocate(backend, util.sizeFromShape(x.shape));
     nn().batchNorm(f32(backend, x), f32(backend, mean), f32(backend, variance), offset ? f32(backend, offset) : null,
       scale ? f32(backend, scale) : null, (attrs.varianceEpsilon as number | undefined) ?? 0.001, y);
     return output(backend, x.shape, y);

@@ -7,7 +7,7 @@
 import { backend_util, broadcast_util, util, type TensorInfo } from '@tensorflow/tfjs-core';
 
 import type { NnBinaryOp, NnUnaryOp } from '../../../bindings/nn_binding.js';
-import { allFloat32, f32, nativeKernel, nn, output } from './common.js';
+import { allFloat32, allocate, f32, nativeKernel, nn, output } from './common.js';
 
 const UNARY: Record<string, NnUnaryOp> = {
   Neg: 'neg', Square: 'square', Sqrt: 'sqrt', Rsqrt: 'rsqrt', Exp: 'exp', Log: 'log', Abs: 'abs',
@@ -31,7 +31,7 @@ function reduceKernel(name: 'Sum' | 'Mean') {
     const inner = util.sizeFromShape(x.shape.slice(axes[axes.length - 1]! + 1));
     const [outShape] = backend_util.computeOutAndReduceShapes(x.shape, axes);
     const shape = attrs.keepDims ? backend_util.expandShapeToKeepDim(outShape, axes) : outShape;
-    const out = new Float32Array(outer * inner);
+    const out = allocate(backend, outer * inner);
     nn().reduceSum(f32(backend, x), [outer, reduce, inner], name === 'Mean', out);
     return output(backend, shape, out);
   });
@@ -41,7 +41,7 @@ export const elementwiseKernels = () => [
   ...Object.entries(UNARY).map(([name, op]) =>
     nativeKernel(name, ({ inputs: { x }, backend, attrs }) => {
       if (!x || !allFloat32(x)) return null;
-      const y = new Float32Array(util.sizeFromShape(x.shape));
+      const y = allocate(backend, util.sizeFromShape(x.shape));
       nn().unary(op, f32(backend, x), name === 'Step' ? ((attrs.alpha as number | undefined) ?? 0) : 0, y);
       return output(backend, x.shape, y);
     }),
@@ -54,7 +54,7 @@ export const elementwiseKernels = () => [
     const reps = attrs.reps as number[];
     if (!x || !allFloat32(x) || x.shape.length === 0 || x.shape.length > 8 || reps.some((r) => r < 1)) return null;
     const shape = x.shape.map((d, i) => d * reps[i]!);
-    const out = new Float32Array(util.sizeFromShape(shape));
+    const out = allocate(backend, util.sizeFromShape(shape));
     nn().tile(f32(backend, x), x.shape, reps, out);
     return output(backend, shape, out);
   }),
@@ -65,7 +65,7 @@ export const elementwiseKernels = () => [
 function binary(op: NnBinaryOp, a: TensorInfo | undefined, b: TensorInfo | undefined, backend: Parameters<typeof f32>[0]): TensorInfo | null {
   if (!a || !b || !allFloat32(a, b) || a.shape.length > 8 || b.shape.length > 8) return null;
   const shape = broadcast_util.assertAndGetBroadcastShape(a.shape, b.shape);
-  const out = new Float32Array(util.sizeFromShape(shape));
+  const out = allocate(backend, util.sizeFromShape(shape));
   nn().binary(op, f32(backend, a), a.shape, f32(backend, b), b.shape, shape, out);
   return output(backend, shape, out);
 }
