@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "core/runtime.h"
 #include "nn/engine.h"
 #include "nn/gemm.h"
 
@@ -48,6 +49,20 @@ struct Operand {
 void pack_a(const Operand& a, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* dst) {
   for (int64_t ir = 0; ir < mc; ir += MR) {
     int rows = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+    if (a.trans && rows == MR) {
+      // Aᵀ stored [K, M]: each k holds the panel's MR values side by side.
+      for (int64_t p = 0; p < kc; ++p, dst += MR) std::memcpy(dst, a.p + (p0 + p) * a.ld + i0 + ir, MR * sizeof(float));
+      continue;
+    }
+    if (!a.trans && rows == MR) {
+      // A stored [M, K]: read each row contiguously, interleave into the panel.
+      for (int r = 0; r < MR; ++r) {
+        const float* src = a.p + (i0 + ir + r) * a.ld + p0;
+        for (int64_t p = 0; p < kc; ++p) dst[p * MR + r] = src[p];
+      }
+      dst += kc * MR;
+      continue;
+    }
     for (int64_t p = 0; p < kc; ++p) {
       for (int r = 0; r < MR; ++r) *dst++ = r < rows ? a.at(i0 + ir + r, p0 + p) : 0.0f;
     }
@@ -115,10 +130,53 @@ void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
   });
 }
 
+void gemm_blocked(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                  int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// Few output blocks but a long K (a filter gradient: K = every output pixel of
+// the batch): threads take slices of K into private C's, summed in a fixed
+// order afterwards (deterministic for a given thread count).
+bool gemm_split_k(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                  int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  const int64_t threads = cpu_threads();
+  const int64_t tasks = ((m + MC - 1) / MC) * ((std::min(n, NC) + NB - 1) / NB);
+  if (threads < 2 || tasks >= threads || k < 8 * KC) return false;
+  const int64_t parts = threads;
+  std::vector<float> partial(parts * m * n);
+  parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t part = p0; part < p1; ++part) {
+      int64_t k0 = k * part / parts, k1 = k * (part + 1) / parts;
+      const float* ak = trans_a ? a + k0 * lda : a + k0;
+      const float* bk = trans_b ? b + k0 : b + k0 * ldb;
+      // Runs inside a parallel region: its own parallel_for stays on this thread.
+      gemm_blocked(trans_a, trans_b, m, n, k1 - k0, alpha, ak, lda, bk, ldb, 0.0f, partial.data() + part * m * n, n);
+    }
+  });
+  parallel_for(m, 16, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        float sum = 0.0f;
+        for (int64_t part = 0; part < parts; ++part) sum += partial[(part * m + i) * n + j];
+        float& out = c[i * ldc + j];
+        out = beta == 0.0f ? sum : beta * out + sum;
+      }
+  });
+  return true;
+}
+
 }  // namespace
 
 void sgemm_builtin(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                    int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k > 0 && alpha != 0.0f && gemm_split_k(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
+  gemm_blocked(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+namespace {
+
+void gemm_blocked(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                  int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   scale_c(m, n, beta, c, ldc);
   if (k <= 0 || alpha == 0.0f) return;
@@ -160,6 +218,8 @@ void sgemm_builtin(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
     }
   }
 }
+
+}  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
