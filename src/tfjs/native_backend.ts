@@ -1,9 +1,10 @@
 /**
  * The `native` TF.js backend: a MathBackendCPU (same tensor storage, same
- * data sync, every cpu kernel; large kernel outputs pooled, native_storage.ts) whose hot kernels run in histoflow's addon.
- * Replaced kernels read `backend.data.get(dataId).values` and write a new
- * Float32Array in place through synchronous addon calls (TF.js kernel
- * functions are synchronous), then hand it to `backend.makeTensorInfo`.
+ * data sync, every cpu kernel) whose hot kernels run in histoflow's addon.
+ * Replaced kernels read `backend.data.get(dataId).values` in place and write
+ * an output Float32Array (pooled, native_storage.ts) through synchronous addon
+ * calls (TF.js kernel functions are synchronous), then hand it to
+ * `backend.makeTensorInfo`.
  * TF.js registers gradients per kernel name, so the backward kernels replaced
  * here are the ones tf.grad and optimizers run.
  */
