@@ -7,11 +7,13 @@ import { augmentSuite } from './augment.js';
 import { stainSuite } from './stain.js';
 import { packedSuite } from './packed.js';
 import { tileSuite } from './tile.js';
+import { trainSuite } from './train.js';
 
 export type { BenchReport, BenchResult, BenchFailure, BenchTarget, BenchEnvironment } from './harness.js';
 export { renderJson, renderMarkdown } from './harness.js';
 
-export const SUITES: readonly Suite[] = [stainSuite, augmentSuite, packedSuite, tileSuite];
+
+export const SUITES: readonly Suite[] = [stainSuite, augmentSuite, packedSuite, tileSuite, trainSuite];
 
 export function suiteNames(): string[] {
   return SUITES.map((s) => s.name);

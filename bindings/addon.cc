@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hfb::InitDataset(env, exports);
   hfb::InitTissue(env, exports);
   hfb::InitSlide(env, exports);
+  hfb::InitNn(env, exports);
   return exports;
 }
 }  // namespace

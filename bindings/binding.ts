@@ -15,6 +15,7 @@ import type {
 } from '../src/kernels/types.js';
 import type { AugmentBatchParams, AugmentImageParams } from '../src/augment/params.js';
 import type { NativeTissueParams } from '../src/tissue/options.js';
+import type { NnAddon } from './nn_binding.js';
 
 export type NativeDevice = 'cpu' | 'cuda';
 
@@ -129,3 +130,8 @@ export interface NativeAddon {
 
 /** Opaque: the addon's reference to a mapping. */
 export type NativeMappingHandle = { readonly __brand: 'NativeMappingHandle' };
+  /** native/nn (bindings/nn.cc): the native TF.js backend's synchronous kernels. */
+  nn: NnAddon;
+}
+
+export type { NnAddon, NnInfo } from './nn_binding.js';

@@ -198,5 +198,6 @@ void InitCodec(Napi::Env env, Napi::Object exports);
 void InitDataset(Napi::Env env, Napi::Object exports);
 void InitTissue(Napi::Env env, Napi::Object exports);
 void InitSlide(Napi::Env env, Napi::Object exports);
+void InitNn(Napi::Env env, Napi::Object exports);
 
 }  // namespace hfb

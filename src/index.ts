@@ -177,3 +177,31 @@ export {
   type SlideReaderName,
   type TileCacheStats,
 } from './slide/slide.js';
+export {
+  TRAINING_BACKENDS,
+  selectTrainingBackend,
+  trainingBackendStatus,
+  useTrainingBackend,
+  type TrainingBackend,
+  type TrainingBackendChoice,
+  type TrainingBackendStatus,
+} from './tfjs/backend.js';
+export { NATIVE_BACKEND, nativeBackendStatus, nativeKernelNames, registerNativeBackend, setNnEngine } from './tfjs/native_backend.js';
+export { referenceCnn, type ReferenceCnnOptions } from './models/reference_cnn.js';
+export {
+  TILE_OUTPUT_FORMATS,
+  TILE_PNG_DEFAULTS,
+  drawOverview,
+  planSlideTiles,
+  slideBatches,
+  tileSlide,
+  type PlannedTile,
+  type SlideBatch,
+  type SlideTilePlan,
+  type TileOutputFormat,
+  type TilePlanOptions,
+  type TileReadOptions,
+  type TileSlideOptions,
+  type TileSlideResult,
+} from './tiling/tile.js';
+export { PNG_FILTERS, encodePng, writePngFiles, type PngFilter, type PngOptions } from './codec/png.js';

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 
 import { loadAddon, packageRoot } from '../bindings/loader.js';
 import { kernelBackendStatus, type BackendStatus } from './kernels/registry.js';
+import type { TrainingBackendStatus } from './tfjs/backend.js';
 
 export interface TfjsBackendInfo {
   name: string;
@@ -31,6 +32,8 @@ export interface HistoflowInfo {
   kernelBackends: BackendStatus[];
   gpujsModes: string[];
   tfjsBackends: TfjsBackendInfo[];
+  /** TF.js training backends in `auto`'s order (src/tfjs/backend.ts). */
+  trainingBackends: TrainingBackendStatus[];
 }
 
 const require = createRequire(import.meta.url);
@@ -136,6 +139,8 @@ export async function info(): Promise<HistoflowInfo> {
     kernelBackends: backends,
     gpujsModes: await gpujsModes().catch(() => []),
     tfjsBackends: await tfjsBackends(),
+    // loaded on demand: it brings in TF.js
+    trainingBackends: await (await import('./tfjs/backend.js')).trainingBackendStatus(),
   };
 }
 
@@ -165,5 +170,7 @@ export function formatInfo(i: HistoflowInfo): string {
   lines.push(`gpu.js modes: ${i.gpujsModes.length ? i.gpujsModes.join(', ') : 'none (gpu.js not installed)'}`);
   lines.push('TF.js backends:');
   for (const t of i.tfjsBackends) lines.push(`  ${t.available ? '✓' : '✗'} ${t.name.padEnd(18)} ${t.package}: ${t.detail}`);
+  lines.push('training backends (TF.js; auto picks the first available):');
+  for (const b of i.trainingBackends) lines.push(`  ${b.available ? '✓' : '✗'} ${b.name.padEnd(10)} ${b.detail}`);
   return lines.join('\n');
 }

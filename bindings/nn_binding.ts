@@ -1,0 +1,44 @@
+/**
+ * The `nn` object of histoflow.node (bindings/nn.cc): the kernels of the
+ * `native` TF.js backend. Every call is synchronous (TF.js kernel functions
+ * are), reads its Float32Arrays in place and writes `out` in place; lengths are
+ * re-checked against the shapes given.
+ */
+
+/** [n, inH, inW, inC, outH, outW, outC, kH, kW, strideH, strideW, dilH, dilW, padTop, padLeft] */
+export type NnConvShape = readonly number[];
+/** [batch, batchA, batchB, m, n, k, transA (0|1), transB (0|1)] */
+export type NnMatMulShape = readonly number[];
+export type NnActivation = 'linear' | 'relu' | 'relu6' | 'elu' | 'sigmoid' | 'leakyrelu';
+export type NnUnaryOp = 'neg' | 'square' | 'sqrt' | 'rsqrt' | 'exp' | 'log' | 'abs' | 'relu' | 'relu6' | 'elu' | 'sigmoid' | 'step';
+export type NnBinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'squaredDifference' | 'maximum' | 'minimum' | 'eluGrad';
+export type NnEngine = 'onednn' | 'builtin';
+
+export interface NnInfo {
+  engine: NnEngine;
+  onednn: boolean;
+  threads: number;
+}
+
+export interface NnAddon {
+  info(): NnInfo;
+  /** Throws (code HISTOFLOW_UNAVAILABLE) for 'onednn' when the addon was built without it. */
+  setEngine(engine: NnEngine): void;
+  conv2d(shape: NnConvShape, x: Float32Array, filter: Float32Array, bias: Float32Array | null, activation: NnActivation, alpha: number, y: Float32Array): void;
+  conv2dBackpropInput(shape: NnConvShape, dy: Float32Array, filter: Float32Array, dx: Float32Array): void;
+  conv2dBackpropFilter(shape: NnConvShape, x: Float32Array, dy: Float32Array, dfilter: Float32Array): void;
+  depthwiseConv2d(shape: NnConvShape, x: Float32Array, filter: Float32Array, y: Float32Array): void;
+  depthwiseConv2dBackpropInput(shape: NnConvShape, dy: Float32Array, filter: Float32Array, dx: Float32Array): void;
+  depthwiseConv2dBackpropFilter(shape: NnConvShape, x: Float32Array, dy: Float32Array, dfilter: Float32Array): void;
+  maxPool(shape: NnConvShape, x: Float32Array, y: Float32Array): void;
+  avgPool(shape: NnConvShape, x: Float32Array, y: Float32Array): void;
+  maxPoolGrad(shape: NnConvShape, dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  avgPoolGrad(shape: NnConvShape, dy: Float32Array, dx: Float32Array): void;
+  batchMatMul(shape: NnMatMulShape, a: Float32Array, b: Float32Array, bias: Float32Array | null, activation: NnActivation, alpha: number, out: Float32Array): void;
+  batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array | null, scale: Float32Array | null, epsilon: number, y: Float32Array): void;
+  unary(op: NnUnaryOp, x: Float32Array, alpha: number, y: Float32Array): void;
+  binary(op: NnBinaryOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[], outShape: readonly number[], out: Float32Array): void;
+  tile(x: Float32Array, shape: readonly number[], reps: readonly number[], out: Float32Array): void;
+  /** x viewed as [outer, reduce, inner] → out [outer, inner]. */
+  reduceSum(x: Float32Array, dims: readonly [number, number, number], mean: boolean, out: Float32Array): void;
+}

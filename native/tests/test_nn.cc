@@ -1,0 +1,129 @@
+// nn/ kernels without Node: the built-in sgemm against a double-precision
+// triple loop (every transpose, ragged sizes), and convolution forward and
+// both gradients against a direct loop of conv2d.h's formula, on every engine
+// this build has (oneDNN when linked, and the built-in im2col + GEMM).
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "harness.h"
+#include "nn/conv2d.h"
+#include "nn/engine.h"
+#include "core/error.h"
+#include "nn/gemm.h"
+
+using namespace hf::nn;
+
+namespace {
+
+std::vector<float> random_vector(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+// max |a − b| / max |b|
+double relative_error(const std::vector<float>& a, const std::vector<double>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num = std::max(num, std::fabs(a[i] - b[i]));
+    den = std::max(den, std::fabs(b[i]));
+  }
+  return den > 0 ? num / den : num;
+}
+
+std::vector<Engine> engines() {
+  std::vector<Engine> e{Engine::Builtin};
+  if (onednn_available()) e.push_back(Engine::OneDnn);
+  return e;
+}
+
+struct EngineScope {
+  Engine saved = engine();
+  explicit EngineScope(Engine e) { set_engine(e); }
+  ~EngineScope() { set_engine(saved); }
+};
+
+}  // namespace
+
+HF_TEST("sgemm matches a double-precision triple loop for every transpose, ragged sizes, alpha and beta") {
+  // The last: few output blocks, long K (threads split K).
+  const int64_t sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {33, 65, 17}, {130, 47, 300}, {257, 129, 513}, {27, 32, 5000}};
+  for (Engine e : engines()) {
+    EngineScope scope(e);
+    for (auto& sz : sizes) {
+      int64_t m = sz[0], n = sz[1], k = sz[2];
+      for (int t = 0; t < 4; ++t) {
+        bool ta = t & 1, tb = t & 2;
+        auto a = random_vector(m * k, 1), b = random_vector(k * n, 2), c = random_vector(m * n, 3);
+        std::vector<double> ref(m * n);
+        const float alpha = 0.5f, beta = t == 3 ? 0.0f : 1.5f;
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double s = 0;
+            for (int64_t p = 0; p < k; ++p) s += double(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+            ref[i * n + j] = alpha * s + (beta == 0.0f ? 0.0 : beta * double(c[i * n + j]));
+          }
+        if (beta == 0.0f) std::fill(c.begin(), c.end(), NAN);  // beta 0 must not read C
+        sgemm(ta, tb, m, n, k, alpha, a.data(), ta ? m : k, b.data(), tb ? k : n, beta, c.data(), n);
+        CHECK_NEAR(relative_error(c, ref), 0.0, 1e-5);
+      }
+    }
+  }
+}
+
+HF_TEST("conv2d forward and both gradients match conv2d.h's formula on every engine (strides, dilation, padding, batch 1)") {
+  const Conv2dShape shapes[] = {
+      // n, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, sh, sw, dh, dw, pad_top, pad_left
+      {2, 9, 11, 5, 9, 11, 7, 3, 3, 1, 1, 1, 1, 1, 1},   // 'same'
+      {1, 9, 11, 5, 4, 5, 7, 3, 3, 2, 2, 1, 1, 0, 0},    // 'valid', stride 2
+      {1, 12, 9, 4, 12, 9, 3, 3, 3, 1, 1, 2, 2, 2, 2},   // dilation 2
+      {3, 7, 7, 6, 7, 7, 5, 1, 1, 1, 1, 1, 1, 0, 0},     // pointwise
+      {1, 13, 10, 3, 7, 5, 4, 5, 5, 2, 2, 1, 1, 2, 1},   // 5x5, stride 2, 'same'
+  };
+  for (Engine e : engines()) {
+    EngineScope scope(e);
+    for (const auto& s : shapes) {
+      auto x = random_vector(s.x_size(), 4), f = random_vector(s.filter_size(), 5), dy = random_vector(s.y_size(), 6);
+      std::vector<double> y_ref(s.y_size(), 0.0), dx_ref(s.x_size(), 0.0), df_ref(s.filter_size(), 0.0);
+      for (int64_t b = 0; b < s.n; ++b)
+        for (int64_t i = 0; i < s.out_h; ++i)
+          for (int64_t j = 0; j < s.out_w; ++j)
+            for (int64_t r = 0; r < s.k_h; ++r)
+              for (int64_t q = 0; q < s.k_w; ++q) {
+                int64_t iy = i * s.stride_h - s.pad_top + r * s.dil_h, ix = j * s.stride_w - s.pad_left + q * s.dil_w;
+                if (iy < 0 || iy >= s.in_h || ix < 0 || ix >= s.in_w) continue;
+                for (int64_t c = 0; c < s.in_c; ++c)
+                  for (int64_t o = 0; o < s.out_c; ++o) {
+                    int64_t xi = ((b * s.in_h + iy) * s.in_w + ix) * s.in_c + c, fi = ((r * s.k_w + q) * s.in_c + c) * s.out_c + o,
+                            yi = ((b * s.out_h + i) * s.out_w + j) * s.out_c + o;
+                    y_ref[yi] += double(x[xi]) * f[fi];
+                    dx_ref[xi] += double(dy[yi]) * f[fi];
+                    df_ref[fi] += double(x[xi]) * dy[yi];
+                  }
+              }
+      std::vector<float> y(s.y_size()), dx(s.x_size()), df(s.filter_size());
+      conv2d_forward_cpu(s, x.data(), f.data(), nullptr, Activation::Linear, 0.0f, y.data());
+      conv2d_backprop_input_cpu(s, dy.data(), f.data(), dx.data());
+      conv2d_backprop_filter_cpu(s, x.data(), dy.data(), df.data());
+      CHECK_NEAR(relative_error(y, y_ref), 0.0, 1e-5);
+      CHECK_NEAR(relative_error(dx, dx_ref), 0.0, 1e-5);
+      CHECK_NEAR(relative_error(df, df_ref), 0.0, 1e-5);
+    }
+  }
+}
+
+HF_TEST("selecting the oneDNN engine in a build without it is an UnavailableError, and the engine stays as it was") {
+  if (onednn_available()) return;
+  Engine before = engine();
+  bool threw = false;
+  try {
+    set_engine(Engine::OneDnn);
+  } catch (const hf::UnavailableError&) {
+    threw = true;
+  }
+  CHECK(threw);
+  CHECK(engine() == before);
+}

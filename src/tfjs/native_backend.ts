@@ -1,0 +1,58 @@
+/**
+ * The `native` TF.js backend: a MathBackendCPU (same tensor storage, same
+ * data sync, every cpu kernel) whose hot kernels run in histoflow's addon.
+ * Replaced kernels read `backend.data.get(dataId).values` in place and write
+ * an output Float32Array (pooled, native_storage.ts) through synchronous addon
+ * calls (TF.js kernel functions are synchronous), then hand it to
+ * `backend.makeTensorInfo`.
+ * TF.js registers gradients per kernel name, so the backward kernels replaced
+ * here are the ones tf.grad and optimizers run.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+import { loadAddon } from '../../bindings/loader.js';
+import { checkOneOf } from '../errors.js';
+import { NATIVE_BACKEND } from './kernels/common.js';
+import { nativeKernelConfigs } from './native_kernels.js';
+import { NativeStorageBackend } from './native_storage.js';
+
+export { NATIVE_BACKEND };
+
+export function nativeBackendStatus(): { available: boolean; detail: string } {
+  const s = loadAddon();
+  if (!s.ok) return { available: false, detail: s.reason };
+  if (typeof s.addon.nn?.info !== 'function') return { available: false, detail: 'the loaded addon was built without the nn kernels (rebuild it)' };
+  const nn = s.addon.nn.info();
+  return { available: true, detail: `histoflow addon, engine ${nn.engine} (oneDNN ${nn.onednn ? 'linked' : 'not linked'}), ${nn.threads} threads` };
+}
+
+let registered = false;
+
+/** Registers the `native` backend and its kernels once; throws when the addon is missing. */
+export function registerNativeBackend(): void {
+  if (registered) return;
+  const status = nativeBackendStatus();
+  if (!status.available) throw new Error(`The native TF.js backend needs histoflow's addon: ${status.detail}`);
+  // Priority below cpu's so that importing histoflow never changes TF.js's default.
+  tf.registerBackend(NATIVE_BACKEND, () => new NativeStorageBackend(), 0);
+  const replaced = new Map(nativeKernelConfigs().map((k) => [k.kernelName, k]));
+  for (const config of tf.getKernelsForBackend('cpu')) {
+    tf.registerKernel(replaced.get(config.kernelName) ?? { ...config, backendName: NATIVE_BACKEND });
+  }
+  for (const [name, k] of replaced) {
+    if (!tf.getKernel(name, NATIVE_BACKEND)) tf.registerKernel(k);
+  }
+  registered = true;
+}
+
+/** Runs the native backend's kernels on oneDNN or on the built-in GEMM (both when oneDNN is linked). */
+export function setNnEngine(engine: 'onednn' | 'builtin'): void {
+  const s = loadAddon();
+  if (!s.ok) throw new Error(`The native TF.js backend needs histoflow's addon: ${s.reason}`);
+  s.addon.nn.setEngine(checkOneOf('engine', engine, ['onednn', 'builtin'] as const));
+}
+
+/** Names of the kernels that run in the addon on the native backend. */
+export function nativeKernelNames(): string[] {
+  return nativeKernelConfigs().map((k) => k.kernelName);
+}

@@ -1,0 +1,105 @@
+/**
+ * The `native` backend's tensor storage: MathBackendCPU plus a pool of the
+ * large Float32Arrays its addon kernels write. A training step allocates
+ * dozens of activation-sized outputs (75 MB each at 96x96, batch 64, 32
+ * channels); fresh ones cost the kernel's zero-filled page faults and V8
+ * garbage collections, which profiling showed to outweigh the arithmetic of
+ * the element-wise ops. Recycled arrays are always fully overwritten by the
+ * kernel that takes them.
+ *
+ * An array goes back to the pool only if nobody else can still see it: it was
+ * allocated here, its tensor's last reference was disposed, and it was never
+ * handed out — read / readSync (dataSync, data, moving to another backend)
+ * and any tensor written over the same ArrayBuffer (a cpu kernel's subarray
+ * view, e.g. a simple slice) mark it as shared for good.
+ */
+import type { DataId, DataType, backend_util } from '@tensorflow/tfjs-core';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { totalmem } from 'node:os';
+
+/** Arrays below this many elements are cheap to allocate: not pooled. */
+const MIN_POOLED = 1 << 14;
+/**
+ * The pool never holds more than this many bytes of idle arrays: 40% of RAM
+ * up to 8 GiB (one 96x96 batch-64 step of the reference CNN cycles ~3 GiB of
+ * outputs; a first touch of fresh memory costs a page fault per 4 KiB, which
+ * on virtual machines made a large element-wise op ~5x slower than its
+ * arithmetic). HISTOFLOW_NN_POOL_MB overrides it (0 turns pooling off).
+ */
+const MAX_POOL_BYTES = (() => {
+  const env = process.env.HISTOFLOW_NN_POOL_MB;
+  if (env !== undefined && /^\d+$/.test(env)) return Number(env) * 2 ** 20;
+  return Math.min(totalmem() * 0.4, 8 * 2 ** 30);
+})();
+
+export class NativeStorageBackend extends MathBackendCPU {
+  private readonly free = new Map<number, Float32Array[]>();
+  private poolBytes = 0;
+  /** ArrayBuffer → the pooled-kind array over it, while nobody else has seen it. */
+  private readonly owned = new WeakMap<ArrayBufferLike, Float32Array>();
+
+  /** An output array for an addon kernel (contents undefined: the kernel overwrites all of it). */
+  allocate(length: number): Float32Array {
+    if (length < MIN_POOLED) return new Float32Array(length);
+    const list = this.free.get(length);
+    const reused = list?.pop();
+    if (reused) {
+      this.poolBytes -= reused.byteLength;
+      this.owned.set(reused.buffer, reused);
+      return reused;
+    }
+    const fresh = new Float32Array(length);
+    this.owned.set(fresh.buffer, fresh);
+    return fresh;
+  }
+
+  private share(values: unknown): void {
+    if (ArrayBuffer.isView(values)) this.owned.delete(values.buffer);
+  }
+
+  /** Buffers already behind a tensor (an array may back exactly one tensor to stay poolable). */
+  private readonly written = new WeakSet<ArrayBufferLike>();
+
+  override write(values: backend_util.BackendValues, shape: number[], dtype: DataType): DataId {
+    if (ArrayBuffer.isView(values)) {
+      const buffer = values.buffer;
+      if (this.owned.get(buffer) === values && !this.written.has(buffer)) this.written.add(buffer);
+      else this.owned.delete(buffer); // a view of ours, or a second tensor over it: shared from now on
+    }
+    return super.write(values, shape, dtype);
+  }
+
+  override readSync(dataId: DataId): backend_util.BackendValues {
+    const v = super.readSync(dataId);
+    this.share(v);
+    return v;
+  }
+
+  override async read(dataId: DataId): Promise<backend_util.BackendValues> {
+    const v = await super.read(dataId);
+    this.share(v);
+    return v;
+  }
+
+  override disposeData(dataId: DataId, force = false): boolean {
+    const values = this.data.has(dataId) ? this.data.get(dataId).values : undefined;
+    const gone = super.disposeData(dataId, force);
+    if (gone && values instanceof Float32Array && this.owned.get(values.buffer) === values) {
+      this.owned.delete(values.buffer);
+      this.written.delete(values.buffer);
+      if (this.poolBytes + values.byteLength <= MAX_POOL_BYTES) {
+        const list = this.free.get(values.length) ?? [];
+        list.push(values);
+        this.free.set(values.length, list);
+        this.poolBytes += values.byteLength;
+      }
+    }
+    return gone;
+  }
+
+  override dispose(): void {
+    this.free.clear();
+    this.poolBytes = 0;
+    super.dispose();
+  }
+}
