@@ -126,12 +126,12 @@ export interface NativeAddon {
   openslideReadRegion(handle: NativeSlideHandle, level: number, x: number, y: number, width: number, height: number, out: Uint8Array): Promise<void>;
   openslideReadAssociated(handle: NativeSlideHandle, name: string): Promise<{ data: Uint8Array; width: number; height: number }>;
   openslideClose(handle: NativeSlideHandle): void;
+
+  /** native/nn (bindings/nn.cc): the native TF.js backend's synchronous kernels. */
+  nn: NnAddon;
 }
 
 /** Opaque: the addon's reference to a mapping. */
 export type NativeMappingHandle = { readonly __brand: 'NativeMappingHandle' };
-  /** native/nn (bindings/nn.cc): the native TF.js backend's synchronous kernels. */
-  nn: NnAddon;
-}
 
 export type { NnAddon, NnInfo } from './nn_binding.js';
