@@ -9,6 +9,7 @@ import { benchCommand } from './bench.js';
 import { demoCommand } from './demo.js';
 import { infoCommand } from './info.js';
 import { stainCommand } from './stain.js';
+import { synthCommand } from './synth.js';
 import { tileCommand } from './tile.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   augment: { run: augmentCommand, summary: 'augment one image into a grid of seeded draws, to judge a pipeline by eye' },
   bench: { run: benchCommand, summary: 'benchmarks of every kernel on every backend, with peers (--json)' },
   demo: { run: demoCommand, summary: 'the whole path on the embedded sample data' },
+  synth: { run: synthCommand, summary: 'synthetic PatchCamelyon-like patches in the Kaggle layout (synth patches)' },
 };
 
 function help(): string {
