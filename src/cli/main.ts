@@ -8,6 +8,7 @@ import { augmentCommand } from './augment.js';
 import { benchCommand } from './bench.js';
 import { demoCommand } from './demo.js';
 import { infoCommand } from './info.js';
+import { packCommand } from './pack.js';
 import { stainCommand } from './stain.js';
 import { synthCommand } from './synth.js';
 import { tileCommand } from './tile.js';
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   augment: { run: augmentCommand, summary: 'augment one image into a grid of seeded draws, to judge a pipeline by eye' },
   bench: { run: benchCommand, summary: 'benchmarks of every kernel on every backend, with peers (--json)' },
   demo: { run: demoCommand, summary: 'the whole path on the embedded sample data' },
+  pack: { run: packCommand, summary: 'Kaggle folder, PatchCamelyon HDF5 or tile folder → packed dataset' },
   synth: { run: synthCommand, summary: 'synthetic PatchCamelyon-like patches in the Kaggle layout (synth patches)' },
 };
 

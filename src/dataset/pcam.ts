@@ -11,7 +11,7 @@
  * h5wasm's node build opens host paths directly, so a slice read touches
  * only its chunks.
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import h5wasm from 'h5wasm/node';
@@ -37,7 +37,28 @@ async function h5Path(path: string): Promise<string> {
   return resolve(path);
 }
 
+const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/**
+ * Whether a file starts with the HDF5 signature (at 0, or after a user block
+ * of 512·2^k bytes): libhdf5 refuses other files only with diagnostics on
+ * stderr, so they are refused here first.
+ */
+function isHdf5(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(8);
+    for (const at of [0, 512, 1024, 2048, 4096]) {
+      if (readSync(fd, buf, 0, 8, at) === 8 && HDF5_SIGNATURE.every((b, i) => buf[i] === b)) return true;
+    }
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function openDataset(path: string, name: string): { file: H5File; ds: H5Dataset } {
+  if (!isHdf5(path)) throw new Error(`cannot open ${path} as HDF5: no HDF5 signature (not an HDF5 file, or truncated)`);
   let file: H5File;
   try {
     file = new h5wasm.File(path, 'r');
