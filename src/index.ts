@@ -209,3 +209,4 @@ export {
   type ConfusionMatrix,
   type RocPoint,
 } from './metrics/index.js';
+export { inspectDataset, patchFlags, type InspectOptions, type InspectResult, type PatchFlags } from './dataset/inspect.js';

@@ -65,7 +65,7 @@ export interface PackResult {
 }
 
 /** One record of a source, before decoding. */
-interface SourceItem {
+export interface SourceItem {
   meta: PackedRecordMeta;
   label: number | null;
   /** Name in reports. */
@@ -73,7 +73,7 @@ interface SourceItem {
   load: () => Promise<RgbBatch>;
 }
 
-interface Source {
+export interface PatchSource {
   kind: PackSourceKind;
   split: string;
   total: number;
@@ -90,7 +90,7 @@ async function isFile(p: string): Promise<boolean> {
   return stat(p).then((s) => s.isFile(), () => false);
 }
 
-async function kaggleSource(dir: string, split: string): Promise<Source> {
+async function kaggleSource(dir: string, split: string): Promise<PatchSource> {
   if (split !== 'train' && split !== 'test') throw new RangeError(`Expected train or test for options.split of a Kaggle layout but received '${split}'`);
   const layout = await readKaggleLayout(dir);
   const entries = split === 'train' ? layout.train : layout.test;
@@ -102,7 +102,7 @@ async function kaggleSource(dir: string, split: string): Promise<Source> {
   };
 }
 
-async function pcamSource(xPath: string, yPath: string | undefined, split: string): Promise<Source> {
+async function pcamSource(xPath: string, yPath: string | undefined, split: string): Promise<PatchSource> {
   const reader = await PcamReader.open(xPath, yPath);
   return {
     kind: 'pcam', split, total: reader.count, skipped: [],
@@ -121,7 +121,7 @@ async function pcamSource(xPath: string, yPath: string | undefined, split: strin
   };
 }
 
-async function tileFolderSource(dir: string): Promise<Source> {
+async function tileFolderSource(dir: string): Promise<PatchSource> {
   const path = join(dir, 'manifest.json');
   let m: { tiles?: unknown };
   try {
@@ -147,8 +147,8 @@ async function tileFolderSource(dir: string): Promise<Source> {
   };
 }
 
-/** Recognizes SRC (see the file comment). */
-async function openSource(src: string, split: string): Promise<Source> {
+/** Recognizes SRC (see the file comment) and lists its records; `pack` and `inspect` read through it. */
+export async function openPatchSource(src: string, split: string): Promise<PatchSource> {
   if (await isFile(src)) {
     if (!/_x\.h5$/i.test(src)) throw new RangeError(`Expected a PatchCamelyon ..._x.h5 file, a Kaggle folder or a tile folder for SRC but received the file ${src}`);
     const y = src.replace(/_x\.h5$/i, '_y.h5');
@@ -166,7 +166,7 @@ async function openSource(src: string, split: string): Promise<Source> {
 }
 
 /** Runs `fn` over items with at most `limit` in flight; results in order. */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
@@ -193,7 +193,7 @@ export async function packDataset(src: string, out: string, options: PackOptions
   const signal = o.signal as AbortSignal | undefined;
   if (!overwrite && (await stat(out).then(() => true, () => false))) throw new Error(`${out} already exists; pass overwrite (--overwrite) to replace it`);
 
-  const source = await openSource(src, split);
+  const source = await openPatchSource(src, split);
   const skipped: DatasetSkip[] = [...source.skipped];
   const seen = new Map<string, string>();
   const labels = { positive: 0, negative: 0, unlabelled: 0 };
