@@ -205,3 +205,36 @@ export {
   type TileSlideResult,
 } from './tiling/tile.js';
 export { PNG_FILTERS, encodePng, writePngFiles, type PngFilter, type PngOptions } from './codec/png.js';
+export {
+  CENTRE_SIZE,
+  HARD_NEGATIVE_SCENES,
+  NEGATIVE_SCENES,
+  POSITIVE_SCENES,
+  inCentre,
+  synthPatch,
+  type Nucleus,
+  type NucleusKind,
+  type SynthPatch,
+  type SynthPatchOptions,
+  type SynthScene,
+  type SynthTruth,
+} from './synth/patches.js';
+export { synthId, synthPatches, type SynthDatasetOptions, type SynthDatasetResult } from './synth/dataset.js';
+export { readKaggleLayout, readLabelCsv, type DatasetEntry, type DatasetSkip, type KaggleLayout } from './dataset/kaggle.js';
+export { PCAM_SPLITS, PcamReader, pcamFiles, type PcamSplit } from './dataset/pcam.js';
+export { PACK_SOURCES, packDataset, type PackOptions, type PackResult, type PackSourceKind } from './dataset/pack.js';
+export { stratifiedSplit, type Split, type SplitOptions } from './dataset/split.js';
+export {
+  accuracy,
+  bootstrapCi,
+  confusionMatrix,
+  curveArea,
+  quantile,
+  rocAuc,
+  rocCurve,
+  type BootstrapOptions,
+  type ConfidenceInterval,
+  type ConfusionMatrix,
+  type RocPoint,
+} from './metrics/index.js';
+export { inspectDataset, patchFlags, type InspectOptions, type InspectResult, type PatchFlags } from './dataset/inspect.js';

@@ -8,7 +8,10 @@ import { augmentCommand } from './augment.js';
 import { benchCommand } from './bench.js';
 import { demoCommand } from './demo.js';
 import { infoCommand } from './info.js';
+import { inspectCommand } from './inspect.js';
+import { packCommand } from './pack.js';
 import { stainCommand } from './stain.js';
+import { synthCommand } from './synth.js';
 import { tileCommand } from './tile.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
@@ -18,6 +21,9 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   augment: { run: augmentCommand, summary: 'augment one image into a grid of seeded draws, to judge a pipeline by eye' },
   bench: { run: benchCommand, summary: 'benchmarks of every kernel on every backend, with peers (--json)' },
   demo: { run: demoCommand, summary: 'the whole path on the embedded sample data' },
+  pack: { run: packCommand, summary: 'Kaggle folder, PatchCamelyon HDF5 or tile folder → packed dataset' },
+  inspect: { run: inspectCommand, summary: 'know your data: class balance, channel stats, blank/background/blurry/pen patches, duplicates, grids' },
+  synth: { run: synthCommand, summary: 'synthetic PatchCamelyon-like patches in the Kaggle layout (synth patches)' },
 };
 
 function help(): string {

@@ -305,6 +305,12 @@ export class PackedWriter implements TileSink {
     return this.#keys.has(tileKey(meta));
   }
 
+  /** The record (by slide/level/x/y when it has them, else by id) is already in the file: resume skips it. */
+  hasRecord(meta: PackedRecordMeta): boolean {
+    const key = recordKey(meta);
+    return key !== undefined && this.#keys.has(key);
+  }
+
   /** Appends every image of `batch`, with one label and one metadata object per image when given. */
   append(batch: RgbBatch, records: PackedRecords = {}): Promise<void> {
     this.#checkOpen();

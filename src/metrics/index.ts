@@ -1,0 +1,3 @@
+export { rocAuc, rocCurve, curveArea, type RocPoint } from './roc.js';
+export { accuracy, confusionMatrix, type ConfusionMatrix } from './classification.js';
+export { bootstrapCi, quantile, type BootstrapOptions, type ConfidenceInterval } from './bootstrap.js';
