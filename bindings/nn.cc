@@ -9,6 +9,8 @@
 // logic in src/tfjs; here every array's length is re-checked against them.
 #include <napi.h>
 
+#include "core/allocator.h"
+
 #include <string>
 
 #include "common.h"
@@ -325,6 +327,14 @@ Napi::Value SetEngine(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// retainFreedMemory(bytes) → boolean: native/core/allocator.h.
+Napi::Value RetainFreedMemory(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "Expected a number of bytes for bytes");
+  double bytes = info[0].As<Napi::Number>().DoubleValue();
+  if (!(bytes >= 0 && bytes <= 9.0e15)) throw Napi::RangeError::New(info.Env(), "Expected a byte count ≥ 0 for bytes");
+  return Napi::Boolean::New(info.Env(), hf::retain_freed_memory(static_cast<size_t>(bytes)));
+}
+
 void InitNn(Napi::Env env, Napi::Object exports) {
   Napi::Object nn = Napi::Object::New(env);
   nn.Set("info", Napi::Function::New(env, Info, "info"));
@@ -345,6 +355,7 @@ void InitNn(Napi::Env env, Napi::Object exports) {
   nn.Set("binary", Napi::Function::New(env, Binary, "binary"));
   nn.Set("tile", Napi::Function::New(env, Tile, "tile"));
   nn.Set("reduceSum", Napi::Function::New(env, ReduceSum, "reduceSum"));
+  nn.Set("retainFreedMemory", Napi::Function::New(env, RetainFreedMemory, "retainFreedMemory"));
   exports.Set("nn", nn);
 }
 

@@ -22,6 +22,8 @@ export interface NnInfo {
 
 export interface NnAddon {
   info(): NnInfo;
+  /** native/core/allocator.h: glibc serves and keeps blocks up to `bytes` on the heap (process-wide); false where not applied. */
+  retainFreedMemory(bytes: number): boolean;
   /** Throws (code HISTOFLOW_UNAVAILABLE) for 'onednn' when the addon was built without it. */
   setEngine(engine: NnEngine): void;
   conv2d(shape: NnConvShape, x: Float32Array, filter: Float32Array, bias: Float32Array | null, activation: NnActivation, alpha: number, y: Float32Array): void;

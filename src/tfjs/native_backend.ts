@@ -28,11 +28,24 @@ export function nativeBackendStatus(): { available: boolean; detail: string } {
 
 let registered = false;
 
+/** Blocks up to 1 GiB come from (and return to) the heap once the native backend is registered. */
+const RETAIN_BYTES = 2 ** 30;
+let retainedFreedMemory = false;
+
+/** Whether registering the native backend switched the C library to keeping freed memory (native/core/allocator.h). */
+export function nativeAllocatorTuned(): boolean {
+  return retainedFreedMemory;
+}
+
 /** Registers the `native` backend and its kernels once; throws when the addon is missing. */
 export function registerNativeBackend(): void {
   if (registered) return;
   const status = nativeBackendStatus();
   if (!status.available) throw new Error(`The native TF.js backend needs histoflow's addon: ${status.detail}`);
+  // Training allocates and frees tens of MB per op: keep freed blocks for reuse instead of
+  // unmapping them (native/core/allocator.h: half of a 96² batch-64 step was page faults).
+  const s = loadAddon();
+  if (s.ok && process.env.HISTOFLOW_NN_MALLOC !== '0') retainedFreedMemory = s.addon.nn.retainFreedMemory(RETAIN_BYTES);
   // Priority below cpu's so that importing histoflow never changes TF.js's default.
   tf.registerBackend(NATIVE_BACKEND, () => new NativeStorageBackend(), 0);
   const replaced = new Map(nativeKernelConfigs().map((k) => [k.kernelName, k]));

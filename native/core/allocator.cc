@@ -1,0 +1,23 @@
+#include "core/allocator.h"
+
+#include <climits>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace hf {
+
+bool retain_freed_memory(size_t bytes) {
+#if defined(__GLIBC__)
+  int value = bytes > static_cast<size_t>(INT_MAX) ? INT_MAX : static_cast<int>(bytes);
+  bool mmap_ok = mallopt(M_MMAP_THRESHOLD, value) == 1;
+  bool trim_ok = mallopt(M_TRIM_THRESHOLD, value) == 1;
+  return mmap_ok && trim_ok;
+#else
+  (void)bytes;
+  return false;
+#endif
+}
+
+}  // namespace hf
