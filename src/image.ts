@@ -4,7 +4,7 @@
  * rename), so an interrupted run never leaves a half-written image.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 
 import sharp from 'sharp';
@@ -108,12 +108,23 @@ export async function writeImage(path: string, batch: RgbBatch, index = 0, optio
   }
 }
 
-/** Writes bytes (an encoded image) atomically: a temporary beside it, then a rename. */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
+/**
+ * Writes bytes or text atomically: a temporary beside the file, then a rename,
+ * so readers see the old file or the whole new one. With `sync`, the data is
+ * flushed to disk before the rename (manifests and journals that a resumed
+ * run trusts). Creates the folder.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | string, options: { sync?: boolean } = {}): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    await writeFile(tmp, bytes);
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(data);
+      if (options.sync) await fh.datasync();
+    } finally {
+      await fh.close();
+    }
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });

@@ -3,11 +3,11 @@
  * runs benchmark suites (all when none is named) and prints a markdown table,
  * or with --json one JSON object { env, results, failures, targets, notes }.
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { renderJson, renderMarkdown, runBench, suiteNames } from '../../benchmarks/index.js';
+import { writeFileAtomic } from '../image.js';
 
 function help(): string {
   return `Usage: histoflow bench [SUITE...] [options]
@@ -72,11 +72,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   });
   const json = renderJson(report);
   if (values.out) {
-    const path = resolve(values.out);
-    await mkdir(dirname(path), { recursive: true });
-    const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, json);
-    await rename(tmp, path);
+    await writeFileAtomic(resolve(values.out), json);
   }
   process.stdout.write(values.json ? json : renderMarkdown(report));
   return 0;

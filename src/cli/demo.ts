@@ -9,14 +9,14 @@
  *   3. augment one tile with the training pipeline: a 4x4 grid;
  * and write out/demo/summary.json.
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { packageRoot } from '../../bindings/loader.js';
 import { augment } from '../augment/augment.js';
 import type { AugmentPipelineInput } from '../augment/pipeline.js';
-import { imageAt, readImage, writeImage } from '../image.js';
+import { imageAt, readImage, writeFileAtomic, writeImage } from '../image.js';
 import type { RgbBatch } from '../kernels/types.js';
 import { openSlide } from '../slide/slide.js';
 import { normalizeStain, fitStainTarget } from '../stain/normalize.js';
@@ -150,8 +150,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     seconds: +((Date.now() - started) / 1000).toFixed(2),
   };
   const summaryPath = join(out, 'summary.json');
-  await writeFile(`${summaryPath}.tmp`, JSON.stringify(summary, null, 2));
-  await rename(`${summaryPath}.tmp`, summaryPath);
+  await writeFileAtomic(summaryPath, JSON.stringify(summary, null, 2));
   if (values.json) {
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } else {

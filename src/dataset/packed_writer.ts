@@ -35,7 +35,7 @@ import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:f
 import { dirname } from 'node:path';
 
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
-import { checkBatch } from '../image.js';
+import { checkBatch, writeFileAtomic } from '../image.js';
 import type { RgbBatch } from '../kernels/types.js';
 import {
   LABEL_DTYPES,
@@ -262,15 +262,7 @@ export class PackedWriter implements TileSink {
       await fh.datasync();
       if (count !== lines.length - 1 || !text.endsWith('\n')) {
         const kept = [lines[0]!, ...lines.slice(1, 1 + count)].join('\n') + '\n';
-        const tmp = `${journal}.tmp`;
-        const jh = await open(tmp, 'w');
-        try {
-          await jh.writeFile(kept);
-          await jh.datasync();
-        } finally {
-          await jh.close();
-        }
-        await rename(tmp, journal);
+        await writeFileAtomic(journal, kept, { sync: true });
       }
       return { labels, records };
     } finally {

@@ -34,12 +34,12 @@
  * true }) also removes the journalled tiles and the journal.
  */
 import { availableParallelism } from 'node:os';
-import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
 import { checkPngOptions, writePngFiles, type PngOptions, type ResolvedPngOptions } from '../codec/png.js';
-import { checkBatch, imageAt, stackImages, writeImage } from '../image.js';
+import { checkBatch, imageAt, stackImages, writeFileAtomic, writeImage } from '../image.js';
 import type { RgbBatch } from '../kernels/types.js';
 import { tileKey, tileMetas, type TileMeta, type TileSink, type TileSinkResult } from './tile_sink.js';
 
@@ -104,16 +104,9 @@ function compareRows(a: ManifestRow, b: ManifestRow): number {
   return a.level - b.level || a.y - b.y || a.x - b.x;
 }
 
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(text);
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
+/** Manifests and the journal: resumed runs trust them, so they reach the disk before the rename. */
+function writeAtomic(path: string, text: string): Promise<void> {
+  return writeFileAtomic(path, text, { sync: true });
 }
 
 function toRow(r: Record<string, unknown>): JournalRow | undefined {
