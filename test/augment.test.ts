@@ -15,7 +15,7 @@ import { checkPipeline, outputShape, type AugmentPipelineInput } from '../src/au
 import { augmentReference, noiseValue } from '../src/augment/reference.js';
 import type { RgbBatch } from '../src/kernels/types.js';
 import { kernelBackendStatus } from '../src/kernels/registry.js';
-import { diff, syntheticHE } from './helpers.js';
+import { diff, fliplr, rot90, syntheticHE } from './helpers.js';
 
 const addonState = loadAddon();
 const addon = addonState.ok && typeof addonState.addon.augment === 'function' ? addonState.addon : undefined;
@@ -214,20 +214,6 @@ test('noise_value is a standard normal', (t) => {
   t.true(Math.abs(sum / n) < 0.03);
   t.true(Math.abs(sq / n - 1) < 0.05);
 });
-
-/** numpy.rot90 (counter-clockwise) and numpy.fliplr on one h x w x 3 image, written independently of the kernels. */
-function rot90(img: Float32Array, h: number, w: number): Float32Array {
-  const out = new Float32Array(img.length);
-  // out is w x h: out[i][j] = img[j][w − 1 − i]
-  for (let i = 0; i < w; i++) for (let j = 0; j < h; j++) for (let c = 0; c < 3; c++) out[(i * h + j) * 3 + c] = img[(j * w + (w - 1 - i)) * 3 + c]!;
-  return out;
-}
-
-function fliplr(img: Float32Array, h: number, w: number): Float32Array {
-  const out = new Float32Array(img.length);
-  for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) for (let c = 0; c < 3; c++) out[(i * w + j) * 3 + c] = img[(i * w + (w - 1 - j)) * 3 + c]!;
-  return out;
-}
 
 for (const device of ['cpu', 'cuda', 'js'] as const) {
   const { run, suffix } = device === 'js' ? { run: test, suffix: '' } : nativeAvailability(device);

@@ -17,7 +17,7 @@ import { batchParams, drawBatchParams, ttaParams, type AugmentBatchParams, type 
 import { checkPipeline, outputShape, type AugmentPipelineInput } from '../src/augment/pipeline.js';
 import { augmentReference } from '../src/augment/reference.js';
 import type { RgbBatch } from '../src/kernels/types.js';
-import { diff, syntheticHE } from './helpers.js';
+import { diff, fliplr, rot90, syntheticHE } from './helpers.js';
 
 let runner: GpujsAugmentRunner | undefined;
 let why = '';
@@ -143,19 +143,6 @@ run(`gpujs: kernel runs cut into chunks (ragged last one, an image past the limi
   }
   await t.throwsAsync(createGpujsAugment({ maxPixelsPerRun: (1 << 22) + 1 }), { instanceOf: RangeError, message: /maxPixelsPerRun/ });
 });
-
-/** numpy.rot90 (counter-clockwise) and numpy.fliplr on one h x w x 3 image. */
-function rot90(img: Float32Array, h: number, w: number): Float32Array {
-  const out = new Float32Array(img.length);
-  for (let i = 0; i < w; i++) for (let j = 0; j < h; j++) for (let c = 0; c < 3; c++) out[(i * h + j) * 3 + c] = img[(j * w + (w - 1 - i)) * 3 + c]!;
-  return out;
-}
-
-function fliplr(img: Float32Array, h: number, w: number): Float32Array {
-  const out = new Float32Array(img.length);
-  for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) for (let c = 0; c < 3; c++) out[(i * w + j) * 3 + c] = img[(i * w + (w - 1 - j)) * 3 + c]!;
-  return out;
-}
 
 run(`gpujs: test-time augmentation parameters give the reference's 8 dihedral views, exact rotations of each other${tag}`, async (t) => {
   const batch = syntheticHE(3, 10, 9, 12);

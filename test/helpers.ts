@@ -118,3 +118,18 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** numpy.rot90 (counter-clockwise) on one h x w x 3 image, written independently of the kernels: out is w x h. */
+export function rot90(img: Float32Array, h: number, w: number): Float32Array {
+  const out = new Float32Array(img.length);
+  // out[i][j] = img[j][w − 1 − i]
+  for (let i = 0; i < w; i++) for (let j = 0; j < h; j++) for (let c = 0; c < 3; c++) out[(i * h + j) * 3 + c] = img[(j * w + (w - 1 - i)) * 3 + c]!;
+  return out;
+}
+
+/** numpy.fliplr on one h x w x 3 image. */
+export function fliplr(img: Float32Array, h: number, w: number): Float32Array {
+  const out = new Float32Array(img.length);
+  for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) for (let c = 0; c < 3; c++) out[(i * w + j) * 3 + c] = img[(i * w + (w - 1 - j)) * 3 + c]!;
+  return out;
+}
