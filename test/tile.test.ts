@@ -26,7 +26,7 @@ function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'histoflow-tile-'));
 }
 
-interface Row { slide: string; level: number; x: number; y: number; size: number; tissue_fraction: number; label: number | null; file: string }
+interface Row { slide: string; level: number; x: number; y: number; size: number; tissue_fraction: number; label: number | null; label_coverage: number | null; file: string }
 
 function manifest(dir: string): { count: number; tiles: Row[] } {
   return JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
@@ -114,6 +114,8 @@ test('annotations label exactly the tiles their polygon covers by at least half'
   for (const row of manifest(dir).tiles) {
     const cover = (overlap(row.x, row.x + 96, x0, x1) * overlap(row.y, row.y + 96, y0, y1)) / (96 * 96);
     t.is(row.label, cover >= 0.5 ? 0 : null, `tile ${row.x},${row.y} coverage ${cover}`);
+    if (row.label === 0) t.true(Math.abs(row.label_coverage! - cover) < 1e-9, `tile ${row.x},${row.y}: label_coverage ${row.label_coverage} vs ${cover}`);
+    else t.is(row.label_coverage, null);
     if (row.label === 0) labelled++;
   }
   t.true(labelled > 10);

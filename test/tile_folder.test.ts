@@ -54,6 +54,7 @@ function expectedRows(t: ReturnType<typeof tiles>, ext: string): ManifestRow[] {
   return t.meta
     .map((m) => ({
       slide: m.slide, level: m.level, x: m.x, y: m.y, size: S, tissue_fraction: m.tissueFraction ?? null, label: m.label ?? null,
+      label_coverage: m.labelCoverage ?? null,
       file: `tiles/${safeName(m.slide)}/${safeName(m.slide)}_L${m.level}_x${m.x}_y${m.y}.${ext}`,
     }))
     .sort((a, b) => (a.slide < b.slide ? -1 : a.slide > b.slide ? 1 : a.level - b.level || a.y - b.y || a.x - b.x));
@@ -85,14 +86,14 @@ test('PNG tiles round-trip exactly and both manifests list every tile, sorted', 
   t.is(json.format, 'png');
   t.deepEqual(json.columns, [...MANIFEST_COLUMNS]);
   const csv = readFileSync(join(dir, 'manifest.csv'), 'utf8').trimEnd().split('\n');
-  t.is(csv[0], 'slide,level,x,y,size,tissue_fraction,label,file');
+  t.is(csv[0], 'slide,level,x,y,size,tissue_fraction,label,label_coverage,file');
   t.is(csv.length, 14);
   // A slide name with a comma is quoted; absent values are empty fields.
   const quoted = rows.findIndex((r) => r.slide === 'slide,2' && r.label === null);
   const empty = rows.findIndex((r) => r.tissue_fraction === null);
   t.true(quoted >= 0 && empty >= 0);
-  t.regex(csv[quoted + 1]!, /^"slide,2",\d+,\d+,\d+,24,0\.\d+,,tiles\/slide_2\//);
-  t.regex(csv[empty + 1]!, /^CMU-1,\d+,\d+,\d+,24,,[01]?,tiles\/CMU-1\//);
+  t.regex(csv[quoted + 1]!, /^"slide,2",\d+,\d+,\d+,24,0\.\d+,,,tiles\/slide_2\//);
+  t.regex(csv[empty + 1]!, /^CMU-1,\d+,\d+,\d+,24,,[01]?,,tiles\/CMU-1\//);
   for (const [i, m] of input.meta.entries()) {
     const file = rows.find((r) => r.slide === m.slide && r.level === m.level && r.x === m.x && r.y === m.y)!.file;
     const img = await readImage(join(dir, file));
@@ -129,8 +130,8 @@ test("JPEG tiles are sharp's encoding at the quality asked for, close to real H&
 });
 
 test('manifestCsv quotes fields with commas, quotes and newlines', (t) => {
-  const row: ManifestRow = { slide: 'a"b\nc,d', level: 0, x: 1, y: 2, size: 3, tissue_fraction: 0.25, label: null, file: 'f' };
-  t.is(manifestCsv([row]), 'slide,level,x,y,size,tissue_fraction,label,file\n"a""b\nc,d",0,1,2,3,0.25,,f\n');
+  const row: ManifestRow = { slide: 'a"b\nc,d', level: 0, x: 1, y: 2, size: 3, tissue_fraction: 0.25, label: 1, label_coverage: 0.75, file: 'f' };
+  t.is(manifestCsv([row]), 'slide,level,x,y,size,tissue_fraction,label,label_coverage,file\n"a""b\nc,d",0,1,2,3,0.25,1,0.75,f\n');
 });
 
 function killedRun(script: string): void {

@@ -139,6 +139,7 @@ async function tileFolderSource(dir: string): Promise<PatchSource> {
       if (typeof r.slide === 'string') meta.slide = r.slide;
       for (const key of ['level', 'x', 'y'] as const) if (Number.isInteger(r[key]) && (r[key] as number) >= 0) meta[key] = r[key] as number;
       if (typeof r.tissue_fraction === 'number' && r.tissue_fraction >= 0 && r.tissue_fraction <= 1) meta.tissueFraction = r.tissue_fraction;
+      if (typeof r.label_coverage === 'number' && r.label_coverage >= 0 && r.label_coverage <= 1) meta.labelCoverage = r.label_coverage;
       if (meta.slide === undefined || meta.x === undefined) meta.id = `${from + k}`;
       const label = Number.isInteger(r.label) && (r.label as number) >= 0 ? (r.label as number) : null;
       return { meta, label, name: file, load: () => readImage(file) };

@@ -37,7 +37,7 @@
  *   { "format": "histoflow-packed", "version": 1,
  *     "info": { …dataset-level, as the writer was given… },
  *     "records": [ { "id"?, "source"?, "slide"?, "level"?, "x"?, "y"?,
- *                    "tissueFraction"? }, … count entries ] }
+ *                    "tissueFraction"?, "labelCoverage"? }, … count entries ] }
  * A record's label lives only in the labels block (one source of truth);
  * `PackedDataset.record(i)` returns both.
  *
@@ -72,6 +72,8 @@ export interface PackedRecordMeta {
   x?: number;
   y?: number;
   tissueFraction?: number;
+  /** Fraction of the tile covered by its label's annotations. */
+  labelCoverage?: number;
 }
 
 export interface PackedHeader {

@@ -72,7 +72,7 @@ export interface PackedRecords {
 }
 
 const OPTION_KEYS = ['height', 'width', 'labels', 'info', 'resume', 'overwrite', 'chunkRecords'];
-const META_KEYS = ['id', 'source', 'slide', 'level', 'x', 'y', 'tissueFraction'];
+const META_KEYS = ['id', 'source', 'slide', 'level', 'x', 'y', 'tissueFraction', 'labelCoverage'];
 const JOURNAL_KIND = 'histoflow-packed-journal';
 
 interface JournalSettings {
@@ -99,11 +99,12 @@ function checkRecordMeta(name: string, value: unknown): PackedRecordMeta {
     }
   }
   for (const k of ['level', 'x', 'y'] as const) if (m[k] !== undefined) out[k] = checkInteger(`${name}.${k}`, m[k], 0);
-  if (m.tissueFraction !== undefined) {
-    const t = m.tissueFraction;
-    if (typeof t !== 'number') throw invalidType(`${name}.tissueFraction`, 'a number', t);
-    if (!(t >= 0 && t <= 1)) throw invalidRange(`${name}.tissueFraction`, 'a number between 0 and 1', t);
-    out.tissueFraction = t;
+  for (const k of ['tissueFraction', 'labelCoverage'] as const) {
+    const t = m[k];
+    if (t === undefined) continue;
+    if (typeof t !== 'number') throw invalidType(`${name}.${k}`, 'a number', t);
+    if (!(t >= 0 && t <= 1)) throw invalidRange(`${name}.${k}`, 'a number between 0 and 1', t);
+    out[k] = t;
   }
   return out;
 }
@@ -338,8 +339,11 @@ export class PackedWriter implements TileSink {
       if (bad) throw invalidRange('meta.label', "an integer between 0 and 255 for every tile (labels: 'uint8')", bad.label);
     }
     const labels = this.#checkLabels(b.n, metas.map((m) => m.label ?? null));
-    const records = metas.map(({ slide, level, x, y, tissueFraction }): PackedRecordMeta =>
-      tissueFraction === undefined ? { slide, level, x, y } : { slide, level, x, y, tissueFraction });
+    const records = metas.map(({ slide, level, x, y, tissueFraction, labelCoverage }): PackedRecordMeta => ({
+      slide, level, x, y,
+      ...(tissueFraction === undefined ? {} : { tissueFraction }),
+      ...(labelCoverage === undefined ? {} : { labelCoverage }),
+    }));
     return this.#enqueue(() => this.#appendChecked(b, labels, records, true));
   }
 

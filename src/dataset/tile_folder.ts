@@ -2,7 +2,7 @@
  * TileFolderWriter: the tiler's folder output, a TileSink (tile_sink.ts).
  *
  *   DIR/tiles/SLIDE/SLIDE_L<level>_x<x>_y<y>.png|jpg   one file per tile
- *   DIR/manifest.csv    slide,level,x,y,size,tissue_fraction,label,file
+ *   DIR/manifest.csv    slide,level,x,y,size,tissue_fraction,label,label_coverage,file
  *   DIR/manifest.json   { format, quality, count, columns, tiles: [ {same columns} ] }
  *
  * `file` is relative to DIR; an absent tissue fraction or label is an empty
@@ -45,7 +45,7 @@ import { tileKey, tileMetas, type TileMeta, type TileSink, type TileSinkResult }
 
 export const TILE_FORMATS = ['png', 'jpeg'] as const;
 export type TileFormat = (typeof TILE_FORMATS)[number];
-export const MANIFEST_COLUMNS = ['slide', 'level', 'x', 'y', 'size', 'tissue_fraction', 'label', 'file'] as const;
+export const MANIFEST_COLUMNS = ['slide', 'level', 'x', 'y', 'size', 'tissue_fraction', 'label', 'label_coverage', 'file'] as const;
 
 export interface TileFolderOptions {
   /** 'png' (lossless, default) or 'jpeg'. */
@@ -68,6 +68,8 @@ export interface ManifestRow {
   y: number;
   size: number;
   tissue_fraction: number | null;
+  /** Fraction of the tile its label's annotations cover (null when unlabelled). */
+  label_coverage: number | null;
   label: number | null;
   /** Relative to DIR, '/'-separated. */
   file: string;
@@ -111,11 +113,13 @@ function writeAtomic(path: string, text: string): Promise<void> {
 
 function toRow(r: Record<string, unknown>): JournalRow | undefined {
   const ok = typeof r.slide === 'string' && [r.level, r.x, r.y, r.size].every(Number.isInteger) && typeof r.file === 'string'
-    && (r.tissue_fraction === null || typeof r.tissue_fraction === 'number') && (r.label === null || Number.isInteger(r.label));
+    && (r.tissue_fraction === null || typeof r.tissue_fraction === 'number') && (r.label === null || Number.isInteger(r.label))
+    && (r.label_coverage === undefined || r.label_coverage === null || typeof r.label_coverage === 'number');
   if (!ok) return undefined;
   return {
     slide: r.slide as string, level: r.level as number, x: r.x as number, y: r.y as number, size: r.size as number,
-    tissue_fraction: r.tissue_fraction as number | null, label: r.label as number | null, file: r.file as string,
+    tissue_fraction: r.tissue_fraction as number | null, label: r.label as number | null,
+    label_coverage: (r.label_coverage as number | null | undefined) ?? null, file: r.file as string,
     bytes: typeof r.bytes === 'number' ? r.bytes : -1,
   };
 }
@@ -334,7 +338,7 @@ export class TileFolderWriter implements TileSink {
       const bytes = await write();
       const rows = tiles.map(({ file, m }, j): JournalRow => ({
         slide: m.slide, level: m.level, x: m.x, y: m.y, size,
-        tissue_fraction: m.tissueFraction ?? null, label: m.label ?? null, file, bytes: bytes[j]!,
+        tissue_fraction: m.tissueFraction ?? null, label: m.label ?? null, label_coverage: m.labelCoverage ?? null, file, bytes: bytes[j]!,
       }));
       const text = rows.map((row) => `${JSON.stringify(row)}\n`).join('');
       const append = this.#journalTail.then(() => this.#journal!.write(text));

@@ -28,6 +28,8 @@ export interface TileMeta {
   y: number;
   /** Fraction of the tile covered by tissue, 0..1. */
   tissueFraction?: number;
+  /** Fraction of the tile covered by its label's annotations, 0..1. */
+  labelCoverage?: number;
   /** Class label (an integer ≥ 0), or null / absent when unlabelled. */
   label?: number | null;
 }
@@ -80,6 +82,7 @@ export function checkTileMeta(name: string, value: unknown): TileMeta {
   };
   if (m.tissueFraction !== undefined) meta.tissueFraction = checkNumber(`${name}.tissueFraction`, m.tissueFraction, 0, 1);
   if (m.label !== undefined && m.label !== null) meta.label = checkInteger(`${name}.label`, m.label, 0, 2 ** 31 - 1);
+  if (m.labelCoverage !== undefined) meta.labelCoverage = checkNumber(`${name}.labelCoverage`, m.labelCoverage, 0, 1);
   return meta;
 }
 

@@ -415,6 +415,7 @@ export async function tileSlide(path: string, dir: string, options: TileSlideOpt
     const size = plan.tiling.size;
     const meta = (t: PlannedTile): TileMeta => ({
       slide: plan.name, level: plan.tiling.level, x: t.x, y: t.y, tissueFraction: t.tissue, label: t.label,
+      ...(t.label === null ? {} : { labelCoverage: t.coverage }),
     });
     sink = format === 'packed'
       ? await PackedWriter.create(join(dir, 'tiles.hfpack'), {
