@@ -17,6 +17,7 @@ import { batchParams, drawBatchParams, ttaParams, type AugmentBatchParams, type 
 import { checkPipeline, outputShape, type AugmentPipelineInput } from '../src/augment/pipeline.js';
 import { augmentReference } from '../src/augment/reference.js';
 import type { RgbBatch } from '../src/kernels/types.js';
+import { OPS, SHAPES } from './augment_cases.js';
 import { diff, fliplr, rot90, syntheticHE } from './helpers.js';
 
 let runner: GpujsAugmentRunner | undefined;
@@ -37,51 +38,6 @@ const wired = await chooseAugmentBackend('gpujs').then(
 const runDispatch = runner && wired ? test : test.skip;
 const dispatchTag = !runner ? tag : wired ? tag : ` (skipped: augment.ts does not dispatch 'gpujs' to this runner yet)`;
 
-const SHAPES: [string, () => RgbBatch][] = [
-  ['257 patches of 7x7', () => syntheticHE(257, 7, 7, 3)],
-  ['1 image of 33x17', () => syntheticHE(1, 33, 17, 4)],
-  ['a 1x1 image', () => syntheticHE(1, 1, 1, 5)],
-  ['3 images of 13x11', () => syntheticHE(3, 13, 11, 6)],
-];
-
-const half = (v: number) => Math.ceil(v / 2);
-
-const OPS: [string, (h: number, w: number) => AugmentPipelineInput][] = [
-  ['identity', () => ({})],
-  ['d4', (h, w) => ({ d4: true, crop: Math.min(h, w) })],
-  ['a random crop', (h, w) => ({ crop: [half(h), half(w)] })],
-  ['a centre crop', (h, w) => ({ crop: { size: [half(h), half(w)], mode: 'center' } })],
-  ['d4 after a random crop', (h, w) => ({ d4: true, crop: half(Math.min(h, w)) })],
-  ['a bilinear resize of a crop', (h, w) => ({ crop: [half(h), w], resize: [h + 3, Math.max(1, w - 2)] })],
-  ['d4 with a resize', (h, w) => ({ d4: true, crop: [h, w], resize: 6 })],
-  ['HED jitter (light)', () => ({ hed: 'light' })],
-  ['HED jitter (strong)', () => ({ hed: 'strong' })],
-  ['brightness', () => ({ hsv: { brightness: 0.4 } })],
-  ['contrast', () => ({ hsv: { contrast: 0.5 } })],
-  ['saturation', () => ({ hsv: { saturation: 0.8 } })],
-  ['hue', () => ({ hsv: { hue: 0.3 } })],
-  ['a large hue shift', () => ({ hsv: { hue: 0.5 } })],
-  ['gaussian blur', () => ({ blur: { sigma: [0.3, 2.5], p: 1 } })],
-  ['gaussian blur, some images only', () => ({ blur: { sigma: [0.5, 1.5], p: 0.5 } })],
-  ['gaussian noise', () => ({ noise: { sigma: 0.1, p: 1 } })],
-  ['elastic deformation', () => ({ elastic: { alpha: 3, sigma: 2, p: 1 } })],
-  ['elastic deformation, some images only, then HED jitter', () => ({ elastic: { alpha: 4, sigma: 1.5, p: 0.5 }, hed: 'strong' })],
-  ['elastic deformation of a resized, rotated crop', (h, w) => ({ d4: true, crop: [h, w], resize: 6, elastic: { alpha: 5, sigma: 2.5, p: 1 } })],
-  ['imagenet normalization', () => ({ normalize: 'imagenet' })],
-  [
-    'every op at once',
-    (h, w) => ({
-      d4: true,
-      crop: Math.min(h, w),
-      hed: 'strong',
-      hsv: { brightness: 0.2, contrast: 0.2, saturation: 0.3, hue: 0.1 },
-      blur: { p: 0.7 },
-      noise: { sigma: 0.05, p: 0.7 },
-      elastic: { alpha: 3, sigma: 2.5, p: 0.7 },
-      normalize: { mean: [0.7, 0.5, 0.7], std: [0.2, 0.25, 0.15] },
-    }),
-  ],
-];
 
 function draw(batch: RgbBatch, input: AugmentPipelineInput, seed: number): { params: AugmentImageParams[]; b: AugmentBatchParams } {
   const p = checkPipeline(input);
@@ -99,7 +55,7 @@ async function compare(r: GpujsAugmentRunner, batch: RgbBatch, params: AugmentIm
   return diff(got, ref).max;
 }
 
-for (const [op, make] of OPS) {
+for (const [op, , make] of OPS) {
   run(`gpujs: ${op} matches the TypeScript reference within 1e-3 on every shape${tag}`, async (t) => {
     for (const [label, makeBatch] of SHAPES) {
       const batch = makeBatch();
@@ -134,7 +90,7 @@ run(`gpujs: every op at its extremes (grey, black and white pixels, strong jitte
 
 run(`gpujs: kernel runs cut into chunks (ragged last one, an image past the limit) give the same result${tag}`, async (t) => {
   const small = await createGpujsAugment({ mode: runner!.mode as 'cpu', maxPixelsPerRun: 100 });
-  const everything = OPS[OPS.length - 1]![1];
+  const everything = OPS[OPS.length - 1]![2];
   for (const [label, makeBatch] of SHAPES) {
     const batch = makeBatch();
     const { params, b } = draw(batch, everything(batch.height, batch.width), 9);
@@ -199,7 +155,7 @@ runDispatch(`gpujs: test-time augmentation through augment() gives the reference
 
 runDispatch(`gpujs: augment() with backend 'gpujs' writes into out and matches js${dispatchTag}`, async (t) => {
   const batch = syntheticHE(5, 12, 12, 14);
-  const pipeline = OPS[OPS.length - 1]![1](12, 12);
+  const pipeline = OPS[OPS.length - 1]![2](12, 12);
   const out = new Float32Array(5 * 12 * 12 * 3);
   const r = await augment(batch, pipeline, { seed: 3, epoch: 2, startIndex: 10, backend: 'gpujs', out });
   t.is(r.data, out);
