@@ -1,0 +1,194 @@
+/**
+ * Models on the file system as TF.js's own layers format, on every backend:
+ *
+ *   DIR/model.json     { format: 'layers-model', modelTopology, weightsManifest,
+ *                        trainingConfig, userDefinedMetadata: { histoflow: … } }
+ *   DIR/weights.bin    every weight (and, with includeOptimizer, the
+ *                      optimizer's slots), float32 little-endian, in manifest order
+ *
+ * This is what `tf.loadLayersModel('file://DIR/model.json')` reads under
+ * tfjs-node and what tensorflowjs_converter writes, but TF.js registers
+ * 'file://' only in tfjs-node, which is optional here. So saving and loading go
+ * through the IOHandler below instead of a URL scheme, and work the same on
+ * 'tensorflow', 'native' and 'cpu'. The weights are written first and
+ * model.json last, each atomically, so a folder with a model.json always
+ * holds a complete model (a crash mid-save leaves the previous one).
+ *
+ * histoflow's metadata (ModelCard) travels in `userDefinedMetadata.histoflow`:
+ * the input size, the architecture and the deterministic preprocessing the
+ * model was trained with, so predict and predict-slide feed it what it saw.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+
+import * as tf from '@tensorflow/tfjs';
+
+import type { AugmentPipelineInput } from '../augment/pipeline.js';
+import { writeFileAtomic } from '../image.js';
+
+export const MODEL_JSON = 'model.json';
+export const WEIGHTS_BIN = 'weights.bin';
+
+/** What histoflow needs to know to feed a saved model (userDefinedMetadata.histoflow). */
+export interface ModelCard {
+  /** Square input side in pixels. */
+  inputSize: number;
+  /** Side of the training images before preprocessing (default inputSize; larger with a crop). */
+  imageSize?: number;
+  /** Zoo name ('reference', 'resnet', 'vgg') or 'custom'. */
+  architecture: string;
+  /**
+   * The deterministic part of the training pipeline (stain normalization,
+   * centre crop / resize, normalize), applied by `augment` before inference.
+   */
+  preprocess: AugmentPipelineInput;
+  /** Anything else the writer wants to keep (epoch, val AUC, seed, …). */
+  [key: string]: unknown;
+}
+
+export class ModelNotFoundError extends Error {
+  constructor(path: string, why: string) {
+    super(`Model not found: ${path} (${why}; expected a folder with ${MODEL_JSON} and its weights, as written by 'histoflow train')`);
+    this.name = 'ModelNotFoundError';
+  }
+}
+
+/** The model.json of a folder, or the file itself when given model.json's path. */
+export async function resolveModelJson(path: string): Promise<string> {
+  if (typeof path !== 'string' || path === '') throw new TypeError(`Expected a model folder path string for model but received ${String(path)} of type ${typeof path}`);
+  const abs = resolve(path);
+  const s = await stat(abs).catch(() => undefined);
+  if (!s) throw new ModelNotFoundError(path, 'no such file or folder');
+  const file = s.isDirectory() ? join(abs, MODEL_JSON) : abs;
+  if (!(await stat(file).catch(() => undefined))?.isFile()) throw new ModelNotFoundError(path, `no ${MODEL_JSON} in it`);
+  return file;
+}
+
+function concat(parts: Uint8Array[]): ArrayBuffer {
+  const total = parts.reduce((s, p) => s + p.byteLength, 0);
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return out.buffer;
+}
+
+/** A TF.js IOHandler over a folder: `model.save(fileSystemHandler(dir))`, `tf.loadLayersModel(fileSystemHandler(dir))`. */
+export function fileSystemHandler(dir: string): tf.io.IOHandler {
+  return {
+    async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
+      if (artifacts.modelTopology instanceof ArrayBuffer) throw new TypeError('Only layers models (JSON topology) can be saved');
+      const weights = artifacts.weightData === undefined ? new Uint8Array(0) : new Uint8Array(concat(
+        (Array.isArray(artifacts.weightData) ? artifacts.weightData : [artifacts.weightData]).map((b) => new Uint8Array(b)),
+      ));
+      const json: tf.io.ModelJSON = {
+        format: artifacts.format ?? 'layers-model',
+        generatedBy: artifacts.generatedBy ?? `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+        convertedBy: artifacts.convertedBy ?? null,
+        modelTopology: artifacts.modelTopology as object,
+        weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs ?? [] }],
+        ...(artifacts.trainingConfig ? { trainingConfig: artifacts.trainingConfig } : {}),
+        ...(artifacts.userDefinedMetadata ? { userDefinedMetadata: artifacts.userDefinedMetadata } : {}),
+      };
+      await writeFileAtomic(join(dir, WEIGHTS_BIN), weights);
+      await writeFileAtomic(join(dir, MODEL_JSON), `${JSON.stringify(json)}\n`);
+      return {
+        modelArtifactsInfo: {
+          dateSaved: new Date(),
+          modelTopologyType: 'JSON',
+          modelTopologyBytes: JSON.stringify(json.modelTopology).length,
+          weightSpecsBytes: JSON.stringify(json.weightsManifest).length,
+          weightDataBytes: weights.byteLength,
+        },
+      };
+    },
+    async load(): Promise<tf.io.ModelArtifacts> {
+      const file = await resolveModelJson(dir);
+      let json: tf.io.ModelJSON;
+      try {
+        json = JSON.parse(await readFile(file, 'utf8')) as tf.io.ModelJSON;
+      } catch (e) {
+        throw new Error(`Cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      if (!json || typeof json !== 'object' || !json.modelTopology || !Array.isArray(json.weightsManifest)) {
+        throw new Error(`${file} is not a TF.js layers model.json (no modelTopology or weightsManifest)`);
+      }
+      const base = join(file, '..');
+      const specs: tf.io.WeightsManifestEntry[] = [];
+      const parts: Uint8Array[] = [];
+      for (const group of json.weightsManifest) {
+        specs.push(...group.weights);
+        for (const p of group.paths) {
+          const path = join(base, p);
+          parts.push(await readFile(path).catch((e: unknown) => {
+            throw new Error(`Cannot read the weights ${path} named by ${file}: ${e instanceof Error ? e.message : String(e)}`);
+          }));
+        }
+      }
+      const expected = specs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1) * (w.dtype === 'int32' || w.dtype === 'float32' ? 4 : 1), 0);
+      const got = parts.reduce((s, p) => s + p.byteLength, 0);
+      if (!specs.some((w) => w.quantization) && got !== expected) {
+        throw new Error(`The weights of ${file} hold ${got} bytes where the manifest needs ${expected}: truncated or mismatched files`);
+      }
+      return {
+        modelTopology: json.modelTopology,
+        format: json.format,
+        generatedBy: json.generatedBy,
+        convertedBy: json.convertedBy,
+        weightSpecs: specs,
+        weightData: concat(parts),
+        ...(json.trainingConfig ? { trainingConfig: json.trainingConfig } : {}),
+        ...(json.userDefinedMetadata ? { userDefinedMetadata: json.userDefinedMetadata } : {}),
+      };
+    },
+  };
+}
+
+export interface SaveModelOptions {
+  /** Also save the optimizer's state (for resuming training; default false). */
+  includeOptimizer?: boolean;
+  /** histoflow's card (kept in userDefinedMetadata.histoflow). */
+  card?: ModelCard;
+}
+
+/** Saves a layers model into `dir` (model.json + weights.bin), atomically per file. */
+export async function saveModel(model: tf.LayersModel, dir: string, options: SaveModelOptions = {}): Promise<void> {
+  if (options.card) model.setUserDefinedMetadata({ ...(model.getUserDefinedMetadata() ?? {}), histoflow: options.card });
+  await model.save(fileSystemHandler(dir), { includeOptimizer: options.includeOptimizer ?? false });
+}
+
+export interface LoadedModel {
+  model: tf.LayersModel;
+  /** histoflow's card, or one inferred from the model's input shape for a foreign model.json. */
+  card: ModelCard;
+  /** The model.json read. */
+  path: string;
+}
+
+/**
+ * Loads a folder written by saveModel (or any TF.js layers model.json with
+ * its weights). Foreign models get a card from their input shape, which must
+ * be [null, S, S, 3], and no preprocessing beyond scaling to [0, 1].
+ */
+export async function loadModel(path: string): Promise<LoadedModel> {
+  const file = await resolveModelJson(path);
+  const model = await tf.loadLayersModel(fileSystemHandler(file));
+  const meta = (model.getUserDefinedMetadata() as { histoflow?: ModelCard } | undefined)?.histoflow;
+  const shape = model.inputs[0]?.shape;
+  if (model.inputs.length !== 1 || !shape || shape.length !== 4 || shape[3] !== 3 || shape[1] !== shape[2] || !shape[1]) {
+    model.dispose();
+    throw new RangeError(`Expected a model with one input of shape [null, S, S, 3] for model but ${file} has ${JSON.stringify(model.inputs.map((i) => i.shape))}`);
+  }
+  if (model.outputs.length !== 1 || model.outputs[0]!.shape[model.outputs[0]!.shape.length - 1] !== 1) {
+    model.dispose();
+    throw new RangeError(`Expected a model with one sigmoid output of shape [null, 1] for model but ${file} has ${JSON.stringify(model.outputs.map((o) => o.shape))}`);
+  }
+  const card: ModelCard = meta ?? { inputSize: shape[1], architecture: 'custom', preprocess: {} };
+  if (card.inputSize !== shape[1]) {
+    model.dispose();
+    throw new RangeError(`${file}: its card says inputSize ${card.inputSize} but the model's input is ${shape[1]}x${shape[1]}`);
+  }
+  return { model, card, path: file };
+}
