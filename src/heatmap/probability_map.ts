@@ -77,7 +77,7 @@ export function encodeProbabilityPng(map: ProbabilityMap): Promise<Buffer> {
     px[2 * k] = Math.round(255 * Math.min(1, Math.max(0, p)));
     px[2 * k + 1] = 255;
   }
-  return sharp(px, { raw: { width: map.width, height: map.height, channels: 2 } }).png().toBuffer();
+  return sharp(px, { raw: { width: map.width, height: map.height, channels: 2 } }).toColourspace('b-w').png().toBuffer();
 }
 
 /** probability.f32: the map's floats, little-endian whatever the machine. */

@@ -57,7 +57,7 @@ const CSS = `body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;back
 h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
 .images{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
 figure{margin:0}figcaption{color:#555;font-size:12px}
-img{max-width:100%;border:1px solid #ccc;image-rendering:pixelated}
+img{max-width:100%;max-height:75vh;border:1px solid #ccc}
 table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
 th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}`;
 
