@@ -238,3 +238,16 @@ export {
   type RocPoint,
 } from './metrics/index.js';
 export { inspectDataset, patchFlags, type InspectOptions, type InspectResult, type PatchFlags } from './dataset/inspect.js';
+export { predictSlide, type PredictSlideOptions, type PredictSlideResult } from './heatmap/predict_slide.js';
+export {
+  dihedralViews,
+  rednessPredictor,
+  withDihedralTta,
+  type PredictOptions,
+  type SlidePredictorSpec,
+  type TilePredictor,
+} from './heatmap/predictor.js';
+export { loadSlidePredictor } from './heatmap/load_predictor.js';
+export { decodeProbabilityF32, probabilityMap, type ProbabilityMap } from './heatmap/probability_map.js';
+export { tumourRegions, type RegionCollection, type RegionFeature } from './heatmap/regions.js';
+export { planBatches } from './tiling/tile.js';

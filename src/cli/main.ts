@@ -10,6 +10,7 @@ import { demoCommand } from './demo.js';
 import { infoCommand } from './info.js';
 import { inspectCommand } from './inspect.js';
 import { packCommand } from './pack.js';
+import { predictSlideCommand } from './predict_slide.js';
 import { stainCommand } from './stain.js';
 import { synthCommand } from './synth.js';
 import { tileCommand } from './tile.js';
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   pack: { run: packCommand, summary: 'Kaggle folder, PatchCamelyon HDF5 or tile folder → packed dataset' },
   inspect: { run: inspectCommand, summary: 'know your data: class balance, channel stats, blank/background/blurry/pen patches, duplicates, grids' },
   synth: { run: synthCommand, summary: 'synthetic PatchCamelyon-like patches in the Kaggle layout (synth patches)' },
+  'predict-slide': { run: predictSlideCommand, summary: 'tumour heatmap of a slide: probability map, overlay, regions (GeoJSON), tiles.csv, report.html' },
 };
 
 function help(): string {

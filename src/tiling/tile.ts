@@ -301,6 +301,11 @@ async function* batchesOf(plan: SlideTilePlan, todo: readonly PlannedTile[], bat
   }
 }
 
+/** Batches of an already planned slide's tiles (as planned, no stain normalization), read ahead by one batch. */
+export function planBatches(plan: SlideTilePlan, batchSize = 64): AsyncGenerator<SlideBatch> {
+  return batchesOf(plan, plan.tiles, checkInteger('batchSize', batchSize, 1, 4096), null);
+}
+
 /**
  * The tissue tiles of a slide as an async iterator of batches (no files):
  * `for await (const { batch, tiles } of slideBatches(slide, { size: 96 }))`.
