@@ -29,7 +29,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
 };
 
 function help(): string {
-  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(13)} ${c.summary}`);
   return `Usage: histoflow <command> [options]\n\nCommands:\n${rows.join('\n')}\n\nRun 'histoflow <command> --help' for a command's options.\n`;
 }
 
