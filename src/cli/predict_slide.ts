@@ -11,6 +11,7 @@ import { checkInteger, checkNumber, checkOneOf } from '../errors.js';
 import { BUILTIN_MODELS, loadSlidePredictor } from '../heatmap/load_predictor.js';
 import { predictSlide, type PredictSlideOptions } from '../heatmap/predict_slide.js';
 import { SLIDE_READERS } from '../slide/slide.js';
+import { TRAINING_BACKENDS } from '../tfjs/backend.js';
 import { Progress, status } from './progress.js';
 
 export const PREDICT_SLIDE_HELP = `Usage: histoflow predict-slide SLIDE --model M --out DIR [options]
@@ -33,6 +34,7 @@ Options:
   --min-tissue F    predict tiles with tissue fraction ≥ F, 0..1 (default 0.5)
   --batch B         tiles per model call (default 64)
   --thumbnail N     longer side of the thumbnail (mask and overlay; default 1024)
+  --backend B       TF.js backend for a trained model: auto | tensorflow | native | cpu (default auto)
   --reader R        ${SLIDE_READERS.join(' | ')} (default auto)
   --json            print the summary as JSON (last line), no progress
   -h, --help        this help
@@ -56,6 +58,7 @@ export async function predictSlideCommand(argv: string[]): Promise<number> {
       batch: { type: 'string' },
       thumbnail: { type: 'string' },
       reader: { type: 'string' },
+      backend: { type: 'string', default: 'auto' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -85,7 +88,8 @@ export async function predictSlideCommand(argv: string[]): Promise<number> {
   for (const k of Object.keys(options) as (keyof PredictSlideOptions)[]) if (options[k] === undefined) delete options[k];
 
   const quiet = values.json;
-  const predictor = await loadSlidePredictor(values.model);
+  const backend = checkOneOf('--backend', values.backend, ['auto', ...TRAINING_BACKENDS] as const);
+  const predictor = await loadSlidePredictor(values.model, { backend, ...(options.batchSize ? { batchSize: options.batchSize } : {}) });
   let progress: Progress | undefined;
   let shown = 0;
   options.onProgress = (done, total) => {
