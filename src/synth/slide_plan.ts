@@ -42,6 +42,24 @@ export function blobDistance(blob: Blob, x: number, y: number): number {
   return d;
 }
 
+/**
+ * Cheap bounds of blobDistance (no atan2, no noise), left in boundLo and
+ * boundHi (no array per pixel: this runs for every pixel of the slide): the
+ * harmonics scale the radius by 1 ± Σ|amp| at most and the edge noise shifts
+ * d by ± amp/2. Points deep inside or far outside are decided from these alone.
+ */
+let boundLo = 0, boundHi = 0;
+function distanceBounds(blob: Blob, x: number, y: number): void {
+  const dx = x - blob.cx, dy = y - blob.cy;
+  const cos = Math.cos(blob.theta), sin = Math.sin(blob.theta);
+  const rho = Math.hypot((dx * cos + dy * sin) / blob.a, (-dx * sin + dy * cos) / blob.b);
+  let w = 0;
+  for (const h of blob.harmonics) w += Math.abs(h.amp);
+  const e = blob.edge ? blob.edge.amp / 2 : 0;
+  boundLo = rho / (1 + w) - e;
+  boundHi = rho / (1 - w) + e;
+}
+
 /** The largest distance from the centre any point of the blob can have (a bounding circle). */
 export function blobExtent(blob: Blob): number {
   const wobble = blob.harmonics.reduce((s, h) => s + Math.abs(h.amp), 0);
@@ -146,6 +164,10 @@ export function tissueEnvelope(plan: SlidePlan, x: number, y: number): number {
   for (const p of plan.pieces) {
     const ext = blobExtent(p);
     if (Math.abs(x - p.cx) > ext || Math.abs(y - p.cy) > ext) continue;
+    // The envelope is 1 for d ≤ 1 − 1.5/b and 0 for d ≥ 1 + 1.5/b: decide from the bounds when they allow.
+    distanceBounds(p, x, y);
+    if (boundLo >= 1 + 1.5 / p.b) continue;
+    if (boundHi <= 1 - 1.5 / p.b) return 1;
     const inside = (1 - blobDistance(p, x, y)) * p.b; // ≈ pixels inside the edge
     best = Math.max(best, Math.min(1, Math.max(0, inside / 3 + 0.5)));
     if (best >= 1) break;
@@ -159,18 +181,23 @@ export function tumourAt(plan: SlidePlan, x: number, y: number): number {
     const t = plan.tumours[i]!;
     const ext = blobExtent(t);
     if (Math.abs(x - t.cx) > ext || Math.abs(y - t.cy) > ext) continue;
-    if (blobDistance(t, x, y) < 1) return i;
+    distanceBounds(t, x, y);
+    if (boundLo >= 1) continue;
+    if (boundHi < 1 || blobDistance(t, x, y) < 1) return i;
   }
   return -1;
 }
 
-/** Smallest normalised distance to a tumour region (Infinity when far from all). */
-function tumourDistance(plan: SlidePlan, x: number, y: number): number {
-  let best = Infinity;
+/** How solid the tissue is at (x, y): 1 inside a tumour region (d ≤ 0.9), 0 beyond d = 1.1, linear between. */
+function tumourSolidity(plan: SlidePlan, x: number, y: number): number {
+  let best = 0;
   for (const t of plan.tumours) {
     const ext = 1.5 * blobExtent(t);
     if (Math.abs(x - t.cx) > ext || Math.abs(y - t.cy) > ext) continue;
-    best = Math.min(best, blobDistance(t, x, y));
+    distanceBounds(t, x, y);
+    if (boundLo >= 1.1) continue;
+    if (boundHi <= 0.9) return 1;
+    best = Math.max(best, Math.min(1, Math.max(0, (1.1 - blobDistance(t, x, y)) / 0.2)));
   }
   return best;
 }
@@ -187,8 +214,7 @@ export function slideStroma(plan: SlidePlan): StromaStyle {
     gapShift: (x, y) => {
       const fat = valueNoise(plan.keys.fat, x, y, 260);
       const fatShift = -0.25 * Math.min(1, Math.max(0, (fat - 0.76) / 0.08));
-      const d = tumourDistance(plan, x, y);
-      const solid = d === Infinity ? 0 : Math.min(1, Math.max(0, (1.1 - d) / 0.2));
+      const solid = tumourSolidity(plan, x, y);
       return fatShift * (1 - solid) + 0.25 * solid;
     },
   };
