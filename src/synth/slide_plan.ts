@@ -18,7 +18,7 @@ import { Rng, hash3, patchKey, valueNoise } from './rng.js';
 /** Side of a scene block, as a PCam patch: the negative tissue is laid out one scene per block. */
 export const SLIDE_BLOCK = 96;
 
-export interface Blob {
+export interface ShapeBlob {
   cx: number;
   cy: number;
   a: number;
@@ -30,7 +30,7 @@ export interface Blob {
 }
 
 /** Normalised distance from the blob's centre: < 1 inside (see the file comment). */
-export function blobDistance(blob: Blob, x: number, y: number): number {
+export function blobDistance(blob: ShapeBlob, x: number, y: number): number {
   const dx = x - blob.cx, dy = y - blob.cy;
   const cos = Math.cos(blob.theta), sin = Math.sin(blob.theta);
   const u = (dx * cos + dy * sin) / blob.a, v = (-dx * sin + dy * cos) / blob.b;
@@ -49,7 +49,7 @@ export function blobDistance(blob: Blob, x: number, y: number): number {
  * d by ± amp/2. Points deep inside or far outside are decided from these alone.
  */
 let boundLo = 0, boundHi = 0;
-function distanceBounds(blob: Blob, x: number, y: number): void {
+function distanceBounds(blob: ShapeBlob, x: number, y: number): void {
   const dx = x - blob.cx, dy = y - blob.cy;
   const cos = Math.cos(blob.theta), sin = Math.sin(blob.theta);
   const rho = Math.hypot((dx * cos + dy * sin) / blob.a, (-dx * sin + dy * cos) / blob.b);
@@ -61,13 +61,13 @@ function distanceBounds(blob: Blob, x: number, y: number): void {
 }
 
 /** The largest distance from the centre any point of the blob can have (a bounding circle). */
-export function blobExtent(blob: Blob): number {
+export function blobExtent(blob: ShapeBlob): number {
   const wobble = blob.harmonics.reduce((s, h) => s + Math.abs(h.amp), 0);
   return Math.max(blob.a, blob.b) * (1 + wobble) * (1 + (blob.edge ? blob.edge.amp : 0)) + 2;
 }
 
 /** The outline (d = 1, edge noise left out) as a closed ring of `points` + 1 vertices. */
-export function blobPolygon(blob: Blob, points = 64): Array<[number, number]> {
+export function blobPolygon(blob: ShapeBlob, points = 64): Array<[number, number]> {
   const cos = Math.cos(blob.theta), sin = Math.sin(blob.theta);
   const ring: Array<[number, number]> = [];
   for (let i = 0; i <= points; i++) {
@@ -84,15 +84,15 @@ export interface SlidePlan {
   seed: number;
   width: number;
   height: number;
-  pieces: Blob[];
-  tumours: Blob[];
+  pieces: ShapeBlob[];
+  tumours: ShapeBlob[];
   /** Keys of the per-block scenes, the scene zones, the fat lobules, the tumour lattice and the sensor noise. */
   keys: { block: number; zone: number; fat: number; lattice: number; noise: number };
   stroma: StromaStyle;
   look: StainLook;
 }
 
-function drawBlob(rng: Rng, cx: number, cy: number, a: number, b: number, wobble: number): Blob {
+function drawBlob(rng: Rng, cx: number, cy: number, a: number, b: number, wobble: number): ShapeBlob {
   return {
     cx, cy, a, b,
     theta: rng.range(-0.5, 0.5),
@@ -101,7 +101,7 @@ function drawBlob(rng: Rng, cx: number, cy: number, a: number, b: number, wobble
 }
 
 /** Tissue pieces in the slide: one large piece, or two side by side, or one large and two small. */
-function drawPieces(rng: Rng, width: number, height: number): Blob[] {
+function drawPieces(rng: Rng, width: number, height: number): ShapeBlob[] {
   const count = rng.int(1, 3);
   const spots: Array<[number, number, number, number]> = count === 1
     ? [[0.5, 0.5, 0.36, 0.32]]
@@ -118,9 +118,9 @@ function drawPieces(rng: Rng, width: number, height: number): Blob[] {
 }
 
 /** Tumour regions: blobs inside a piece (their whole outline at d < 0.8 of it), apart from each other. */
-function drawTumours(rng: Rng, pieces: Blob[], width: number, height: number): Blob[] {
+function drawTumours(rng: Rng, pieces: ShapeBlob[], width: number, height: number): ShapeBlob[] {
   const count = rng.int(2, 4);
-  const tumours: Blob[] = [];
+  const tumours: ShapeBlob[] = [];
   const side = Math.min(width, height);
   for (let t = 0; t < count; t++) {
     let r = Math.max(1.2 * SLIDE_BLOCK, rng.range(0.06, 0.11) * side);
