@@ -220,6 +220,18 @@ export {
   type SynthTruth,
 } from './synth/patches.js';
 export { synthId, synthPatches, type SynthDatasetOptions, type SynthDatasetResult } from './synth/dataset.js';
+export {
+  MASK_DOWNSAMPLE,
+  SYNTH_SLIDE_MPP,
+  readSlideTruth,
+  slideTruthPaths,
+  synthSlide,
+  type SlideTruth,
+  type SynthSlideMeta,
+  type SynthSlideOptions,
+  type SynthSlideResult,
+  type TruthMask,
+} from './synth/slide.js';
 export { readKaggleLayout, readLabelCsv, type DatasetEntry, type DatasetSkip, type KaggleLayout } from './dataset/kaggle.js';
 export { PCAM_SPLITS, PcamReader, pcamFiles, type PcamSplit } from './dataset/pcam.js';
 export { PACK_SOURCES, packDataset, type PackOptions, type PackResult, type PackSourceKind } from './dataset/pack.js';
@@ -237,6 +249,7 @@ export {
   type ConfusionMatrix,
   type RocPoint,
 } from './metrics/index.js';
+export { dice, iou, resampleMask, type MaskGrid } from './metrics/index.js';
 export { inspectDataset, patchFlags, type InspectOptions, type InspectResult, type PatchFlags } from './dataset/inspect.js';
 export { predictSlide, type PredictSlideOptions, type PredictSlideResult } from './heatmap/predict_slide.js';
 export {

@@ -24,7 +24,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   demo: { run: demoCommand, summary: 'the whole path on the embedded sample data' },
   pack: { run: packCommand, summary: 'Kaggle folder, PatchCamelyon HDF5 or tile folder → packed dataset' },
   inspect: { run: inspectCommand, summary: 'know your data: class balance, channel stats, blank/background/blurry/pen patches, duplicates, grids' },
-  synth: { run: synthCommand, summary: 'synthetic PatchCamelyon-like patches in the Kaggle layout (synth patches)' },
+  synth: { run: synthCommand, summary: 'synthetic PatchCamelyon-like patches in the Kaggle layout (synth patches), a synthetic slide with tumour truth (synth slide)' },
   'predict-slide': { run: predictSlideCommand, summary: 'tumour heatmap of a slide: probability map, overlay, regions (GeoJSON), tiles.csv, report.html' },
 };
 
