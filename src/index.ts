@@ -238,3 +238,7 @@ export {
   type RocPoint,
 } from './metrics/index.js';
 export { inspectDataset, patchFlags, type InspectOptions, type InspectResult, type PatchFlags } from './dataset/inspect.js';
+export { ImageFileSource, decodeImages, type ImageFile } from './dataset/image_files.js';
+export { DATA_SPLITS, openScoringData, type DataSplit, type ScoringData } from './inference/data.js';
+export { PredictionHolesError, predictSubmission, submissionCsv, type PredictSubmissionOptions, type PredictSubmissionResult } from './inference/submission.js';
+export { EVALUATE_SPLITS, evaluateModel, type EvaluateOptions, type EvaluateSplit, type EvaluationReport } from './inference/evaluate.js';

@@ -6,7 +6,7 @@
  */
 import { checkBoolean, checkInteger } from '../errors.js';
 import type { DatasetSkip } from '../dataset/kaggle.js';
-import { loadModel } from '../models/io.js';
+import { loadModel, resolveModelJson } from '../models/io.js';
 import { createPredictor, type Predictor } from '../models/predict.js';
 import { useTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import type { ScoringChunk, ScoringData } from './data.js';
@@ -77,6 +77,7 @@ export interface LoadedPredictor {
  * weights live there) and wraps it in a Predictor.
  */
 export async function openPredictor(model: string, options: { backend?: 'auto' | TrainingBackend; batchSize?: number; tta?: boolean } = {}): Promise<LoadedPredictor> {
+  await resolveModelJson(model); // a missing model fails before any backend starts
   const { backend } = await useTrainingBackend(options.backend ?? 'auto');
   const loaded = await loadModel(model);
   const predictor = createPredictor(loaded.model, loaded.card, {
