@@ -8,12 +8,13 @@ import { stainSuite } from './stain.js';
 import { packedSuite } from './packed.js';
 import { tileSuite } from './tile.js';
 import { trainSuite } from './train.js';
+import { dataSuite } from './data.js';
 
 export type { BenchReport, BenchResult, BenchFailure, BenchTarget, BenchEnvironment } from './harness.js';
 export { renderJson, renderMarkdown } from './harness.js';
 
 
-export const SUITES: readonly Suite[] = [stainSuite, augmentSuite, packedSuite, tileSuite, trainSuite];
+export const SUITES: readonly Suite[] = [stainSuite, augmentSuite, packedSuite, tileSuite, trainSuite, dataSuite];
 
 export function suiteNames(): string[] {
   return SUITES.map((s) => s.name);

@@ -36,7 +36,7 @@ const TILE = 96;
 const BATCH = 256;
 
 /** n tiles of 96x96 cut on a 13-pixel step from a 512x512 H&E image (wrapping). */
-async function heTiles(n: number): Promise<RgbBatch> {
+export async function heTiles(n: number): Promise<RgbBatch> {
   const he = await readImage(fixture('histolab__tcga-lung-rgb.png'));
   const rb = TILE * TILE * 3;
   const data = new Uint8Array(n * rb);

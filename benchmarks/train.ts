@@ -41,13 +41,23 @@ function budget(ctx: SuiteContext): MeasureOptions {
   return { warmup: 1, repeats: repeats ?? 3, maxTimeMs: 60_000 };
 }
 
+/**
+ * The reference CNN (96², seed 1) and a fixed random batch on TF.js's current
+ * backend: what this suite times, and what `bench data` compares the loader with.
+ */
+export function referenceCnnBatch(batchSize: number = BATCH): { model: tf.LayersModel; x: tf.Tensor4D; y: tf.Tensor; dispose(): void } {
+  const model = referenceCnn({ inputSize: SIZE, seed: 1 });
+  const x = tf.randomUniform([batchSize, SIZE, SIZE, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+  const y = tf.cast(tf.greater(tf.randomUniform([batchSize, 1], 0, 1, 'float32', 2), 0.5), 'float32');
+  return { model, x, y, dispose: () => { tf.dispose([x, y]); model.dispose(); } };
+}
+
 async function measureBackend(ctx: SuiteContext, row: Row, batchSize: number): Promise<Map<string, number>> {
   const rates = new Map<string, number>();
   await useTrainingBackend(row.backend);
   if (row.engine) setNnEngine(row.engine);
-  const model = referenceCnn({ inputSize: SIZE, seed: 1 });
-  const x = tf.randomUniform([batchSize, SIZE, SIZE, 3], -1, 1, 'float32', 1);
-  const y = tf.cast(tf.greater(tf.randomUniform([batchSize, 1], 0, 1, 'float32', 2), 0.5), 'float32');
+  const net = referenceCnnBatch(batchSize);
+  const { model, x, y } = net;
   try {
     for (const [caseName, step] of [
       [TRAIN, async () => { await model.trainOnBatch(x, y); }],
@@ -68,8 +78,7 @@ async function measureBackend(ctx: SuiteContext, row: Row, batchSize: number): P
       }
     }
   } finally {
-    tf.dispose([x, y]);
-    model.dispose();
+    net.dispose();
   }
   return rates;
 }

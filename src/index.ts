@@ -264,3 +264,7 @@ export { loadSlidePredictor } from './heatmap/load_predictor.js';
 export { decodeProbabilityF32, probabilityMap, type ProbabilityMap } from './heatmap/probability_map.js';
 export { tumourRegions, type RegionCollection, type RegionFeature } from './heatmap/regions.js';
 export { planBatches } from './tiling/tile.js';
+export { ImageFileSource, decodeImages, type ImageFile } from './dataset/image_files.js';
+export { DATA_SPLITS, openScoringData, type DataSplit, type ScoringData } from './inference/data.js';
+export { PredictionHolesError, predictSubmission, submissionCsv, type PredictSubmissionOptions, type PredictSubmissionResult } from './inference/submission.js';
+export { EVALUATE_SPLITS, evaluateModel, type EvaluateOptions, type EvaluateSplit, type EvaluationReport } from './inference/evaluate.js';

@@ -7,10 +7,12 @@
 import { augmentCommand } from './augment.js';
 import { benchCommand } from './bench.js';
 import { demoCommand } from './demo.js';
+import { evaluateCommand } from './evaluate.js';
 import { infoCommand } from './info.js';
 import { inspectCommand } from './inspect.js';
 import { packCommand } from './pack.js';
 import { predictSlideCommand } from './predict_slide.js';
+import { predictCommand } from './predict.js';
 import { stainCommand } from './stain.js';
 import { synthCommand } from './synth.js';
 import { tileCommand } from './tile.js';
@@ -25,6 +27,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   pack: { run: packCommand, summary: 'Kaggle folder, PatchCamelyon HDF5 or tile folder → packed dataset' },
   inspect: { run: inspectCommand, summary: 'know your data: class balance, channel stats, blank/background/blurry/pen patches, duplicates, grids' },
   synth: { run: synthCommand, summary: 'synthetic PatchCamelyon-like patches in the Kaggle layout (synth patches), a synthetic slide with tumour truth (synth slide)' },
+  evaluate: { run: evaluateCommand, summary: 'AUC with bootstrap CI, accuracy, confusion matrix and ROC curve of a model on labelled data' },
+  predict: { run: predictCommand, summary: 'a model\'s probabilities as the Kaggle submission (id,label), optional TTA' },
   'predict-slide': { run: predictSlideCommand, summary: 'tumour heatmap of a slide: probability map, overlay, regions (GeoJSON), tiles.csv, report.html' },
 };
 

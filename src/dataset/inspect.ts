@@ -107,7 +107,8 @@ export function patchFlags(img: RgbBatch, blurThreshold = 30, penFraction = 0.25
   };
 }
 
-async function isPackedFile(path: string): Promise<boolean> {
+/** Whether a path is a file that starts with the packed format's magic. */
+export async function isPackedFile(path: string): Promise<boolean> {
   if (!(await stat(path).then((s) => s.isFile(), () => false))) return false;
   const fh = await open(path, 'r');
   try {

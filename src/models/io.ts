@@ -53,14 +53,23 @@ export class ModelNotFoundError extends Error {
   }
 }
 
-/** The model.json of a folder, or the file itself when given model.json's path. */
+/** The checkpoint of a training run folder (runs/NAME) that predict and evaluate use: the best validation AUC. */
+export const RUN_BEST = 'best';
+
+/**
+ * The model.json of a folder, or the file itself when given model.json's
+ * path. A training run folder (runs/NAME, no model.json of its own) resolves
+ * to its best checkpoint, runs/NAME/best/model.json.
+ */
 export async function resolveModelJson(path: string): Promise<string> {
   if (typeof path !== 'string' || path === '') throw new TypeError(`Expected a model folder path string for model but received ${String(path)} of type ${typeof path}`);
   const abs = resolve(path);
   const s = await stat(abs).catch(() => undefined);
   if (!s) throw new ModelNotFoundError(path, 'no such file or folder');
-  const file = s.isDirectory() ? join(abs, MODEL_JSON) : abs;
-  if (!(await stat(file).catch(() => undefined))?.isFile()) throw new ModelNotFoundError(path, `no ${MODEL_JSON} in it`);
+  const isFile = async (p: string) => (await stat(p).catch(() => undefined))?.isFile() === true;
+  let file = s.isDirectory() ? join(abs, MODEL_JSON) : abs;
+  if (s.isDirectory() && !(await isFile(file)) && (await isFile(join(abs, RUN_BEST, MODEL_JSON)))) file = join(abs, RUN_BEST, MODEL_JSON);
+  if (!(await isFile(file))) throw new ModelNotFoundError(path, `no ${MODEL_JSON} in it, nor in ${RUN_BEST}/`);
   return file;
 }
 

@@ -1,0 +1,108 @@
+/**
+ * `histoflow evaluate --model M [--data D] [--split S] [--tta] [--batch B] [--backend B]
+ *  [--out DIR] [--bootstrap N] [--seed S] [--json]` (npm run evaluate -- …)
+ * AUC with a bootstrap CI, accuracy, confusion matrix and ROC curve of a model
+ * on labelled data (src/inference/evaluate.ts).
+ */
+import { parseArgs } from 'node:util';
+
+import { checkOneOf } from '../errors.js';
+import { EVALUATE_SPLITS, evaluateModel } from '../inference/evaluate.js';
+import { TRAINING_BACKENDS } from '../tfjs/backend.js';
+import { intFlag, modelFlagError } from './predict.js';
+import { Progress, status } from './progress.js';
+
+export const EVALUATE_HELP = `Usage: histoflow evaluate --model M [--data D] [options]
+       npm run evaluate -- --model runs/NAME --data D
+
+Score a trained model on labelled data: ROC AUC with a bootstrap 95% confidence
+interval, accuracy at 0.5, the confusion matrix, the ROC curve (roc.png,
+roc.csv), every score (scores.csv) and evaluation.json, in --out.
+M is a training run folder (its best/ checkpoint), a model folder or its
+model.json. D is a Kaggle folder (test/ with test_labels.csv, or train/ with
+train_labels.csv), a packed file with labels, or PatchCamelyon HDF5.
+--split val scores the validation ids of the run (runs/NAME/split.json) on
+the data the run trained on (or D); it is the default when M is a run folder
+and no --data is given. Unreadable or unlabelled images are left out and listed.
+
+Options:
+  --model M          run folder, model folder or model.json (required)
+  --data D           labelled dataset
+  --split S          ${EVALUATE_SPLITS.join(' | ')} (default: val for a run without --data,
+                     else test when D has labelled test images, else train)
+  --tta              average the 8 flips/rotations of each image
+  --batch B          images per forward pass (default 64)
+  --backend B        auto | ${TRAINING_BACKENDS.join(' | ')} (default auto)
+  --out DIR          output folder (default: the run's or model's folder/evaluation)
+  --bootstrap N      bootstrap resamples for the AUC interval (default 1000)
+  --seed S           bootstrap seed (default 0)
+  --json             print evaluation.json's content as one line, no progress
+  -h, --help         this help
+`;
+
+export async function evaluateCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      model: { type: 'string' },
+      data: { type: 'string' },
+      split: { type: 'string' },
+      tta: { type: 'boolean', default: false },
+      batch: { type: 'string', default: '64' },
+      backend: { type: 'string', default: 'auto' },
+      out: { type: 'string' },
+      bootstrap: { type: 'string', default: '1000' },
+      seed: { type: 'string', default: '0' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(EVALUATE_HELP);
+    return 0;
+  }
+  if (positionals.length) throw new RangeError(`Expected no positional arguments (use --model, --data) but received '${positionals.join(' ')}'`);
+  if (!values.model) throw new TypeError('Expected a path for --model but received none');
+  if (values.data === '') throw new TypeError('Expected a path for --data but received an empty string');
+  if (values.out === '') throw new TypeError('Expected a folder for --out but received an empty string');
+  const split = values.split === undefined ? undefined : checkOneOf('--split', values.split, EVALUATE_SPLITS);
+  const backend = checkOneOf('--backend', values.backend, ['auto', ...TRAINING_BACKENDS] as const);
+  const batchSize = intFlag('--batch', values.batch, 1, 65536);
+  const bootstrap = intFlag('--bootstrap', values.bootstrap, 1, 1_000_000);
+  const seed = intFlag('--seed', values.seed, 0, Number.MAX_SAFE_INTEGER);
+  const quiet = values.json;
+  let progress: Progress | undefined;
+  let shown = 0;
+  const r = await evaluateModel({
+    model: values.model, tta: values.tta, batchSize, backend, bootstrap, seed,
+    ...(values.data === undefined ? {} : { data: values.data }),
+    ...(split === undefined ? {} : { split }),
+    ...(values.out === undefined ? {} : { out: values.out }),
+    onProgress: (done, total) => {
+      progress ??= new Progress(values.tta ? 'evaluate (tta)' : 'evaluate', total, { quiet });
+      progress.tick(done - shown);
+      shown = done;
+    },
+  }).catch((e: unknown) => {
+    progress?.end();
+    throw modelFlagError(e);
+  });
+  progress?.end();
+  if (quiet) {
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+    return 0;
+  }
+  const c = r.confusion;
+  status(false, `${r.description}: ${r.n} images (${r.positives} positive, ${r.negatives} negative), ${r.model} on ${r.backend}${r.tta ? ' with TTA' : ''}`);
+  status(false, `AUC ${r.auc.toFixed(4)} (95% CI ${r.auc_ci.lower.toFixed(4)}–${r.auc_ci.upper.toFixed(4)}, ${r.auc_ci.samples} bootstrap resamples)`);
+  status(false, `accuracy at ${r.threshold}: ${(100 * r.accuracy).toFixed(2)}%   confusion: tp ${c.tp}  fp ${c.fp}  tn ${c.tn}  fn ${c.fn}`);
+  status(false, `${r.images_per_s.toFixed(1)} images/s; wrote ${r.files.evaluation}, ${r.files.roc_png}, ${r.files.roc_csv}, ${r.files.scores}`);
+  if (r.skipped.length) {
+    status(false, `${r.skipped.length} left out:`);
+    for (const s of r.skipped.slice(0, 20)) status(false, `  ${s.id ?? s.path ?? ''}: ${s.reason}`);
+    if (r.skipped.length > 20) status(false, `  … and ${r.skipped.length - 20} more (evaluation.json lists all)`);
+  }
+  return 0;
+}

@@ -1,0 +1,122 @@
+/**
+ * `histoflow predict --model M --data D --out submission.csv [--split S] [--tta] [--batch B]
+ *  [--backend B] [--fill-unreadable P] [--json]` (npm run predict -- …)
+ * The Kaggle submission of a model's probabilities (src/inference/submission.ts).
+ */
+import { parseArgs } from 'node:util';
+
+import { checkNumber, checkOneOf } from '../errors.js';
+import { DATA_SPLITS } from '../inference/data.js';
+import { ModelNotFoundError } from '../models/io.js';
+import { PredictionHolesError, checkOutFile, predictSubmission } from '../inference/submission.js';
+import { TRAINING_BACKENDS } from '../tfjs/backend.js';
+import { Progress, status } from './progress.js';
+
+export const PREDICT_HELP = `Usage: histoflow predict --model M --data D --out FILE.csv [options]
+       npm run predict -- --model runs/NAME --data D --out submission.csv
+
+Write the Kaggle submission (id,label with label = P(tumour), one row per image)
+of a trained model. M is a training run folder (its best/ checkpoint), a model
+folder or its model.json. D is a Kaggle folder (test/<id>.tif, rows in
+sample_submission.csv's order), a packed file (ids = record ids) or PatchCamelyon
+HDF5 (an ..._x.h5 file or a folder with --split; ids = indices).
+If an image is missing or cannot be decoded, the ids are listed and nothing is
+written, unless --fill-unreadable P writes probability P for them.
+The CSV is written atomically.
+
+Options:
+  --model M              run folder, model folder or model.json (required)
+  --data D               dataset (required)
+  --out FILE             the CSV to write (required)
+  --split S              test | train | valid (default test)
+  --tta                  average the 8 flips/rotations of each image
+  --batch B              images per forward pass (default 64)
+  --backend B            auto | ${TRAINING_BACKENDS.join(' | ')} (default auto)
+  --fill-unreadable P    write P (0..1) for ids without a readable image
+  --json                 print one JSON summary line, no progress
+  -h, --help             this help
+`;
+
+/** A decimal integer flag, with its name in the error. */
+export function intFlag(name: string, value: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new RangeError(`Expected an integer between ${min} and ${max} for ${name} but received '${value}'`);
+  }
+  return Number(value);
+}
+
+/** A number flag, with its name in the error. */
+export function numberFlag(name: string, value: string, min: number, max: number): number {
+  if (value.trim() === '' || !Number.isFinite(Number(value))) throw new TypeError(`Expected a number for ${name} but received '${value}'`);
+  return checkNumber(name, Number(value), min, max);
+}
+
+/** A missing or unreadable model, said in the flag's terms. */
+export function modelFlagError(e: unknown): unknown {
+  return e instanceof ModelNotFoundError ? new Error(`--model: ${e.message}`) : e;
+}
+
+export async function predictCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      model: { type: 'string' },
+      data: { type: 'string' },
+      out: { type: 'string' },
+      split: { type: 'string', default: 'test' },
+      tta: { type: 'boolean', default: false },
+      batch: { type: 'string', default: '64' },
+      backend: { type: 'string', default: 'auto' },
+      'fill-unreadable': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(PREDICT_HELP);
+    return 0;
+  }
+  if (positionals.length) throw new RangeError(`Expected no positional arguments (use --model, --data, --out) but received '${positionals.join(' ')}'`);
+  for (const flag of ['model', 'data', 'out'] as const) {
+    if (!values[flag]) throw new TypeError(`Expected a path for --${flag} but received none`);
+  }
+  await checkOutFile('--out', values.out);
+  const split = checkOneOf('--split', values.split, DATA_SPLITS);
+  const backend = checkOneOf('--backend', values.backend, ['auto', ...TRAINING_BACKENDS] as const);
+  const batchSize = intFlag('--batch', values.batch, 1, 65536);
+  const fill = values['fill-unreadable'] === undefined ? undefined : numberFlag('--fill-unreadable', values['fill-unreadable'], 0, 1);
+  const quiet = values.json;
+  let progress: Progress | undefined;
+  let shown = 0;
+  try {
+    const r = await predictSubmission({
+      model: values.model!, data: values.data!, out: values.out!, split, tta: values.tta, batchSize, backend,
+      ...(fill === undefined ? {} : { fillUnreadable: fill }),
+      onProgress: (done, total) => {
+        progress ??= new Progress(values.tta ? 'predict (tta)' : 'predict', total, { quiet });
+        progress.tick(done - shown);
+        shown = done;
+      },
+    });
+    progress?.end();
+    if (quiet) {
+      const { out, images, tta, seconds, images_per_s, backend: used, skipped, scored, filled, model } = r;
+      process.stdout.write(`${JSON.stringify({ out, images, tta, seconds, images_per_s, backend: used, skipped, scored, filled, model })}\n`);
+      return 0;
+    }
+    status(false, `${r.out}: ${r.images} rows (${r.scored} scored${r.filled ? `, ${r.filled} filled with ${fill}` : ''}) by ${r.model} on ${r.backend}` +
+      `${r.tta ? ' with TTA' : ''}, ${r.images_per_s.toFixed(1)} images/s (${r.seconds.toFixed(1)} s)`);
+    for (const s of r.skipped.slice(0, 20)) status(false, `  ${s.id ?? s.path ?? ''}: ${s.reason}`);
+    if (r.skipped.length > 20) status(false, `  … and ${r.skipped.length - 20} more (--json lists all)`);
+    return 0;
+  } catch (e) {
+    progress?.end();
+    if (e instanceof PredictionHolesError) {
+      if (quiet) process.stdout.write(`${JSON.stringify({ error: e.message, skipped: e.skipped })}\n`);
+      else for (const s of e.skipped.slice(0, 20)) status(false, `  ${s.id}: ${s.reason}`);
+    }
+    throw modelFlagError(e);
+  }
+}

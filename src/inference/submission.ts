@@ -1,0 +1,140 @@
+/**
+ * predictSubmission: a model's probabilities for every image of a dataset, as
+ * the Kaggle "Histopathologic Cancer Detection" submission,
+ *
+ *   id,label
+ *   f38a6374c348f90b587e046aac6079959adf3835,0.0123
+ *   …
+ *
+ * one row per id in the data's order (sample_submission.csv's for a Kaggle
+ * folder), label = P(tumour in the centre 32x32) in [0, 1], written with
+ * float32 precision (the shortest decimal that reads back to the same float).
+ *
+ * Holes: an id whose image is missing or cannot be decoded has no score.
+ * By default that is an error (PredictionHolesError, listing every such id)
+ * and nothing is written: a submission with rows missing is rejected by
+ * Kaggle anyway, and a silent default would hide broken data. With
+ * `fillUnreadable: p` those ids get the probability p (0.5 is the
+ * uninformative choice) and are still listed in `skipped`. The CSV is written
+ * atomically (temporary file + rename): an interrupted or failed run never
+ * leaves a partial submission, and an existing file stays as it was.
+ */
+import { stat } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+
+import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
+import type { DatasetSkip } from '../dataset/kaggle.js';
+import { writeFileAtomic } from '../image.js';
+import { TRAINING_BACKENDS, type TrainingBackend } from '../tfjs/backend.js';
+import { DATA_SPLITS, openScoringData, type DataSplit } from './data.js';
+import { openPredictor, scoreData } from './score.js';
+
+export interface PredictSubmissionOptions {
+  /** A model folder, its model.json, or a training run folder (its best/ checkpoint). */
+  model: string;
+  /** A Kaggle folder (test/ + sample_submission.csv), a packed file or PatchCamelyon HDF5. */
+  data: string;
+  /** The CSV to write. */
+  out: string;
+  /** Which images of `data` (default 'test'). */
+  split?: DataSplit;
+  /** Average the 8 dihedral views (default false). */
+  tta?: boolean;
+  /** Images per forward pass (default 64; with TTA the 8 views of each count). */
+  batchSize?: number;
+  /** TF.js backend (default 'auto'). */
+  backend?: 'auto' | TrainingBackend;
+  /** Probability written for ids without a readable image; without it such ids are an error. */
+  fillUnreadable?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface PredictSubmissionResult {
+  out: string;
+  /** Rows written. */
+  images: number;
+  /** Images the model scored (rows minus filled ones). */
+  scored: number;
+  tta: boolean;
+  seconds: number;
+  images_per_s: number;
+  backend: TrainingBackend;
+  model: string;
+  data: string;
+  /** Ids without a readable image (filled with `fillUnreadable`), ids of the data left out, and why. */
+  skipped: DatasetSkip[];
+  /** Rows written with `fillUnreadable`. */
+  filled: number;
+}
+
+/** The ids that have no score, when no fill value was given: nothing was written. */
+export class PredictionHolesError extends Error {
+  readonly skipped: DatasetSkip[];
+  constructor(skipped: DatasetSkip[], total: number) {
+    const shown = skipped.slice(0, 5).map((s) => `${s.id}: ${s.reason}`).join('; ');
+    super(`${skipped.length} of ${total} images could not be read, so no submission was written (${shown}${skipped.length > 5 ? '; …' : ''}); ` +
+      'fix the data, or pass --fill-unreadable P to write probability P for them');
+    this.name = 'PredictionHolesError';
+    this.skipped = skipped;
+  }
+}
+
+/** The shortest decimal (at most 9 significant digits) that reads back to the same float32. */
+export function float32String(v: number): string {
+  const f = Math.fround(v);
+  for (let p = 1; p < 9; p++) {
+    const s = String(Number(f.toPrecision(p)));
+    if (Math.fround(Number(s)) === f) return s;
+  }
+  return String(Number(f.toPrecision(9)));
+}
+
+/** `id,label` rows, scores as float32String. */
+export function submissionCsv(ids: readonly string[], scores: ArrayLike<number>): string {
+  const rows = ['id,label'];
+  for (let i = 0; i < ids.length; i++) rows.push(`${ids[i]},${float32String(scores[i]!)}`);
+  return `${rows.join('\n')}\n`;
+}
+
+export async function checkOutFile(name: string, out: unknown): Promise<string> {
+  if (typeof out !== 'string' || out === '') throw invalidType(name, 'a file path', out);
+  if (await stat(out).then((s) => s.isDirectory(), () => false)) throw invalidRange(name, 'a file path, not a folder', out);
+  return out;
+}
+
+export async function predictSubmission(options: PredictSubmissionOptions): Promise<PredictSubmissionResult> {
+  const o = checkObject('options', options);
+  checkKnownKeys('options', o, ['model', 'data', 'out', 'split', 'tta', 'batchSize', 'backend', 'fillUnreadable', 'onProgress']);
+  if (typeof o.model !== 'string' || o.model === '') throw invalidType('model', 'a model folder, model.json or run folder', o.model);
+  if (typeof o.data !== 'string' || o.data === '') throw invalidType('data', 'a dataset path', o.data);
+  const out = await checkOutFile('out', o.out);
+  const split = o.split === undefined ? 'test' : checkOneOf('split', o.split, DATA_SPLITS);
+  const tta = o.tta === undefined ? false : checkBoolean('tta', o.tta);
+  const batchSize = o.batchSize === undefined ? 64 : checkInteger('batchSize', o.batchSize, 1, 65536);
+  const backend = o.backend === undefined ? 'auto' : checkOneOf('backend', o.backend, ['auto', ...TRAINING_BACKENDS] as const);
+  const fill = o.fillUnreadable === undefined ? undefined : checkNumber('fillUnreadable', o.fillUnreadable, 0, 1);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidType('onProgress', 'a function', o.onProgress);
+
+  const loaded = await openPredictor(o.model, { backend, batchSize });
+  try {
+    const data = await openScoringData(o.data, { split });
+    try {
+      const total = data.ids.length;
+      if (total === 0) throw new Error(`data ${o.data}: no images to predict (${data.description})`);
+      const t0 = performance.now();
+      const r = await scoreData(loaded.predictor, data, { tta, ...(o.onProgress ? { onProgress: o.onProgress as (d: number, t: number) => void } : {}) });
+      const seconds = (performance.now() - t0) / 1000;
+      if (r.failed.length > 0 && fill === undefined) throw new PredictionHolesError(r.failed, total);
+      const scores = r.scores.map((s) => (Number.isNaN(s) ? fill! : s));
+      await writeFileAtomic(out, submissionCsv(data.ids, scores));
+      return {
+        out, images: total, scored: r.scored, tta, seconds, images_per_s: r.scored / Math.max(seconds, 1e-9), backend: loaded.backend,
+        model: loaded.path, data: o.data, skipped: [...r.failed, ...data.notes], filled: r.failed.length,
+      };
+    } finally {
+      data.close();
+    }
+  } finally {
+    loaded.dispose();
+  }
+}
