@@ -238,3 +238,9 @@ export {
   type RocPoint,
 } from './metrics/index.js';
 export { inspectDataset, patchFlags, type InspectOptions, type InspectResult, type PatchFlags } from './dataset/inspect.js';
+export { BN_MOMENTUM, ZOO_MODELS, buildModel, compileForTraining, isZooModel, setDropoutSeeds, type BuildModelOptions, type BuiltModel, type ZooModel } from './models/zoo.js';
+export { train, binaryCrossEntropy, type TrainHooks, type TrainResult, type TrainState } from './train/train.js';
+export { AUGMENT_PRESETS, DEFAULT_AUGMENT, type RunArgs, type TrainOptions } from './train/options.js';
+export { LR_SCHEDULES, learningRateAt, getLearningRate, setLearningRate, type LrSchedule } from './train/schedule.js';
+export { openTrainingData, SubsetSource, type TrainingData, type TrainingDataKind, type TrainingDataOptions } from './train/data.js';
+export { BEST_DIR, LAST_DIR, METRICS_COLUMNS, type EpochMetrics } from './train/run_folder.js';

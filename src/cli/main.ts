@@ -13,6 +13,7 @@ import { packCommand } from './pack.js';
 import { stainCommand } from './stain.js';
 import { synthCommand } from './synth.js';
 import { tileCommand } from './tile.js';
+import { trainCommand } from './train.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
   info: { run: infoCommand, summary: 'what was compiled and what this machine offers (--json)' },
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   pack: { run: packCommand, summary: 'Kaggle folder, PatchCamelyon HDF5 or tile folder → packed dataset' },
   inspect: { run: inspectCommand, summary: 'know your data: class balance, channel stats, blank/background/blurry/pen patches, duplicates, grids' },
   synth: { run: synthCommand, summary: 'synthetic PatchCamelyon-like patches in the Kaggle layout (synth patches)' },
+  train: { run: trainCommand, summary: 'train a patch classifier: model zoo, validation AUC, best/last checkpoints, --resume' },
 };
 
 function help(): string {
