@@ -15,8 +15,12 @@ import { promisify } from 'node:util';
 
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
+import h5wasm from 'h5wasm/node';
 
 import { readKaggleLayout } from '../src/dataset/kaggle.js';
+import { PackedWriter } from '../src/dataset/packed_writer.js';
+import { pcamFiles } from '../src/dataset/pcam.js';
+import { synthPatch } from '../src/synth/patches.js';
 import { readImage, stackImages } from '../src/image.js';
 import { rocAuc } from '../src/metrics/index.js';
 import { loadModel } from '../src/models/io.js';
@@ -197,7 +201,7 @@ test('bad flags are TypeError / RangeError naming the flag', async (t) => {
     [['--data', 'd', '--backend', 'webgl'], RangeError, /--backend/],
     [['--data', 'd', '--val', '1'], RangeError, /--val/],
     [['--data', 'd', '--width', '0'], RangeError, /--width/],
-    [['--data', 'd', '--patience', '-2'], RangeError, /--patience/],
+    [['--data', 'd', '--patience=-2'], RangeError, /--patience/],
     [['--data', 'd', '--normalize', 'magic'], RangeError, /--normalize/],
     [['--data', 'd', '--target', 't.png'], RangeError, /--target/],
     [['--resume'], TypeError, /--out/],
@@ -251,4 +255,53 @@ test.serial('histoflow train --json: the last line printed is the JSON summary',
   const again = await exec(process.execPath, [MAIN, 'train', '--data', data, '--out', out, '--json']).catch((e: { stderr: string; code: number }) => e);
   t.is((again as { code: number }).code, 1);
   t.regex((again as { stderr: string }).stderr, /already holds a run/);
+});
+
+test.serial('a packed file trains with --group-by slide: no slide straddles the split, unlabelled records are skipped', async (t) => {
+  const layout = await readKaggleLayout(data);
+  const path = join(root, 'slides.hfpack');
+  const w = await PackedWriter.create(path, { height: 48, width: 48, labels: 'int32' });
+  for (const [i, e] of layout.train.entries()) {
+    // 12 slides of 8 patches; every 16th record unlabelled.
+    await w.append(await readImage(e.path), { labels: [i % 16 === 15 ? null : e.label!], meta: [{ slide: `s${i % 12}`, level: 0, x: i, y: 0 }] });
+  }
+  await w.finish();
+  const r = await train(tiny('packed-run', { data: path, epochs: 1, groupBy: 'slide', validation: 0.25 }), quiet);
+  t.is(r.skipped, 6);
+  t.is(r.train_images + r.val_images, 90);
+  const split = JSON.parse(await readFile(join(r.run, 'split.json'), 'utf8')) as { kind: string; train: string[]; validation: string[] };
+  t.is(split.kind, 'packed');
+  const slides = (ids: string[]) => new Set(ids.map((id) => id.split(':')[0]));
+  const trainSlides = slides(split.train);
+  t.true(slides(split.validation).size > 0);
+  for (const s of slides(split.validation)) t.false(trainSlides.has(s), `${s} on both sides`);
+  await t.throwsAsync(train(tiny('packed-bad-group', { data: path, groupBy: 'scanner' }), quiet), { message: /no scanner to group by/ });
+});
+
+test.serial('a PatchCamelyon folder trains with its own valid split as validation', async (t) => {
+  await h5wasm.ready;
+  const dir = join(root, 'pcam');
+  await mkdir(dir);
+  for (const [split, n, seed] of [['train', 40, 1], ['valid', 16, 2]] as const) {
+    const f = pcamFiles(dir, split);
+    const x = new Uint8Array(n * 96 * 96 * 3), y = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const p = synthPatch(seed, i);
+      x.set(p.image.data, i * 96 * 96 * 3);
+      y[i] = p.label;
+    }
+    let h = new h5wasm.File(f.x, 'w');
+    h.create_dataset({ name: 'x', data: x, shape: [n, 96, 96, 3], dtype: '<B' });
+    h.close();
+    h = new h5wasm.File(f.y, 'w');
+    h.create_dataset({ name: 'y', data: y, shape: [n, 1, 1, 1], dtype: '<B' });
+    h.close();
+  }
+  const r = await train(tiny('pcam-run', { data: dir, epochs: 1 }), quiet);
+  t.is(r.train_images, 40);
+  t.is(r.val_images, 16);
+  const split = JSON.parse(await readFile(join(r.run, 'split.json'), 'utf8')) as { split: string; validation: string[] };
+  t.is(split.split, 'pcam-valid');
+  t.is(split.validation[0], 'valid-0');
+  t.true(r.best_val_auc >= 0 && r.best_val_auc <= 1);
 });
