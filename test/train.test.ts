@@ -104,6 +104,8 @@ test.serial('interrupted mid-epoch 3 and resumed equals 3 uninterrupted epochs (
   const again = await train({ out: opts.out!, resume: true }, quiet);
   t.is(again.epochs, 3);
   t.is(again.resumed_from, 3);
+  await t.throwsAsync(train({ out: opts.out!, resume: true, seed: 9 }, quiet), { instanceOf: RangeError, message: /for seed/ });
+  await t.throwsAsync(train({ out: opts.out!, resume: true, backend: BACKEND === 'cpu' ? 'native' : 'cpu' }, quiet), { instanceOf: RangeError, message: /for backend/ });
 });
 
 test('learning-rate schedules follow their formulas', (t) => {

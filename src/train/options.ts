@@ -163,7 +163,7 @@ function checkValidation(value: unknown): number {
  * changed (train longer, stop later); any other option given must equal the
  * recorded one (a RangeError naming it otherwise).
  */
-export function resumeArgs(recorded: RunArgs, options: TrainOptions): RunArgs {
+export function resumeArgs(recorded: RunArgs, options: TrainOptions, backend: TrainingBackend): RunArgs {
   const o = checkObject('options', options);
   checkKnownKeys('options', o, TRAIN_OPTION_KEYS);
   const args = { ...recorded };
@@ -185,8 +185,8 @@ export function resumeArgs(recorded: RunArgs, options: TrainOptions): RunArgs {
     }
   }
   // 'auto' resolved to a backend when the run started: a resume stays on it (exactness needs one backend).
-  if (o.backend !== undefined && o.backend !== 'auto' && o.backend !== recorded.backend) {
-    throw invalidRange('backend', `the resumed run's backend (${recorded.backend})`, o.backend);
+  if (o.backend !== undefined && o.backend !== 'auto' && o.backend !== backend) {
+    throw invalidRange('backend', `the resumed run's backend (${backend})`, o.backend);
   }
   return args;
 }

@@ -16,9 +16,11 @@
  * step: setDropoutSeeds). A resume loads last/ (weights, batch-norm statistics
  * and optimizer slots, float32, exact) and continues at the next epoch. One
  * detail keeps it bit-exact: TF.js's Adam restores its β-power accumulators as
- * pow(β, t+1) while a running Adam multiplies them step by step, which differ
- * in the last bits; so every epoch after the first starts by passing the
- * optimizer's state through getWeights/setWeights, exactly what a resume does.
+ * pow(β, t+1) while a running Adam multiplies them step by step, and the two
+ * differ in the last bits from a few steps on (β2 = 0.999: from step 2); the
+ * weights' rounding absorbs most such differences, not all. So every epoch
+ * after the first starts by passing the optimizer's state through
+ * getWeights/setWeights, exactly what a resume does.
  */
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -194,7 +196,7 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     if (options.out === undefined) throw new TypeError('Expected the run folder to resume for out but received undefined');
     run = resolve(options.out);
     state = await readState(run);
-    args = resumeArgs(state.args, options);
+    args = resumeArgs(state.args, options, state.backend);
   } else {
     args = await resolveRunArgs(options);
     run = resolve(options.out ?? defaultRunName(args.model));
