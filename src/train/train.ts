@@ -204,8 +204,14 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
   }
 
   const { backend } = await useTrainingBackend(state?.backend ?? args.backend);
+  let reading: Progress | undefined;
   const data = await openTrainingData(args.data, {
     validation: args.validation, seed: args.seed, ...(args.groupBy ? { groupBy: args.groupBy } : {}),
+    onProgress: (done, total) => {
+      reading ??= new Progress('reading', total, { quiet: hooks.quiet ?? false });
+      reading.tick();
+      if (done === total) reading.end();
+    },
   });
   let model: tf.LayersModel | undefined;
   try {
@@ -281,8 +287,8 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
         lossSum += loss! * b.n;
         accSum += acc! * b.n;
         seen += b.n;
-        const secs = (performance.now() - started) / 1000;
-        progress.tick(b.n, `loss ${(lossSum / seen).toFixed(4)} acc ${(accSum / seen).toFixed(3)} ${(seen / secs).toFixed(1)} img/s`);
+        // The bar's own rate is images/s (one tick per image).
+        progress.tick(b.n, `loss ${(lossSum / seen).toFixed(4)} acc ${(accSum / seen).toFixed(3)}`);
         hooks.onBatch?.(e, b.batch);
         hooks.signal?.throwIfAborted();
       }
