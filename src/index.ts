@@ -268,3 +268,9 @@ export { ImageFileSource, decodeImages, type ImageFile } from './dataset/image_f
 export { DATA_SPLITS, openScoringData, type DataSplit, type ScoringData } from './inference/data.js';
 export { PredictionHolesError, predictSubmission, submissionCsv, type PredictSubmissionOptions, type PredictSubmissionResult } from './inference/submission.js';
 export { EVALUATE_SPLITS, evaluateModel, type EvaluateOptions, type EvaluateSplit, type EvaluationReport } from './inference/evaluate.js';
+export { BN_MOMENTUM, ZOO_MODELS, buildModel, compileForTraining, isZooModel, setDropoutSeeds, type BuildModelOptions, type BuiltModel, type ZooModel } from './models/zoo.js';
+export { train, binaryCrossEntropy, type TrainHooks, type TrainResult, type TrainState } from './train/train.js';
+export { AUGMENT_PRESETS, DEFAULT_AUGMENT, type RunArgs, type TrainOptions } from './train/options.js';
+export { LR_SCHEDULES, learningRateAt, getLearningRate, setLearningRate, type LrSchedule } from './train/schedule.js';
+export { openTrainingData, SubsetSource, type TrainingData, type TrainingDataKind, type TrainingDataOptions } from './train/data.js';
+export { BEST_DIR, LAST_DIR, METRICS_COLUMNS, type EpochMetrics } from './train/run_folder.js';

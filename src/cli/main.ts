@@ -16,6 +16,7 @@ import { predictCommand } from './predict.js';
 import { stainCommand } from './stain.js';
 import { synthCommand } from './synth.js';
 import { tileCommand } from './tile.js';
+import { trainCommand } from './train.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summary: string }> = {
   info: { run: infoCommand, summary: 'what was compiled and what this machine offers (--json)' },
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   pack: { run: packCommand, summary: 'Kaggle folder, PatchCamelyon HDF5 or tile folder → packed dataset' },
   inspect: { run: inspectCommand, summary: 'know your data: class balance, channel stats, blank/background/blurry/pen patches, duplicates, grids' },
   synth: { run: synthCommand, summary: 'synthetic PatchCamelyon-like patches in the Kaggle layout (synth patches), a synthetic slide with tumour truth (synth slide)' },
+  train: { run: trainCommand, summary: 'train a patch classifier: model zoo, validation AUC, best/last checkpoints, --resume' },
   evaluate: { run: evaluateCommand, summary: 'AUC with bootstrap CI, accuracy, confusion matrix and ROC curve of a model on labelled data' },
   predict: { run: predictCommand, summary: 'a model\'s probabilities as the Kaggle submission (id,label), optional TTA' },
   'predict-slide': { run: predictSlideCommand, summary: 'tumour heatmap of a slide: probability map, overlay, regions (GeoJSON), tiles.csv, report.html' },

@@ -18,6 +18,8 @@ export interface ReferenceCnnOptions {
   learningRate?: number;
   /** Seed of the glorot-uniform kernel initializers, so two builds start from identical weights. */
   seed?: number;
+  /** Batch norm's moving-average momentum (default 0.99, Keras's). */
+  batchNormMomentum?: number;
 }
 
 export function referenceCnn(options: ReferenceCnnOptions = {}): tf.LayersModel {
@@ -42,7 +44,7 @@ export function referenceCnn(options: ReferenceCnnOptions = {}): tf.LayersModel 
         }),
       );
       first = false;
-      model.add(tf.layers.batchNormalization({ axis: -1 }));
+      model.add(tf.layers.batchNormalization({ axis: -1, momentum: options.batchNormMomentum ?? 0.99 }));
       model.add(tf.layers.reLU());
     }
     model.add(tf.layers.maxPooling2d({ poolSize: 2, strides: 2 }));

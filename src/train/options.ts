@@ -1,0 +1,192 @@
+/**
+ * The trainer's options: validated once here (TypeError / RangeError naming
+ * the option), defaulted, and kept as one JSON object in the run's
+ * state.json so that `--resume` replays exactly the same run.
+ */
+import { readFile } from 'node:fs/promises';
+
+import { checkPipeline, type AugmentPipelineInput } from '../augment/pipeline.js';
+import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
+import { STAIN_METHODS, type StainMethod } from '../stain/normalize.js';
+import { TRAINING_BACKENDS, type TrainingBackend } from '../tfjs/backend.js';
+import { LR_SCHEDULES, type LrSchedule } from './schedule.js';
+
+/**
+ * Augmentation presets. `light` (the default) is what trains well on
+ * PCam-like patches: any of the 8 dihedral views (tissue has no orientation),
+ * HED jitter at Tellez et al.'s "light" strength, and mild brightness /
+ * contrast / saturation / hue jitter for scanner and stain variation.
+ */
+export const AUGMENT_PRESETS: Record<string, AugmentPipelineInput> = {
+  none: {},
+  d4: { d4: true },
+  light: { d4: true, hed: 'light', hsv: { brightness: 0.1, contrast: 0.1, saturation: 0.1, hue: 0.02 } },
+  strong: {
+    d4: true, hed: 'strong', hsv: { brightness: 0.2, contrast: 0.2, saturation: 0.2, hue: 0.04 },
+    blur: { sigma: [0.1, 1.5], p: 0.3 }, elastic: { alpha: 4, sigma: 16, p: 0.3 },
+  },
+};
+export const DEFAULT_AUGMENT = 'light';
+
+export interface TrainOptions {
+  /** Dataset: Kaggle folder, tile folder, packed file or PatchCamelyon folder (required unless resuming). */
+  data?: string;
+  /** 'reference' (default), 'resnet', 'vgg', or a path to a TF.js model.json (folder or file). */
+  model?: string;
+  /** Filter multiplier of zoo models (default 1). */
+  width?: number;
+  /** Epochs in all (default 10). */
+  epochs?: number;
+  /** Images per training step (default 64). */
+  batchSize?: number;
+  /** Adam's base learning rate (default 1e-3). */
+  learningRate?: number;
+  /** LR schedule over the epochs (default cosine). */
+  schedule?: LrSchedule;
+  /** Stop after this many epochs without a better validation AUC; 0 never stops early (default 5). */
+  patience?: number;
+  /** A preset name (none, d4, light, strong), a pipeline JSON file, or a pipeline object (default light). */
+  augment?: string | AugmentPipelineInput;
+  /**
+   * Train on random crops of this side and predict on the centre crop (PCam's
+   * label is about the centre 32x32, which every crop of at least
+   * (size + 32) / 2 contains; smaller inputs train faster). Default: no crop.
+   */
+  crop?: number;
+  /** Stain-normalize every patch first (train and inference). */
+  normalize?: StainMethod;
+  /** Image whose stains are the target of `normalize` (default: the method's reference). */
+  target?: string;
+  /** TF.js training backend (default auto). */
+  backend?: 'auto' | TrainingBackend;
+  /** Seed of the split, initial weights, shuffles, augmentation and dropout (default 0). */
+  seed?: number;
+  /** Validation fraction when the data has no validation split (default 0.2). */
+  validation?: number;
+  /** Metadata field (packed, tiles) or train_labels.csv column keeping groups on one side of the split. */
+  groupBy?: string;
+  /** Run folder (default runs/<model>-<date>). */
+  out?: string;
+  /** Continue the run in `out` from its last finished epoch. */
+  resume?: boolean;
+}
+
+/** The options a run records (state.json `args`): everything resolved, JSON only. */
+export interface RunArgs {
+  data: string;
+  model: string;
+  width: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  schedule: LrSchedule;
+  patience: number;
+  /** The augmentation pipeline as given (preset resolved, file read). */
+  augment: AugmentPipelineInput;
+  /** The preset name or file the pipeline came from. */
+  augmentSource: string;
+  crop: number | null;
+  normalize: StainMethod | null;
+  target: string | null;
+  backend: 'auto' | TrainingBackend;
+  seed: number;
+  validation: number;
+  groupBy: string | null;
+}
+
+export const TRAIN_OPTION_KEYS = [
+  'data', 'model', 'width', 'epochs', 'batchSize', 'learningRate', 'schedule', 'patience', 'augment', 'crop', 'normalize',
+  'target', 'backend', 'seed', 'validation', 'groupBy', 'out', 'resume',
+] as const;
+
+function checkString(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '') throw invalidType(name, 'a non-empty string', value);
+  return value;
+}
+
+async function resolveAugment(value: unknown): Promise<{ pipeline: AugmentPipelineInput; source: string }> {
+  if (value === undefined) return { pipeline: AUGMENT_PRESETS[DEFAULT_AUGMENT]!, source: DEFAULT_AUGMENT };
+  if (typeof value === 'string') {
+    const preset = AUGMENT_PRESETS[value];
+    if (preset) return { pipeline: preset, source: value };
+    if (!/\.json$/i.test(value)) throw invalidRange('augment', `a preset (${Object.keys(AUGMENT_PRESETS).join(', ')}) or a pipeline .json file`, value);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await readFile(value, 'utf8'));
+    } catch (e) {
+      throw new RangeError(`Expected a readable pipeline JSON file for augment but ${value}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    checkPipeline(parsed);
+    return { pipeline: parsed as AugmentPipelineInput, source: value };
+  }
+  checkPipeline(value);
+  return { pipeline: value as AugmentPipelineInput, source: 'object' };
+}
+
+/** Validates and defaults the options of a new run (data required). */
+export async function resolveRunArgs(options: TrainOptions): Promise<RunArgs> {
+  const o = checkObject('options', options);
+  checkKnownKeys('options', o, TRAIN_OPTION_KEYS);
+  if (o.data === undefined) throw invalidType('data', 'a dataset path (Kaggle folder, tile folder, packed file or PatchCamelyon folder)', o.data);
+  const epochs = o.epochs === undefined ? 10 : checkInteger('epochs', o.epochs, 1, 100_000);
+  const { pipeline, source } = await resolveAugment(o.augment);
+  if (o.target !== undefined && o.normalize === undefined) throw invalidRange('target', 'a target only together with normalize', o.target);
+  return {
+    data: checkString('data', o.data),
+    model: o.model === undefined ? 'reference' : checkString('model', o.model),
+    width: o.width === undefined ? 1 : checkNumber('width', o.width, 1 / 64, 16),
+    epochs,
+    batchSize: o.batchSize === undefined ? 64 : checkInteger('batchSize', o.batchSize, 1, 65536),
+    learningRate: o.learningRate === undefined ? 1e-3 : checkNumber('learningRate', o.learningRate, 0, 10),
+    schedule: o.schedule === undefined ? 'cosine' : checkOneOf('schedule', o.schedule, LR_SCHEDULES),
+    patience: o.patience === undefined ? 5 : checkInteger('patience', o.patience, 0, 100_000),
+    augment: pipeline,
+    augmentSource: source,
+    crop: o.crop === undefined ? null : checkInteger('crop', o.crop, 8, 4096),
+    normalize: o.normalize === undefined ? null : checkOneOf('normalize', o.normalize, STAIN_METHODS),
+    target: o.target === undefined ? null : checkString('target', o.target),
+    backend: o.backend === undefined ? 'auto' : checkOneOf('backend', o.backend, ['auto', ...TRAINING_BACKENDS] as const),
+    seed: o.seed === undefined ? 0 : checkInteger('seed', o.seed, 0, 2 ** 31 - 1),
+    validation: o.validation === undefined ? 0.2 : checkValidation(o.validation),
+    groupBy: o.groupBy === undefined ? null : checkString('groupBy', o.groupBy),
+  };
+}
+
+function checkValidation(value: unknown): number {
+  const v = checkNumber('validation', value, 0, 1);
+  if (v <= 0 || v >= 1) throw invalidRange('validation', 'a fraction strictly between 0 and 1', v);
+  return v;
+}
+
+/**
+ * A resumed run takes its recorded args; `epochs` and `patience` may be
+ * changed (train longer, stop later); any other option given must equal the
+ * recorded one (a RangeError naming it otherwise).
+ */
+export function resumeArgs(recorded: RunArgs, options: TrainOptions, backend: TrainingBackend): RunArgs {
+  const o = checkObject('options', options);
+  checkKnownKeys('options', o, TRAIN_OPTION_KEYS);
+  const args = { ...recorded };
+  if (o.epochs !== undefined) args.epochs = checkInteger('epochs', o.epochs, 1, 100_000);
+  if (o.patience !== undefined) args.patience = checkInteger('patience', o.patience, 0, 100_000);
+  if (o.resume !== undefined) checkBoolean('resume', o.resume);
+  const same: Array<[keyof TrainOptions, unknown]> = [
+    ['data', recorded.data], ['model', recorded.model], ['width', recorded.width], ['batchSize', recorded.batchSize],
+    ['learningRate', recorded.learningRate], ['schedule', recorded.schedule], ['normalize', recorded.normalize ?? undefined],
+    ['target', recorded.target ?? undefined], ['seed', recorded.seed], ['validation', recorded.validation],
+    ['groupBy', recorded.groupBy ?? undefined], ['augment', recorded.augmentSource], ['crop', recorded.crop ?? undefined],
+  ];
+  for (const [key, value] of same) {
+    const given = o[key];
+    if (given === undefined) continue;
+    const comparable = key === 'augment' && typeof given !== 'string' ? 'object' : given;
+    if (comparable !== value) {
+      throw invalidRange(key, `the resumed run's ${key} (${JSON.stringify(value)}) or nothing`, given);
+    }
+  }
+  // 'auto' resolved to a backend when the run started: a resume stays on it (exactness needs one backend).
+  if (o.backend !== undefined && o.backend !== 'auto' && o.backend !== backend) {
+    throw invalidRange('backend', `the resumed run's backend (${backend})`, o.backend);
+  }
+  return args;
+}

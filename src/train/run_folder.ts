@@ -1,0 +1,103 @@
+/**
+ * A training run's folder, everything written atomically:
+ *
+ *   runs/NAME/best/          model.json + weights.bin of the best validation AUC
+ *                            (card: epoch, val_auc, …): what predict / evaluate load
+ *   runs/NAME/last/          the latest finished epoch, optimizer state included,
+ *                            its card holding the run state (`train_state`)
+ *   runs/NAME/state.json     the run state: epoch, best, patience counter, lr,
+ *                            seed, args, history (a mirror of last/'s card)
+ *   runs/NAME/metrics.json   { epochs: [per-epoch row] }; metrics.csv the same rows
+ *   runs/NAME/curves.png     loss and AUC per epoch
+ *   runs/NAME/split.json     the ids of the train and validation records
+ *   runs/NAME/skipped.json   the records left out, with the reason
+ *
+ * A checkpoint folder is replaced whole: saved to NAME.partial/, then renamed
+ * over NAME/ (through NAME.old/), so a crash leaves the previous checkpoint or
+ * the new one, never a mix; `recoverCheckpoint` finishes a swap a crash
+ * interrupted.
+ */
+import { rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import type * as tf from '@tensorflow/tfjs';
+
+import { writeFileAtomic } from '../image.js';
+import { MODEL_JSON, saveModel, type ModelCard } from '../models/io.js';
+import { writeLineChart } from '../plot/chart.js';
+
+export const BEST_DIR = 'best';
+export const LAST_DIR = 'last';
+export const STATE_JSON = 'state.json';
+export const METRICS_JSON = 'metrics.json';
+export const METRICS_CSV = 'metrics.csv';
+export const CURVES_PNG = 'curves.png';
+export const SPLIT_JSON = 'split.json';
+export const SKIPPED_JSON = 'skipped.json';
+
+/** One row of metrics.json / metrics.csv (epochs count from 1). */
+export interface EpochMetrics {
+  epoch: number;
+  lr: number;
+  train_loss: number;
+  train_acc: number;
+  val_loss: number;
+  val_acc: number;
+  val_auc: number;
+  /** Wall time of the epoch, validation included. */
+  seconds: number;
+  /** Training images per second (augmentation and training step, validation excluded). */
+  images_per_s: number;
+}
+
+export const METRICS_COLUMNS = ['epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'val_auc', 'seconds', 'images_per_s'] as const;
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+/** Finishes a checkpoint swap that a crash interrupted; drops half-written ones. */
+export async function recoverCheckpoint(run: string, name: string): Promise<void> {
+  const dir = join(run, name), partial = `${dir}.partial`, old = `${dir}.old`;
+  if (!(await exists(dir)) && (await exists(join(partial, MODEL_JSON)))) await rename(partial, dir);
+  if (!(await exists(dir)) && (await exists(join(old, MODEL_JSON)))) await rename(old, dir);
+  await rm(partial, { recursive: true, force: true });
+  await rm(old, { recursive: true, force: true });
+}
+
+/** Saves `model` as run/name/, replacing the previous checkpoint whole. */
+export async function writeCheckpoint(run: string, name: string, model: tf.LayersModel, card: ModelCard, includeOptimizer: boolean): Promise<void> {
+  const dir = join(run, name), partial = `${dir}.partial`, old = `${dir}.old`;
+  await rm(partial, { recursive: true, force: true });
+  await saveModel(model, partial, { card, includeOptimizer });
+  await rm(old, { recursive: true, force: true });
+  if (await exists(dir)) await rename(dir, old);
+  await rename(partial, dir);
+  await rm(old, { recursive: true, force: true });
+}
+
+export async function writeJson(path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** The rows as CSV; String(number) is the shortest text that reads back the same double, as in the JSON. */
+export function metricsCsv(rows: readonly EpochMetrics[]): string {
+  const lines = [METRICS_COLUMNS.join(',')];
+  for (const r of rows) lines.push(METRICS_COLUMNS.map((c) => String(r[c])).join(','));
+  return `${lines.join('\n')}\n`;
+}
+
+/** metrics.json, metrics.csv and curves.png from the history. */
+export async function writeMetrics(run: string, rows: readonly EpochMetrics[]): Promise<void> {
+  await writeJson(join(run, METRICS_JSON), { columns: METRICS_COLUMNS, epochs: rows });
+  await writeFileAtomic(join(run, METRICS_CSV), metricsCsv(rows));
+  const x = rows.map((r) => r.epoch);
+  await writeLineChart(join(run, CURVES_PNG), {
+    title: 'training curves', xLabel: 'epoch', yLabel: 'loss / AUC',
+    series: [
+      { name: 'train loss', x, y: rows.map((r) => r.train_loss) },
+      { name: 'val loss', x, y: rows.map((r) => r.val_loss), dashed: true },
+      { name: 'val AUC', x, y: rows.map((r) => r.val_auc) },
+    ],
+  });
+}
