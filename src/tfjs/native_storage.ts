@@ -38,6 +38,15 @@ export class NativeStorageBackend extends MathBackendCPU {
   /** ArrayBuffer → the pooled-kind array over it, while nobody else has seen it. */
   private readonly owned = new WeakMap<ArrayBufferLike, Float32Array>();
 
+  constructor() {
+    super();
+    // MathBackendCPU warns on first write, in Node, to install tfjs-node "to
+    // speed things up": this backend is the addon's fast path (and tfjs-node
+    // is the 'tensorflow' backend, which `auto` prefers when it loads), so the
+    // banner would only mislead, and it breaks `--json` runs' quiet stderr.
+    (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+
   /** An output array for an addon kernel (contents undefined: the kernel overwrites all of it). */
   allocate(length: number): Float32Array {
     if (length < MIN_POOLED) return new Float32Array(length);
