@@ -4,8 +4,8 @@
  *
  *   loader:packed      one shuffled epoch of BatchLoader over a packed dataset
  *                      (memory-mapped reads + gather), augmented with the
- *                      training pipeline (D4, HED jitter, HSV jitter, blur,
- *                      ImageNet normalize: the augment suite's BENCH_PIPELINE)
+ *                      training pipeline (`histoflow train`'s default preset:
+ *                      D4, HED jitter, HSV jitter)
  *                      on the auto kernel backend, batched into TF.js tensors
  *                      on the `native` training backend, batch 64, prefetch 2,
  *                      reused output arrays: what a training epoch consumes.
@@ -36,7 +36,10 @@ import { PackedDataset } from '../src/dataset/packed.js';
 import { PackedWriter } from '../src/dataset/packed_writer.js';
 import { useTrainingBackend } from '../src/tfjs/backend.js';
 import { setNnEngine } from '../src/tfjs/native_backend.js';
-import { BENCH_PIPELINE } from './augment.js';
+import { AUGMENT_PRESETS, DEFAULT_AUGMENT } from '../src/train/options.js';
+
+/** What `histoflow train` augments with by default. */
+const TRAIN_PIPELINE = AUGMENT_PRESETS[DEFAULT_AUGMENT]!;
 import { measure, type MeasureOptions, type Suite, type SuiteContext } from './harness.js';
 import { heTiles } from './packed.js';
 import { referenceCnnBatch } from './train.js';
@@ -69,7 +72,7 @@ async function writeKaggle(dir: string, tiles: { data: Uint8Array; n: number }):
 
 /** Times shuffled epochs of BatchLoader over `source` (a new epoch, so a new order, each run). */
 async function measureLoader(ctx: SuiteContext, name: string, source: BatchSource): Promise<void> {
-  const loader = new BatchLoader(source, BENCH_PIPELINE, { batchSize: BATCH, shuffle: true, seed: 1, prefetch: 2, reuse: true, tf });
+  const loader = new BatchLoader(source, TRAIN_PIPELINE, { batchSize: BATCH, shuffle: true, seed: 1, prefetch: 2, reuse: true, tf });
   let epoch = 0;
   const m = await measure(async () => {
     for await (const b of loader.epoch(epoch)) b.release();
@@ -109,7 +112,7 @@ async function run(ctx: SuiteContext): Promise<void> {
   const nKaggle = quick ? 256 : 1024;
   const previous = tf.getBackend();
   const chosen = await useTrainingBackend('native'); // throws when the addon did not load: the suite fails as a whole
-  ctx.environment('dataBench', { tile: TILE, batch: BATCH, packedImages: nPacked, kaggleImages: nKaggle, trainingBackend: chosen.backend, pipeline: JSON.stringify(BENCH_PIPELINE), tmp: tmpdir() });
+  ctx.environment('dataBench', { tile: TILE, batch: BATCH, packedImages: nPacked, kaggleImages: nKaggle, trainingBackend: chosen.backend, pipeline: JSON.stringify(TRAIN_PIPELINE), tmp: tmpdir() });
   const dir = await mkdtemp(join(tmpdir(), 'histoflow-bench-data-'));
   try {
     const tiles = await heTiles(Math.max(nPacked, nKaggle));
