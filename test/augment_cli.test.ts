@@ -2,19 +2,15 @@
  * `histoflow augment` as a user runs it (the grid PNG, --json, errors that
  * name the field), and the output contract of `histoflow bench augment`.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
 import test from 'ava';
 import sharp from 'sharp';
 
-import { fixture } from './helpers.js';
+import { fixture, histoflow } from './helpers.js';
 
-const exec = promisify(execFile);
-const CLI = join(fixture('..'), '..', 'dist', 'src', 'cli', 'main.js');
 const KATHER = fixture('tiatoolbox__kather2.tif'); // 224 x 224
 const PIPELINE = {
   d4: true,
@@ -24,15 +20,6 @@ const PIPELINE = {
   normalize: 'imagenet',
 };
 
-async function histoflow(...args: string[]) {
-  try {
-    const r = await exec(process.execPath, [CLI, ...args], { maxBuffer: 64 << 20 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 function workdir(pipeline: unknown): { dir: string; pipeline: string } {
   const dir = mkdtempSync(join(tmpdir(), 'histoflow-augment-'));
@@ -129,7 +116,8 @@ test('histoflow augment names a bad --grid, --seed or --backend', async (t) => {
 });
 
 test('histoflow bench augment --quick --json gives patches/s for cpu, gpujs and js in cases pipeline-96 and elastic-96', async (t) => {
-  const { stdout, stderr } = await exec(process.execPath, [CLI, 'bench', 'augment', '--quick', '--json'], { maxBuffer: 64 << 20 });
+  const { code, stdout, stderr } = await histoflow('bench', 'augment', '--quick', '--json');
+  t.is(code, 0, stderr);
   t.is(stderr, '', 'quiet with --json');
   const report = JSON.parse(stdout) as { results: Record<string, unknown>[]; failures: unknown[]; notes: string[] };
   t.deepEqual(report.failures, []);

@@ -1,27 +1,14 @@
 /** The command line as a user runs it: outputs, --json, and clear errors. */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
 import test from 'ava';
 import sharp from 'sharp';
 
-import { fixture } from './helpers.js';
+import { fixture, histoflow } from './helpers.js';
 
-const exec = promisify(execFile);
-const CLI = join(fixture('..'), '..', 'dist', 'src', 'cli', 'main.js');
 
-async function histoflow(...args: string[]) {
-  try {
-    const r = await exec(process.execPath, [CLI, ...args], { maxBuffer: 64 << 20 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
 
 test('histoflow info --json reports the addon, backends, gpu.js and TF.js', async (t) => {
   const r = await histoflow('info', '--json');

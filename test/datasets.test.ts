@@ -13,16 +13,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import test from 'ava';
-import h5wasm from 'h5wasm/node';
 
 import { readKaggleLayout } from '../src/dataset/kaggle.js';
 import { packDataset } from '../src/dataset/pack.js';
 import { PackedDataset } from '../src/dataset/packed.js';
-import { PcamReader, pcamFiles } from '../src/dataset/pcam.js';
+import { PcamReader } from '../src/dataset/pcam.js';
 import { TileFolderWriter } from '../src/dataset/tile_folder.js';
 import { readImage } from '../src/image.js';
 import { synthId, synthPatches } from '../src/synth/dataset.js';
 import { synthPatch } from '../src/synth/patches.js';
+import { writePcam } from './pcam_support.js';
 
 const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 
@@ -35,25 +35,6 @@ async function kaggle(n = 12, test = 0, seed = 9): Promise<string> {
   const dir = tmp();
   await synthPatches(dir, { n, test, seed, workers: 0 });
   return dir;
-}
-
-/** PCam-shaped x / y files of synthPatch(seed, 0..n−1), written with h5wasm. */
-async function writePcam(dir: string, split: 'train' | 'valid' | 'test', n: number, seed: number, opts: { yShape?: number[]; xShape?: number[] } = {}): Promise<{ x: string; y: string }> {
-  await h5wasm.ready;
-  const f = pcamFiles(dir, split);
-  const x = new Uint8Array(n * 96 * 96 * 3), y = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const p = synthPatch(seed, i);
-    x.set(p.image.data, i * 96 * 96 * 3);
-    y[i] = p.label;
-  }
-  let h = new h5wasm.File(f.x, 'w');
-  h.create_dataset(opts.xShape ? { name: 'x', data: x, shape: opts.xShape, dtype: '<B' } : { name: 'x', data: x, shape: [n, 96, 96, 3], dtype: '<B', chunks: [1, 96, 96, 3], compression: 'gzip' });
-  h.close();
-  h = new h5wasm.File(f.y, 'w');
-  h.create_dataset({ name: 'y', data: y, shape: opts.yShape ?? [n, 1, 1, 1], dtype: '<B' });
-  h.close();
-  return f;
 }
 
 test('Kaggle layout: entries and labels as written', async (t) => {

@@ -14,9 +14,7 @@ import test from 'ava';
 import sharp from 'sharp';
 
 import { slideAgreement } from '../src/demo/slide_dice.js';
-import { fixture } from './helpers.js';
-
-const CLI = join(fixture('..'), '..', 'dist', 'src', 'cli', 'main.js');
+import { CLI } from './helpers.js';
 
 test('histoflow demo --json: tiles, normalizes, augments, trains, predicts both slides; Dice ≥ 0.8 on the synthetic slide', async (t) => {
   const out = join(mkdtempSync(join(tmpdir(), 'histoflow-demo-')), 'demo');

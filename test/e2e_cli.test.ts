@@ -12,9 +12,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { fixture } from './helpers.js';
-
-const CLI = join(fixture('..'), '..', 'dist', 'src', 'cli', 'main.js');
+import { CLI } from './helpers.js';
 
 function run(args: string[]): { json: Record<string, unknown>; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });

@@ -1,7 +1,9 @@
 /** Fixture loading and image comparison for the ava tests. */
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 import sharp from 'sharp';
 
@@ -9,6 +11,22 @@ import type { RgbBatch } from '../src/kernels/types.js';
 
 /** test/fixtures, from dist/test/*.js or test/*.ts. */
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures');
+
+/** The compiled CLI (dist/src/cli/main.js). */
+export const CLI = join(FIXTURES, '..', '..', 'dist', 'src', 'cli', 'main.js');
+
+const exec = promisify(execFile);
+
+/** Runs `histoflow ARGS…` in a child process: its exit code and output (never throws on a non-zero exit). */
+export async function histoflow(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await exec(process.execPath, [CLI, ...args], { maxBuffer: 64 << 20 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
 
 export function fixture(name: string): string {
   return join(FIXTURES, name);

@@ -3,11 +3,9 @@
  * folder, a saved untrained model in a run folder, the CLI runner, and the
  * independent scoring path (sharp decode + createPredictor on TF.js cpu).
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
@@ -17,21 +15,10 @@ import { createPredictor } from '../src/models/predict.js';
 import { referenceCnn } from '../src/models/reference_cnn.js';
 import { synthPatches } from '../src/synth/dataset.js';
 import type { RgbBatch } from '../src/kernels/types.js';
-import { fixture } from './helpers.js';
 
-const exec = promisify(execFile);
-const CLI = join(fixture('..'), '..', 'dist', 'src', 'cli', 'main.js');
 export const SIZE = 48;
 
-export async function histoflow(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await exec(process.execPath, [CLI, ...args], { maxBuffer: 64 << 20 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+export { histoflow } from './helpers.js';
 
 /** The last line of stdout as JSON. */
 export function lastJson(stdout: string): Record<string, unknown> {

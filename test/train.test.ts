@@ -15,12 +15,9 @@ import { promisify } from 'node:util';
 
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
-import h5wasm from 'h5wasm/node';
 
 import { readKaggleLayout } from '../src/dataset/kaggle.js';
 import { PackedWriter } from '../src/dataset/packed_writer.js';
-import { pcamFiles } from '../src/dataset/pcam.js';
-import { synthPatch } from '../src/synth/patches.js';
 import { readImage, stackImages } from '../src/image.js';
 import { rocAuc } from '../src/metrics/index.js';
 import { loadModel } from '../src/models/io.js';
@@ -33,6 +30,7 @@ import { METRICS_COLUMNS, type EpochMetrics } from '../src/train/run_folder.js';
 import { train, type TrainState } from '../src/train/train.js';
 import type { TrainOptions } from '../src/train/options.js';
 import { nativeAvailable, random } from './tfjs_support.js';
+import { writePcam } from './pcam_support.js';
 
 const exec = promisify(execFile);
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
@@ -281,24 +279,10 @@ test.serial('a packed file trains with --group-by slide: no slide straddles the 
 });
 
 test.serial('a PatchCamelyon folder trains with its own valid split as validation', async (t) => {
-  await h5wasm.ready;
   const dir = join(root, 'pcam');
   await mkdir(dir);
-  for (const [split, n, seed] of [['train', 40, 1], ['valid', 16, 2]] as const) {
-    const f = pcamFiles(dir, split);
-    const x = new Uint8Array(n * 96 * 96 * 3), y = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      const p = synthPatch(seed, i);
-      x.set(p.image.data, i * 96 * 96 * 3);
-      y[i] = p.label;
-    }
-    let h = new h5wasm.File(f.x, 'w');
-    h.create_dataset({ name: 'x', data: x, shape: [n, 96, 96, 3], dtype: '<B' });
-    h.close();
-    h = new h5wasm.File(f.y, 'w');
-    h.create_dataset({ name: 'y', data: y, shape: [n, 1, 1, 1], dtype: '<B' });
-    h.close();
-  }
+  await writePcam(dir, 'train', 40, 1);
+  await writePcam(dir, 'valid', 16, 2);
   const r = await train(tiny('pcam-run', { data: dir, epochs: 1 }), quiet);
   t.is(r.train_images, 40);
   t.is(r.val_images, 16);
