@@ -24,7 +24,7 @@ test('a series is drawn where the axes map it', async (t) => {
   const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   t.is(info.width, 400);
   t.is(info.height, 300);
-  // Plot area: left 64, right 16, top 16, bottom 48 → (64..384) x (16..252).
+  // Plot area: left 64, right 16, top 16 + 18 (legend row), bottom 48 → (64..384) x (34..252).
   const red = (x: number, y: number) => {
     for (let dy = -2; dy <= 2; dy++) {
       const i = ((y + dy) * info.width + x) * 3;
@@ -32,7 +32,7 @@ test('a series is drawn where the axes map it', async (t) => {
     }
     return false;
   };
-  const at = (f: number) => [Math.round(64 + f * 320), Math.round(252 - f * 236)] as const;
+  const at = (f: number) => [Math.round(64 + f * 320), Math.round(252 - f * 218)] as const;
   for (const f of [0.2, 0.5, 0.8]) t.true(red(...at(f)), `red at the diagonal, fraction ${f}`);
-  t.false(red(Math.round(64 + 0.8 * 320), Math.round(252 - 0.2 * 236)), 'no red off the line');
+  t.false(red(Math.round(64 + 0.8 * 320), Math.round(252 - 0.2 * 218)), 'no red off the line');
 });

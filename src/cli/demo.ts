@@ -176,7 +176,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   });
   synthBar.end();
   log(`${patches.train} synthetic PCam-like patches (${patches.positives.train} positive) → ${patchesDir}`);
-  const runDir = join(out, 'run');
+  const runDir = join(out, 'runs', 'demo');
   await rm(runDir, { recursive: true, force: true });
   const trained: TrainResult = await train({ ...DEMO_TRAIN, data: patchesDir, out: runDir, backend: 'auto' }, { quiet });
   log(`trained: best validation AUC ${trained.best_val_auc.toFixed(4)} at epoch ${trained.best_epoch} of ${trained.epochs} on '${trained.backend}' (${trained.images_per_s.toFixed(0)} images/s) → ${trained.checkpoint}`);

@@ -73,7 +73,8 @@ function formatTick(v: number): string {
 
 export function lineChartSvg(chart: LineChart): string {
   const W = chart.width ?? 640, H = chart.height ?? 400;
-  const m = { left: 64, right: 16, top: chart.title ? 36 : 16, bottom: 48 };
+  // The legend is one row above the plot area, so it never hides a curve.
+  const m = { left: 64, right: 16, top: (chart.title ? 36 : 16) + 18, bottom: 48 };
   const pw = W - m.left - m.right, ph = H - m.top - m.bottom;
   const xs = chart.series.flatMap((s) => Array.from(s.x)), ys = chart.series.flatMap((s) => Array.from(s.y));
   const [x0, x1] = chart.xRange ?? range(xs, 0);
@@ -101,9 +102,9 @@ export function lineChartSvg(chart: LineChart): string {
     }
     if (pts.length === 1) out.push(`<circle cx="${pts[0]!.split(',')[0]}" cy="${pts[0]!.split(',')[1]}" r="3" fill="${color}"/>`);
     else if (pts.length > 1) out.push(`<polyline points="${pts.join(' ')}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
-    const ly = m.top + 14 + k * 16;
-    out.push(`<line x1="${m.left + pw - 120}" x2="${m.left + pw - 100}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
-    out.push(`<text x="${m.left + pw - 94}" y="${ly}" fill="#333">${escapeXml(s.name)}</text>`);
+    const lx = m.left + k * 130, ly = m.top - 8;
+    out.push(`<line x1="${lx}" x2="${lx + 20}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    out.push(`<text x="${lx + 26}" y="${ly}" fill="#333">${escapeXml(s.name)}</text>`);
   });
   if (chart.title) out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" fill="#111">${escapeXml(chart.title)}</text>`);
   if (chart.xLabel) out.push(`<text x="${m.left + pw / 2}" y="${H - 10}" text-anchor="middle" fill="#111">${escapeXml(chart.xLabel)}</text>`);
