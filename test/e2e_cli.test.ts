@@ -12,7 +12,7 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
-import { CLI } from './helpers.js';
+import { CLI, pairwiseAuc } from './helpers.js';
 
 function run(args: string[]): { json: Record<string, unknown>; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
@@ -25,15 +25,6 @@ function csv(path: string): string[][] {
   return readFileSync(path, 'utf8').trim().split('\n').map((l) => l.split(','));
 }
 
-/** AUC as the fraction of (positive, negative) pairs ranked right, ties ½: the definition. */
-function pairwiseAuc(rows: Array<{ label: number; score: number }>): number {
-  let good = 0, pairs = 0;
-  for (const p of rows) if (p.label === 1) for (const n of rows) if (n.label === 0) {
-    pairs++;
-    good += p.score > n.score ? 1 : p.score === n.score ? 0.5 : 0;
-  }
-  return good / pairs;
-}
 
 test('synth → train → checkpoint → resume → predict --tta → submission → evaluate', (t) => {
   const root = mkdtempSync(join(tmpdir(), 'histoflow-e2e-'));
@@ -82,7 +73,7 @@ test('synth → train → checkpoint → resume → predict --tta → submission
     t.is(report.n, 40);
     t.is(Object.values(report.confusion).reduce((a, b) => a + b, 0), 40);
     const scores = csv(join(evalDir, 'scores.csv')).slice(1).map((r) => ({ label: Number(r[1]), score: Number(r[2]) }));
-    t.true(Math.abs(pairwiseAuc(scores) - report.auc) < 1e-12);
+    t.true(Math.abs(pairwiseAuc(scores.map((r) => r.label), scores.map((r) => r.score)) - report.auc) < 1e-12);
     // TTA scores of evaluate and the submission's are the same model on the same images.
     const byId = new Map(rows.slice(1).map((r) => [r[0], Number(r[1])]));
     const evalRows = csv(join(evalDir, 'scores.csv')).slice(1);

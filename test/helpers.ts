@@ -151,3 +151,17 @@ export function fliplr(img: Float32Array, h: number, w: number): Float32Array {
   for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) for (let c = 0; c < 3; c++) out[(i * w + j) * 3 + c] = img[(i * w + (w - 1 - j)) * 3 + c]!;
   return out;
 }
+
+/** AUC by its definition: over every (positive, negative) pair, 1 if the positive scores higher, ½ for a tie. */
+export function pairwiseAuc(labels: ArrayLike<number>, scores: ArrayLike<number>): number {
+  let wins = 0, pairs = 0;
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] !== 1) continue;
+    for (let j = 0; j < labels.length; j++) {
+      if (labels[j] !== 0) continue;
+      pairs++;
+      wins += scores[i]! > scores[j]! ? 1 : scores[i] === scores[j] ? 0.5 : 0;
+    }
+  }
+  return wins / pairs;
+}

@@ -18,7 +18,7 @@ import type { RgbBatch } from '../src/kernels/types.js';
 
 export const SIZE = 48;
 
-export { histoflow } from './helpers.js';
+export { histoflow, pairwiseAuc } from './helpers.js';
 
 /** The last line of stdout as JSON. */
 export function lastJson(stdout: string): Record<string, unknown> {
@@ -74,16 +74,3 @@ export async function referenceScores(run: string, batch: RgbBatch, tta: boolean
   }
 }
 
-/** AUC by counting every (positive, negative) pair: 1 if the positive scores higher, ½ for a tie. */
-export function pairwiseAuc(labels: number[], scores: number[]): number {
-  let wins = 0, pairs = 0;
-  for (let i = 0; i < labels.length; i++) {
-    if (labels[i] !== 1) continue;
-    for (let j = 0; j < labels.length; j++) {
-      if (labels[j] !== 0) continue;
-      pairs++;
-      wins += scores[i]! > scores[j]! ? 1 : scores[i] === scores[j] ? 0.5 : 0;
-    }
-  }
-  return wins / pairs;
-}

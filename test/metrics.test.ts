@@ -9,19 +9,8 @@ import test from 'ava';
 
 import { accuracy, bootstrapCi, confusionMatrix, curveArea, quantile, rocAuc, rocCurve } from '../src/metrics/index.js';
 import { Rng } from '../src/synth/rng.js';
+import { pairwiseAuc } from './helpers.js';
 
-function pairwiseAuc(y: number[], s: number[]): number {
-  let num = 0, pairs = 0;
-  for (let i = 0; i < y.length; i++) {
-    if (y[i] !== 1) continue;
-    for (let j = 0; j < y.length; j++) {
-      if (y[j] !== 0) continue;
-      pairs++;
-      num += s[i]! > s[j]! ? 1 : s[i] === s[j] ? 0.5 : 0;
-    }
-  }
-  return num / pairs;
-}
 
 function randomData(n: number, levels: number, seed: number): { y: number[]; s: number[] } {
   const rng = new Rng(seed);
