@@ -17,11 +17,11 @@ Run it single-threaded: OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=MKL_NUM_THREADS=1.
 """
 import json
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
+
+from timing import time_calls
 
 HE_REF = np.array([[0.5626, 0.2159], [0.7201, 0.8012], [0.4062, 0.5581]])
 MAX_C_REF = np.array([1.9705, 1.0308])
@@ -70,24 +70,11 @@ def main(argv):
         return 2
     batch = batch.reshape((n, h, w, 3))
 
-    t0 = time.perf_counter()
-    out = normalize_batch(batch)
-    first = time.perf_counter() - t0
-    for _ in range(warmup):
-        normalize_batch(batch)
-    samples = []
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        normalize_batch(batch)
-        samples.append(time.perf_counter() - t0)
+    out, timing = time_calls(lambda: normalize_batch(batch), repeats, warmup)
     if len(argv) == 8:
         out.tofile(argv[7])
     print(json.dumps({
-        "median_s": statistics.median(samples),
-        "first_s": first,
-        "min_s": min(samples),
-        "repeats": len(samples),
-        "samples_s": samples,
+        **timing,
         "pixels": n * h * w,
         "python": platform.python_version(),
         "numpy": np.__version__,

@@ -11,11 +11,11 @@ Prints one JSON object.
 """
 import json
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
+
+from timing import time_calls
 
 
 def main():
@@ -31,19 +31,9 @@ def main():
         del tiles
         return touched
 
-    t0 = time.perf_counter()
-    once()
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        once()
-        times.append(time.perf_counter() - t0)
+    _, timing = time_calls(once, repeats)
     print(json.dumps({
-        "median_s": statistics.median(times) if times else first,
-        "first_s": first,
-        "min_s": min(times) if times else first,
-        "repeats": len(times),
+        **timing,
         "numpy": np.__version__,
         "python": platform.python_version(),
     }))

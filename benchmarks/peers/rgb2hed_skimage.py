@@ -8,13 +8,13 @@ median) and prints one JSON object. Run it single-threaded.
 """
 import json
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 import skimage
 from skimage.color import rgb2hed
+
+from timing import time_calls
 
 
 def main():
@@ -25,21 +25,9 @@ def main():
         for img in batch:
             rgb2hed(img)
 
-    t0 = time.perf_counter()
-    once()
-    first = time.perf_counter() - t0
-    for _ in range(warmup):
-        once()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        once()
-        times.append(time.perf_counter() - t0)
+    _, timing = time_calls(once, repeats, warmup)
     print(json.dumps({
-        "median_s": statistics.median(times) if times else first,
-        "first_s": first,
-        "min_s": min(times) if times else first,
-        "repeats": len(times),
+        **timing,
         "numpy": np.__version__,
         "skimage": skimage.__version__,
         "python": platform.python_version(),

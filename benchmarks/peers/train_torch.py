@@ -7,12 +7,12 @@ batch. Prints one JSON line: images/s of a training step and of inference.
 usage: train_torch.py BATCH SIZE THREADS TRAIN_REPEATS INFER_REPEATS WARMUP
 """
 import json
-import statistics
 import sys
-import time
 
 import torch
 from torch import nn
+
+from timing import time_calls
 
 
 def block(cin, cout):
@@ -28,20 +28,6 @@ def reference_cnn():
         cin = f
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 1), nn.Sigmoid()]
     return nn.Sequential(*layers)
-
-
-def timed(fn, repeats, warmup):
-    first = time.perf_counter()
-    fn()
-    first = time.perf_counter() - first
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return first, times
 
 
 def main():
@@ -66,11 +52,11 @@ def main():
         with torch.no_grad():
             model(x)
 
-    train_first, train_times = timed(train_step, train_repeats, warmup)
-    infer_first, infer_times = timed(infer, infer_repeats, warmup)
+    _, train = time_calls(train_step, train_repeats, warmup)
+    _, infer_timing = time_calls(infer, infer_repeats, warmup)
     print(json.dumps({
-        "train": {"median_s": statistics.median(train_times), "first_s": train_first, "min_s": min(train_times), "repeats": len(train_times)},
-        "infer": {"median_s": statistics.median(infer_times), "first_s": infer_first, "min_s": min(infer_times), "repeats": len(infer_times)},
+        "train": train,
+        "infer": infer_timing,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "mkldnn": bool(torch.backends.mkldnn.is_available()),
