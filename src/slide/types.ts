@@ -14,8 +14,8 @@ export interface SlideLevel {
   tileHeight: number;
 }
 
-export interface Slide {
-  readonly path: string;
+/** What a slide says about itself, the same from every reader. */
+export interface SlideMetadata {
   /** Which reader opened it. */
   readonly reader: SlideReaderName;
   /** 'aperio', 'generic-tiff', 'ome-tiff', 'tiff', 'png', 'jpeg', … (OpenSlide's vendor name when it opened it). */
@@ -27,6 +27,10 @@ export interface Slide {
   /** 'thumbnail' | 'label' | 'macro' | … */
   readonly associatedImages: readonly string[];
   readonly properties: Readonly<Record<string, string>>;
+}
+
+export interface Slide extends SlideMetadata {
+  readonly path: string;
   /**
    * RGB uint8 (a batch of one). x, y, width, height are in the pixels of
    * `level` itself (not level 0, unlike OpenSlide's read_region). Pixels
@@ -49,13 +53,7 @@ export interface Slide {
  * What a reader provides; slide.ts adds validation, the tile grid and cache,
  * thumbnails and level choice on top.
  */
-export interface SlideSource {
-  readonly reader: SlideReaderName;
-  readonly format: string;
-  readonly levels: readonly SlideLevel[];
-  readonly mpp: { x: number; y: number } | null;
-  readonly associatedImages: readonly string[];
-  readonly properties: Readonly<Record<string, string>>;
+export interface SlideSource extends SlideMetadata {
   /** RGB (over white) of a rectangle that lies entirely inside `level`, in level pixels. */
   readRect(level: number, x: number, y: number, width: number, height: number): Promise<Uint8Array>;
   readAssociated(name: string): Promise<RgbBatch>;
