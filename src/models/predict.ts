@@ -44,11 +44,6 @@ export interface Predictor {
   predict(batch: RgbBatch, options?: { tta?: boolean }): Promise<Float32Array>;
 }
 
-/** The image side that the card's preprocessing turns into the model's input (crop makes it larger). */
-function expectedImageSide(card: ModelCard, height: number, width: number): { height: number; width: number } {
-  return outputShape(checkPipeline(card.preprocess), height, width, false);
-}
-
 export function createPredictor(model: tf.LayersModel, card: ModelCard, options: PredictOptions = {}): Predictor {
   const o = checkObject('options', options);
   checkKnownKeys('options', o, ['batchSize', 'tta']);
@@ -61,7 +56,7 @@ export function createPredictor(model: tf.LayersModel, card: ModelCard, options:
     async predict(batch: RgbBatch, callOptions: { tta?: boolean } = {}): Promise<Float32Array> {
       const b = checkBatch('batch', batch);
       const tta = callOptions.tta === undefined ? defaultTta : checkBoolean('tta', callOptions.tta);
-      const out = expectedImageSide(card, b.height, b.width);
+      const out = outputShape(pipeline, b.height, b.width, false);
       if (out.height !== card.inputSize || out.width !== card.inputSize) {
         throw invalidRange('batch', `images that preprocess to the model's ${card.inputSize}x${card.inputSize} input`, `${b.width}x${b.height} images (→ ${out.width}x${out.height})`);
       }
