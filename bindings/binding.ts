@@ -26,6 +26,8 @@ export interface NativeBuildInfo {
   openmp: boolean;
   simd: string;
   compiler: string;
+  /** The CPU level this file was compiled for: 'v2' | 'v3' | 'v4' (x86-64), 'native' or 'base'. */
+  cpuLevel?: string;
   openslide: boolean;
   onednn: boolean;
   png: boolean;
@@ -62,6 +64,8 @@ export interface NativeOpenSlide {
 export interface NativeAddon {
   buildInfo(): NativeBuildInfo;
   cudaDevices(): { devices: NativeCudaDevice[]; reason: string };
+  /** The x86-64 levels this CPU runs, lowest first ('v1' … 'v4'); empty off x86-64. */
+  cpuLevels?(): string[];
   getThreads(): number;
   setThreads(n: number): void;
 

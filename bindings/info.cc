@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "common.h"
+#include "core/cpu_level.h"
 #include "core/runtime.h"
 
 namespace hfb {
@@ -19,6 +20,7 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   o.Set("openmp", b.openmp);
   o.Set("simd", b.simd);
   o.Set("compiler", b.compiler);
+  o.Set("cpuLevel", hf::compiled_cpu_level());
 #ifdef HISTOFLOW_WITH_OPENSLIDE
   o.Set("openslide", true);
 #else
@@ -58,6 +60,14 @@ Napi::Value CudaDevices(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// The x86-64 levels this CPU runs, lowest first (empty off x86-64).
+Napi::Value CpuLevels(const Napi::CallbackInfo& info) {
+  const std::vector<std::string> levels = hf::supported_cpu_levels();
+  Napi::Array a = Napi::Array::New(info.Env(), levels.size());
+  for (size_t i = 0; i < levels.size(); ++i) a.Set(static_cast<uint32_t>(i), levels[i]);
+  return a;
+}
+
 Napi::Value GetThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), hf::cpu_threads()); }
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
@@ -73,6 +83,7 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 void InitInfo(Napi::Env env, Napi::Object exports) {
   exports.Set("buildInfo", Napi::Function::New(env, BuildInfo, "buildInfo"));
   exports.Set("cudaDevices", Napi::Function::New(env, CudaDevices, "cudaDevices"));
+  exports.Set("cpuLevels", Napi::Function::New(env, CpuLevels, "cpuLevels"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
 }

@@ -1,7 +1,13 @@
 /**
- * Loads histoflow.node once and, when it cannot, says why in one message with
- * the fix. Nothing here throws on import: callers ask `loadAddon()` and decide
+ * Loads the addon once and, when it cannot, says why in one message with the
+ * fix. Nothing here throws on import: callers ask `loadAddon()` and decide
  * (the gpujs and js backends work without the addon).
+ *
+ * A portable build holds one file per x86-64 level (CMakeLists.txt, "CPU
+ * levels"): histoflow.node, the v2 baseline, and histoflow-v3.node (AVX2+FMA),
+ * histoflow-v4.node (AVX-512). The baseline is loaded first and asked which
+ * levels this CPU runs; the highest built level it runs is used, capped by
+ * HISTOFLOW_CPU_LEVEL (v2, v3 or v4) when that is set.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -10,7 +16,26 @@ import { fileURLToPath } from 'node:url';
 
 import type { NativeAddon } from './binding.js';
 
-export type AddonState = { ok: true; addon: NativeAddon; path: string } | { ok: false; reason: string };
+/** Which CPU level was loaded, and why. */
+export interface CpuDispatch {
+  /** The level of the file loaded: 'v2' | 'v3' | 'v4', 'native' (-march=native build) or 'base' (not x86-64). */
+  level: string;
+  /** The levels this CPU runs (from the baseline file's CPUID check). */
+  supported: string[];
+  /** The levels built (files found). */
+  built: string[];
+  /** HISTOFLOW_CPU_LEVEL, when set. */
+  cap?: CpuLevel;
+  /** Why this level, in words. */
+  why: string;
+}
+
+export const CPU_LEVELS = ['v2', 'v3', 'v4'] as const;
+export type CpuLevel = (typeof CPU_LEVELS)[number];
+
+export type AddonState =
+  | { ok: true; addon: NativeAddon; path: string; cpu: CpuDispatch }
+  | { ok: false; reason: string };
 
 let state: AddonState | undefined;
 
@@ -33,11 +58,52 @@ function candidates(root: string): string[] {
   ];
 }
 
+function loadFailure(found: string, e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  let fix = 'rebuild it with `npm run build`';
+  if (/NODE_MODULE_VERSION|was compiled against a different Node\.js version/.test(message)) {
+    fix = 'it was built for another Node.js version: rebuild it with `npm run build`';
+  } else if (/cannot open shared object file|Library not loaded|image not found/.test(message)) {
+    const lib = /([\w.+-]+\.so[\d.]*)/.exec(message)?.[1] ?? 'a shared library';
+    fix = `${lib} is missing at run time: install it (e.g. apt install libopenslide0 / libdnnl2) or rebuild with \`npm run build\``;
+  }
+  return `${found} failed to load: ${message}. Fix: ${fix}.`;
+}
+
+/** HISTOFLOW_CPU_LEVEL: undefined when unset, a level, or an error message. */
+function cpuCap(): CpuLevel | undefined | { error: string } {
+  const raw = process.env.HISTOFLOW_CPU_LEVEL;
+  if (raw === undefined || raw === '') return undefined;
+  const v = raw.trim().toLowerCase().replace(/^x86-64-/, '');
+  if ((CPU_LEVELS as readonly string[]).includes(v)) return v as CpuLevel;
+  return { error: `HISTOFLOW_CPU_LEVEL=${JSON.stringify(raw)} is not one of ${CPU_LEVELS.join(', ')}` };
+}
+
+/**
+ * Picks the level to load: the highest built level that this CPU runs and the
+ * cap allows. `built` is ordered lowest first and starts with the baseline.
+ */
+export function chooseCpuLevel(built: readonly string[], supported: readonly string[], cap?: CpuLevel): { level: string; why: string } {
+  const rank = (l: string) => CPU_LEVELS.indexOf(l as CpuLevel);
+  // The baseline is running already; the others need the CPU's word.
+  const usable = [built[0]!, ...built.slice(1).filter((l) => supported.includes(l))];
+  const allowed = cap ? usable.filter((l) => rank(l) < 0 || rank(l) <= rank(cap)) : usable;
+  const level = allowed[allowed.length - 1] ?? built[0]!;
+  if (rank(level) < 0) return { level, why: level === 'native' ? 'a -march=native build (one level)' : 'one build for this architecture' };
+  const best = usable[usable.length - 1]!;
+  let why = `the highest built level this CPU runs (built: ${built.join(', ')}; CPU runs: ${supported.join(', ') || 'unknown'})`;
+  if (cap && level !== best) why = `capped by HISTOFLOW_CPU_LEVEL=${cap} (this CPU would run ${best})`;
+  else if (cap && rank(cap) > rank(level)) why = `HISTOFLOW_CPU_LEVEL=${cap} asks for more than ${supported.includes(cap) ? 'was built' : 'this CPU runs'}; ${why}`;
+  return { level, why };
+}
+
 export function loadAddon(): AddonState {
   if (state) return state;
   if (process.env.HISTOFLOW_DISABLE_ADDON === '1') {
     return (state = { ok: false, reason: 'the native addon is disabled by HISTOFLOW_DISABLE_ADDON=1' });
   }
+  const cap = cpuCap();
+  if (typeof cap === 'object') return (state = { ok: false, reason: `${cap.error}: unset it or give one of those` });
   const root = packageRoot();
   const require = createRequire(import.meta.url);
   const paths = candidates(root);
@@ -54,20 +120,31 @@ export function loadAddon(): AddonState {
         'Fix: install cmake ≥ 3.18 and a C++17 compiler (apt install cmake g++), then run `npm run build` in the histoflow package.',
     });
   }
+  let base: NativeAddon;
   try {
-    const addon = require(found) as NativeAddon;
-    return (state = { ok: true, addon, path: found });
+    base = require(found) as NativeAddon;
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    let fix = 'rebuild it with `npm run build`';
-    if (/NODE_MODULE_VERSION|was compiled against a different Node\.js version/.test(message)) {
-      fix = 'it was built for another Node.js version: rebuild it with `npm run build`';
-    } else if (/cannot open shared object file|Library not loaded|image not found/.test(message)) {
-      const lib = /([\w.+-]+\.so[\d.]*)/.exec(message)?.[1] ?? 'a shared library';
-      fix = `${lib} is missing at run time: install it (e.g. apt install libopenslide0 / libdnnl2) or rebuild with \`npm run build\``;
-    }
-    return (state = { ok: false, reason: `histoflow.node at ${found} failed to load: ${message}. Fix: ${fix}.` });
+    return (state = { ok: false, reason: `histoflow.node at ${loadFailure(found, e)}` });
   }
+  const baseLevel = base.buildInfo().cpuLevel ?? 'unknown';
+  const supported = base.cpuLevels?.() ?? [];
+  // HISTOFLOW_ADDON names one file: no dispatch.
+  const fileOf = (l: string) => (l === baseLevel ? found : join(dirname(found), `histoflow-${l}.node`));
+  const built = process.env.HISTOFLOW_ADDON
+    ? [baseLevel]
+    : [baseLevel, ...CPU_LEVELS.filter((l) => l !== baseLevel && existsSync(fileOf(l)))];
+  const choice = chooseCpuLevel(built, supported, cap);
+  let addon = base, path = found, why = choice.why, level = baseLevel;
+  if (choice.level !== baseLevel) {
+    try {
+      addon = require(fileOf(choice.level)) as NativeAddon;
+      path = fileOf(choice.level);
+      level = choice.level;
+    } catch (e) {
+      why = `the baseline, since ${loadFailure(fileOf(choice.level), e)}`;
+    }
+  }
+  return (state = { ok: true, addon, path, cpu: { level, supported, built, ...(cap ? { cap } : {}), why } });
 }
 
 /** The addon, or an Error that explains why it is unavailable. */

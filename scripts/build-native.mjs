@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// Builds histoflow.node with cmake-js during `npm ci` / `npm install`.
+// Builds the addon (histoflow.node and its CPU-level variants) with cmake-js during `npm ci` / `npm install`.
 // A failed native build must not fail the install: the gpujs and js backends
 // still work, and `histoflow info` / the loader explain what went wrong. With
 // --strict (npm run build, CI) a failure is fatal.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,4 +42,5 @@ if (r.status !== 0) {
     'histoflow will run on its gpujs/js backends; `npx histoflow info` explains what is missing.');
   process.exit(strict ? 1 : 0);
 }
-console.log('histoflow: native addon built: build/Release/histoflow.node');
+const files = readdirSync(join(root, 'build', 'Release')).filter((f) => /^histoflow(-v\d)?\.node$/.test(f)).sort();
+console.log(`histoflow: native addon built: build/Release/{${files.join(', ')}}`);

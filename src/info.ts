@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
-import { loadAddon, packageRoot } from '../bindings/loader.js';
+import { loadAddon, packageRoot, type CpuDispatch } from '../bindings/loader.js';
 import { kernelBackendStatus, type BackendStatus } from './kernels/registry.js';
 import type { TrainingBackendStatus } from './tfjs/backend.js';
 
@@ -23,7 +23,7 @@ export interface HistoflowInfo {
   platform: string;
   cpu: { model: string; cores: number; memoryGiB: number };
   addon:
-    | { loaded: true; path: string; simd: string; threads: number; openmp: boolean; compiler: string;
+    | { loaded: true; path: string; cpuLevel: CpuDispatch; simd: string; threads: number; openmp: boolean; compiler: string;
         cuda: { compiled: boolean; version: string; devices: { name: string; memoryGiB: number; computeCapability: string }[]; reason: string };
         openslide: boolean; onednn: boolean }
     | { loaded: false; reason: string };
@@ -110,6 +110,7 @@ export async function info(): Promise<HistoflowInfo> {
     addon = {
       loaded: true,
       path: s.path,
+      cpuLevel: s.cpu,
       simd: b.simd,
       threads: s.addon.getThreads(),
       openmp: b.openmp,
@@ -153,6 +154,7 @@ export function formatInfo(i: HistoflowInfo): string {
   if (i.addon.loaded) {
     const a = i.addon;
     lines.push(`addon      loaded from ${a.path}`);
+    lines.push(`  cpu level ${a.cpuLevel.level}: ${a.cpuLevel.why}`);
     lines.push(`  simd     ${a.simd}; threads ${a.threads}; openmp ${yes(a.openmp)}; ${a.compiler}`);
     lines.push(`  cuda     compiled ${yes(a.cuda.compiled)}${a.cuda.version ? ` (runtime ${a.cuda.version})` : ''}`);
     if (a.cuda.devices.length) {

@@ -2,7 +2,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <string>
+#include <vector>
 
+#include "core/cpu_level.h"
 #include "core/runtime.h"
 #include "harness.h"
 
@@ -32,6 +35,15 @@ std::string why_no_cuda() {
 
 int main(int argc, char** argv) {
   using namespace hf_test;
+  const std::vector<std::string> levels = hf::supported_cpu_levels();
+  if (argc > 1 && std::string(argv[1]) == "--cpu-levels") {
+    // The levels this CPU runs, one a line (scripts/native-tests.sh runs each built one).
+    for (const std::string& l : levels) std::printf("%s\n", l.c_str());
+    return 0;
+  }
+  std::string cpu;
+  for (const std::string& l : levels) cpu += " " + l;
+  std::printf("cpu level: compiled %s, this CPU runs%s\n", hf::compiled_cpu_level(), cpu.empty() ? " (not x86-64)" : cpu.c_str());
   const char* filter = argc > 1 ? argv[1] : nullptr;
   int passed = 0, failed = 0, skipped = 0;
   auto& tests = registry();
