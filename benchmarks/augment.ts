@@ -34,7 +34,7 @@ import { readImage } from '../src/image.js';
 import { availableKernelBackends } from '../src/kernels/registry.js';
 import type { KernelBackend, RgbBatch } from '../src/kernels/types.js';
 import { measure, type MeasureOptions, type Suite, type SuiteContext } from './harness.js';
-import { PYTHON, fixture, isNative, runProcess } from './suite_support.js';
+import { PYTHON, dataFile, isNative, runProcess } from './suite_support.js';
 
 const CASE = 'pipeline-96';
 const ELASTIC_CASE = 'elastic-96';
@@ -273,7 +273,7 @@ async function runCase(
 }
 
 async function run(ctx: SuiteContext): Promise<void> {
-  const example1 = await readImage(fixture('HEnorm_python__example1.png'));
+  const example1 = await readImage(dataFile('HEnorm_python__example1.png'));
   const batch = ctx.options.quick ? cutPatches(example1, PATCH, 4, 4) : cutPatches(example1, PATCH, 16, 32);
   ctx.environment(
     'augmentInputs',

@@ -30,14 +30,14 @@ import type { TileMeta, TileSink } from '../src/dataset/tile_sink.js';
 import { readImage } from '../src/image.js';
 import type { RgbBatch } from '../src/kernels/types.js';
 import { measure, type SuiteContext, type Suite } from './harness.js';
-import { PYTHON, fixture, runProcess } from './suite_support.js';
+import { PYTHON, dataFile, runProcess } from './suite_support.js';
 
 const TILE = 96;
 const BATCH = 256;
 
 /** n tiles of 96x96 cut on a 13-pixel step from a 512x512 H&E image (wrapping). */
 export async function heTiles(n: number): Promise<RgbBatch> {
-  const he = await readImage(fixture('histolab__tcga-lung-rgb.png'));
+  const he = await readImage(dataFile('histolab__tcga-lung-rgb.png'));
   const rb = TILE * TILE * 3;
   const data = new Uint8Array(n * rb);
   const span = he.width - TILE;

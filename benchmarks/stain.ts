@@ -29,7 +29,7 @@ import { kernelBackendStatus, availableKernelBackends } from '../src/kernels/reg
 import type { KernelBackendName, RgbBatch } from '../src/kernels/types.js';
 import { fitStainTarget, normalizeStain, type StainTarget } from '../src/stain/normalize.js';
 import { measure, type MeasureOptions, type Suite, type SuiteContext } from './harness.js';
-import { PYTHON, fixture, isNative, runProcess } from './suite_support.js';
+import { PYTHON, dataFile, isNative, runProcess } from './suite_support.js';
 
 const METHODS = ['macenko', 'vahadane', 'reinhard', 'ruifrok'] as const;
 
@@ -195,8 +195,8 @@ async function reinhardTarget(norm1: RgbBatch, backends: KernelBackendName[]): P
 async function run(ctx: SuiteContext): Promise<void> {
   const quick = ctx.options.quick;
   const [example1, norm1] = await Promise.all([
-    readImage(fixture('HEnorm_python__example1.png')),
-    readImage(fixture('HEnorm_python__norm1.png')),
+    readImage(dataFile('HEnorm_python__example1.png')),
+    readImage(dataFile('HEnorm_python__norm1.png')),
   ]);
   const grid = quick ? 4 : 16;
   const inputs: Inputs[] = [

@@ -3,19 +3,15 @@
  * Python peers' interpreter and a child-process runner for them.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 
-import { packageRoot } from '../bindings/loader.js';
+import { dataPath } from '../src/data/folder.js';
 
 /** The system Python that has the peers' packages (apt python3-numpy, -opencv, -skimage). */
 export const PYTHON = '/usr/bin/python3';
 
-/** A real-data input from test/fixtures. */
-export function fixture(name: string): string {
-  const local = join(packageRoot(), 'test', 'fixtures', name);
-  if (existsSync(local)) return local;
-  throw new Error(`benchmark input ${local} is missing (copy it from the shared data folder, keeping its name)`);
+/** A real-data input from the data folder (src/data/folder.ts). */
+export function dataFile(name: string): string {
+  return dataPath(name);
 }
 
 export function isNative(backend: string): boolean {

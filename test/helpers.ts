@@ -1,4 +1,4 @@
-/** Fixture loading and image comparison for the ava tests. */
+/** Data loading and image comparison for the ava tests. */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -7,13 +7,14 @@ import { promisify } from 'node:util';
 
 import sharp from 'sharp';
 
+import { dataPath } from '../src/data/folder.js';
 import type { RgbBatch } from '../src/kernels/types.js';
 
-/** test/fixtures, from dist/test/*.js or test/*.ts. */
-export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'fixtures');
+/** The package root, from dist/test/*.js. */
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The compiled CLI (dist/src/cli/main.js). */
-export const CLI = join(FIXTURES, '..', '..', 'dist', 'src', 'cli', 'main.js');
+export const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
 const exec = promisify(execFile);
 
@@ -28,20 +29,24 @@ export async function histoflow(...args: string[]): Promise<{ code: number; stdo
   }
 }
 
-export function fixture(name: string): string {
-  return join(FIXTURES, name);
+/** In CI (CI=true) a missing prerequisite that .ci/run installs fails its test instead of skipping it. */
+export const IN_CI = process.env.CI === 'true';
+
+/** A real data file from the data folder (src/data/folder.ts: $HISTOFLOW_DATA, ../shared/data, the fetch cache). */
+export function dataFile(name: string): string {
+  return dataPath(name);
 }
 
-/** A fixture as an RGB batch of one (alpha dropped). */
+/** A data file as an RGB batch of one (alpha dropped). */
 export async function rgbFixture(name: string): Promise<RgbBatch> {
-  const { data, info } = await sharp(fixture(name)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(dataFile(name)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`${name}: ${info.channels} channels`);
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), n: 1, height: info.height, width: info.width };
 }
 
-/** A single-channel fixture (first channel if it has several). */
+/** A single-channel data file (first channel if it has several). */
 export async function greyFixture(name: string): Promise<{ data: Uint8Array; width: number; height: number }> {
-  const { data, info } = await sharp(fixture(name)).raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(dataFile(name)).raw().toBuffer({ resolveWithObject: true });
   const out = new Uint8Array(info.width * info.height);
   for (let i = 0; i < out.length; i++) out[i] = data[i * info.channels]!;
   return { data: out, width: info.width, height: info.height };
@@ -117,7 +122,7 @@ export function maskIoU(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /** An image resized by sharp to exactly width × height (lanczos3), RGB. */
 export async function resizedFixture(name: string, width: number, height: number): Promise<RgbBatch> {
-  const { data, info } = await sharp(fixture(name), { limitInputPixels: false })
+  const { data, info } = await sharp(dataFile(name), { limitInputPixels: false })
     .removeAlpha()
     .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
     .raw()

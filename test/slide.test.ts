@@ -3,12 +3,16 @@
  * slides through both readers, plain images as one-level slides, and the
  * thumbnail.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import test from 'ava';
 import sharp from 'sharp';
 
 import { openSlide, type Slide } from '../src/slide/slide.js';
-import { diff, fixture } from './helpers.js';
-import { KIDNEY, PYRAMID, SVS, withOpenSlide } from './slide_support.js';
+import { diff, dataFile } from './helpers.js';
+import { KIDNEY, PYRAMID, SUBIFD_BASE, SVS, withOpenSlide, writeSubifdSlide } from './slide_support.js';
 
 const READERS = ['sharp', 'openslide'] as const;
 
@@ -17,7 +21,7 @@ function forReader(reader: (typeof READERS)[number], title: string) {
 }
 
 async function using<T>(path: string, reader: 'sharp' | 'openslide' | 'auto', fn: (s: Slide) => Promise<T>): Promise<T> {
-  const slide = await openSlide(path.startsWith('/') ? path : fixture(path), { reader });
+  const slide = await openSlide(path.startsWith('/') ? path : dataFile(path), { reader });
   try {
     return await fn(slide);
   } finally {
@@ -75,7 +79,7 @@ test('kidney-48-5.tif (a plain strip TIFF) opens as one 1493x901 level on a 512 
     t.is(s.format, 'tiff');
     t.deepEqual(s.levels.map((l) => ({ ...l })), [{ width: 1493, height: 901, downsample: 1, tileWidth: 512, tileHeight: 512 }]);
     t.is(s.mpp, null);
-    const full = await sharp(fixture(KIDNEY)).flatten({ background: '#ffffff' }).removeAlpha().raw().toBuffer();
+    const full = await sharp(dataFile(KIDNEY)).flatten({ background: '#ffffff' }).removeAlpha().raw().toBuffer();
     const region = await s.readRegion(0, 400, 300, 700, 500); // straddles the 512 grid both ways
     const expected = new Uint8Array(700 * 500 * 3);
     for (let r = 0; r < 500; r++) expected.set(full.subarray(((300 + r) * 1493 + 400) * 3, ((300 + r) * 1493 + 1100) * 3), r * 700 * 3);
@@ -87,7 +91,7 @@ test('a PNG opens as a one-level slide and readRegion past its edge is white', (
     t.is(s.format, 'png');
     t.deepEqual(s.levels.map((l) => [l.width, l.height, l.downsample]), [[256, 256, 1]]);
     const region = await s.readRegion(0, 200, 250, 100, 20);
-    const full = await sharp(fixture('tiatoolbox__source_image.png')).removeAlpha().raw().toBuffer();
+    const full = await sharp(dataFile('tiatoolbox__source_image.png')).removeAlpha().raw().toBuffer();
     for (let r = 0; r < 20; r++) {
       for (let c = 0; c < 100; c++) {
         const inside = 200 + c < 256 && 250 + r < 256;
@@ -133,14 +137,14 @@ for (const reader of READERS) {
       t.deepEqual([image.width, image.height], [224, 300]);
       t.true(Math.abs(downsample - (2220 / 224 + 2967 / 300) / 2) < 1e-9);
       // Downsample 9.9 → level 3 (8.02), the largest not above it; then one Lanczos resize.
-      const ref = await sharp(fixture(PYRAMID), { page: 3 }).resize(224, 300, { fit: 'fill' }).removeAlpha().raw().toBuffer();
+      const ref = await sharp(dataFile(PYRAMID), { page: 3 }).resize(224, 300, { fit: 'fill' }).removeAlpha().raw().toBuffer();
       const d = diff(image.data, ref);
       t.true(d.mean <= 1, `mean |diff| ${d.mean}`);
     }));
 }
 
 test('reading after close rejects with an Error, and close is idempotent', async (t) => {
-  const s = await openSlide(fixture(PYRAMID));
+  const s = await openSlide(dataFile(PYRAMID));
   await s.close();
   await s.close();
   await t.throwsAsync(() => s.readRegion(0, 0, 0, 10, 10), { instanceOf: Error, message: /closed/ });
@@ -148,7 +152,7 @@ test('reading after close rejects with an Error, and close is idempotent', async
 
 const [runClose, closeTitle] = withOpenSlide('closing an OpenSlide slide while reads are in flight lets them finish, then frees it');
 runClose(closeTitle, async (t) => {
-  const s = await openSlide(fixture(SVS), { reader: 'openslide', cacheBytes: 0 });
+  const s = await openSlide(dataFile(SVS), { reader: 'openslide', cacheBytes: 0 });
   const reads = [0, 1, 2, 3].map((i) => s.readRegion(0, 240 * i, 240 * i, 480, 480).then(() => 'ok', (e: Error) => e.message));
   await s.close();
   const outcomes = await Promise.all(reads);
@@ -156,38 +160,59 @@ runClose(closeTitle, async (t) => {
   t.true(outcomes.every((o) => o === 'ok' || /closed/.test(o)), outcomes.join(', '));
 });
 
-const OME = 'derived__cmu-1-small-region__ome-subifd-pyramid.ome.tif';
+/** The SubIFD slides (slide_support.ts), written once for the two tests below. */
+const subifdDir = mkdtempSync(join(tmpdir(), 'hf-subifd-'));
+const OME = join(subifdDir, 'subifd-pyramid.ome.tif');
+const PLAIN_SUBIFD = join(subifdDir, 'subifd-pyramid.tif');
+const subifdSlides = Promise.all([writeSubifdSlide(OME, true), writeSubifdSlide(PLAIN_SUBIFD, false)]);
+test.after.always(() => rmSync(subifdDir, { recursive: true, force: true }));
+/** libvips's pyramid: halve (rounding down) until the level fits in one 64 px tile. */
+const SUBIFD_LEVELS = [[277, 370], [138, 185], [69, 92], [34, 46]];
 
-test('an OME-TIFF with SubIFD levels opens with all its levels through sharp (auto leaves it to sharp: OpenSlide 3.4 sees one level)', (t) =>
-  using(OME, 'auto', async (s) => {
+test('an OME-TIFF with SubIFD levels opens with all its levels through sharp (auto leaves it to sharp: OpenSlide 3.4 sees one level)', async (t) => {
+  await subifdSlides;
+  await using(OME, 'auto', async (s) => {
     t.is(s.reader, 'sharp');
     t.is(s.format, 'ome-tiff');
-    t.deepEqual(s.levels.map((l) => [l.width, l.height, l.tileWidth]), [[277, 370, 64], [138, 185, 64], [69, 92, 64]]);
+    t.deepEqual(s.levels.map((l) => [l.width, l.height]), SUBIFD_LEVELS);
+    t.true(s.levels.every((l) => l.tileWidth === 64));
     // Written at 0.499 · 8.0167 µm/px (level 3 of the CMU pyramid), as px/cm.
-    t.true(Math.abs(s.mpp!.x - 0.499 * 8.016679676065959) < 1e-3, JSON.stringify(s.mpp));
-    // Level 0 holds the pyramid's page 3 (zlib, lossless); level 1 a bilinear half of it (PIL).
+    t.true(Math.abs(s.mpp!.x - SUBIFD_BASE.mpp) < 1e-3, JSON.stringify(s.mpp));
+    // Level 0 holds the pyramid's page 3 (deflate, lossless).
     const base = await s.readRegion(0, 0, 0, 277, 370);
-    const page3 = await sharp(fixture(PYRAMID), { page: 3 }).removeAlpha().raw().toBuffer();
-    t.true(diff(base.data, page3).mean <= 1);
+    const page3 = await sharp(dataFile(PYRAMID), { page: SUBIFD_BASE.page }).removeAlpha().raw().toBuffer();
+    t.is(diff(base.data, page3).max, 0);
+    // Level 1: the 2x2 mean of level 0, within 1 grey level (rounding).
     const half = await s.readRegion(1, 0, 0, 138, 185);
-    const resized = await sharp(base.data, { raw: { width: 277, height: 370, channels: 3 } }).resize(138, 185, { fit: 'fill' }).raw().toBuffer();
-    const d = diff(half.data, resized);
-    t.true(d.mean <= 3, `level 1 vs a resize of level 0: mean |diff| ${d.mean}`);
-  }));
+    const mean2x2 = new Uint8Array(138 * 185 * 3);
+    for (let y = 0; y < 185; y++) {
+      for (let x = 0; x < 138; x++) {
+        for (let k = 0; k < 3; k++) {
+          const at = (yy: number, xx: number) => base.data[(yy * 277 + xx) * 3 + k]!;
+          mean2x2[(y * 138 + x) * 3 + k] = Math.round((at(2 * y, 2 * x) + at(2 * y, 2 * x + 1) + at(2 * y + 1, 2 * x) + at(2 * y + 1, 2 * x + 1)) / 4);
+        }
+      }
+    }
+    const d = diff(half.data, mean2x2);
+    t.true(d.max <= 1, `level 1 vs the 2x2 mean of level 0: max |diff| ${d.max}, mean ${d.mean}`);
+  });
+});
 
-test('a plain TIFF with SubIFD levels (no OME) lists its SubIFDs as levels', (t) =>
-  using('derived__cmu-1-small-region__subifd-pyramid.tif', 'auto', async (s) => {
+test('a plain TIFF with SubIFD levels (no OME) lists its SubIFDs as levels', async (t) => {
+  await subifdSlides;
+  await using(PLAIN_SUBIFD, 'auto', async (s) => {
     t.is(s.reader, 'sharp');
     t.is(s.format, 'generic-tiff');
-    t.deepEqual(s.levels.map((l) => [l.width, l.height]), [[277, 370], [138, 185]]);
+    t.deepEqual(s.levels.map((l) => [l.width, l.height]), SUBIFD_LEVELS);
     const r = await s.readRegion(1, 100, 100, 50, 50);
-    const ref = await sharp(fixture('derived__cmu-1-small-region__subifd-pyramid.tif'), { subifd: 0 })
+    const ref = await sharp(PLAIN_SUBIFD, { subifd: 0 })
       .extract({ left: 100, top: 100, width: 38, height: 50 }).removeAlpha().raw().toBuffer();
     for (let row = 0; row < 50; row++) {
       t.deepEqual([...r.data.subarray(row * 150, row * 150 + 114)], [...ref.subarray(row * 114, row * 114 + 114)]);
       t.true(r.data.subarray(row * 150 + 114, row * 150 + 150).every((v) => v === 255), 'white past the edge');
     }
-  }));
+  });
+});
 
 test('slides open and read in worker threads, each with its own handle, like on the main thread', async (t) => {
   const { Worker } = await import('node:worker_threads');
@@ -201,7 +226,7 @@ test('slides open and read in worker threads, each with its own handle, like on 
     await s.close();`;
   const xs = [1000, 1100, 1200];
   const results = await Promise.all(xs.map((x) => new Promise<{ reader: string; data: Uint8Array }>((resolve, reject) => {
-    const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), { workerData: { path: fixture(SVS), x } });
+    const w = new Worker(new URL(`data:text/javascript,${encodeURIComponent(code)}`), { workerData: { path: dataFile(SVS), x } });
     w.once('message', resolve);
     w.once('error', reject);
   })));

@@ -6,7 +6,7 @@ import test from 'ava';
 
 import { openSlide } from '../src/slide/slide.js';
 import { TileCache } from '../src/slide/tile_cache.js';
-import { diff, fixture } from './helpers.js';
+import { diff, dataFile } from './helpers.js';
 import { PYRAMID, SVS, withOpenSlide } from './slide_support.js';
 
 const tile = (bytes: number) => async () => new Uint8Array(bytes);
@@ -46,10 +46,10 @@ for (const [reader, path] of [['sharp', PYRAMID], ['sharp', SVS], ['openslide', 
     ? withOpenSlide(`many reads with a 3-tile budget keep the cache within it and return what an unbounded cache returns (${reader}, ${path})`)
     : [test, `many reads with a 3-tile budget keep the cache within it and return what an unbounded cache returns (${reader}, ${path})`] as const;
   run(title, async (t) => {
-    const big = await openSlide(fixture(path), { reader });
+    const big = await openSlide(dataFile(path), { reader });
     const { tileWidth, tileHeight } = big.levels[0]!;
     const budget = 3 * tileWidth * tileHeight * 3 + 1000;
-    const tiny = await openSlide(fixture(path), { reader, cacheBytes: budget });
+    const tiny = await openSlide(dataFile(path), { reader, cacheBytes: budget });
     let s = 11;
     const rand = (n: number) => (s = (s * 1103515245 + 12345) >>> 0) % n;
     for (let i = 0; i < 40; i++) {
@@ -70,7 +70,7 @@ for (const [reader, path] of [['sharp', PYRAMID], ['sharp', SVS], ['openslide', 
 }
 
 test('a repeated region read is served from the cache: hits for every tile, no new decode', async (t) => {
-  const slide = await openSlide(fixture(PYRAMID));
+  const slide = await openSlide(dataFile(PYRAMID));
   const first = await slide.readRegion(0, 200, 200, 400, 300); // tiles x 0..2, y 0..1: 6 tiles
   const after = slide.cacheStats();
   t.is(after.misses, 6);
@@ -83,8 +83,8 @@ test('a repeated region read is served from the cache: hits for every tile, no n
 });
 
 test('cacheBytes 0 holds nothing and still reads correctly', async (t) => {
-  const none = await openSlide(fixture(PYRAMID), { cacheBytes: 0 });
-  const some = await openSlide(fixture(PYRAMID));
+  const none = await openSlide(dataFile(PYRAMID), { cacheBytes: 0 });
+  const some = await openSlide(dataFile(PYRAMID));
   const a = await none.readRegion(1, 100, 100, 300, 300);
   const b = await some.readRegion(1, 100, 100, 300, 300);
   t.deepEqual(a.data, b.data);

@@ -12,7 +12,7 @@ import test from 'ava';
 
 import { formatFromBytes, whatWouldRead } from '../src/slide/format.js';
 import { MAX_REGION_PIXELS, openSlide } from '../src/slide/slide.js';
-import { fixture } from './helpers.js';
+import { dataFile } from './helpers.js';
 import { OPENSLIDE_LINKED, PYRAMID, SVS, withOpenSlide } from './slide_support.js';
 
 let dir = '';
@@ -65,7 +65,7 @@ test('a random binary is reported as an unrecognised format', async (t) => {
 for (const name of [SVS, PYRAMID]) {
   test(`${name} cut in half is reported as a truncated TIFF at open`, async (t) => {
     const path = join(await folder(), `half-${name}`);
-    await copyFile(fixture(name), path);
+    await copyFile(dataFile(name), path);
     const { size } = await import('node:fs').then((fs) => fs.statSync(path));
     await truncate(path, Math.floor(size / 2));
     await rejectsEverywhere(t, path, /TIFF file .*truncated|truncated/);
@@ -74,7 +74,7 @@ for (const name of [SVS, PYRAMID]) {
 
 test('a TIFF whose first directory lies past the end of the file is reported as broken', async (t) => {
   const path = join(await folder(), 'bad-ifd.tif');
-  const bytes = new Uint8Array(await readFile(fixture(PYRAMID)));
+  const bytes = new Uint8Array(await readFile(dataFile(PYRAMID)));
   new DataView(bytes.buffer).setUint32(4, 0x7fffff00, true); // II*: little-endian offset of IFD 0
   await writeFile(path, bytes);
   const e = await t.throwsAsync(() => openSlide(path, { reader: 'sharp' }), { instanceOf: Error });
@@ -83,7 +83,7 @@ test('a TIFF whose first directory lies past the end of the file is reported as 
 
 test('garbage in the tile data rejects the reads that hit it with an Error, and the process carries on', async (t) => {
   const path = join(await folder(), 'garbage-tiles.tif');
-  const bytes = new Uint8Array(await readFile(fixture(PYRAMID)));
+  const bytes = new Uint8Array(await readFile(dataFile(PYRAMID)));
   // Level 0's tiles fill most of the first half of the file: overwrite a band of them.
   bytes.fill(0xab, 200_000, 600_000);
   await writeFile(path, bytes);
@@ -128,7 +128,7 @@ test('without OpenSlide, vendor formats are told to install libopenslide-dev and
 
 const [runPng, pngTitle] = withOpenSlide('asking OpenSlide for a PNG says OpenSlide does not recognise it');
 runPng(pngTitle, async (t) => {
-  const e = await t.throwsAsync(() => openSlide(fixture('tiatoolbox__source_image.png'), { reader: 'openslide' }), { instanceOf: Error });
+  const e = await t.throwsAsync(() => openSlide(dataFile('tiatoolbox__source_image.png'), { reader: 'openslide' }), { instanceOf: Error });
   t.regex(e!.message, /with OpenSlide: a PNG file .*does not recognise/);
 });
 
@@ -140,14 +140,14 @@ test('a missing file is reported as missing, a directory as a directory', async 
 
 test('bad options are TypeError/RangeError naming the option', async (t) => {
   await t.throwsAsync(() => openSlide(42 as unknown as string), { instanceOf: TypeError, message: /for path/ });
-  await t.throwsAsync(() => openSlide(fixture(PYRAMID), { reader: 'vips' as 'sharp' }), { instanceOf: RangeError, message: /options\.reader/ });
-  await t.throwsAsync(() => openSlide(fixture(PYRAMID), { cacheBytes: -1 }), { instanceOf: RangeError, message: /options\.cacheBytes/ });
-  await t.throwsAsync(() => openSlide(fixture(PYRAMID), { cacheBytes: 1.5 }), { instanceOf: RangeError, message: /options\.cacheBytes/ });
-  await t.throwsAsync(() => openSlide(fixture(PYRAMID), { cache: 1 } as object), { instanceOf: RangeError, message: /Unknown option 'cache'/ });
+  await t.throwsAsync(() => openSlide(dataFile(PYRAMID), { reader: 'vips' as 'sharp' }), { instanceOf: RangeError, message: /options\.reader/ });
+  await t.throwsAsync(() => openSlide(dataFile(PYRAMID), { cacheBytes: -1 }), { instanceOf: RangeError, message: /options\.cacheBytes/ });
+  await t.throwsAsync(() => openSlide(dataFile(PYRAMID), { cacheBytes: 1.5 }), { instanceOf: RangeError, message: /options\.cacheBytes/ });
+  await t.throwsAsync(() => openSlide(dataFile(PYRAMID), { cache: 1 } as object), { instanceOf: RangeError, message: /Unknown option 'cache'/ });
 });
 
 test('bad region arguments are TypeError/RangeError naming the parameter, before any read', async (t) => {
-  const slide = await openSlide(fixture(PYRAMID));
+  const slide = await openSlide(dataFile(PYRAMID));
   const cases: Array<[unknown[], typeof TypeError | typeof RangeError, RegExp]> = [
     [[5, 0, 0, 10, 10], RangeError, /for level/],
     [[-1, 0, 0, 10, 10], RangeError, /for level/],

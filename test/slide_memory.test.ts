@@ -11,7 +11,7 @@ import test from 'ava';
 import sharp from 'sharp';
 
 import { openSlide } from '../src/slide/slide.js';
-import { fixture } from './helpers.js';
+import { dataFile } from './helpers.js';
 import { SVS } from './slide_support.js';
 
 const SIDE = 12_000;
@@ -21,7 +21,7 @@ test.serial('reading small regions of a 12,000² tiled level decodes only their 
   const dir = await mkdtemp(join(tmpdir(), 'hf-slide-mem-'));
   try {
     const path = join(dir, 'big.tif');
-    const tissue = await sharp(fixture(SVS), { page: 0 }).extract({ left: 900, top: 900, width: 700, height: 700 }).png().toBuffer();
+    const tissue = await sharp(dataFile(SVS), { page: 0 }).extract({ left: 900, top: 900, width: 700, height: 700 }).png().toBuffer();
     await sharp({ create: { width: SIDE, height: SIDE, channels: 3, background: '#ffffff' }, limitInputPixels: false })
       .composite([{ input: tissue, tile: true }])
       .tiff({ tile: true, tileWidth: 256, tileHeight: 256, compression: 'jpeg', quality: 70 })

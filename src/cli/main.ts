@@ -8,6 +8,7 @@ import { augmentCommand } from './augment.js';
 import { benchCommand } from './bench.js';
 import { demoCommand } from './demo.js';
 import { evaluateCommand } from './evaluate.js';
+import { fetchDataCommand } from './fetch_data.js';
 import { infoCommand } from './info.js';
 import { inspectCommand } from './inspect.js';
 import { packCommand } from './pack.js';
@@ -24,7 +25,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   tile: { run: tileCommand, summary: 'cut a slide\'s tissue into tiles: folder + manifest or packed file, mask and overview' },
   augment: { run: augmentCommand, summary: 'augment one image into a grid of seeded draws, to judge a pipeline by eye' },
   bench: { run: benchCommand, summary: 'benchmarks of every kernel on every backend, with peers (--json)' },
-  demo: { run: demoCommand, summary: 'the whole path on the embedded sample data' },
+  demo: { run: demoCommand, summary: 'the whole path on the sample slide (from the data folder) and synthetic data' },
+  'fetch-data': { run: fetchDataCommand, summary: 'download the public test/benchmark/demo data into the cache, checked by SHA-256' },
   pack: { run: packCommand, summary: 'Kaggle folder, PatchCamelyon HDF5 or tile folder → packed dataset' },
   inspect: { run: inspectCommand, summary: 'know your data: class balance, channel stats, blank/background/blurry/pen patches, duplicates, grids' },
   synth: { run: synthCommand, summary: 'synthetic PatchCamelyon-like patches in the Kaggle layout (synth patches), a synthetic slide with tumour truth (synth slide)' },
