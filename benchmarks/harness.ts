@@ -20,7 +20,7 @@ import { arch, cpus, freemem, loadavg, platform, release, totalmem } from 'node:
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-import { loadAddon, packageRoot } from '../bindings/loader.js';
+import { loadAddon, packageRoot, type CpuDispatch } from '../bindings/loader.js';
 
 export interface MeasureOptions {
   /** Untimed runs after the first run. */
@@ -130,7 +130,7 @@ export interface BenchEnvironment {
   loadAverage: number[];
   histoflow: {
     version: string | null;
-    addon: { ok: true; path: string; build: unknown; threads: number | null } | { ok: false; reason: string };
+    addon: { ok: true; path: string; build: unknown; threads: number | null; cpuLevel?: CpuDispatch } | { ok: false; reason: string };
     gitCommit: string | null;
     gitDirty: boolean | null;
   };
@@ -211,7 +211,7 @@ export function collectEnvironment(): BenchEnvironment {
     } catch (e) {
       build = { error: e instanceof Error ? e.message : String(e) };
     }
-    addon = { ok: true, path: s.path, build, threads };
+    addon = { ok: true, path: s.path, build, threads, cpuLevel: s.cpu };
   } else {
     addon = { ok: false, reason: s.reason };
   }
@@ -333,7 +333,7 @@ export function renderMarkdown(report: BenchReport, options: { reference?: strin
   lines.push(
     `- histoflow ${e.histoflow.version ?? '?'}${e.histoflow.gitCommit ? ` @ ${e.histoflow.gitCommit.slice(0, 10)}${e.histoflow.gitDirty ? ' (modified)' : ''}` : ' (no git commit)'}; addon: ${
       addon.ok
-        ? `${build ? `simd ${String(build.simd)}, openmp ${String(build.openmp)}, cuda ${String(build.cuda)}, ${String(build.compiler)}` : 'loaded'}${addon.threads ? `, ${addon.threads} threads` : ''}`
+        ? `${addon.cpuLevel ? `cpu level ${addon.cpuLevel.level} (${addon.cpuLevel.why}), ` : ''}${build ? `simd ${String(build.simd)}, openmp ${String(build.openmp)}, cuda ${String(build.cuda)}, ${String(build.compiler)}` : 'loaded'}${addon.threads ? `, ${addon.threads} threads` : ''}`
         : `not loaded (${addon.reason.slice(0, 160)})`
     }`,
   );

@@ -6,7 +6,8 @@
 #      config cannot load, and the build must still link oneDNN directly;
 #   3. every optional library off: the fallbacks alone;
 #   4. a half-installed library (an openslide.pc whose headers and library do
-#      not exist): configure reports it off with the reason and goes on.
+#      not exist) and a broken nvcc: configure reports each off with the
+#      reason and goes on.
 # Builds 2–4 use the baseline level only, to keep CI short.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,11 +40,15 @@ configure build-native-bare -DHISTOFLOW_CUDA=OFF -DHISTOFLOW_OPENSLIDE=OFF -DHIS
 cmake --build build-native-bare -j "$jobs" > /dev/null
 build-native-bare/histoflow_native_tests
 
-echo "== 4. a half-installed OpenSlide is reported off, configure goes on"
+echo "== 4. a half-installed OpenSlide and a broken nvcc are reported off, configure goes on"
 fake=$(mktemp -d)
 trap 'rm -rf "$fake"' EXIT
 printf 'Name: openslide\nDescription: half-installed\nVersion: 9.9\nLibs: -L%s/lib -lopenslide\nCflags: -I%s/include\n' "$fake" "$fake" > "$fake/openslide.pc"
 PKG_CONFIG_PATH="$fake" PKG_CONFIG_LIBDIR="$fake" configure build-native-broken -DHISTOFLOW_CUDA=OFF -DHISTOFLOW_CPU_LEVELS=v2
 expect build-native-broken.configure.log 'OpenSlide +OFF \(.+\)' 'OpenSlide OFF with a reason'
+printf '#!/bin/sh\necho "nvcc fatal: broken install" >&2\nexit 1\n' > "$fake/nvcc"
+chmod +x "$fake/nvcc"
+CUDACXX="$fake/nvcc" configure build-native-broken -DHISTOFLOW_CPU_LEVELS=v2
+expect build-native-broken.configure.log 'CUDA +OFF \(.+\)' 'CUDA OFF with a reason'
 rm -rf build-native-broken build-native-*.configure.log build-native.configure.log
 echo "ci-native: all native checks passed"

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 
 import { CPU_LEVELS, chooseCpuLevel, loadAddon } from '../bindings/loader.js';
+import { loadGpu } from '../src/kernels/gpujs_loader.js';
 import { CLI, IN_CI, ROOT } from './helpers.js';
 
 const exec = promisify(execFile);
@@ -49,10 +50,11 @@ if (!addon.ok) {
 } else {
   const { built, supported, level: loaded } = addon.cpu;
 
-  (IN_CI ? test : test.skip)(`every optional library that .ci/run installs is linked${IN_CI ? '' : ' (skipped: checked in CI, where they are installed)'}`, (t) => {
+  (IN_CI ? test : test.skip)(`every optional library that .ci/run installs is linked, and gpu.js (headless-gl) built${IN_CI ? '' : ' (skipped: checked in CI, where they are installed)'}`, async (t) => {
     const b = addon.addon.buildInfo();
     t.deepEqual({ openslide: b.openslide, onednn: b.onednn, libdeflate: b.png, openmp: b.openmp },
       { openslide: true, onednn: true, libdeflate: true, openmp: true });
+    await t.notThrowsAsync(loadGpu(), 'gpu.js loads (its gl build needs the apt line\'s python-is-python3 and X/GL headers)');
   });
 
   test('the loaded level is the highest built one this CPU runs (no cap set here)', (t) => {
