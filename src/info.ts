@@ -4,7 +4,8 @@
  */
 import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 import { loadAddon, packageRoot, type CpuDispatch } from '../bindings/loader.js';
 import { kernelBackendStatus, type BackendStatus } from './kernels/registry.js';
@@ -23,7 +24,7 @@ export interface HistoflowInfo {
   platform: string;
   cpu: { model: string; cores: number; memoryGiB: number };
   addon:
-    | { loaded: true; path: string; cpuLevel: CpuDispatch; simd: string; threads: number; openmp: boolean; compiler: string;
+    | { loaded: true; path: string; cpuLevel: CpuDispatch; features: Record<string, string> | null; simd: string; threads: number; openmp: boolean; compiler: string;
         cuda: { compiled: boolean; version: string; devices: { name: string; memoryGiB: number; computeCapability: string }[]; reason: string };
         openslide: boolean; onednn: boolean }
     | { loaded: false; reason: string };
@@ -98,6 +99,15 @@ async function tfjsBackends(): Promise<TfjsBackendInfo[]> {
   return out;
 }
 
+/** What configure found, with the reason for each feature that is off (build/histoflow-features.json, written by CMakeLists.txt). */
+function buildFeatures(addonPath: string): Record<string, string> | null {
+  try {
+    return JSON.parse(readFileSync(join(dirname(addonPath), '..', 'histoflow-features.json'), 'utf8')) as Record<string, string>;
+  } catch {
+    return null;
+  }
+}
+
 export async function info(): Promise<HistoflowInfo> {
   const s = loadAddon();
   const c = cpus();
@@ -111,6 +121,7 @@ export async function info(): Promise<HistoflowInfo> {
       loaded: true,
       path: s.path,
       cpuLevel: s.cpu,
+      features: buildFeatures(s.path),
       simd: b.simd,
       threads: s.addon.getThreads(),
       openmp: b.openmp,
@@ -164,6 +175,8 @@ export function formatInfo(i: HistoflowInfo): string {
     }
     lines.push(`  openslide linked ${yes(a.openslide)}${i.openslideVersion ? ` (system ${i.openslideVersion})` : ''}`);
     lines.push(`  oneDNN   linked ${yes(a.onednn)}${i.onednnVersion ? ` (system ${i.onednnVersion})` : ''}`);
+    const off = Object.entries(a.features ?? {}).filter(([k, v]) => k !== 'levels' && v.startsWith('OFF'));
+    for (const [k, v] of off) lines.push(`  ${k} off at build time: ${v.replace(/^OFF \((.*)\)$/, '$1')}`);
   } else {
     lines.push(`addon      NOT loaded: ${i.addon.reason}`);
   }

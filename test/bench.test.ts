@@ -3,15 +3,13 @@
  * `npm run bench`, never asserted by tests).
  */
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import test from 'ava';
 
-import { dataFile } from './helpers.js';
+import { CLI } from './helpers.js';
 
 const exec = promisify(execFile);
-const CLI = join(dataFile('..'), '..', 'dist', 'src', 'cli', 'main.js');
 
 test('histoflow bench stain --quick --json prints one object with env and a result per case and backend', async (t) => {
   const { stdout, stderr } = await exec(process.execPath, [CLI, 'bench', 'stain', '--quick', '--json'], { maxBuffer: 64 << 20 });

@@ -1,7 +1,7 @@
 /** The command line as a user runs it: outputs, --json, and clear errors. */
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import test from 'ava';
 import sharp from 'sharp';
@@ -58,7 +58,9 @@ test('histoflow stain with a bad option or a missing file exits 1 with a message
   const missing = await histoflow('stain', 'no-such-file.png', '--out', out);
   t.is(missing.code, 1);
   t.regex(missing.stderr, /no-such-file\.png/);
-  const corrupt = await histoflow('stain', dataFile('README.md'), '--out', out);
+  const notImage = join(dirname(out), 'not-an-image.png');
+  writeFileSync(notImage, 'this is text, not a PNG\n');
+  const corrupt = await histoflow('stain', notImage, '--out', out);
   t.is(corrupt.code, 1);
   t.regex(corrupt.stderr, /cannot read image/);
   t.false(existsSync(out) && readdirSync(out).length > 0);

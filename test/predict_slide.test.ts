@@ -19,10 +19,9 @@ import { predictSlide } from '../src/heatmap/predict_slide.js';
 import { decodeProbabilityF32 } from '../src/heatmap/probability_map.js';
 import type { RegionCollection } from '../src/heatmap/regions.js';
 import { labelTile, parseAnnotations } from '../src/tiling/annotations.js';
-import { dataFile } from './helpers.js';
+import { CLI } from './helpers.js';
 import { rednessModel, SLIDE_MPP, SLIDE_WIDTH, SQUARE, SQUARE_CENTRE, TISSUE, writeTestSlide } from './heatmap_support.js';
 
-const CLI = join(dataFile('..'), '..', 'dist', 'src', 'cli', 'main.js');
 const root = mkdtempSync(join(tmpdir(), 'histoflow-heatmap-'));
 const SLIDE = join(root, 'slide.tif');
 const GLASS = join(root, 'glass.tif');

