@@ -128,18 +128,25 @@ export function loadAddon(): AddonState {
   }
   const baseLevel = base.buildInfo().cpuLevel ?? 'unknown';
   const supported = base.cpuLevels?.() ?? [];
+  // Only a portable build (a v2 baseline) has level files beside it;
   // HISTOFLOW_ADDON names one file: no dispatch.
   const fileOf = (l: string) => (l === baseLevel ? found : join(dirname(found), `histoflow-${l}.node`));
-  const built = process.env.HISTOFLOW_ADDON
+  const built = process.env.HISTOFLOW_ADDON || baseLevel !== 'v2'
     ? [baseLevel]
     : [baseLevel, ...CPU_LEVELS.filter((l) => l !== baseLevel && existsSync(fileOf(l)))];
   const choice = chooseCpuLevel(built, supported, cap);
   let addon = base, path = found, why = choice.why, level = baseLevel;
   if (choice.level !== baseLevel) {
     try {
-      addon = require(fileOf(choice.level)) as NativeAddon;
-      path = fileOf(choice.level);
-      level = choice.level;
+      const variant = require(fileOf(choice.level)) as NativeAddon;
+      const b = variant.buildInfo(), bb = base.buildInfo();
+      if (b.cpuLevel !== choice.level || b.version !== bb.version || b.compiler !== bb.compiler) {
+        why = `the baseline, since ${fileOf(choice.level)} is left from another build (level ${String(b.cpuLevel)}, version ${String(b.version)}); rebuild with \`npm run build\``;
+      } else {
+        addon = variant;
+        path = fileOf(choice.level);
+        level = choice.level;
+      }
     } catch (e) {
       why = `the baseline, since ${loadFailure(fileOf(choice.level), e)}`;
     }

@@ -7,6 +7,10 @@
 #include "color/optical_density.h"
 #include "core/parallel.h"
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 namespace hf {
 
 namespace {
@@ -30,7 +34,17 @@ void rgb_to_od_cpu(const RgbBatch& in, const OdParams& p, float* out) {
   fill_od_table(p, table);
   const int64_t values = in.bytes();
   parallel_for(values, kMinChunk, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) out[i] = table[in.data[i]];
+    int64_t i = b;
+    // The lookup is a gather, written out: GCC's generic tuning (the portable
+    // CPU levels) would not vectorize it, and ran 30 % slower than -march=native.
+    // 8 lanes also on AVX-512: 16-lane gathers measured 10 % slower (Zen 4).
+#if defined(__AVX2__)
+    for (; i + 8 <= e; i += 8) {
+      const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(in.data + i)));
+      _mm256_storeu_ps(out + i, _mm256_i32gather_ps(table, idx, 4));
+    }
+#endif
+    for (; i < e; ++i) out[i] = table[in.data[i]];
   });
 }
 
