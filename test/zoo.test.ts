@@ -52,11 +52,7 @@ for (const name of ZOO_MODELS) {
     [a, b, c].forEach((m) => m.model.dispose());
   });
 
-  test(`${name}: trains one step on the native backend (finite loss, every trainable weight moves)`, async (t) => {
-    if (!nativeAvailable) {
-      t.pass('skipped: the native TF.js backend needs the addon');
-      return;
-    }
+  (nativeAvailable ? test : test.skip)(`${name}: trains one step on the native backend (finite loss, every trainable weight moves)${nativeAvailable ? '' : ' (skipped: the native TF.js backend needs the addon)'}`, async (t) => {
     t.is(tf.getBackend(), 'native');
     {
       const { model } = await buildModel(name, { inputSize: SIZE, width: 0.25, seed: 5, learningRate: 0.01 });
