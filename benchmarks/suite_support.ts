@@ -10,9 +10,7 @@ import { dataPath } from '../src/data/folder.js';
 export const PYTHON = '/usr/bin/python3';
 
 /** A real-data input from the data folder (src/data/folder.ts). */
-export function dataFile(name: string): string {
-  return dataPath(name);
-}
+export { dataPath as dataFile };
 
 export function isNative(backend: string): boolean {
   return backend === 'cpu' || backend === 'cuda';

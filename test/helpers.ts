@@ -33,20 +33,18 @@ export async function histoflow(...args: string[]): Promise<{ code: number; stdo
 export const IN_CI = process.env.CI === 'true';
 
 /** A real data file from the data folder (src/data/folder.ts: $HISTOFLOW_DATA, ../shared/data, the fetch cache). */
-export function dataFile(name: string): string {
-  return dataPath(name);
-}
+export { dataPath as dataFile };
 
 /** A data file as an RGB batch of one (alpha dropped). */
 export async function rgbFixture(name: string): Promise<RgbBatch> {
-  const { data, info } = await sharp(dataFile(name)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(dataPath(name)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`${name}: ${info.channels} channels`);
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), n: 1, height: info.height, width: info.width };
 }
 
 /** A single-channel data file (first channel if it has several). */
 export async function greyFixture(name: string): Promise<{ data: Uint8Array; width: number; height: number }> {
-  const { data, info } = await sharp(dataFile(name)).raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(dataPath(name)).raw().toBuffer({ resolveWithObject: true });
   const out = new Uint8Array(info.width * info.height);
   for (let i = 0; i < out.length; i++) out[i] = data[i * info.channels]!;
   return { data: out, width: info.width, height: info.height };
@@ -122,7 +120,7 @@ export function maskIoU(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /** An image resized by sharp to exactly width × height (lanczos3), RGB. */
 export async function resizedFixture(name: string, width: number, height: number): Promise<RgbBatch> {
-  const { data, info } = await sharp(dataFile(name), { limitInputPixels: false })
+  const { data, info } = await sharp(dataPath(name), { limitInputPixels: false })
     .removeAlpha()
     .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
     .raw()
