@@ -52,11 +52,12 @@
 //  5. noise: + noise_sigma · noise_value(noise_seed, (y·out_w + x)·3 + c),
 //     clipped to [0, 1]. noise_value(seed, i) = sqrt(−2·ln(1 − u₁))·cos(2π·u₂)
 //     with u₁ = (splitmix64(seed, 2i) >> 11)·2⁻⁵³ and u₂ likewise from 2i + 1
-//     (stain/stain_math.h's splitmix64).
+//     (core/random.h's splitmix64; augment/noise.h).
 //  6. normalize: (v − mean[c]) / std[c] per channel.
 #pragma once
 #include <cstdint>
 
+#include "augment/noise.h"  // noise_value, the standard normal of step 5
 #include "core/image.h"
 
 namespace hf {
@@ -88,8 +89,5 @@ struct AugmentBatchParams {
 // in: N x H x W x 3 uint8; params: N entries; out: N x out_h x out_w x 3 float32.
 void augment_cpu(const RgbBatch& in, const AugmentImageParams* params, const AugmentBatchParams& batch, float* out);
 void augment_cuda(const RgbBatch& in, const AugmentImageParams* params, const AugmentBatchParams& batch, float* out);
-
-// The standard normal used by step 5, shared by every backend.
-double noise_value(uint64_t seed, uint64_t index);
 
 }  // namespace hf

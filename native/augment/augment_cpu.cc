@@ -30,35 +30,27 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <string>
 #include <vector>
 
 #include "augment/augment.h"
+#include "augment/augment_check.h"
+#include "augment/augment_pixel.h"
 #include "augment/augment_tables.h"
 #include "augment/elastic_field.h"
 #include "core/fast_log.h"
-#include "core/error.h"
-#include "core/fast_exp.h"
 #include "core/parallel.h"
+#include "core/random.h"
 
 namespace hf {
 
 namespace {
 
-constexpr double kLogAdjust = kAugmentLogAdjust;
 using Tables = AugmentTables;
 const Tables& tables() { return augment_tables(); }
 
-inline float clamp01(float v) { return std::min(std::max(v, 0.f), 1.f); }
-
-
-// splitmix64 (stain/stain_math.h), inline so that the noise loop vectorizes.
-inline uint64_t mix64(uint64_t seed, uint64_t k) {
-  uint64_t z = seed + (k + 1) * 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+using augment::clamp01;
+using augment::Geometry;
+using augment::Tap;
 
 // noise_value(seed, first + j) for j < count, in float and branch-free
 // (absolute error ~1e-6 against the double definition):
@@ -69,7 +61,7 @@ inline uint64_t mix64(uint64_t seed, uint64_t k) {
 void noise_block(uint64_t seed, uint64_t first, int count, float* __restrict out) {
   for (int j = 0; j < count; ++j) {
     const uint64_t i = first + static_cast<uint64_t>(j);
-    const uint64_t k1 = mix64(seed, 2 * i) >> 11, k2 = mix64(seed, 2 * i + 1) >> 40;
+    const uint64_t k1 = splitmix64(seed, 2 * i) >> 11, k2 = splitmix64(seed, 2 * i + 1) >> 40;
     const float u1 = static_cast<float>(static_cast<int64_t>(k1)) * 0x1.0p-53f;
     const float w1 = static_cast<float>(static_cast<int64_t>((uint64_t{1} << 53) - k1)) * 0x1.0p-53f;
     const float s = -u1 / (2.f - u1), s2 = s * s;
@@ -90,52 +82,6 @@ void noise_block(uint64_t seed, uint64_t first, int count, float* __restrict out
     q = q * x2 - 1.66666667e-1f;
     q = q * x2 + 1.f;
     out[j] = -rad * (x * q);
-  }
-}
-
-// Output (y, x) → (u, v) in the pre-transform grid Hp x Wp (the resized crop
-// before d4): the output is fliplr^(d4&4)(rot90(R, d4&3)) in numpy's sense.
-struct Geometry {
-  int hp = 0, wp = 0;
-  int uy = 0, ux = 0, u0 = 0, vy = 0, vx = 0, v0 = 0;  // u = uy·y + ux·x + u0, v likewise
-};
-
-Geometry make_geometry(int d4, int oh, int ow) {
-  const int k = d4 & 3;
-  const bool flip = (d4 & 4) != 0;
-  Geometry g;
-  g.hp = (k & 1) ? ow : oh;
-  g.wp = (k & 1) ? oh : ow;
-  // In rot90(R, k) (oh x ow): i = y, j = flip ? ow − 1 − x : x.
-  const int jx = flip ? -1 : 1, j0 = flip ? ow - 1 : 0;
-  switch (k) {
-    case 0:  // R[i][j]
-      g.uy = 1, g.ux = 0, g.u0 = 0, g.vy = 0, g.vx = jx, g.v0 = j0;
-      break;
-    case 1:  // R[j][Wp − 1 − i]
-      g.uy = 0, g.ux = jx, g.u0 = j0, g.vy = -1, g.vx = 0, g.v0 = g.wp - 1;
-      break;
-    case 2:  // R[Hp − 1 − i][Wp − 1 − j]
-      g.uy = -1, g.ux = 0, g.u0 = g.hp - 1, g.vy = 0, g.vx = -jx, g.v0 = g.wp - 1 - j0;
-      break;
-    default:  // R[Hp − 1 − j][i]
-      g.uy = 0, g.ux = -jx, g.u0 = g.hp - 1 - j0, g.vy = 1, g.vx = 0, g.v0 = 0;
-      break;
-  }
-  return g;
-}
-
-// One axis of the bilinear resize (align_corners = false, clamped to the window).
-struct Tap {
-  int i0, i1;
-  float w;
-};
-void make_taps(int out, int in, Tap* taps) {
-  for (int o = 0; o < out; ++o) {
-    double s = (o + 0.5) * in / out - 0.5;
-    s = std::min(std::max(s, 0.0), static_cast<double>(in - 1));
-    const int i0 = static_cast<int>(s);
-    taps[o] = {i0, std::min(i0 + 1, in - 1), static_cast<float>(s - i0)};
   }
 }
 
@@ -214,10 +160,7 @@ void elastic_planes(const float* const G[3], float* const E[3], int h, int w, co
   int32_t* jx = s.elastic_cols.data();
   int32_t* by = jx + w;      // the row's first taps, before reflection
   int32_t* bx = by + w;
-  for (size_t k = 0; k < grid; ++k) {
-    cy[k] = elastic::control(p.elastic_seed, alpha, 2 * k);
-    cx[k] = elastic::control(p.elastic_seed, alpha, 2 * k + 1);
-  }
+  elastic::control_grids(p.elastic_seed, alpha, grid, cy, cx);
   for (int x = 0; x < w; ++x) elastic::axis(x, sigma, &jx[x], wx + 4 * x);
   for (int y = 0; y < h; ++y) {
     int jy;
@@ -290,26 +233,17 @@ void elastic_planes(const float* const G[3], float* const E[3], int h, int w, co
   }
 }
 
-// ln(max(v, 1e-6)) / ln(1e-6) in place: the optical density HED jitter reads.
+// The optical density HED jitter reads (augment::hed_od), in place.
 void od_row(float* __restrict q, int n) {
-  const float inv_adjust = static_cast<float>(1.0 / kLogAdjust);
-  for (int x = 0; x < n; ++x) q[x] = fast_log(std::max(q[x], 1e-6f)) * inv_adjust;
+  for (int x = 0; x < n; ++x) q[x] = augment::hed_od(q[x]);
 }
 
 void hed_row(float* __restrict r, float* __restrict g, float* __restrict b, int n, const AugmentImageParams& p,
              const Tables& t) {
-  const float* a = t.hed_from_rgb;
-  const float* e = t.log_rgb_from_hed;
-  const float al0 = p.hed_alpha[0], al1 = p.hed_alpha[1], al2 = p.hed_alpha[2];
-  const float be0 = p.hed_beta[0], be1 = p.hed_beta[1], be2 = p.hed_beta[2];
   for (int i = 0; i < n; ++i) {
-    const float l0 = r[i], l1 = g[i], l2 = b[i];
-    const float s0 = std::max(l0 * a[0] + l1 * a[3] + l2 * a[6], 0.f) * al0 + be0;
-    const float s1 = std::max(l0 * a[1] + l1 * a[4] + l2 * a[7], 0.f) * al1 + be1;
-    const float s2 = std::max(l0 * a[2] + l1 * a[5] + l2 * a[8], 0.f) * al2 + be2;
-    r[i] = clamp01(fast_exp(s0 * e[0] + s1 * e[3] + s2 * e[6]));
-    g[i] = clamp01(fast_exp(s0 * e[1] + s1 * e[4] + s2 * e[7]));
-    b[i] = clamp01(fast_exp(s0 * e[2] + s1 * e[5] + s2 * e[8]));
+    float px[3] = {r[i], g[i], b[i]};
+    augment::hed_jitter(p, t, px);
+    r[i] = px[0], g[i] = px[1], b[i] = px[2];
   }
 }
 
@@ -318,30 +252,20 @@ float gray_sum_row(const float* __restrict r, const float* __restrict g, const f
   float acc[16] = {};
   int i = 0;
   for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) acc[j] += 0.299f * r[i + j] + 0.587f * g[i + j] + 0.114f * b[i + j];
+    for (int j = 0; j < 16; ++j) acc[j] += augment::gray_of(r[i + j], g[i + j], b[i + j]);
   float s = 0.f;
-  for (; i < n; ++i) s += 0.299f * r[i] + 0.587f * g[i] + 0.114f * b[i];
+  for (; i < n; ++i) s += augment::gray_of(r[i], g[i], b[i]);
   for (int j = 0; j < 16; ++j) s += acc[j];
   return s;
 }
 
-// HSV hue rotation (colorsys): h from the max channel, then each channel is
-// V − C·clamp(min(k, 4 − k), 0, 1) with k = (n + 6h') mod 6, n = 5, 3, 1.
+// HSV hue rotation (colorsys, augment::rotate_hue).
 void hue_row(float* __restrict r, float* __restrict g, float* __restrict b, int n, float hue) {
-  const float shift = 6.f * (hue - std::floor(hue));
+  const float shift = augment::hue_shift(hue);
   for (int i = 0; i < n; ++i) {
-    const float R = r[i], G = g[i], B = b[i];
-    const float M = std::max(std::max(R, G), B), m = std::min(std::min(R, G), B), C = M - m;
-    const float inv = 1.f / (C > 0.f ? C : 1.f);
-    const float hr = (G - B) * inv, hg = 2.f + (B - R) * inv, hb = 4.f + (R - G) * inv;
-    const float h = (R == M ? hr : (G == M ? hg : hb)) + shift;
-    float k;
-    k = 5.f + h, k -= 6.f * std::floor(k * (1.f / 6.f));
-    r[i] = clamp01(M - C * std::min(std::max(std::min(k, 4.f - k), 0.f), 1.f));
-    k = 3.f + h, k -= 6.f * std::floor(k * (1.f / 6.f));
-    g[i] = clamp01(M - C * std::min(std::max(std::min(k, 4.f - k), 0.f), 1.f));
-    k = 1.f + h, k -= 6.f * std::floor(k * (1.f / 6.f));
-    b[i] = clamp01(M - C * std::min(std::max(std::min(k, 4.f - k), 0.f), 1.f));
+    float px[3] = {r[i], g[i], b[i]};
+    augment::rotate_hue(px, shift);
+    r[i] = px[0], g[i] = px[1], b[i] = px[2];
   }
 }
 
@@ -352,11 +276,16 @@ void bcs_row(float* __restrict r, float* __restrict g, float* __restrict b, int 
              float fs) {
   for (int i = 0; i < n; ++i) {
     float R = r[i], G = g[i], B = b[i];
-    if (kBright) R = clamp01(R * fb), G = clamp01(G * fb), B = clamp01(B * fb);
-    if (kContrast) R = clamp01((R - mg) * fc + mg), G = clamp01((G - mg) * fc + mg), B = clamp01((B - mg) * fc + mg);
+    if (kBright) {
+      R = augment::brightness_step(R, fb), G = augment::brightness_step(G, fb), B = augment::brightness_step(B, fb);
+    }
+    if (kContrast) {
+      R = augment::contrast_step(R, fc, mg), G = augment::contrast_step(G, fc, mg), B = augment::contrast_step(B, fc, mg);
+    }
     if (kSat) {
-      const float gray = 0.299f * R + 0.587f * G + 0.114f * B;
-      R = clamp01(gray + (R - gray) * fs), G = clamp01(gray + (G - gray) * fs), B = clamp01(gray + (B - gray) * fs);
+      const float gray = augment::gray_of(R, G, B);
+      R = augment::saturation_step(R, gray, fs), G = augment::saturation_step(G, gray, fs);
+      B = augment::saturation_step(B, gray, fs);
     }
     r[i] = R, g[i] = G, b[i] = B;
   }
@@ -378,12 +307,6 @@ void colour_row(float* __restrict r, float* __restrict g, float* __restrict b, i
   if (which) kBcs[which](r, g, b, n, p.brightness, p.contrast, mean_gray, p.saturation);
   if (p.hue != 0.f) hue_row(r, g, b, n, p.hue);
 }
-
-bool colour_identity(const AugmentImageParams& p) {
-  return p.brightness == 1.f && p.contrast == 1.f && p.saturation == 1.f && p.hue == 0.f;
-}
-
-int blur_radius(float sigma) { return static_cast<int>(std::ceil(3.0 * static_cast<double>(sigma))); }
 
 // Separable gaussian, replicate edges: plane → tmp (rows) → plane (columns).
 // Blocks of kLanes outputs accumulate in registers across the taps (GCC and
@@ -470,10 +393,10 @@ void augment_image(const uint8_t* img, int64_t H, int64_t W, const AugmentImageP
                    const AugmentBatchParams& bp, const OutTables& ot, float* out) {
   const Tables& t = tables();
   const int oh = bp.out_h, ow = bp.out_w;
-  const Geometry g = make_geometry(p.d4, oh, ow);
+  const Geometry g = augment::make_geometry(p.d4, oh, ow);
   const bool exact = bp.crop_h == g.hp && bp.crop_w == g.wp;
   const bool hed = p.hed_enabled != 0;
-  const bool colour = !colour_identity(p);
+  const bool colour = !augment::colour_identity(p);
   const bool blur = p.blur_sigma > 0.f;
   const bool noise = p.noise_sigma > 0.f;
   const bool warp = p.elastic_alpha > 0.f;
@@ -495,7 +418,7 @@ void augment_image(const uint8_t* img, int64_t H, int64_t W, const AugmentImageP
   }
 
   const int64_t plane = static_cast<int64_t>(oh) * ow;
-  const int radius = blur ? blur_radius(p.blur_sigma) : 0;
+  const int radius = blur ? augment::blur_radius(p.blur_sigma) : 0;
   Scratch& s = tls_scratch;
   // A resize under a d4 other than 0 samples into planes of its own first.
   const bool permute = !exact && p.d4 != 0;
@@ -526,8 +449,8 @@ void augment_image(const uint8_t* img, int64_t H, int64_t W, const AugmentImageP
   const Tap* tx = nullptr;
   if (!exact) {
     if (s.taps.size() < static_cast<size_t>(g.hp + g.wp)) s.taps.resize(g.hp + g.wp);
-    make_taps(g.hp, bp.crop_h, s.taps.data());
-    make_taps(g.wp, bp.crop_w, s.taps.data() + g.hp);
+    for (int u = 0; u < g.hp; ++u) s.taps[u] = augment::make_tap(u, bp.crop_h, g.hp);
+    for (int v = 0; v < g.wp; ++v) s.taps[g.hp + v] = augment::make_tap(v, bp.crop_w, g.wp);
     ty = s.taps.data(), tx = s.taps.data() + g.hp;
   }
   float* R[3] = {G[0], G[1], G[2]};
@@ -582,19 +505,7 @@ void augment_image(const uint8_t* img, int64_t H, int64_t W, const AugmentImageP
     float* tmp = s.planes.data() + at_tmp;
     float* pad = s.planes.data() + at_pad;
     float* wt = s.planes.data() + at_wt;
-    {
-      double w[1 + 2 * 64];
-      std::vector<double> big;
-      double* wd = w;
-      if (2 * radius + 1 > static_cast<int>(sizeof w / sizeof w[0])) {
-        big.resize(2 * radius + 1);
-        wd = big.data();
-      }
-      const double sig = p.blur_sigma;
-      double sum = 0;
-      for (int i = -radius; i <= radius; ++i) sum += wd[i + radius] = std::exp(-0.5 * i * i / (sig * sig));
-      for (int i = 0; i <= 2 * radius; ++i) wt[i] = static_cast<float>(wd[i] / sum);
-    }
+    augment::blur_weights(p.blur_sigma, radius, wt);
     for (int c = 0; c < 3; ++c) blur_plane(P[c], tmp, pad, oh, ow, wt, radius);
   }
 
@@ -623,17 +534,7 @@ void augment_image(const uint8_t* img, int64_t H, int64_t W, const AugmentImageP
 
 void augment_cpu(const RgbBatch& in, const AugmentImageParams* params, const AugmentBatchParams& batch, float* out) {
   if (in.n <= 0) return;
-  const auto fail = [](const std::string& what) { throw ArgumentError("augment: " + what); };
-  if (batch.out_h <= 0 || batch.out_w <= 0) fail("out_h and out_w must be positive");
-  if (batch.crop_h <= 0 || batch.crop_w <= 0 || batch.crop_h > in.height || batch.crop_w > in.width)
-    fail("the crop window must fit the source images");
-  for (int64_t i = 0; i < in.n; ++i) {
-    const AugmentImageParams& p = params[i];
-    if (p.d4 < 0 || p.d4 > 7) fail("d4 must be in 0..7");
-    if (p.crop_y < 0 || p.crop_x < 0 || p.crop_y + batch.crop_h > in.height || p.crop_x + batch.crop_w > in.width)
-      fail("crop window of image " + std::to_string(i) + " is outside the source");
-    if (!elastic::params_ok(p.elastic_alpha, p.elastic_sigma)) fail("elastic parameters of image " + std::to_string(i) + " are out of range");
-  }
+  check_augment_args(in, params, batch);
   OutTables ot;
   for (int c = 0; c < 3; ++c) {
     ot.mean[c] = batch.mean[c], ot.std[c] = batch.std[c];

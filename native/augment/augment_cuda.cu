@@ -10,20 +10,20 @@
 //   4. blur_kernel x2  separable gaussian, per-image radius and weights (host
 //                       computed, as the CPU reference), rows then columns
 //   5. finish_kernel   gaussian noise (counter-based, double) + normalize → out
-// Every step mirrors augment_cpu.cc operation for operation (float pixels,
-// the same clamps and the same rounding), so the two agree to ~1e-6.
+// The per-pixel formulas are augment_cpu.cc's own (augment_device.cuh says
+// which headers, and the two places the backends differ), so the two agree
+// to ~1e-6.
 #include <cub/block/block_reduce.cuh>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <string>
 #include <vector>
 
 #include "augment/augment.h"
+#include "augment/augment_check.h"
 #include "augment/augment_device.cuh"
 #include "core/cuda_check.cuh"
-#include "core/error.h"
 
 namespace hf {
 
@@ -89,9 +89,10 @@ __global__ void sample_kernel(SampleArgs a, int64_t n, const AugmentImageParams*
 // ---- 2. mean gray (contrast) ------------------------------------------------------
 
 // One block per image (x walks the images), one thread per row: each row is
-// summed in float from left to right, the rows in double (augment_cpu's
-// gray_sum_row and gray_sum), and the block reduction is in a fixed order, so
-// the mean does not depend on scheduling.
+// summed in float from left to right, the rows in double, and the block
+// reduction is in a fixed order, so the mean does not depend on scheduling.
+// (augment_cpu's gray_sum_row keeps sixteen partial float sums per row, which
+// vectorize: the two means agree to float rounding, not bit for bit.)
 __global__ void gray_mean_kernel(const float* __restrict__ buf, int64_t n, int out_h, int out_w,
                                  const AugmentImageParams* __restrict__ params, float* __restrict__ mean_gray) {
   using BlockReduce = cub::BlockReduce<double, kThreads>;
@@ -103,7 +104,7 @@ __global__ void gray_mean_kernel(const float* __restrict__ buf, int64_t n, int o
     for (int y = threadIdx.x; y < out_h; y += blockDim.x) {
       const float* px = buf + (img * ppi + int64_t{y} * out_w) * 3;
       float row = 0.f;
-      for (int x = 0; x < out_w; ++x) row += augment_dev::gray_of(px[3 * x], px[3 * x + 1], px[3 * x + 2]);
+      for (int x = 0; x < out_w; ++x) row += augment::gray_of(px[3 * x], px[3 * x + 1], px[3 * x + 2]);
       acc += row;
     }
     const double total = BlockReduce(temp).Sum(acc);
@@ -118,7 +119,7 @@ __global__ void colour_kernel(float* __restrict__ buf, int64_t n, int64_t ppi,
                               const AugmentImageParams* __restrict__ params, const float* __restrict__ mean_gray) {
   HF_FOR_EACH_IMAGE(img, n) {
     const AugmentImageParams& p = params[img];
-    if (augment_dev::colour_identity(p)) continue;
+    if (augment::colour_identity(p)) continue;
     const float m = p.contrast == 1.f ? 0.f : mean_gray[img];
     HF_FOR_EACH_ITEM(k, ppi) {
       float* o = buf + (img * ppi + k) * 3;
@@ -196,19 +197,7 @@ void augment_cuda(const RgbBatch& in, const AugmentImageParams* params, const Au
   const char* op = "augment_cuda";
   const int64_t n = in.n;
   if (n <= 0) return;
-  // The checks of augment_cpu: a bad window would read outside the upload.
-  const auto fail = [](const std::string& what) { throw ArgumentError("augment: " + what); };
-  if (batch.out_h <= 0 || batch.out_w <= 0) fail("out_h and out_w must be positive");
-  if (batch.crop_h <= 0 || batch.crop_w <= 0 || batch.crop_h > in.height || batch.crop_w > in.width)
-    fail("the crop window must fit the source images");
-  for (int64_t i = 0; i < n; ++i) {
-    const AugmentImageParams& p = params[i];
-    if (p.d4 < 0 || p.d4 > 7) fail("d4 must be in 0..7");
-    if (p.crop_y < 0 || p.crop_x < 0 || p.crop_y + batch.crop_h > in.height || p.crop_x + batch.crop_w > in.width)
-      fail("crop window of image " + std::to_string(i) + " is outside the source");
-    if (!elastic::params_ok(p.elastic_alpha, p.elastic_sigma))
-      fail("elastic parameters of image " + std::to_string(i) + " are out of range");
-  }
+  check_augment_args(in, params, batch);
   const int64_t ppi = int64_t{batch.out_h} * batch.out_w;
   const int64_t values = n * ppi * 3;
 
@@ -216,7 +205,7 @@ void augment_cuda(const RgbBatch& in, const AugmentImageParams* params, const Au
   std::vector<int> radius(n);
   std::vector<int64_t> offsets(n);
   std::vector<float> weights;
-  // Per-image elastic control grids, drawn on the host as augment_cpu does.
+  // Per-image elastic control grids, drawn on the host (elastic::control_grids).
   std::vector<int64_t> control_offsets(n);
   std::vector<float> controls;
   bool any_blur = false, any_contrast = false, any_colour = false;
@@ -230,7 +219,7 @@ void augment_cuda(const RgbBatch& in, const AugmentImageParams* params, const Au
     any_blur = any_blur || radius[i] > 0;
     weights.insert(weights.end(), taps.begin(), taps.end());
     any_contrast = any_contrast || p.contrast != 1.f;
-    any_colour = any_colour || !augment_dev::colour_identity(p);
+    any_colour = any_colour || !augment::colour_identity(p);
   }
 
   SampleArgs args;

@@ -9,20 +9,14 @@
 // weights are positive and sum to 1, so no displacement exceeds α per axis.
 #pragma once
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 #include "core/host_device.h"
+#include "core/random.h"
 
 namespace hf {
 namespace elastic {
-
-// splitmix64 (stain/stain_math.h), for the device as well.
-HF_HOST_DEVICE inline uint64_t mix64(uint64_t seed, uint64_t k) {
-  uint64_t z = seed + (k + 1) * 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 // Control points along an axis of n output pixels: floor((n − 1)/σ) + 4.
 HF_HOST_DEVICE inline int grid_size(int n, float sigma) {
@@ -32,8 +26,17 @@ HF_HOST_DEVICE inline int grid_size(int n, float sigma) {
 // Control value `index` (2·(j·grid_w + i) + d, d = 0 for rows, 1 for columns):
 // α·(2u − 1) in double, u = (splitmix64(seed, index) >> 11)·2⁻⁵³, then float.
 HF_HOST_DEVICE inline float control(uint64_t seed, float alpha, uint64_t index) {
-  const double u = static_cast<double>(mix64(seed, index) >> 11) * 0x1.0p-53;
+  const double u = uniform_double(splitmix64(seed, index));
   return static_cast<float>(static_cast<double>(alpha) * (2.0 * u - 1.0));
+}
+
+// An image's two control grids of `grid` = gh·gw values each: cy (rows) and
+// cx (columns), index k of cy drawn as control(2k), of cx as control(2k + 1).
+inline void control_grids(uint64_t seed, float alpha, size_t grid, float* cy, float* cx) {
+  for (size_t k = 0; k < grid; ++k) {
+    cy[k] = control(seed, alpha, 2 * k);
+    cx[k] = control(seed, alpha, 2 * k + 1);
+  }
 }
 
 // Pixel coordinate `pos` on one axis: the first of its 4 control points and

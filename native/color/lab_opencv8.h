@@ -22,6 +22,7 @@ class OpenCvLab8 {
     return tables;
   }
   int gamma(int v) const { return gamma_[v]; }
+  int cbrt(int i) const { return cbrt_[i]; }  // i in [0, 3072)
   // L8 of a weighted gamma sum Σ kY[c]·gamma(c) (monotone in the sum).
   int lightness_of_weighted_sum(int64_t sum) const {
     return descale(296 * static_cast<int64_t>(cbrt_[clamp_index(descale(sum, 12))]) - 1336934, 15);

@@ -18,6 +18,7 @@
 #endif
 
 #include "stain/macenko.h"
+#include "stain/macenko_plane.h"
 #include "stain/stain_fit_internal.h"
 #include "stain/stain_math.h"
 
@@ -31,23 +32,10 @@ namespace {
 
 using namespace stain_cpu;
 
-// Strictly increasing in atan2(y, x) over (−π, π]: 1 − x/(|x|+|y|), mirrored
-// for y < 0; in [−2, 2].
-inline float pseudo_angle(float x, float y) {
-  // (builtins: library inlines compiled before the pragma above would not inline)
-  const float s = __builtin_fabsf(x) + __builtin_fabsf(y) + 1e-30f;  // never 0
-  return __builtin_copysignf(1.f - x / s, y);
-}
 // (std::min from a header compiled before the pragma above would not inline.)
 inline float min3(float a, float b, float c) {
   const float m = a < b ? a : b;
   return m < c ? m : c;
-}
-inline double angle_of_pseudo(double d) {
-  double a = std::fabs(d);
-  double x = 1.0 - a, y = 1.0 - std::fabs(x);
-  double phi = std::atan2(y, x);
-  return d < 0 ? -phi : phi;
 }
 
 // Layout of one block's sums in StainScratch::block_sums.
@@ -131,17 +119,8 @@ void fit_image(const uint8_t* rgb, int64_t pixels, const MacenkoParams& p, const
     fit.status = kFitTooFewTissuePixels;
     return;
   }
-  // np.cov: (Σ od·odᵀ − n·μμᵀ) / (n − 1).
-  double mean[3], cov[9];
-  for (int k = 0; k < 3; ++k) mean[k] = total.sum[k] / n;
-  const int upper[3][3] = {{0, 1, 2}, {1, 3, 4}, {2, 4, 5}};
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b) cov[a * 3 + b] = (total.cross[upper[a][b]] - n * mean[a] * mean[b]) / (n - 1);
-  double evals[3], evecs[9];
-  eigh3(cov, evals, evecs);
-  double e1[3] = {evecs[2], evecs[5], evecs[8]}, e2[3] = {evecs[1], evecs[4], evecs[7]};
-  if (e1[0] * mean[0] + e1[1] * mean[1] + e1[2] * mean[2] < 0)
-    for (double& v : e1) v = -v;
+  double e1[3], e2[3];
+  macenko::plane(n, total.sum, total.cross, e1, e2);
   const float f1[3] = {float(e1[0]), float(e1[1]), float(e1[2])};
   const float f2[3] = {float(e2[0]), float(e2[1]), float(e2[2])};
 
@@ -167,7 +146,7 @@ void fit_image(const uint8_t* rgb, int64_t pixels, const MacenkoParams& p, const
           const float r = od.od[px[3 * i]], g = od.od[px[3 * i + 1]], bl = od.od[px[3 * i + 2]];
           const float x = f2[0] * r + f2[1] * g + f2[2] * bl;
           const float y = f1[0] * r + f1[1] * g + f1[2] * bl;
-          tile_angle[i] = pseudo_angle(x, y);
+          tile_angle[i] = macenko::pseudo_angle(x, y);
           tile_x[i] = x;
           tile_y[i] = y;
           if constexpr (decltype(by_min_od)::value) {
@@ -204,7 +183,7 @@ void fit_image(const uint8_t* rgb, int64_t pixels, const MacenkoParams& p, const
   auto percentile_angle = [&](double percent) {
     OrderPair pair = select_order_pair(angles, scratch.segments.data(), static_cast<int>(blocks), scratch.hist_a[0],
                                        percentile_rank(percent, n));
-    return OrderPair::lerp(angle_of_pseudo(pair.lo), angle_of_pseudo(pair.hi), pair.frac);
+    return OrderPair::lerp(macenko::angle_of_pseudo(pair.lo), macenko::angle_of_pseudo(pair.hi), pair.frac);
   };
   const double phi_min = percentile_angle(p.alpha), phi_max = percentile_angle(100.0 - p.alpha);
   if (!macenko_stain_vectors(e1, e2, phi_min, phi_max, p.unit_rows, fit.he)) {

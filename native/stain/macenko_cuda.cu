@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "stain/macenko.h"
+#include "stain/macenko_plane.h"
 #include "stain/stain_cuda.cuh"
 #include "stain/stain_math.h"
 
@@ -39,19 +40,6 @@ struct AnglePlane {
   int32_t active;
 };
 
-// Strictly increasing in atan2(y, x) over (−π, π]: 1 − x/(|x|+|y|), mirrored
-// for y < 0 (macenko_cpu.cc's pseudo_angle; atan2 only on the order statistics).
-__device__ inline float pseudo_angle(float x, float y) {
-  const float s = fabsf(x) + fabsf(y) + 1e-30f;  // never 0
-  return copysignf(1.f - x / s, y);
-}
-double angle_of_pseudo(double d) {
-  const double a = std::fabs(d);
-  const double x = 1.0 - a, y = 1.0 - std::fabs(x);
-  const double phi = std::atan2(y, x);
-  return d < 0 ? -phi : phi;
-}
-
 __global__ void pseudo_angle_kernel(const float* __restrict__ od, const uint8_t* __restrict__ mask, int64_t n,
                                     int64_t ppi, const AnglePlane* __restrict__ planes, float* __restrict__ angles,
                                     uint32_t* __restrict__ segments) {
@@ -62,7 +50,7 @@ __global__ void pseudo_angle_kernel(const float* __restrict__ od, const uint8_t*
       const float r = od[3 * px], g = od[3 * px + 1], b = od[3 * px + 2];
       const float x = plane.e2[0] * r + plane.e2[1] * g + plane.e2[2] * b;
       const float y = plane.e1[0] * r + plane.e1[1] * g + plane.e1[2] * b;
-      angles[px] = pseudo_angle(x, y);
+      angles[px] = macenko::pseudo_angle(x, y);
       segments[px] = plane.active && mask[px] ? static_cast<uint32_t>(img) : static_cast<uint32_t>(n);
     }
   }
@@ -96,20 +84,9 @@ void macenko_fit_cuda(const RgbBatch& in, const MacenkoParams& p, StainFit* fits
       continue;
     }
     const double* s = &sums[9 * i];
-    double mean[3], cov[9];
-    for (int k = 0; k < 3; ++k) mean[k] = s[k] / count;
-    const int upper[3][3] = {{0, 1, 2}, {1, 3, 4}, {2, 4, 5}};
-    for (int a = 0; a < 3; ++a)
-      for (int b = 0; b < 3; ++b)
-        cov[a * 3 + b] = (s[3 + upper[a][b]] - count * mean[a] * mean[b]) / (count - 1);
-    double evals[3], evecs[9];
-    eigh3(cov, evals, evecs);
     double* e1 = &e1s[3 * i];
     double* e2 = &e2s[3 * i];
-    for (int k = 0; k < 3; ++k) e1[k] = evecs[k * 3 + 2], e2[k] = evecs[k * 3 + 1];
-    // e1's sign: tissue projects positively; e2's sign only swaps φ_min and φ_max.
-    if (e1[0] * mean[0] + e1[1] * mean[1] + e1[2] * mean[2] < 0)
-      for (int k = 0; k < 3; ++k) e1[k] = -e1[k];
+    macenko::plane(count, s, s + 3, e1, e2);
     for (int k = 0; k < 3; ++k) {
       plane.e1[k] = static_cast<float>(e1[k]);
       plane.e2[k] = static_cast<float>(e2[k]);
@@ -133,7 +110,7 @@ void macenko_fit_cuda(const RgbBatch& in, const MacenkoParams& p, StainFit* fits
     if (!planes[i].active) continue;
     StainFit& fit = fits[i];
     auto angle = [&](const OrderPair& pair) {
-      return OrderPair::lerp(angle_of_pseudo(pair.lo), angle_of_pseudo(pair.hi), pair.frac);
+      return OrderPair::lerp(macenko::angle_of_pseudo(pair.lo), macenko::angle_of_pseudo(pair.hi), pair.frac);
     };
     const double phi_min = angle(pairs[2 * i]), phi_max = angle(pairs[2 * i + 1]);
     const double* e1 = &e1s[3 * i];

@@ -16,6 +16,8 @@
 #include <immintrin.h>
 #endif
 
+#include "core/host_device.h"
+
 namespace hf {
 
 class RankHistogram {
@@ -70,15 +72,16 @@ class RankHistogram {
 };
 
 // numpy's linear percentile: virtual index p/100·(n−1) between ranks k and k+1.
+// On the host and the device (stain_fit_cuda.cu's segmented order statistics).
 struct OrderRank {
   int64_t k = 0;
   double frac = 0;
   bool has_next = false;
 };
-inline OrderRank percentile_rank(double p, int64_t n) {
+HF_HOST_DEVICE inline OrderRank percentile_rank(double p, int64_t n) {
   double pos = p / 100.0 * static_cast<double>(n - 1);
   OrderRank r;
-  r.k = std::min<int64_t>(std::max<int64_t>(static_cast<int64_t>(std::floor(pos)), 0), n - 1);
+  r.k = std::min<int64_t>(std::max<int64_t>(static_cast<int64_t>(floor(pos)), 0), n - 1);
   r.frac = std::min(std::max(pos - static_cast<double>(r.k), 0.0), 1.0);
   r.has_next = r.k + 1 < n;
   return r;

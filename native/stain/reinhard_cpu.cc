@@ -13,10 +13,11 @@
 #include <cmath>
 #include <vector>
 
+#include "color/lab8_to_srgb.h"
 #include "color/lab_opencv8.h"
 #include "core/parallel.h"
 #include "stain/reinhard.h"
-#include "color/lab8_to_srgb.h"
+#include "stain/reinhard_tables.h"
 
 namespace hf {
 
@@ -25,40 +26,6 @@ namespace {
 constexpr int64_t kMinChunk = 1 << 14;
 
 inline void lab8(const uint8_t* px, uint8_t out[3]) { OpenCvLab8::instance().convert(px, out); }
-
-// round(255·srgb_gamma(linear)) for linear in [0, 1] without pow: level k
-// starts at linear = srgb_to_linear((k − 0.5)/255); a coarse index gives the
-// level at the bucket start, at most a step or two below the answer.
-class LinearToSrgb8 {
- public:
-  LinearToSrgb8() {
-    for (int k = 1; k < 256; ++k) {
-      const double v = (k - 0.5) / 255.0;
-      starts_[k] = static_cast<float>(v <= 0.04045 ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4));
-    }
-    starts_[0] = -1.f;
-    int level = 0;
-    for (int i = 0; i <= kCoarse; ++i) {
-      const float lin = static_cast<float>(i) / kCoarse;
-      while (level < 255 && lin >= starts_[level + 1]) ++level;
-      coarse_[i] = static_cast<uint8_t>(level);
-    }
-  }
-  uint8_t operator()(float lin) const {
-    lin = std::min(std::max(lin, 0.f), 1.f);
-    int level = coarse_[static_cast<int>(lin * kCoarse)];
-    while (level < 255 && lin >= starts_[level + 1]) ++level;
-    return static_cast<uint8_t>(level);
-  }
-
- private:
-  static constexpr int kCoarse = 8192;
-  float starts_[256];
-  uint8_t coarse_[kCoarse + 1];
-};
-
-// The tiatoolbox channel value of an 8-bit LAB level.
-inline double unscaled(int channel, int level) { return channel == 0 ? level / 2.55 : level - 128.0; }
 
 LabStats image_stats(const uint8_t* rgb, int64_t pixels, int threads) {
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(threads, pixels / kMinChunk + 1));
@@ -73,22 +40,13 @@ LabStats image_stats(const uint8_t* rgb, int64_t pixels, int threads) {
       }
     }
   });
-  LabStats s;
-  s.pixels = pixels;
-  if (pixels == 0) return s;
-  for (int c = 0; c < 3; ++c) {
-    double sum = 0, sum_sq = 0;
-    for (int v = 0; v < 256; ++v) {
-      int64_t count = 0;
-      for (int64_t w = 0; w < workers; ++w) count += partial[w * 768 + c * 256 + v];
-      double x = unscaled(c, v);
-      sum += count * x;
-      sum_sq += count * x * x;
-    }
-    s.mean[c] = sum / pixels;
-    s.std[c] = std::sqrt(std::max(0.0, sum_sq / pixels - s.mean[c] * s.mean[c]));
+  int64_t hist[3 * 256];
+  for (int i = 0; i < 3 * 256; ++i) {
+    int64_t count = 0;
+    for (int64_t w = 0; w < workers; ++w) count += partial[w * 768 + i];
+    hist[i] = count;
   }
-  return s;
+  return reinhard::stats_of(hist, pixels);
 }
 
 // Batches of at least as many images as threads run one image per thread;
@@ -106,17 +64,10 @@ void for_each_image(const RgbBatch& in, Fn&& per_image) {
 }
 
 void transform_image(const uint8_t* rgb, int64_t pixels, const LabStats& target, int threads, uint8_t* dst) {
-  static const LinearToSrgb8 gamma;
+  static const Srgb8Levels levels = make_srgb8_levels();
   const LabStats source = image_stats(rgb, pixels, threads);
   uint8_t table[3][256];
-  for (int c = 0; c < 3; ++c) {
-    const double gain = source.std[c] < 1e-6 ? 1.0 : target.std[c] / source.std[c];
-    for (int v = 0; v < 256; ++v) {
-      double y = (unscaled(c, v) - source.mean[c]) * gain + target.mean[c];
-      double scaled = c == 0 ? y * 2.55 : y + 128.0;
-      table[c][v] = static_cast<uint8_t>(std::min(std::max(scaled, 0.0), 255.0));
-    }
-  }
+  reinhard::transfer_table(source, target, table);
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(threads, pixels / kMinChunk + 1));
   parallel_for(workers, 1, [&](int64_t w0, int64_t w1) {
     for (int64_t w = w0; w < w1; ++w)
@@ -124,7 +75,7 @@ void transform_image(const uint8_t* rgb, int64_t pixels, const LabStats& target,
         uint8_t q[3];
         lab8(rgb + 3 * k, q);
         const uint8_t mapped[3] = {table[0][q[0]], table[1][q[1]], table[2][q[2]]};
-        lab8_to_srgb(mapped, gamma, dst + 3 * k);
+        lab8_to_srgb(mapped, [](float lin) { return linear_to_srgb8(levels, lin); }, dst + 3 * k);
       }
   });
 }

@@ -1,9 +1,9 @@
 // Reinhard et al. 2001 colour transfer on the device, as reinhard_cpu.cc
 // (tiatoolbox's ReinhardNormalizer on uint8 images): per pixel OpenCV 8-bit
 // LAB on the device (color/lab_device.cuh), per-image statistics as exact sums
-// over three 256-bin histograms (counted on the device, summed on the host in
-// the CPU's order), the transfer as a 256-entry table per channel, LAB8→sRGB
-// on the device.
+// over three 256-bin histograms (counted on the device, summed on the host:
+// stain/reinhard_tables.h, as the CPU), the transfer as a 256-entry table per
+// channel, LAB8→sRGB on the device.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -11,6 +11,7 @@
 #include "color/lab_device.cuh"
 #include "core/cuda_check.cuh"
 #include "stain/reinhard.h"
+#include "stain/reinhard_tables.h"
 
 namespace hf {
 
@@ -68,29 +69,6 @@ __global__ void reinhard_transfer_kernel(const uint8_t* __restrict__ rgb, int64_
   }
 }
 
-// The tiatoolbox channel value of an 8-bit LAB level.
-inline double unscaled(int channel, int level) { return channel == 0 ? level / 2.55 : level - 128.0; }
-
-// Mean and population std of each channel from its histogram (reinhard_cpu.cc's
-// image_stats: Σ count·x and Σ count·x² in level order).
-LabStats stats_of(const unsigned long long* hist, int64_t pixels) {
-  LabStats s;
-  s.pixels = pixels;
-  if (pixels == 0) return s;
-  for (int c = 0; c < 3; ++c) {
-    double sum = 0, sum_sq = 0;
-    for (int v = 0; v < 256; ++v) {
-      const int64_t count = static_cast<int64_t>(hist[c * 256 + v]);
-      const double x = unscaled(c, v);
-      sum += count * x;
-      sum_sq += count * x * x;
-    }
-    s.mean[c] = sum / pixels;
-    s.std[c] = std::sqrt(std::max(0.0, sum_sq / pixels - s.mean[c] * s.mean[c]));
-  }
-  return s;
-}
-
 // The LAB tables on the device, once per call.
 DeviceBuffer<Lab8DeviceTables> upload_lab_tables(const char* op) {
   static const Lab8DeviceTables tables = make_lab8_device_tables();
@@ -112,7 +90,7 @@ std::vector<LabStats> batch_stats(const RgbBatch& in, const DeviceBuffer<uint8_t
     d_hist.download(hist.data(), hist.size(), op);
   }
   std::vector<LabStats> stats(n);
-  for (int64_t i = 0; i < n; ++i) stats[i] = stats_of(&hist[i * 768], ppi);
+  for (int64_t i = 0; i < n; ++i) stats[i] = reinhard::stats_of(&hist[i * 768], ppi);
   return stats;
 }
 
@@ -137,20 +115,8 @@ void reinhard_transform_cuda(const RgbBatch& in, const LabStats& target, uint8_t
   const DeviceBuffer<Lab8DeviceTables> lab_tables = upload_lab_tables(op);
   const std::vector<LabStats> sources = batch_stats(in, d_rgb, lab_tables, op);
 
-  // y = (x − μ_s)·σ_t/σ_s + μ_t back in 8-bit LAB, clipped, truncated; a flat
-  // channel (σ_s < 1e-6) is shifted only.
   std::vector<TransferTable> tables(n);
-  for (int64_t i = 0; i < n; ++i) {
-    const LabStats& source = sources[i];
-    for (int c = 0; c < 3; ++c) {
-      const double gain = source.std[c] < 1e-6 ? 1.0 : target.std[c] / source.std[c];
-      for (int v = 0; v < 256; ++v) {
-        const double y = (unscaled(c, v) - source.mean[c]) * gain + target.mean[c];
-        const double scaled = c == 0 ? y * 2.55 : y + 128.0;
-        tables[i].level[c][v] = static_cast<uint8_t>(std::min(std::max(scaled, 0.0), 255.0));
-      }
-    }
-  }
+  for (int64_t i = 0; i < n; ++i) reinhard::transfer_table(sources[i], target, tables[i].level);
   DeviceBuffer<TransferTable> d_tables(n, op);
   d_tables.upload(tables.data(), n, op);
   DeviceBuffer<uint8_t> d_out(in.bytes(), op);

@@ -1,7 +1,7 @@
 // Device pieces shared by the CUDA stain methods (Macenko, Vahadane, fixed
-// stains), implemented in stain_fit_cuda.cu. They mirror the CPU reference's
-// stain_fit_internal.h: the same per-level OD table, the same tissue tables,
-// the same float arithmetic per pixel, exact order statistics. A batch is
+// stains), implemented in stain_fit_cuda.cu. They use the CPU reference's own
+// per-level OD and tissue tables (stain_fit_internal.h), the same float
+// arithmetic per pixel, and exact order statistics. A batch is
 // uploaded once; every kernel covers the whole batch, blockIdx.y walking the
 // images.
 #pragma once

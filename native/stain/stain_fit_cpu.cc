@@ -233,11 +233,7 @@ void render(const uint8_t* rgb, int64_t pixels, const OdTable& od, const float m
       tile[3 * i + 2] = -(m[6] * r + m[7] * g + m[8] * b);
     }
     uint8_t* dst = out + 3 * t0;
-    for (int64_t i = 0; i < 3 * count; ++i) {
-      float v = io * fast_exp(tile[i]);
-      v = v > 255.f ? overflow : v;
-      dst[i] = static_cast<uint8_t>(static_cast<int32_t>(v));
-    }
+    for (int64_t i = 0; i < 3 * count; ++i) dst[i] = render_value(io, tile[i], overflow);
   }
 }
 
@@ -332,9 +328,6 @@ void stain_transform_cpu(const RgbBatch& in, const StainFit* fits, const StainTr
         if (dst) std::memcpy(dst + offset, rgb, static_cast<size_t>(n_pixels * 3));
       return;
     }
-    const double scale[2] = {static_cast<double>(p.target_max_c[0]) / fit.max_c[0],
-                             static_cast<double>(p.target_max_c[1]) / fit.max_c[1]};
-    // M_stains[j][i] = Σ_k target_he[k][j]·scale_k·pinv[k][i] over the stains kept.
     struct Render {
       float m[9];
       double md[9];
@@ -342,14 +335,8 @@ void stain_transform_cpu(const RgbBatch& in, const StainFit* fits, const StainTr
       bool use_tables;
     };
     auto matrix = [&](bool use_h, bool use_e, Render& r) {
-      for (int j = 0; j < 3; ++j)
-        for (int c = 0; c < 3; ++c) {
-          double v = 0;
-          if (use_h) v += p.target_he[j] * scale[0] * pinv[c];
-          if (use_e) v += p.target_he[3 + j] * scale[1] * pinv[3 + c];
-          r.md[j * 3 + c] = v;
-          r.m[j * 3 + c] = static_cast<float>(v);
-        }
+      stain_cpu::transform_matrix(p, fit, pinv, use_h, use_e, r.md);
+      for (int k = 0; k < 9; ++k) r.m[k] = static_cast<float>(r.md[k]);
       r.use_tables = build_exp_tables(od, r.md, p.od.io, &r.tables);
     };
     Render both, h, e;

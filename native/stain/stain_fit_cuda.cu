@@ -1,8 +1,11 @@
 // The stain transform, concentrations and fixed-stain fit on the device, and
 // the pieces every CUDA stain method shares (stain_cuda.cuh): OD upload, tissue
-// masks, segmented order statistics and max_c. Formulas in stain_fit.h; each
-// step mirrors stain_fit_cpu.cc operation for operation, and the per-level
-// tables (OD, tissue rule) are the CPU reference's own (stain_fit_internal.h).
+// masks, segmented order statistics and max_c. Formulas in stain_fit.h; the
+// per-level tables (OD, tissue rule) and the transform's matrix are the CPU
+// reference's own (stain_fit_internal.h), and so is the rendering of a value
+// (render_value), one thread per pixel. The CPU's faster table path
+// (render_tables: products of per-level exp factors, taken when every exponent
+// is within ±40) has no twin here.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -85,16 +88,6 @@ __global__ void segment_keys_kernel(const float* __restrict__ values, const uint
   }
 }
 
-// order_statistics.h's percentile_rank, on the device.
-__device__ inline void percentile_rank_device(double p, int64_t n, int64_t& k, double& frac, bool& has_next) {
-  const double pos = p / 100.0 * static_cast<double>(n - 1);
-  k = static_cast<int64_t>(floor(pos));
-  k = k < 0 ? 0 : (k > n - 1 ? n - 1 : k);
-  frac = pos - static_cast<double>(k);
-  frac = frac < 0.0 ? 0.0 : (frac > 1.0 ? 1.0 : frac);
-  has_next = k + 1 < n;
-}
-
 // Each segment's order pairs from the sorted keys; its bounds by binary search.
 // pairs: (lo, hi, frac) per segment and percent.
 __global__ void segment_order_pairs_kernel(const unsigned long long* __restrict__ sorted, int64_t count,
@@ -118,13 +111,10 @@ __global__ void segment_order_pairs_kernel(const unsigned long long* __restrict_
         out[0] = out[1] = out[2] = nan("");
         continue;
       }
-      int64_t k;
-      double frac;
-      bool has_next;
-      percentile_rank_device(percents[j], size, k, frac, has_next);
-      out[0] = float_from_order_bits(static_cast<uint32_t>(sorted[begin + k]));
-      out[1] = has_next ? float_from_order_bits(static_cast<uint32_t>(sorted[begin + k + 1])) : out[0];
-      out[2] = frac;
+      const OrderRank rank = percentile_rank(percents[j], size);
+      out[0] = float_from_order_bits(static_cast<uint32_t>(sorted[begin + rank.k]));
+      out[1] = rank.has_next ? float_from_order_bits(static_cast<uint32_t>(sorted[begin + rank.k + 1])) : out[0];
+      out[2] = rank.frac;
     }
   }
 }
@@ -317,11 +307,9 @@ __global__ void stain_transform_kernel(const uint8_t* __restrict__ rgb, const fl
       for (int v = 0; v < 3; ++v) {
         if (!outputs[v]) continue;
         const float* m = images[img].m[v];
-        for (int j = 0; j < 3; ++j) {
-          float value = io * fast_exp(-(m[3 * j] * r + m[3 * j + 1] * g + m[3 * j + 2] * b));
-          value = value > 255.f ? overflow_value : value;
-          outputs[v][base + j] = static_cast<uint8_t>(static_cast<int32_t>(value));
-        }
+        for (int j = 0; j < 3; ++j)
+          outputs[v][base + j] =
+              stain_cpu::render_value(io, -(m[3 * j] * r + m[3 * j + 1] * g + m[3 * j + 2] * b), overflow_value);
       }
     }
   }
@@ -359,17 +347,12 @@ void stain_transform_cuda(const RgbBatch& in, const StainFit* fits, const StainT
     double pinv[6];
     if (fit.status != kFitOk || !stain_pinv(fit.he, pinv) || !(fit.max_c[0] > 0.f) || !(fit.max_c[1] > 0.f))
       continue;
-    const double scale[2] = {static_cast<double>(p.target_max_c[0]) / fit.max_c[0],
-                             static_cast<double>(p.target_max_c[1]) / fit.max_c[1]};
     const bool use_h[3] = {true, true, false}, use_e[3] = {true, false, true};
-    for (int v = 0; v < 3; ++v)
-      for (int j = 0; j < 3; ++j)
-        for (int c = 0; c < 3; ++c) {
-          double value = 0;
-          if (use_h[v]) value += p.target_he[j] * scale[0] * pinv[c];
-          if (use_e[v]) value += p.target_he[3 + j] * scale[1] * pinv[3 + c];
-          im.m[v][j * 3 + c] = static_cast<float>(value);
-        }
+    for (int v = 0; v < 3; ++v) {
+      double m[9];
+      stain_cpu::transform_matrix(p, fit, pinv, use_h[v], use_e[v], m);
+      for (int k = 0; k < 9; ++k) im.m[v][k] = static_cast<float>(m[k]);
+    }
     im.fitted = 1;
   }
   stain_cuda::DeviceBatch batch = stain_cuda::upload_batch(in, p.od, op);

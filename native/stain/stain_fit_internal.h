@@ -1,6 +1,8 @@
 // Pieces shared by the CPU stain kernels (Macenko, Vahadane, fixed matrices,
 // the transform): 256-entry lookup tables for uint8 inputs, the tissue rules as
-// table sums, a vectorizable exp, block-parallel iteration and max_c.
+// table sums, the transform's matrix, a vectorizable exp, block-parallel
+// iteration and max_c. The tables and the matrix are also what the CUDA twins
+// upload (stain_fit_cuda.cu), so both backends read the same values.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -9,6 +11,7 @@
 
 #include "color/optical_density.h"
 #include "core/fast_exp.h"
+#include "core/host_device.h"
 #include "core/image.h"
 #include "core/parallel.h"
 #include "core/runtime.h"
@@ -54,7 +57,34 @@ void with_tissue_test(const TissueTable& tissue, Body&& body) {
     body(std::false_type{});
 }
 
+// The stain transform's matrix for the stains kept (use_h, use_e), in double:
+// M[j][c] = Σ_k target_he[k][j]·scale_k·pinv[k][c] with scale_k =
+// target_max_c[k] / max_c[k], so that out = io·exp(−M·od). static: each
+// backend's translation unit keeps its own copy, compiled with its own flags
+// (the CPU levels contract a·b + c into an FMA, nvcc's host pass does not).
+static inline void transform_matrix(const StainTransformParams& p, const StainFit& fit, const double pinv[6],
+                                    bool use_h, bool use_e, double m[9]) {
+  const double scale[2] = {static_cast<double>(p.target_max_c[0]) / fit.max_c[0],
+                           static_cast<double>(p.target_max_c[1]) / fit.max_c[1]};
+  for (int j = 0; j < 3; ++j)
+    for (int c = 0; c < 3; ++c) {
+      double v = 0;
+      if (use_h) v += p.target_he[j] * scale[0] * pinv[c];
+      if (use_e) v += p.target_he[3 + j] * scale[1] * pinv[3 + c];
+      m[j * 3 + c] = v;
+    }
+}
+
 using hf::fast_exp;  // core/fast_exp.h, shared with the CUDA twin
+
+// One rendered channel value of the transform, from its exponent −M·od:
+// io·exp(exponent), above 255 → overflow, truncated to uint8 as numpy's
+// astype(uint8). Both backends' general render path (HF_HOST_DEVICE).
+HF_HOST_DEVICE inline uint8_t render_value(float io, float exponent, float overflow) {
+  float v = io * fast_exp(exponent);
+  v = v > 255.f ? overflow : v;
+  return static_cast<uint8_t>(static_cast<int32_t>(v));
+}
 
 // exp(x) in double for tables of floats: Cody–Waite reduction and a degree-8
 // Taylor polynomial (relative error < 3e-10, far below a float's rounding);

@@ -95,13 +95,6 @@ bool stain_pinv(const float he[6], double pinv[6]) {
   return true;
 }
 
-uint64_t splitmix64(uint64_t seed, uint64_t k) {
-  uint64_t z = seed + (k + 1) * 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 bool macenko_stain_vectors(const double e1[3], const double e2[3], double phi_min, double phi_max, bool unit_rows,
                            float he[6]) {
   double v_min[3], v_max[3];

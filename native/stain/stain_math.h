@@ -30,8 +30,4 @@ bool stain_pinv(const float he[6], double pinv[6]);
 bool macenko_stain_vectors(const double e1[3], const double e2[3], double phi_min, double phi_max, bool unit_rows,
                            float he[6]);
 
-// splitmix64 (Steele et al. 2014): the counter-based generator behind every
-// seeded choice in the stain kernels. Returns the k-th output for a seed.
-uint64_t splitmix64(uint64_t seed, uint64_t k);
-
 }  // namespace hf

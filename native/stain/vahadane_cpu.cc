@@ -8,42 +8,14 @@
 #include <vector>
 
 #include "stain/stain_fit_internal.h"
-#include "stain/stain_math.h"
 #include "stain/vahadane.h"
+#include "stain/vahadane_steps.h"
 
 namespace hf {
 
 namespace {
 
 using namespace stain_cpu;
-
-bool normalize_row(double w[3]) {
-  double norm = std::sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2]);
-  if (!(norm > 0) || !std::isfinite(norm)) return false;
-  for (int k = 0; k < 3; ++k) w[k] /= norm;
-  return true;
-}
-
-// Step 4a: argmin_c≥0 ½‖od − c·W‖² + λ(c₀ + c₁), given G = W·Wᵀ, its inverse
-// and b = W·od. The objective without the constant ½‖od‖² ranks candidates.
-void sparse_code(const double g[3], const double g_inv[3], double lambda, const double b[2], double c[2]) {
-  double u0 = b[0] - lambda, u1 = b[1] - lambda;
-  double c0 = g_inv[0] * u0 + g_inv[1] * u1, c1 = g_inv[1] * u0 + g_inv[2] * u1;
-  if (c0 >= 0 && c1 >= 0) {
-    c[0] = c0, c[1] = c1;
-    return;
-  }
-  auto objective = [&](double x0, double x1) {
-    return -(x0 * b[0] + x1 * b[1]) + 0.5 * (g[0] * x0 * x0 + 2 * g[1] * x0 * x1 + g[2] * x1 * x1) +
-           lambda * (x0 + x1);
-  };
-  double only_h = std::max(0.0, u0 / g[0]), only_e = std::max(0.0, u1 / g[2]);
-  if (objective(only_h, 0) <= objective(0, only_e)) {
-    c[0] = only_h, c[1] = 0;
-  } else {
-    c[0] = 0, c[1] = only_e;
-  }
-}
 
 void fit_image(const uint8_t* rgb, int64_t pixels, const VahadaneParams& p, const OdTable& od, int slots,
                StainScratch& scratch, StainFit& fit) {
@@ -71,11 +43,11 @@ void fit_image(const uint8_t* rgb, int64_t pixels, const VahadaneParams& p, cons
   int64_t m = count;
   if (p.max_pixels > 0 && count > p.max_pixels) {
     m = p.max_pixels;
-    const double u = static_cast<double>(splitmix64(p.seed, 0) >> 11) * 0x1.0p-53;
+    const double u = vahadane::subsample_offset(p.seed);
     const double step = static_cast<double>(count) / static_cast<double>(m);
     sample.resize(m * 3);
     for (int64_t k = 0; k < m; ++k) {
-      int64_t src = std::min<int64_t>(static_cast<int64_t>(std::floor((k + u) * step)), count - 1);
+      const int64_t src = vahadane::subsample_index(k, u, step, count);
       for (int c = 0; c < 3; ++c) sample[3 * k + c] = tissue_od[3 * src + c];
     }
   } else {
@@ -83,59 +55,25 @@ void fit_image(const uint8_t* rgb, int64_t pixels, const VahadaneParams& p, cons
   }
 
   // 3. Start from Ruifrok & Johnston's H and E.
-  double w[2][3] = {{0.65, 0.70, 0.29}, {0.07, 0.99, 0.11}};
-  normalize_row(w[0]);
-  normalize_row(w[1]);
-  std::vector<double> codes(m * 2);
+  double w[2][3];
+  vahadane::ruifrok_start(w);
   const double lambda = p.lambda;
   for (int it = 0; it < p.iterations; ++it) {
-    // 4a. Concentrations for the current W.
-    double g[3] = {w[0][0] * w[0][0] + w[0][1] * w[0][1] + w[0][2] * w[0][2],
-                   w[0][0] * w[1][0] + w[0][1] * w[1][1] + w[0][2] * w[1][2],
-                   w[1][0] * w[1][0] + w[1][1] * w[1][1] + w[1][2] * w[1][2]};
-    double det_g = g[0] * g[2] - g[1] * g[1];
-    if (!(det_g > 1e-12 * (g[0] + g[2]) * (g[0] + g[2]))) {
+    // 4a. Concentrations for the current W, summed into CᵀC and CᵀOD.
+    double g[3], g_inv[3];
+    if (!vahadane::gram(w, g, g_inv)) {
       fit.status = kFitDegenerate;
       return;
     }
-    const double g_inv[3] = {g[2] / det_g, -g[1] / det_g, g[0] / det_g};
-    double a[3] = {0, 0, 0}, bsum[2][3] = {{0, 0, 0}, {0, 0, 0}};  // CᵀC (00, 01, 11), CᵀOD
-    for (int64_t k = 0; k < m; ++k) {
-      const double* x = &sample[3 * k];
-      double b[2] = {w[0][0] * x[0] + w[0][1] * x[1] + w[0][2] * x[2], w[1][0] * x[0] + w[1][1] * x[1] + w[1][2] * x[2]};
-      double c[2];
-      sparse_code(g, g_inv, lambda, b, c);
-      a[0] += c[0] * c[0], a[1] += c[0] * c[1], a[2] += c[1] * c[1];
-      for (int j = 0; j < 3; ++j) {
-        bsum[0][j] += c[0] * x[j];
-        bsum[1][j] += c[1] * x[j];
-      }
-    }
-    // 4b. Dictionary update of Mairal et al. 2010 (SPAMS, scikit-learn) with
-    // A = CᵀC, B = CᵀOD: each row in turn, using the rows already updated,
-    // clipped at 0 and scaled into the unit ball; a row with A_jj ≤ 1e-12 is
-    // left as is.
-    const double am[2][2] = {{a[0], a[1]}, {a[1], a[2]}};
-    for (int j = 0; j < 2; ++j) {
-      if (!(am[j][j] > 1e-12)) continue;
-      for (int k = 0; k < 3; ++k)
-        w[j][k] = std::max(0.0, w[j][k] + (bsum[j][k] - (am[j][0] * w[0][k] + am[j][1] * w[1][k])) / am[j][j]);
-      const double norm = std::sqrt(w[j][0] * w[j][0] + w[j][1] * w[j][1] + w[j][2] * w[j][2]);
-      const double scale = std::max(norm, 1.0);
-      for (int k = 0; k < 3; ++k) w[j][k] /= scale;
-    }
+    double sums[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t k = 0; k < m; ++k) vahadane::lasso_term(w, g, g_inv, lambda, &sample[3 * k], sums);
+    // 4b. Dictionary update.
+    vahadane::update_dictionary(w, sums);
   }
-  // Unit rows; a zero row or collinear rows (|cos| > 1 − 1e-6) are degenerate.
-  if (!normalize_row(w[0]) || !normalize_row(w[1]) ||
-      std::fabs(w[0][0] * w[1][0] + w[0][1] * w[1][1] + w[0][2] * w[1][2]) > 1 - 1e-6) {
+  // 5. Unit rows, hematoxylin first.
+  if (!vahadane::stain_rows(w, fit.he)) {
     fit.status = kFitDegenerate;
     return;
-  }
-  // 5. Hematoxylin has the larger red OD.
-  const int h = w[0][0] >= w[1][0] ? 0 : 1;
-  for (int k = 0; k < 3; ++k) {
-    fit.he[k] = static_cast<float>(w[h][k]);
-    fit.he[3 + k] = static_cast<float>(w[1 - h][k]);
   }
   fit.status = kFitOk;
   // 6. max_c over all pixels.

@@ -12,8 +12,8 @@
 #include <cub/device/device_scan.cuh>
 
 #include "stain/stain_cuda.cuh"
-#include "stain/stain_math.h"
 #include "stain/vahadane.h"
+#include "stain/vahadane_steps.h"
 
 namespace hf {
 
@@ -50,11 +50,7 @@ __global__ void sample_kernel(const float* __restrict__ od, const int64_t* __res
     const SampleImage im = images[img];
     for (int64_t k = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; k < im.samples;
          k += int64_t{gridDim.x} * blockDim.x) {
-      int64_t src = k;
-      if (im.step > 0) {
-        src = static_cast<int64_t>(floor((static_cast<double>(k) + u) * im.step));
-        src = src < im.tissue - 1 ? src : im.tissue - 1;
-      }
+      const int64_t src = im.step > 0 ? vahadane::subsample_index(k, u, im.step, im.tissue) : k;
       const int64_t px = tissue_pixel[im.tissue_offset + src];
       for (int c = 0; c < 3; ++c) sample[3 * (im.sample_offset + k) + c] = od[3 * px + c];
     }
@@ -67,8 +63,7 @@ struct Dictionary {
   double g[3], g_inv[3];
 };
 
-// Step 4a: argmin_c≥0 ½‖od − c·W‖² + λ(c₀ + c₁) in closed form (vahadane_cpu.cc's
-// sparse_code), then the terms of CᵀC (00, 01, 11) and CᵀOD (H row, E row).
+// Step 4a per sample (vahadane::lasso_term), summed per image.
 struct LassoTerm {
   const float* sample;
   const SampleImage* images;
@@ -79,37 +74,9 @@ struct LassoTerm {
     const Dictionary& d = dictionaries[img];
     const float* xf = sample + 3 * (images[img].sample_offset + k);
     const double x[3] = {xf[0], xf[1], xf[2]};
-    const double b0 = d.w[0][0] * x[0] + d.w[0][1] * x[1] + d.w[0][2] * x[2];
-    const double b1 = d.w[1][0] * x[0] + d.w[1][1] * x[1] + d.w[1][2] * x[2];
-    const double u0 = b0 - lambda, u1 = b1 - lambda;
-    double c0 = d.g_inv[0] * u0 + d.g_inv[1] * u1, c1 = d.g_inv[1] * u0 + d.g_inv[2] * u1;
-    if (!(c0 >= 0 && c1 >= 0)) {
-      // The objective without the constant ½‖od‖² ranks the one-stain candidates.
-      auto objective = [&](double x0, double x1) {
-        return -(x0 * b0 + x1 * b1) + 0.5 * (d.g[0] * x0 * x0 + 2 * d.g[1] * x0 * x1 + d.g[2] * x1 * x1) +
-               lambda * (x0 + x1);
-      };
-      const double only_h = fmax(0.0, u0 / d.g[0]), only_e = fmax(0.0, u1 / d.g[2]);
-      if (objective(only_h, 0) <= objective(0, only_e)) {
-        c0 = only_h, c1 = 0;
-      } else {
-        c0 = 0, c1 = only_e;
-      }
-    }
-    acc[0] += c0 * c0, acc[1] += c0 * c1, acc[2] += c1 * c1;
-    for (int j = 0; j < 3; ++j) {
-      acc[3 + j] += c0 * x[j];
-      acc[6 + j] += c1 * x[j];
-    }
+    vahadane::lasso_term(d.w, d.g, d.g_inv, lambda, x, acc);
   }
 };
-
-bool normalize_row(double w[3]) {
-  const double norm = std::sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2]);
-  if (!(norm > 0) || !std::isfinite(norm)) return false;
-  for (int k = 0; k < 3; ++k) w[k] /= norm;
-  return true;
-}
 
 }  // namespace
 
@@ -163,7 +130,7 @@ void vahadane_fit_cuda(const RgbBatch& in, const VahadaneParams& p, StainFit* fi
   compact_kernel<<<grid_blocks(pixels, kThreads), kThreads>>>(mask.data(), rank.data(), pixels, tissue_pixel.data());
   HF_CUDA_CHECK_LAUNCH(op);
 
-  const double u = static_cast<double>(splitmix64(p.seed, 0) >> 11) * 0x1.0p-53;
+  const double u = vahadane::subsample_offset(p.seed);
   DeviceBuffer<SampleImage> d_images(n, op);
   d_images.upload(images.data(), n, op);
   DeviceBuffer<float> sample(3 * sample_total, op);
@@ -178,10 +145,7 @@ void vahadane_fit_cuda(const RgbBatch& in, const VahadaneParams& p, StainFit* fi
     Dictionary& d = dictionaries[i];
     std::memset(&d, 0, sizeof(d));
     if (images[i].samples == 0) continue;
-    const double start[2][3] = {{0.65, 0.70, 0.29}, {0.07, 0.99, 0.11}};
-    std::memcpy(d.w, start, sizeof(start));
-    normalize_row(d.w[0]);
-    normalize_row(d.w[1]);
+    vahadane::ruifrok_start(d.w);
     active[i] = 1;
   }
 
@@ -191,19 +155,11 @@ void vahadane_fit_cuda(const RgbBatch& in, const VahadaneParams& p, StainFit* fi
     for (int64_t i = 0; i < n; ++i) {
       if (!active[i]) continue;
       Dictionary& d = dictionaries[i];
-      const double(*w)[3] = d.w;
-      d.g[0] = w[0][0] * w[0][0] + w[0][1] * w[0][1] + w[0][2] * w[0][2];
-      d.g[1] = w[0][0] * w[1][0] + w[0][1] * w[1][1] + w[0][2] * w[1][2];
-      d.g[2] = w[1][0] * w[1][0] + w[1][1] * w[1][1] + w[1][2] * w[1][2];
-      const double det_g = d.g[0] * d.g[2] - d.g[1] * d.g[1];
-      if (!(det_g > 1e-12 * (d.g[0] + d.g[2]) * (d.g[0] + d.g[2]))) {
+      if (!vahadane::gram(d.w, d.g, d.g_inv)) {
         fits[i].status = kFitDegenerate;
         active[i] = 0;
         continue;
       }
-      d.g_inv[0] = d.g[2] / det_g;
-      d.g_inv[1] = -d.g[1] / det_g;
-      d.g_inv[2] = d.g[0] / det_g;
       any_active = true;
     }
     if (!any_active) break;
@@ -215,47 +171,20 @@ void vahadane_fit_cuda(const RgbBatch& in, const VahadaneParams& p, StainFit* fi
     const std::vector<double> sums = stain_cuda::per_image_sums<9>(
         n, max_samples, LassoTerm{sample.data(), d_images.data(), d_dictionaries.data(), p.lambda}, op);
 
-    // 4b. Dictionary update of Mairal et al. 2010 with A = CᵀC, B = CᵀOD: each
-    // row in turn, using the rows already updated, clipped at 0 and scaled
-    // into the unit ball; a row with A_jj ≤ 1e-12 is left as is.
-    for (int64_t i = 0; i < n; ++i) {
-      if (!active[i]) continue;
-      const double* s = &sums[9 * i];
-      const double a[2][2] = {{s[0], s[1]}, {s[1], s[2]}};
-      const double* b[2] = {s + 3, s + 6};
-      double(*w)[3] = dictionaries[i].w;
-      for (int j = 0; j < 2; ++j) {
-        if (!(a[j][j] > 1e-12)) continue;
-        for (int k = 0; k < 3; ++k)
-          w[j][k] = std::max(0.0, w[j][k] + (b[j][k] - (a[j][0] * w[0][k] + a[j][1] * w[1][k])) / a[j][j]);
-        const double norm = std::sqrt(w[j][0] * w[j][0] + w[j][1] * w[j][1] + w[j][2] * w[j][2]);
-        const double scale = std::max(norm, 1.0);
-        for (int k = 0; k < 3; ++k) w[j][k] /= scale;
-      }
-    }
+    // 4b. Dictionary update.
+    for (int64_t i = 0; i < n; ++i)
+      if (active[i]) vahadane::update_dictionary(dictionaries[i].w, &sums[9 * i]);
   }
 
-  // Unit rows; a zero row or collinear rows (|cos| > 1 − 1e-6) are degenerate.
+  // 5. Unit rows, hematoxylin first.
   for (int64_t i = 0; i < n; ++i) {
     if (!active[i]) continue;
-    double(*w)[3] = dictionaries[i].w;
-    const bool unit = normalize_row(w[0]) && normalize_row(w[1]);
-    if (!unit || std::fabs(w[0][0] * w[1][0] + w[0][1] * w[1][1] + w[0][2] * w[1][2]) > 1 - 1e-6) {
+    if (vahadane::stain_rows(dictionaries[i].w, fits[i].he)) {
+      fits[i].status = kFitOk;
+    } else {
       fits[i].status = kFitDegenerate;
       active[i] = 0;
     }
-  }
-
-  // 5. Hematoxylin has the larger red OD.
-  for (int64_t i = 0; i < n; ++i) {
-    if (!active[i]) continue;
-    const double(*w)[3] = dictionaries[i].w;
-    const int h = w[0][0] >= w[1][0] ? 0 : 1;
-    for (int k = 0; k < 3; ++k) {
-      fits[i].he[k] = static_cast<float>(w[h][k]);
-      fits[i].he[3 + k] = static_cast<float>(w[1 - h][k]);
-    }
-    fits[i].status = kFitOk;
   }
   // 6. max_c over all pixels.
   stain_cuda::fit_max_c(batch, fits, op);

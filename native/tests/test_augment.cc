@@ -11,6 +11,7 @@
 
 #include "augment/augment.h"
 #include "core/error.h"
+#include "core/random.h"
 #include "core/runtime.h"
 #include "harness.h"
 #include "test_support.h"
@@ -24,16 +25,11 @@ using Image = std::vector<double>;  // h x w x 3, row-major
 
 // ---- the reference ----------------------------------------------------------
 
-uint64_t ref_splitmix64(uint64_t seed, uint64_t k) {
-  uint64_t z = seed + (k + 1) * 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
+// The generator itself is core/random.h's splitmix64, checked against its
+// published outputs in test_random.cc.
 double ref_noise(uint64_t seed, uint64_t i) {
-  const double u1 = std::ldexp(static_cast<double>(ref_splitmix64(seed, 2 * i) >> 11), -53);
-  const double u2 = std::ldexp(static_cast<double>(ref_splitmix64(seed, 2 * i + 1) >> 11), -53);
+  const double u1 = std::ldexp(static_cast<double>(splitmix64(seed, 2 * i) >> 11), -53);
+  const double u2 = std::ldexp(static_cast<double>(splitmix64(seed, 2 * i + 1) >> 11), -53);
   return std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(6.283185307179586 * u2);
 }
 
@@ -72,18 +68,6 @@ Image resize_crop(const uint8_t* img, int W, int cy, int cx, int ch, int cw, int
                                     255.0;
     }
   return out;
-}
-
-const double kRgbFromHed[9] = {0.65, 0.70, 0.29, 0.07, 0.99, 0.11, 0.27, 0.57, 0.78};
-
-void invert3(const double m[9], double inv[9]) {
-  const double det = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) +
-                     m[2] * (m[3] * m[7] - m[4] * m[6]);
-  inv[0] = (m[4] * m[8] - m[5] * m[7]) / det, inv[1] = (m[2] * m[7] - m[1] * m[8]) / det;
-  inv[2] = (m[1] * m[5] - m[2] * m[4]) / det, inv[3] = (m[5] * m[6] - m[3] * m[8]) / det;
-  inv[4] = (m[0] * m[8] - m[2] * m[6]) / det, inv[5] = (m[2] * m[3] - m[0] * m[5]) / det;
-  inv[6] = (m[3] * m[7] - m[4] * m[6]) / det, inv[7] = (m[1] * m[6] - m[0] * m[7]) / det;
-  inv[8] = (m[0] * m[4] - m[1] * m[3]) / det;
 }
 
 void ref_hed(double* px, const AugmentImageParams& p) {
@@ -208,7 +192,7 @@ Image ref_elastic(const Image& im, int h, int w, const AugmentImageParams& p) {
   const int gh = static_cast<int>(std::floor((h - 1) / sigma)) + 4, gw = static_cast<int>(std::floor((w - 1) / sigma)) + 4;
   auto control = [&](int j, int i, int d) {
     const uint64_t k = 2 * static_cast<uint64_t>(j * gw + i) + d;
-    const double u = std::ldexp(static_cast<double>(ref_splitmix64(p.elastic_seed, k) >> 11), -53);
+    const double u = std::ldexp(static_cast<double>(splitmix64(p.elastic_seed, k) >> 11), -53);
     return static_cast<double>(static_cast<float>(p.elastic_alpha * (2 * u - 1)));
   };
   Image out(im.size());

@@ -13,19 +13,6 @@ using namespace hf_test;
 
 namespace {
 
-// skimage.color.rgb_from_hed (Ruifrok & Johnston) and its inverse.
-const double kRgbFromHed[9] = {0.65, 0.70, 0.29, 0.07, 0.99, 0.11, 0.27, 0.57, 0.78};
-
-void invert3(const double m[9], double inv[9]) {
-  const double det = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) +
-                     m[2] * (m[3] * m[7] - m[4] * m[6]);
-  inv[0] = (m[4] * m[8] - m[5] * m[7]) / det, inv[1] = (m[2] * m[7] - m[1] * m[8]) / det;
-  inv[2] = (m[1] * m[5] - m[2] * m[4]) / det, inv[3] = (m[5] * m[6] - m[3] * m[8]) / det;
-  inv[4] = (m[0] * m[8] - m[2] * m[6]) / det, inv[5] = (m[2] * m[3] - m[0] * m[5]) / det;
-  inv[6] = (m[3] * m[7] - m[4] * m[6]) / det, inv[7] = (m[1] * m[6] - m[0] * m[7]) / det;
-  inv[8] = (m[0] * m[4] - m[1] * m[3]) / det;
-}
-
 struct Matrices {
   float rgb_from_stain[9], stain_from_rgb[9];
   double inv[9];

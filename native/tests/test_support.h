@@ -76,6 +76,20 @@ inline double reference_od(int v, double io, double offset, double min_od) {
   return std::max(-std::log(light / io), min_od);
 }
 
+// skimage.color.rgb_from_hed (Ruifrok & Johnston), row-major, and the inverse
+// of a 3x3 matrix by cofactors (hed_from_rgb = invert3(kRgbFromHed)).
+constexpr double kRgbFromHed[9] = {0.65, 0.70, 0.29, 0.07, 0.99, 0.11, 0.27, 0.57, 0.78};
+
+inline void invert3(const double m[9], double inv[9]) {
+  const double det = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) +
+                     m[2] * (m[3] * m[7] - m[4] * m[6]);
+  inv[0] = (m[4] * m[8] - m[5] * m[7]) / det, inv[1] = (m[2] * m[7] - m[1] * m[8]) / det;
+  inv[2] = (m[1] * m[5] - m[2] * m[4]) / det, inv[3] = (m[5] * m[6] - m[3] * m[8]) / det;
+  inv[4] = (m[0] * m[8] - m[2] * m[6]) / det, inv[5] = (m[2] * m[3] - m[0] * m[5]) / det;
+  inv[6] = (m[3] * m[7] - m[4] * m[6]) / det, inv[7] = (m[1] * m[6] - m[0] * m[7]) / det;
+  inv[8] = (m[0] * m[4] - m[1] * m[3]) / det;
+}
+
 // Least squares c = argmin ‖he_rowsᵀ·c − od‖ by the 2x2 normal equations, in double.
 inline void reference_lstsq(const double he[6], const double od[3], double c[2]) {
   double g00 = 0, g01 = 0, g11 = 0, b0 = 0, b1 = 0;

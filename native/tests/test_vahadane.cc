@@ -5,8 +5,8 @@
 #include <cmath>
 #include <vector>
 
+#include "core/random.h"
 #include "harness.h"
-#include "stain/stain_math.h"
 #include "stain/vahadane.h"
 #include "test_support.h"
 
