@@ -1,20 +1,21 @@
 /**
  * The hand-written typed interface of histoflow.node (bindings/*.cc).
- * Parameter objects are the validated ones of src/kernels/types.ts; outputs
+ * Parameter objects are the validated ones of contract.ts; outputs
  * are written into the caller's typed arrays, which are viewed in place (no
  * copy) and pinned until the returned Promise settles.
  */
 import type {
+  AugmentBatchParams,
+  AugmentImageParams,
   LabStats,
   MacenkoParams,
+  NativeTissueParams,
   OdParams,
   RgbBatch,
   StainFit,
   StainTransformParams,
   VahadaneParams,
-} from '../src/kernels/types.js';
-import type { AugmentBatchParams, AugmentImageParams } from '../src/augment/params.js';
-import type { NativeTissueParams } from '../src/tissue/options.js';
+} from './contract.js';
 import type { NnAddon } from './nn_binding.js';
 
 export type NativeDevice = 'cpu' | 'cuda';

@@ -68,8 +68,13 @@ Napi::Value MapFile(const Napi::CallbackInfo& info) {
       buffer = Napi::ArrayBuffer::New(
           env, const_cast<uint8_t*>(file->data()), file->size(),
           [](Napi::Env, void*, MappedPtr* hint) { delete hint; }, for_buffer);
+    } catch (const Napi::Error& e) {
+      // Runtimes that refuse external buffers (V8 sandbox): unavailable, so src/ falls back to reading.
+      delete for_buffer;
+      Napi::Error err = Napi::Error::New(env, "this runtime refuses external buffers: " + e.Message());
+      err.Set("code", Napi::String::New(env, "HISTOFLOW_UNAVAILABLE"));
+      throw err;
     } catch (...) {
-      // Runtimes that refuse external buffers (V8 sandbox): src/ falls back to reading.
       delete for_buffer;
       throw;
     }

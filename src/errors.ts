@@ -91,3 +91,28 @@ export async function withCallerStack<T>(promise: () => Promise<T>): Promise<T> 
     throw e;
   }
 }
+
+/**
+ * A backend that cannot run here (no addon, built without CUDA, no device, no
+ * GL context…). `backend` names it, `reason` says why in one line, and the
+ * message reads `the cuda backend is unavailable[ for augment]: <reason>`.
+ * Callers branch on `code` or `instanceof`, never on the message.
+ */
+export class UnavailableError extends Error {
+  readonly code = 'HISTOFLOW_UNAVAILABLE';
+  constructor(
+    readonly backend: string,
+    readonly reason: string,
+    /** The operation family when it is not the kernels' (augment, tissue). */
+    readonly family?: string,
+  ) {
+    super(`the ${backend} backend is unavailable${family ? ` for ${family}` : ''}: ${reason}`);
+    this.name = 'UnavailableError';
+  }
+}
+
+/** The one-line reason of a failed backend: an UnavailableError's own, else the message. */
+export function unavailableReason(e: unknown): string {
+  if (e instanceof UnavailableError) return e.reason;
+  return e instanceof Error ? e.message : String(e);
+}

@@ -31,13 +31,17 @@ export {
   availableKernelBackends,
   chooseKernelBackend,
   kernelBackend,
+  kernelFamily,
   kernelBackendStatus,
   type KernelBackendChoice,
 } from './kernels/registry.js';
 export type { FitStatus, KernelBackend, KernelBackendName, LabStats, OdParams, StainFit } from './kernels/types.js';
 export { info, formatInfo, type HistoflowInfo } from './info.js';
+export { UnavailableError } from './errors.js';
+export { backendStatus, chooseBackend, type BackendFamily, type BackendStatus, type Chosen } from './backend_choice.js';
 export {
   augment,
+  augmentFamily,
   chooseAugmentBackend,
   type AugmentBackendName,
   type AugmentOptions,
@@ -63,10 +67,9 @@ export {
   type AugmentBatchParams,
   type AugmentImageParams,
 } from './augment/params.js';
-export { augmentReference, noiseValue } from './augment/reference.js';
+export { augmentJs, elasticField, noiseValue } from './augment/js_augment.js';
 export { ELASTIC_DEFAULTS } from './augment/pipeline.js';
 export { drawIndexedParams } from './augment/params.js';
-export { elasticField } from './augment/reference.js';
 export {
   BatchLoader,
   InMemorySource,
@@ -129,6 +132,7 @@ export {
 export {
   detectSlideTissue,
   detectTissue,
+  tissueFamily,
   type ThumbnailSource,
   type TissueMask,
 } from './tissue/detect.js';
@@ -180,6 +184,7 @@ export {
 export {
   TRAINING_BACKENDS,
   selectTrainingBackend,
+  trainingFamily,
   trainingBackendStatus,
   useTrainingBackend,
   type TrainingBackend,

@@ -1,6 +1,6 @@
 /**
  * Augmentation: every op on every native backend against the independent
- * TypeScript reference (src/augment/reference.ts) on small awkward shapes
+ * TypeScript reference (src/augment/js_augment.ts) on small awkward shapes
  * (odd sizes, a 1x1 image, batch 1 and batch 257): D4 and crops exact,
  * float ops within 1e-3. Then determinism (seed, thread count, batch split),
  * test-time augmentation, the pipeline's validation, and the addon's own
@@ -12,7 +12,7 @@ import { loadAddon } from '../bindings/loader.js';
 import { augment, chooseAugmentBackend, type AugmentResult } from '../src/augment/augment.js';
 import { drawBatchParams, identityParams, type AugmentBatchParams } from '../src/augment/params.js';
 import { checkPipeline, outputShape, type AugmentPipelineInput } from '../src/augment/pipeline.js';
-import { augmentReference, noiseValue } from '../src/augment/reference.js';
+import { augmentJs, noiseValue } from '../src/augment/js_augment.js';
 import type { RgbBatch } from '../src/kernels/types.js';
 import { kernelBackendStatus } from '../src/kernels/registry.js';
 import { OPS, SHAPES } from './augment_cases.js';
@@ -32,7 +32,7 @@ function nativeAvailability(name: 'cpu' | 'cuda'): { run: typeof test | typeof t
 
 function reference(batch: RgbBatch, r: AugmentResult): Float32Array {
   const out = new Float32Array(r.data.length);
-  augmentReference(batch, r.params, r.batchParams, out);
+  augmentJs(batch, r.params, r.batchParams, out);
   return out;
 }
 

@@ -12,7 +12,7 @@ import { loadAddon } from '../bindings/loader.js';
 import { augment } from '../src/augment/augment.js';
 import { drawBatchParams, identityParams } from '../src/augment/params.js';
 import { ELASTIC_DEFAULTS, checkPipeline, outputShape, type AugmentPipelineInput } from '../src/augment/pipeline.js';
-import { elasticField } from '../src/augment/reference.js';
+import { elasticField } from '../src/augment/js_augment.js';
 import { kernelBackendStatus } from '../src/kernels/registry.js';
 import type { RgbBatch } from '../src/kernels/types.js';
 import { syntheticHE } from './helpers.js';

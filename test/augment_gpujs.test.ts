@@ -1,6 +1,6 @@
 /**
  * The gpu.js augment runner (src/augment/gpujs_augment.ts) against the
- * TypeScript reference (src/augment/reference.ts) within 1e-3 on every
+ * TypeScript reference (src/augment/js_augment.ts) within 1e-3 on every
  * output float: every op alone and all at once, on odd sizes, a 1x1 image,
  * batch 1 and a batch of 257 tiny images; kernel-run chunking; test-time
  * augmentation; and the dispatch of augment()'s 'gpujs' and 'auto'.
@@ -15,7 +15,7 @@ import { augment, chooseAugmentBackend } from '../src/augment/augment.js';
 import { createGpujsAugment, type GpujsAugmentRunner } from '../src/augment/gpujs_augment.js';
 import { batchParams, drawBatchParams, ttaParams, type AugmentBatchParams, type AugmentImageParams } from '../src/augment/params.js';
 import { checkPipeline, outputShape, type AugmentPipelineInput } from '../src/augment/pipeline.js';
-import { augmentReference } from '../src/augment/reference.js';
+import { augmentJs } from '../src/augment/js_augment.js';
 import type { RgbBatch } from '../src/kernels/types.js';
 import { OPS, SHAPES } from './augment_cases.js';
 import { diff, fliplr, rot90, syntheticHE } from './helpers.js';
@@ -50,7 +50,7 @@ async function compare(r: GpujsAugmentRunner, batch: RgbBatch, params: AugmentIm
   const got = new Float32Array(length).fill(NaN);
   const ref = new Float32Array(length);
   await r.run(batch, params, b, got);
-  augmentReference(batch, params, b, ref);
+  augmentJs(batch, params, b, ref);
   if (got.some((v) => Number.isNaN(v))) return Infinity;
   return diff(got, ref).max;
 }
@@ -113,7 +113,7 @@ run(`gpujs: test-time augmentation parameters give the reference's 8 dihedral vi
   const got = new Float32Array(24 * size);
   await runner!.run(input, params, b, got);
   const ref = new Float32Array(24 * size);
-  augmentReference(input, params, b, ref);
+  augmentJs(input, params, b, ref);
   const d = diff(got, ref);
   t.true(d.max <= 1e-3, `max difference ${d.max}`);
   for (let i = 0; i < 3; i++) {

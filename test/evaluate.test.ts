@@ -65,7 +65,7 @@ async function checkReport(t: import('ava').ExecutionContext, r: Report): Promis
 
 test('evaluate on test/ with test_labels.csv: AUC = pairwise count on its scores, which are createPredictor\'s; confusion sums to n; ROC PNG decodes', async (t) => {
   const out = join(ws.root, 'eval-test');
-  const r = await histoflow('evaluate', '--model', ws.run, '--data', ws.data, '--out', out, '--backend', 'cpu', '--json');
+  const r = await histoflow('evaluate', '--model', ws.run, '--data', ws.data, '--out', out, '--backend', 'tfjs-cpu', '--json');
   t.is(r.code, 0, r.stderr);
   const report = lastJson(r.stdout) as unknown as Report;
   t.is(report.split, 'test');

@@ -34,7 +34,7 @@ import { writePcam } from './pcam_support.js';
 
 const exec = promisify(execFile);
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
-const BACKEND = nativeAvailable ? 'native' : 'cpu';
+const BACKEND = nativeAvailable ? 'native' : 'tfjs-cpu';
 
 let root = '';
 let data = '';
@@ -103,7 +103,7 @@ test.serial('interrupted mid-epoch 3 and resumed equals 3 uninterrupted epochs (
   t.is(again.epochs, 3);
   t.is(again.resumed_from, 3);
   await t.throwsAsync(train({ out: opts.out!, resume: true, seed: 9 }, quiet), { instanceOf: RangeError, message: /for seed/ });
-  await t.throwsAsync(train({ out: opts.out!, resume: true, backend: BACKEND === 'cpu' ? 'native' : 'cpu' }, quiet), { instanceOf: RangeError, message: /for backend/ });
+  await t.throwsAsync(train({ out: opts.out!, resume: true, backend: BACKEND === 'tfjs-cpu' ? 'native' : 'tfjs-cpu' }, quiet), { instanceOf: RangeError, message: /for backend/ });
 });
 
 test('learning-rate schedules follow their formulas', (t) => {

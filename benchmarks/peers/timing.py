@@ -1,5 +1,5 @@
 """The peers' one timing loop, so every peer reports the same fields as the
-TypeScript harness (benchmarks/harness.ts): the first call (cold: imports,
+TypeScript harness (src/bench/harness.ts): the first call (cold: imports,
 allocations, caches) timed alone, `warmup` untimed calls, then `repeats`
 timed calls (at least one)."""
 import statistics

@@ -8,21 +8,22 @@
  * dataset), and the same drawn parameters on every backend.
  *
  * Backends: 'cpu' and 'cuda' run native/augment through the addon; 'js' runs
- * the TypeScript reference (reference.ts); 'gpujs' runs gpu.js kernels
+ * plain TypeScript (js_augment.ts); 'gpujs' runs gpu.js kernels
  * (gpujs_augment.ts: WebGL through headless-gl, or gpu.js's CPU mode).
  * Everything is validated before any work starts, so a bad option leaves
  * `out` untouched. `out`, when given, is written in place (no copy).
  */
 import { loadAddon } from '../../bindings/loader.js';
 import type { NativeAddon } from '../../bindings/binding.js';
-import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidRange, invalidType, withCallerStack } from '../errors.js';
+import { chooseBackend, type BackendFamily } from '../backend_choice.js';
+import { UnavailableError, checkBoolean, checkInteger, checkKnownKeys, checkObject, invalidRange, invalidType, withCallerStack } from '../errors.js';
 import { checkBatch } from '../image.js';
-import { KERNEL_BACKENDS, kernelBackend } from '../kernels/registry.js';
+import { GPUJS_CPU_MODE, KERNEL_BACKENDS, kernelBackend } from '../kernels/registry.js';
 import type { RgbBatch } from '../kernels/types.js';
 import { batchParams, drawBatchParams, drawIndexedParams, ttaParams, type AugmentBatchParams, type AugmentImageParams } from './params.js';
 import { checkPipeline, outputShape, type AugmentPipeline, type AugmentPipelineInput } from './pipeline.js';
 import { createGpujsAugment, type GpujsAugmentRunner } from './gpujs_augment.js';
-import { augmentReference } from './reference.js';
+import { augmentJs } from './js_augment.js';
 import { normalizeStain } from '../stain/normalize.js';
 
 export type AugmentBackendName = 'cuda' | 'cpu' | 'gpujs' | 'js';
@@ -73,24 +74,14 @@ interface Runner {
   run(batch: RgbBatch, params: AugmentImageParams[], b: AugmentBatchParams, out: Float32Array): Promise<void>;
 }
 
-function unavailable(name: string, reason: string): Error {
-  const e = new Error(`the ${name} backend is unavailable for augment: ${reason}`) as Error & { code: string };
-  e.code = 'HISTOFLOW_UNAVAILABLE';
-  return e;
-}
-
 async function nativeRunner(name: 'cpu' | 'cuda'): Promise<Runner> {
-  // The registry decides whether the device exists (and says why not).
-  try {
-    await kernelBackend(name);
-  } catch (e) {
-    throw unavailable(name, e instanceof Error ? e.message.replace(/^the \w+ backend is unavailable: /, '') : String(e));
-  }
+  // The kernel family decides whether the device exists (and says why not).
+  await kernelBackend(name);
   const s = loadAddon();
-  if (!s.ok) throw unavailable(name, s.reason);
+  if (!s.ok) throw new UnavailableError(name, s.reason, 'augment');
   const addon: NativeAddon = s.addon;
   if (typeof addon.augment !== 'function') {
-    throw unavailable(name, `histoflow.node at ${s.path} predates augment; rebuild it with \`npm run build\``);
+    throw new UnavailableError(name, `histoflow.node at ${s.path} predates augment; rebuild it with \`npm run build\``, 'augment');
   }
   return {
     name,
@@ -101,7 +92,7 @@ async function nativeRunner(name: 'cpu' | 'cuda'): Promise<Runner> {
 const jsRunner: Runner = {
   name: 'js',
   async run(batch, params, b, out) {
-    augmentReference(batch, params, b, out);
+    augmentJs(batch, params, b, out);
   },
 };
 
@@ -117,43 +108,30 @@ async function gpujsRunner(): Promise<Runner & { mode: string }> {
   try {
     g = await gpujsAugment;
   } catch (e) {
-    throw unavailable('gpujs', e instanceof Error ? e.message : String(e));
+    throw new UnavailableError('gpujs', e instanceof Error ? e.message : String(e), 'augment');
   }
   return { name: 'gpujs', mode: g.mode, run: (batch, params, b, out) => g.run(batch, params, b, out) };
 }
 
+const modeOf = (r: Runner): string | undefined => (r as { mode?: string }).mode;
+
+/** The augment family of the backend chooser: the kernels' order, with an augment runner per backend. */
+export const augmentFamily: BackendFamily<AugmentBackendName, Runner> = {
+  family: 'augment',
+  order: ['cuda', 'cpu', 'gpujs', 'js'],
+  async create(name) {
+    if (name === 'gpujs') return gpujsRunner();
+    if (name === 'js') return jsRunner;
+    return nativeRunner(name);
+  },
+  passOver: (_name, r) => (modeOf(r) === 'cpu' ? GPUJS_CPU_MODE : undefined),
+  detail: (_name, r) => (modeOf(r) ? `gpu.js ${modeOf(r)} mode` : undefined),
+};
+
 /** The backend for a `backend` option; 'auto' takes cuda → cpu → gpujs (with a GL context) → js, saying why others were passed over. */
 export async function chooseAugmentBackend(choice: unknown = 'auto'): Promise<{ runner: Runner; reason: string }> {
-  const name = checkOneOf('backend', choice, KERNEL_BACKENDS);
-  if (name === 'gpujs') {
-    const runner = await gpujsRunner();
-    return { runner, reason: `gpujs (requested; gpu.js ${runner.mode} mode)` };
-  }
-  if (name === 'js') return { runner: jsRunner, reason: 'js (requested)' };
-  if (name !== 'auto') return { runner: await nativeRunner(name), reason: `${name} (requested)` };
-  const skipped: string[] = [];
-  for (const candidate of ['cuda', 'cpu'] as const) {
-    try {
-      const runner = await nativeRunner(candidate);
-      const why = skipped.length ? `; passed over: ${skipped.join('; ')}` : '';
-      return { runner, reason: `${candidate} (auto${why})` };
-    } catch (e) {
-      skipped.push(`${candidate}: ${e instanceof Error ? e.message.replace(/^the \w+ backend is unavailable for augment: /, '') : String(e)}`);
-    }
-  }
-  try {
-    const runner = await gpujsRunner();
-    if (runner.mode === 'cpu') {
-      // gpu.js's CPU mode (no GL context, e.g. no display) is slower than plain TypeScript.
-      skipped.push('gpujs: gpu.js has no GL context here (CPU mode, slower than js; run under xvfb-run for WebGL)');
-    } else {
-      const why = skipped.length ? `; passed over: ${skipped.join('; ')}` : '';
-      return { runner, reason: `gpujs (auto, gpu.js ${runner.mode} mode${why})` };
-    }
-  } catch (e) {
-    skipped.push(`gpujs: ${e instanceof Error ? e.message.replace(/^the \w+ backend is unavailable for augment: /, '') : String(e)}`);
-  }
-  return { runner: jsRunner, reason: `js (auto; passed over: ${skipped.join('; ')})` };
+  const { backend: runner, reason } = await chooseBackend(augmentFamily, choice);
+  return { runner, reason };
 }
 
 /** Eight copies of each image, image after image: the input of the 8 TTA views. */

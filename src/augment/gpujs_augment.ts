@@ -25,12 +25,12 @@
  * index is recovered with augDivFloor (corrected after the division), and a
  * chunk holds at most 2²² output pixels and 2²² crop pixels so every index
  * (≤ 3·2²²) is exact in fp32. An image larger than that on its own runs
- * through the reference instead. Kernels are created per shape and cached.
+ * through js_augment.ts instead. Kernels are created per shape and cached.
  */
 import { RGB_FROM_HED, stainMatrix } from '../color/deconvolution.js';
 import type { RgbBatch } from '../kernels/types.js';
 import type { AugmentBatchParams, AugmentImageParams } from './params.js';
-import { augmentReference, elasticAxis, elasticControls, elasticGridSize, noiseValue } from './reference.js';
+import { augmentJs, elasticAxis, elasticControls, elasticGridSize, noiseValue } from './js_augment.js';
 import { loadGpu, type GpuConstructor, type GpuInstance, type GpuKernel } from '../kernels/gpujs_loader.js';
 
 
@@ -461,8 +461,8 @@ class Runner implements GpujsAugmentRunner {
     const strides = elasticStrides(params, b);
     const perChunk = Math.floor(this.maxPixelsPerRun / Math.max(ppo, cropPixels, Math.ceil(strides.ax / 3), Math.ceil(strides.ctl / 3), 1));
     if (perChunk < 1) {
-      // One image alone is past fp32's exact indices: the reference runs it.
-      augmentReference(batch, params, b, out);
+      // One image alone is past fp32's exact indices: js_augment.ts runs it.
+      augmentJs(batch, params, b, out);
       return;
     }
     const tabs = Float32Array.from([
@@ -593,7 +593,7 @@ function newGpu(GPU: GpuConstructor, mode: string): GpuInstance {
   return gpu;
 }
 
-/** A tiny augment through every pass against the reference: throws when the mode cannot compile or run. */
+/** A tiny augment through every pass against js_augment.ts: throws when the mode cannot compile or run. */
 async function probe(runner: Runner): Promise<void> {
   const batch: RgbBatch = { data: Uint8Array.from({ length: 2 * 3 * 3 }, (_, i) => (i * 37) % 256), n: 1, height: 2, width: 3 };
   const params: AugmentImageParams[] = [
@@ -620,7 +620,7 @@ async function probe(runner: Runner): Promise<void> {
   const got = new Float32Array(27);
   const want = new Float32Array(27);
   await runner.run(batch, params, b, got);
-  augmentReference(batch, params, b, want);
+  augmentJs(batch, params, b, want);
   for (let i = 0; i < 27; i++) {
     if (!(Math.abs(got[i]! - want[i]!) <= 1e-3)) throw new Error(`gpu.js ${runner.mode} mode computed wrong values`);
   }

@@ -19,48 +19,12 @@
  * Every float is rounded to float32 here (Math.fround), so the numbers
  * reported are exactly the ones every backend computes with.
  */
+import type { AugmentBatchParams, AugmentImageParams } from '../../bindings/contract.js';
 import { checkInteger } from '../errors.js';
 import { splitmix64, splitmix64Unit } from '../stain/math.js';
 import { RGB2HED_OD_SCALE, type AugmentPipeline, type AugmentShape } from './pipeline.js';
 
-/** What was drawn for one image: native/augment/augment.h's AugmentImageParams, camelCase. */
-export interface AugmentImageParams {
-  /** 0..7: d4 & 3 quarter turns counter-clockwise, then a horizontal flip when d4 & 4. */
-  d4: number;
-  /** Top-left of the crop window in the source image. */
-  cropY: number;
-  cropX: number;
-  hedEnabled: boolean;
-  hedAlpha: [number, number, number];
-  hedBeta: [number, number, number];
-  brightness: number;
-  contrast: number;
-  saturation: number;
-  /** Hue shift in turns. */
-  hue: number;
-  /** 0: no blur. */
-  blurSigma: number;
-  /** 0: no noise. */
-  noiseSigma: number;
-  /** Seed of the per-pixel noise, an integer below 2⁵³. */
-  noiseSeed: number;
-  /** Elastic deformation: largest displacement in output pixels per axis; 0: none. */
-  elasticAlpha: number;
-  /** Elastic deformation: control-grid spacing in output pixels (≥ 1). */
-  elasticSigma: number;
-  /** Seed of the elastic control grid, an integer below 2⁵³. */
-  elasticSeed: number;
-}
-
-/** What is the same for the whole batch: AugmentBatchParams, camelCase. */
-export interface AugmentBatchParams {
-  cropH: number;
-  cropW: number;
-  outH: number;
-  outW: number;
-  mean: [number, number, number];
-  std: [number, number, number];
-}
+export type { AugmentBatchParams, AugmentImageParams } from '../../bindings/contract.js';
 
 /** The parameters of an image that no op touches (the identity). */
 export function identityParams(): AugmentImageParams {

@@ -8,20 +8,35 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 
 import { augment } from '../augment/augment.js';
 import { checkPipeline, type AugmentPipeline } from '../augment/pipeline.js';
-import { checkInteger, checkOneOf } from '../errors.js';
+import { checkInteger } from '../errors.js';
 import { readImage, writeImage } from '../image.js';
 import { KERNEL_BACKENDS } from '../kernels/registry.js';
 import type { RgbBatch } from '../kernels/types.js';
+import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { status } from './progress.js';
 
 /** White space between tiles, in pixels. */
 export const GRID_GUTTER = 2;
 /** The largest rows or cols accepted. */
 const MAX_GRID = 64;
+
+export const AUGMENT_FLAGS = defineFlags({
+  pipeline: {
+    type: 'string', value: 'P.json',
+    help: 'the pipeline, a JSON object, e.g.\n'
+      + '{"d4": true, "hed": {"sigma": 0.05}, "hsv": {"brightness": 0.1, "hue": 0.02},\n'
+      + ' "blur": {"sigma": [0.1, 1.5], "p": 0.5}, "normalize": "imagenet"}\n'
+      + '(ops: d4, crop, resize, elastic, hed, hsv, blur, noise, normalize)',
+  },
+  grid: { type: 'string', value: 'RxC', default: '4x4', help: `rows x cols of tiles, each at most ${MAX_GRID} (default {default})` },
+  seed: { type: 'int', value: 'S', min: 0, default: 0, help: 'generator seed, an integer ≥ 0 (default {default})' },
+  backend: { type: 'choice', value: 'B', choices: KERNEL_BACKENDS, default: 'auto', help: '{choices} (default {default}; gpujs has no augment kernel yet)' },
+  out: { type: 'string', value: 'FILE.png', help: 'the grid image (written atomically)' },
+  json: { type: 'boolean', help: 'print the canonical pipeline and the drawn parameters per tile as JSON' },
+});
 
 export const AUGMENT_HELP = `Usage: histoflow augment IMG --pipeline P.json --out grid.png [options]
 
@@ -31,18 +46,7 @@ tile un-normalized for display (v·std + mean, ×255, clamped), with a
 ${GRID_GUTTER}-px white gutter between tiles: the grid is
 cols·tile + (cols−1)·${GRID_GUTTER} wide and rows·tile + (rows−1)·${GRID_GUTTER} high.
 
-Options:
-  --pipeline P.json  the pipeline, a JSON object, e.g.
-                     {"d4": true, "hed": {"sigma": 0.05}, "hsv": {"brightness": 0.1, "hue": 0.02},
-                      "blur": {"sigma": [0.1, 1.5], "p": 0.5}, "normalize": "imagenet"}
-                     (ops: d4, crop, resize, elastic, hed, hsv, blur, noise, normalize)
-  --grid RxC         rows x cols of tiles, each at most ${MAX_GRID} (default 4x4)
-  --seed S           generator seed, an integer ≥ 0 (default 0)
-  --backend B        ${KERNEL_BACKENDS.join(' | ')} (default auto; gpujs has no augment kernel yet)
-  --out FILE.png     the grid image (written atomically)
-  --json             print the canonical pipeline and the drawn parameters per tile as JSON
-  -h, --help         this help
-`;
+${optionsHelp(AUGMENT_FLAGS)}`;
 
 /** '4x4' → [4, 4]; a bad value is an error naming --grid. */
 export function parseGrid(value: string): [number, number] {
@@ -113,21 +117,8 @@ export function tileGrid(
 }
 
 export async function augmentCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      pipeline: { type: 'string' },
-      grid: { type: 'string', default: '4x4' },
-      seed: { type: 'string', default: '0' },
-      backend: { type: 'string', default: 'auto' },
-      out: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
+  const { values, positionals, help } = parseFlags('augment', AUGMENT_FLAGS, argv, { positionals: true });
+  if (help) {
     process.stdout.write(AUGMENT_HELP);
     return 0;
   }
@@ -140,9 +131,7 @@ export async function augmentCommand(argv: string[]): Promise<number> {
   if (!values.pipeline) throw new RangeError('Expected --pipeline P.json');
   if (!values.out) throw new RangeError('Expected --out FILE.png');
   const [rows, cols] = parseGrid(values.grid);
-  if (!/^\d+$/.test(values.seed)) throw new RangeError(`Expected an integer ≥ 0 for --seed but received '${values.seed}'`);
-  const seed = checkInteger('--seed', Number(values.seed), 0, Number.MAX_SAFE_INTEGER);
-  const backend = checkOneOf('--backend', values.backend, KERNEL_BACKENDS);
+  const { seed, backend } = values;
   const pipeline = await readPipeline(values.pipeline);
 
   const image = await readImage(input);

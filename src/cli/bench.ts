@@ -4,10 +4,17 @@
  * or with --json one JSON object { env, results, failures, targets, notes }.
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 
-import { renderJson, renderMarkdown, runBench, suiteNames } from '../../benchmarks/index.js';
+import { renderJson, renderMarkdown, runBench, suiteNames } from '../bench/index.js';
 import { writeFileAtomic } from '../image.js';
+import { defineFlags, optionsHelp, parseFlags } from './flags.js';
+
+export const BENCH_FLAGS = defineFlags({
+  json: { type: 'boolean', help: 'print one JSON object { env, results, … } instead of the table' },
+  quick: { type: 'boolean', help: 'small inputs and one repeat (a smoke test, not a measurement)' },
+  repeats: { type: 'int', value: 'N', min: 1, help: 'timed runs per case (default: time-bounded, 3–5+)' },
+  out: { type: 'string', value: 'FILE', help: 'also write the JSON report to FILE' },
+});
 
 function help(): string {
   return `Usage: histoflow bench [SUITE...] [options]
@@ -18,45 +25,21 @@ apart, warm-up, repeats, median.
 
 Suites: ${suiteNames().join(', ')} (all when none is named)
 
-Options:
-  --json          print one JSON object { env, results, … } instead of the table
-  --quick         small inputs and one repeat (a smoke test, not a measurement)
-  --repeats N     timed runs per case (default: time-bounded, 3–5+)
-  --out FILE      also write the JSON report to FILE
-  -h, --help      this help
-`;
+${optionsHelp(BENCH_FLAGS)}`;
 }
 
 export async function benchCommand(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        json: { type: 'boolean', default: false },
-        quick: { type: 'boolean', default: false },
-        repeats: { type: 'string' },
-        out: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
+    parsed = parseFlags('bench', BENCH_FLAGS, argv, { positionals: true });
   } catch (e) {
     process.stderr.write(`histoflow bench: ${e instanceof Error ? e.message : String(e)}\n\n${help()}`);
     return 1;
   }
   const { values, positionals } = parsed;
-  if (values.help) {
+  if (parsed.help) {
     process.stdout.write(help());
     return 0;
-  }
-  let repeats: number | undefined;
-  if (values.repeats !== undefined) {
-    repeats = Number(values.repeats);
-    if (!/^\d+$/.test(values.repeats) || !Number.isInteger(repeats) || repeats < 1) {
-      process.stderr.write(`histoflow bench: Expected an integer ≥ 1 for --repeats but received '${values.repeats}'\n`);
-      return 1;
-    }
   }
   const known = suiteNames();
   const unknown = positionals.filter((s) => !known.includes(s));
@@ -66,9 +49,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
   }
 
   const report = await runBench(positionals, {
-    json: values.json === true,
-    quick: values.quick === true,
-    ...(repeats !== undefined ? { repeats } : {}),
+    json: values.json,
+    quick: values.quick,
+    ...(values.repeats !== undefined ? { repeats: values.repeats } : {}),
   });
   const json = renderJson(report);
   if (values.out) {

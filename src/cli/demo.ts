@@ -20,24 +20,25 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 
-import { augment } from '../augment/augment.js';
+import { augment, type AugmentResult } from '../augment/augment.js';
 import { dataFolders, findData } from '../data/folder.js';
 import type { AugmentPipelineInput } from '../augment/pipeline.js';
 import { imageAt, readImage, writeFileAtomic, writeImage } from '../image.js';
 import type { RgbBatch } from '../kernels/types.js';
 import { openSlide } from '../slide/slide.js';
 import { normalizeStain, fitStainTarget } from '../stain/normalize.js';
-import { slideBatches, tileSlide } from '../tiling/tile.js';
-import { slideAgreement } from '../demo/slide_dice.js';
+import { slideBatches, tileSlide, type TileSlideResult } from '../tiling/tile.js';
+import { slideAgreement, type SlideAgreement } from '../demo/slide_dice.js';
 import { loadSlidePredictor } from '../heatmap/load_predictor.js';
+import type { SlidePredictorSpec } from '../heatmap/predictor.js';
 import { predictSlide, type PredictSlideResult } from '../heatmap/predict_slide.js';
-import { synthPatches } from '../synth/dataset.js';
-import { synthSlide } from '../synth/slide.js';
+import { synthPatches, type SynthDatasetResult } from '../synth/dataset.js';
+import { synthSlide, type SynthSlideResult } from '../synth/slide.js';
 import { train, type TrainResult } from '../train/train.js';
 import type { TrainOptions } from '../train/options.js';
 import { tileGrid } from './augment.js';
+import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { Progress, status } from './progress.js';
 
 const TILE = 256;
@@ -92,66 +93,84 @@ function montage(batch: RgbBatch, cols: number): RgbBatch {
   return { data, n: 1, height, width };
 }
 
-export async function demoCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      out: { type: 'string', default: 'out/demo' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    process.stdout.write('Usage: histoflow demo [--out DIR] [--json]\n\nRuns the whole path: the sample slide (CMU-1-Small-Region.svs, from the data folder or `npm run fetch-data`;\nwithout it the synthetic slide) tiled and stain-normalized,\na reference CNN trained on synthetic PCam-like patches, heatmaps of a synthetic slide (scored\nagainst its truth) and of the sample. Writes DIR/summary.json (default out/demo).\n');
-    return 0;
-  }
-  const quiet = values.json;
-  const started = Date.now();
-  const out = values.out;
-  await mkdir(out, { recursive: true });
-  const log = (line: string) => status(quiet, line);
+export const DEMO_FLAGS = defineFlags({
+  out: { type: 'string', value: 'DIR', default: 'out/demo', help: 'output folder (default {default})' },
+  json: { type: 'boolean', help: 'print the summary as one JSON line, no progress' },
+});
 
-  // 0. The synthetic slide with known tumour regions (scored in step 6), and
-  // the real sample slide from the data folder, or the synthetic one in its place.
-  const synthPath = join(out, 'synthetic_slide.tif');
-  const slideBar = new Progress('synth slide', 1, { quiet });
-  const synthetic = await synthSlide(synthPath, { seed: DEMO_SLIDE.seed, width: DEMO_SLIDE.size, height: DEMO_SLIDE.size });
-  slideBar.tick(1);
-  slideBar.end();
-  log(`synthetic slide ${synthetic.width}x${synthetic.height} with ${synthetic.regions} tumour regions → ${synthPath}`);
+export const DEMO_HELP = `Usage: histoflow demo [--out DIR] [--json]
+
+Runs the whole path: the sample slide (CMU-1-Small-Region.svs, from the data folder or \`npm run fetch-data\`;
+without it the synthetic slide) tiled and stain-normalized,
+a reference CNN trained on synthetic PCam-like patches, heatmaps of a synthetic slide (scored
+against its truth) and of the sample. Writes DIR/summary.json (default out/demo).
+
+${optionsHelp(DEMO_FLAGS)}`;
+
+/** Where the demo writes, and whether it reports (not with --json). */
+interface DemoRun {
+  out: string;
+  quiet: boolean;
+  log: (line: string) => void;
+}
+
+/** Step 0: the synthetic slide with known tumour regions (scored in step 6). */
+async function synthesizeSlide(run: DemoRun): Promise<{ path: string; synthetic: SynthSlideResult }> {
+  const path = join(run.out, 'synthetic_slide.tif');
+  const bar = new Progress('synth slide', 1, { quiet: run.quiet });
+  const synthetic = await synthSlide(path, { seed: DEMO_SLIDE.seed, width: DEMO_SLIDE.size, height: DEMO_SLIDE.size });
+  bar.tick(1);
+  bar.end();
+  run.log(`synthetic slide ${synthetic.width}x${synthetic.height} with ${synthetic.regions} tumour regions → ${path}`);
+  return { path, synthetic };
+}
+
+/** The real sample slide from the data folder, or null (saying how to get it). */
+function findSample(run: DemoRun): string | null {
   const sample = findData(SAMPLE_SLIDE);
   if (!sample) {
-    log(`the sample slide ${SAMPLE_SLIDE} is not in the data folder (${dataFolders().join(', ')}): ` +
+    run.log(`the sample slide ${SAMPLE_SLIDE} is not in the data folder (${dataFolders().join(', ')}): ` +
       '`npm run fetch-data` downloads it (or set HISTOFLOW_DATA); tiling and stain steps run on the synthetic slide instead');
   }
-  const slidePath = sample ?? synthPath;
+  return sample;
+}
 
-  // 1. The tiler: what `histoflow tile` does.
-  let tiling = new Progress('tile', 1, { quiet });
-  let shownTiles = 0;
-  const tiled = await tileSlide(slidePath, join(out, 'tiles'), {
+/** Step 1: the tiler, as `histoflow tile` runs it: 96 px tiles with ≥ 50 % tissue, mask and overview. */
+async function tileStep(run: DemoRun, slidePath: string): Promise<TileSlideResult> {
+  let bar = new Progress('tile', 1, { quiet: run.quiet });
+  let shown = 0;
+  const tiled = await tileSlide(slidePath, join(run.out, 'tiles'), {
     size: 96,
     minTissue: 0.5,
     resume: false,
     onProgress: (done, total) => {
-      if (shownTiles === 0) tiling = new Progress('tile', total, { quiet });
-      tiling.tick(done - shownTiles);
-      shownTiles = done;
+      if (shown === 0) bar = new Progress('tile', total, { quiet: run.quiet });
+      bar.tick(done - shown);
+      shown = done;
     },
   });
-  tiling.end();
-  status(quiet, `tiled: ${tiled.written} tissue tiles of 96 px out of ${tiled.total} (reader ${tiled.reader}, ${tiled.tilesPerSecond.toFixed(0)} tiles/s) → ${join(out, 'tiles')}`);
+  bar.end();
+  run.log(`tiled: ${tiled.written} tissue tiles of 96 px out of ${tiled.total} (reader ${tiled.reader}, ${tiled.tilesPerSecond.toFixed(0)} tiles/s) → ${join(run.out, 'tiles')}`);
+  return tiled;
+}
 
-  // 2. Stain normalization of the 256 px tissue tiles (one batch of all of them).
+/** The slide's 256 px tissue tiles as one batch, and its level-0 size. */
+async function tissueTiles(run: DemoRun, slidePath: string): Promise<{ tiles: RgbBatch; slideSize: [number, number] }> {
   const slide = await openSlide(slidePath);
   let tiles: RgbBatch | undefined;
   for await (const { batch } of slideBatches(slide, { size: TILE, minTissue: 0.5, batchSize: 1024 })) tiles = batch;
   await slide.close();
   if (!tiles) throw new Error('the sample slide gave no tissue tiles');
-  status(quiet, `${tiles.n} tissue tiles of ${TILE} px for stain normalization`);
+  run.log(`${tiles.n} tissue tiles of ${TILE} px for stain normalization`);
+  return { tiles, slideSize: [slide.levels[0]!.width, slide.levels[0]!.height] };
+}
 
-  // The stain target: tiatoolbox's target image, or without it the slide's own first 16 tiles.
+/**
+ * Step 2: Macenko (canonical reference), Vahadane and Reinhard (to a real H&E
+ * target: tiatoolbox's, or without it the slide's own first 16 tiles) on all
+ * tiles; a montage of the first 16 before and after each, and their timings.
+ */
+async function normalizeStep(run: DemoRun, tiles: RgbBatch): Promise<{ results: Record<string, unknown>; images: string[] }> {
   const targetPath = findData(STAIN_TARGET);
   const target = targetPath ? await readImage(targetPath) : montage(select(tiles, Array.from({ length: Math.min(tiles.n, 16) }, (_, i) => i)), 4);
   const methods = [
@@ -161,65 +180,105 @@ export async function demoCommand(argv: string[]): Promise<number> {
   ];
   const cols = Math.min(8, tiles.n);
   const shown = select(tiles, Array.from({ length: Math.min(tiles.n, 16) }, (_, i) => i));
-  await writeImage(join(out, 'tiles_original.png'), montage(shown, cols));
-  const progress = new Progress('normalize', methods.length, { quiet });
+  await writeImage(join(run.out, 'tiles_original.png'), montage(shown, cols));
+  const progress = new Progress('normalize', methods.length, { quiet: run.quiet });
   const results: Record<string, unknown> = {};
   for (const m of methods) {
     const t0 = performance.now();
     const r = await normalizeStain(tiles, m.options);
     const ms = performance.now() - t0;
     const view = { data: r.data.subarray(0, shown.data.length), n: shown.n, height: TILE, width: TILE };
-    const file = join(out, `tiles_${m.name}.png`);
+    const file = join(run.out, `tiles_${m.name}.png`);
     await writeImage(file, montage(view, cols));
     results[m.name] = { image: file, ms: +ms.toFixed(1), megapixelsPerSecond: +((tiles.n * TILE * TILE) / 1e6 / (ms / 1000)).toFixed(1), unchanged: r.unchanged.length, backend: r.backend };
     progress.tick(1, m.name);
   }
   progress.end();
+  return { results, images: methods.map((m) => join(run.out, `tiles_${m.name}.png`)) };
+}
 
-  // 3. Augmentation: 16 seeded draws of one tile, un-normalized for display.
+/** Step 3: 16 seeded draws of the middle tile through the training pipeline, un-normalized into a 4x4 grid. */
+async function augmentStep(run: DemoRun, tiles: RgbBatch): Promise<{ grid: string; aug: AugmentResult }> {
   const one = imageAt(tiles, Math.floor(tiles.n / 2));
   const copies: RgbBatch = { data: new Uint8Array(16 * one.data.length), n: 16, height: TILE, width: TILE };
   for (let i = 0; i < 16; i++) copies.data.set(one.data, i * one.data.length);
   const aug = await augment(copies, DEMO_PIPELINE, { seed: 7 });
-  const augmentGrid = join(out, 'augment_grid.png');
-  await writeImage(augmentGrid, tileGrid(aug.data, aug.height, aug.width, 4, 4, aug.batchParams.mean, aug.batchParams.std));
+  const grid = join(run.out, 'augment_grid.png');
+  await writeImage(grid, tileGrid(aug.data, aug.height, aug.width, 4, 4, aug.batchParams.mean, aug.batchParams.std));
+  return { grid, aug };
+}
 
-  // 4. Synthetic PCam-like patches and a short training run on them.
-  const patchesDir = join(out, 'patches');
+/** Step 4: synthetic PCam-like patches (Kaggle layout) and a short training run of the reference CNN on them. */
+async function trainStep(run: DemoRun): Promise<{ patchesDir: string; patches: SynthDatasetResult; runDir: string; trained: TrainResult }> {
+  const patchesDir = join(run.out, 'patches');
   await rm(patchesDir, { recursive: true, force: true });
-  const synthBar = new Progress('synth patches', DEMO_PATCHES.n, { quiet });
-  let synthShown = 0;
+  const bar = new Progress('synth patches', DEMO_PATCHES.n, { quiet: run.quiet });
+  let shown = 0;
   const patches = await synthPatches(patchesDir, {
     n: DEMO_PATCHES.n, seed: DEMO_PATCHES.seed,
-    onProgress: (done) => { synthBar.tick(done - synthShown); synthShown = done; },
+    onProgress: (done) => { bar.tick(done - shown); shown = done; },
   });
-  synthBar.end();
-  log(`${patches.train} synthetic PCam-like patches (${patches.positives.train} positive) → ${patchesDir}`);
-  const runDir = join(out, 'runs', 'demo');
+  bar.end();
+  run.log(`${patches.train} synthetic PCam-like patches (${patches.positives.train} positive) → ${patchesDir}`);
+  const runDir = join(run.out, 'runs', 'demo');
   await rm(runDir, { recursive: true, force: true });
-  const trained: TrainResult = await train({ ...DEMO_TRAIN, data: patchesDir, out: runDir, backend: 'auto' }, { quiet });
-  log(`trained: best validation AUC ${trained.best_val_auc.toFixed(4)} at epoch ${trained.best_epoch} of ${trained.epochs} on '${trained.backend}' (${trained.images_per_s.toFixed(0)} images/s) → ${trained.checkpoint}`);
+  const trained = await train({ ...DEMO_TRAIN, data: patchesDir, out: runDir, backend: 'auto' }, { quiet: run.quiet });
+  run.log(`trained: best validation AUC ${trained.best_val_auc.toFixed(4)} at epoch ${trained.best_epoch} of ${trained.epochs} on '${trained.backend}' (${trained.images_per_s.toFixed(0)} images/s) → ${trained.checkpoint}`);
+  return { patchesDir, patches, runDir, trained };
+}
 
-  // 5. Both slides through the model.
+/** Step 5: one slide through the trained model: probability map, overlay, regions and report.html in `dir`. */
+async function predictStep(run: DemoRun, predictor: SlidePredictorSpec, label: string, path: string, dir: string, stride: number): Promise<PredictSlideResult> {
+  await rm(dir, { recursive: true, force: true });
+  let bar: Progress | undefined;
+  let shown = 0;
+  const r = await predictSlide(path, predictor, {
+    out: dir, stride,
+    onProgress: (done, total) => { bar ??= new Progress(`predict ${label}`, total, { quiet: run.quiet }); bar.tick(done - shown); shown = done; },
+  });
+  bar?.end();
+  run.log(`${label}: ${r.tiles} tiles, tumour ${(100 * r.tumourFraction).toFixed(1)} % of the tissue, ${r.regions} regions → ${r.outputs.report}`);
+  return r;
+}
+
+/** Step 6: the synthetic slide's predicted tumour map against its ground truth. */
+async function scoreStep(run: DemoRun, synthPath: string, prediction: PredictSlideResult): Promise<SlideAgreement> {
+  const agreement = await slideAgreement(synthPath, prediction);
+  run.log(`synthetic slide: Dice ${agreement.dice.toFixed(3)} (IoU ${agreement.iou.toFixed(3)}) of the predicted tumour map against the truth`);
+  return agreement;
+}
+
+/** Without --json: the headline numbers and the files worth opening. */
+function printOutline(summary: { dice: number; val_auc: number; backend: string; seconds: number }, open: string[]): void {
+  process.stdout.write(`\nDice ${summary.dice} (synthetic slide vs truth), validation AUC ${summary.val_auc}, backend ${summary.backend}, ${summary.seconds} s\n`);
+  process.stdout.write(`\nOpen:\n${open.map((p) => `  ${p}`).join('\n')}\n`);
+}
+
+export async function demoCommand(argv: string[]): Promise<number> {
+  const { values, help } = parseFlags('demo', DEMO_FLAGS, argv);
+  if (help) {
+    process.stdout.write(DEMO_HELP);
+    return 0;
+  }
+  const started = Date.now();
+  const quiet = values.json;
+  const run: DemoRun = { out: values.out, quiet, log: (line) => status(quiet, line) };
+  const { out } = run;
+  await mkdir(out, { recursive: true });
+
+  // Without the real sample, steps 1–3 run on the synthetic slide.
+  const { path: synthPath, synthetic } = await synthesizeSlide(run);
+  const sample = findSample(run);
+  const slidePath = sample ?? synthPath;
+  const tiled = await tileStep(run, slidePath);
+  const { tiles, slideSize } = await tissueTiles(run, slidePath);
+  const normalization = await normalizeStep(run, tiles);
+  const { grid: augmentGrid, aug } = await augmentStep(run, tiles);
+  const { patchesDir, patches, runDir, trained } = await trainStep(run);
   const predictor = await loadSlidePredictor(runDir, { backend: trained.backend });
-  const predictOne = async (label: string, path: string, dir: string, stride: number): Promise<PredictSlideResult> => {
-    await rm(dir, { recursive: true, force: true });
-    let bar: Progress | undefined;
-    let shownTiles = 0;
-    const r = await predictSlide(path, predictor, {
-      out: dir, stride,
-      onProgress: (done, total) => { bar ??= new Progress(`predict ${label}`, total, { quiet }); bar.tick(done - shownTiles); shownTiles = done; },
-    });
-    bar?.end();
-    log(`${label}: ${r.tiles} tiles, tumour ${(100 * r.tumourFraction).toFixed(1)} % of the tissue, ${r.regions} regions → ${r.outputs.report}`);
-    return r;
-  };
-  const synthPrediction = await predictOne('synthetic slide', synthPath, join(out, 'heatmap_synthetic'), DEMO_SLIDE.stride);
-  const samplePrediction = sample ? await predictOne('sample slide', sample, join(out, 'heatmap_sample'), 96) : null;
-
-  // 6. The synthetic slide's map against its ground truth.
-  const agreement = await slideAgreement(synthPath, synthPrediction);
-  log(`synthetic slide: Dice ${agreement.dice.toFixed(3)} (IoU ${agreement.iou.toFixed(3)}) of the predicted tumour map against the truth`);
+  const synthPrediction = await predictStep(run, predictor, 'synthetic slide', synthPath, join(out, 'heatmap_synthetic'), DEMO_SLIDE.stride);
+  const samplePrediction = sample ? await predictStep(run, predictor, 'sample slide', sample, join(out, 'heatmap_sample'), 96) : null;
+  const agreement = await scoreStep(run, synthPath, synthPrediction);
 
   const summary = {
     dice: +agreement.dice.toFixed(4),
@@ -228,14 +287,14 @@ export async function demoCommand(argv: string[]): Promise<number> {
     seconds: 0,
     slide: slidePath,
     sampleFound: sample !== null,
-    slideSize: [slide.levels[0]!.width, slide.levels[0]!.height],
+    slideSize,
     tiling: {
       dir: join(out, 'tiles'), size: tiled.size, grid: tiled.total, tiles: tiled.written, reader: tiled.reader,
       tissueFraction: +tiled.tissueFraction.toFixed(4), tilesPerSecond: +tiled.tilesPerSecond.toFixed(1),
       mask: tiled.outputs.mask, overview: tiled.outputs.overview,
     },
     tissueTiles256: tiles.n,
-    normalization: results,
+    normalization: normalization.results,
     original: join(out, 'tiles_original.png'),
     augmentation: { grid: augmentGrid, pipeline: aug.pipeline, backend: aug.backend },
     patches: { dir: patchesDir, n: patches.train, positives: patches.positives.train, seed: DEMO_PATCHES.seed },
@@ -249,12 +308,10 @@ export async function demoCommand(argv: string[]): Promise<number> {
   if (values.json) {
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } else {
-    const open = [
+    printOutline(summary, [
       synthPrediction.outputs.report!, ...(samplePrediction ? [samplePrediction.outputs.report!] : []), join(runDir, 'curves.png'),
-      tiled.outputs.overview, tiled.outputs.mask, summary.original, ...methods.map((m) => join(out, `tiles_${m.name}.png`)), augmentGrid, summaryPath,
-    ];
-    process.stdout.write(`\nDice ${summary.dice} (synthetic slide vs truth), validation AUC ${summary.val_auc}, backend ${summary.backend}, ${summary.seconds} s\n`);
-    process.stdout.write(`\nOpen:\n${open.map((p) => `  ${p}`).join('\n')}\n`);
+      tiled.outputs.overview, tiled.outputs.mask, summary.original, ...normalization.images, augmentGrid, summaryPath,
+    ]);
   }
   return 0;
 }

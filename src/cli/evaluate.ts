@@ -4,13 +4,27 @@
  * AUC with a bootstrap CI, accuracy, confusion matrix and ROC curve of a model
  * on labelled data (src/inference/evaluate.ts).
  */
-import { parseArgs } from 'node:util';
-
-import { checkOneOf } from '../errors.js';
 import { EVALUATE_SPLITS, evaluateModel } from '../inference/evaluate.js';
 import { TRAINING_BACKENDS } from '../tfjs/backend.js';
-import { intFlag, modelFlagError } from './predict.js';
+import { defineFlags, optionsHelp, parseFlags } from './flags.js';
+import { modelFlagError } from './predict.js';
 import { Progress, status } from './progress.js';
+
+export const EVALUATE_FLAGS = defineFlags({
+  model: { type: 'string', value: 'M', help: 'run folder, model folder or model.json (required)' },
+  data: { type: 'string', value: 'D', help: 'labelled dataset' },
+  split: {
+    type: 'choice', value: 'S', choices: EVALUATE_SPLITS,
+    help: '{choices} (default: val for a run without --data,\nelse test when D has labelled test images, else train)',
+  },
+  tta: { type: 'boolean', help: 'average the 8 flips/rotations of each image' },
+  batch: { type: 'int', value: 'B', min: 1, max: 65536, default: 64, help: 'images per forward pass (default {default})' },
+  backend: { type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], default: 'auto', help: '{choices} (default {default})' },
+  out: { type: 'string', value: 'DIR', help: 'output folder (default: the run\'s or model\'s folder/evaluation)' },
+  bootstrap: { type: 'int', value: 'N', min: 1, max: 1_000_000, default: 1000, help: 'bootstrap resamples for the AUC interval (default {default})' },
+  seed: { type: 'int', value: 'S', min: 0, default: 0, help: 'bootstrap seed (default {default})' },
+  json: { type: 'boolean', help: 'print evaluation.json\'s content as one line, no progress' },
+});
 
 export const EVALUATE_HELP = `Usage: histoflow evaluate --model M [--data D] [options]
        npm run evaluate -- --model runs/NAME --data D
@@ -25,41 +39,11 @@ train_labels.csv), a packed file with labels, or PatchCamelyon HDF5.
 the data the run trained on (or D); it is the default when M is a run folder
 and no --data is given. Unreadable or unlabelled images are left out and listed.
 
-Options:
-  --model M          run folder, model folder or model.json (required)
-  --data D           labelled dataset
-  --split S          ${EVALUATE_SPLITS.join(' | ')} (default: val for a run without --data,
-                     else test when D has labelled test images, else train)
-  --tta              average the 8 flips/rotations of each image
-  --batch B          images per forward pass (default 64)
-  --backend B        auto | ${TRAINING_BACKENDS.join(' | ')} (default auto)
-  --out DIR          output folder (default: the run's or model's folder/evaluation)
-  --bootstrap N      bootstrap resamples for the AUC interval (default 1000)
-  --seed S           bootstrap seed (default 0)
-  --json             print evaluation.json's content as one line, no progress
-  -h, --help         this help
-`;
+${optionsHelp(EVALUATE_FLAGS)}`;
 
 export async function evaluateCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      model: { type: 'string' },
-      data: { type: 'string' },
-      split: { type: 'string' },
-      tta: { type: 'boolean', default: false },
-      batch: { type: 'string', default: '64' },
-      backend: { type: 'string', default: 'auto' },
-      out: { type: 'string' },
-      bootstrap: { type: 'string', default: '1000' },
-      seed: { type: 'string', default: '0' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
+  const { values, positionals, help } = parseFlags('evaluate', EVALUATE_FLAGS, argv, { positionals: true });
+  if (help) {
     process.stdout.write(EVALUATE_HELP);
     return 0;
   }
@@ -67,11 +51,7 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
   if (!values.model) throw new TypeError('Expected a path for --model but received none');
   if (values.data === '') throw new TypeError('Expected a path for --data but received an empty string');
   if (values.out === '') throw new TypeError('Expected a folder for --out but received an empty string');
-  const split = values.split === undefined ? undefined : checkOneOf('--split', values.split, EVALUATE_SPLITS);
-  const backend = checkOneOf('--backend', values.backend, ['auto', ...TRAINING_BACKENDS] as const);
-  const batchSize = intFlag('--batch', values.batch, 1, 65536);
-  const bootstrap = intFlag('--bootstrap', values.bootstrap, 1, 1_000_000);
-  const seed = intFlag('--seed', values.seed, 0, Number.MAX_SAFE_INTEGER);
+  const { split, backend, batch: batchSize, bootstrap, seed } = values;
   const quiet = values.json;
   let progress: Progress | undefined;
   let shown = 0;

@@ -3,11 +3,18 @@
  * (`npm run fetch-data`): the public originals of the test, benchmark and demo
  * data (src/data/manifest.ts), downloaded into the cache and checked by SHA-256.
  */
-import { parseArgs } from 'node:util';
-
 import { cacheFolder } from '../data/folder.js';
 import { fetchData, type FetchResult } from '../data/fetch.js';
 import { DATA_FILES, DERIVED_FILES } from '../data/manifest.js';
+import { defineFlags, optionsHelp, parseFlags } from './flags.js';
+
+export const FETCH_DATA_FLAGS = defineFlags({
+  to: { type: 'string', value: 'DIR', help: `destination (default: ${cacheFolder()};\nthe data folder lookup searches it after ../shared/data)` },
+  only: { type: 'list', separator: ',', value: 'NAMES', help: 'comma-separated file names from the manifest' },
+  mirror: { type: 'string', value: 'URL', help: 'fetch MIRROR/NAME instead of each file\'s origin' },
+  list: { type: 'boolean', help: 'list the manifest (name, bytes, SHA-256, URL) and exit' },
+  json: { type: 'boolean', help: 'print a JSON summary only' },
+});
 
 const HELP = `Usage: histoflow fetch-data [--to DIR] [--only NAME,...] [--mirror URL] [--json]
 
@@ -18,30 +25,11 @@ commits, check each against its SHA-256, and make the derived ones
 (${DERIVED_FILES.map((d) => d.name).join(', ')}). Files already present and
 intact are kept. Nothing is written under a file's name until it checks out.
 
-Options:
-  --to DIR         destination (default: ${cacheFolder()};
-                   the data folder lookup searches it after ../shared/data)
-  --only NAMES     comma-separated file names from the manifest
-  --mirror URL     fetch MIRROR/NAME instead of each file's origin
-  --list           list the manifest (name, bytes, SHA-256, URL) and exit
-  --json           print a JSON summary only
-  -h, --help       this help
-`;
+${optionsHelp(FETCH_DATA_FLAGS)}`;
 
 export async function fetchDataCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      to: { type: 'string' },
-      only: { type: 'string' },
-      mirror: { type: 'string' },
-      list: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
+  const { values, help } = parseFlags('fetch-data', FETCH_DATA_FLAGS, argv);
+  if (help) {
     process.stdout.write(HELP);
     return 0;
   }
@@ -52,12 +40,11 @@ export async function fetchDataCommand(argv: string[]): Promise<number> {
       : `${rows.map((r) => ('url' in r ? `${r.name}  ${r.bytes} B  ${r.sha256}\n  ${r.url}` : `${r.name}  derived from ${r.from} (${r.recipe})`)).join('\n')}\n`);
     return 0;
   }
-  const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
   const tty = !values.json && process.stderr.isTTY === true;
   let lastDraw = 0;
   const results: FetchResult[] = await fetchData({
     ...(values.to !== undefined ? { to: values.to } : {}),
-    ...(only ? { only } : {}),
+    ...(values.only ? { only: values.only } : {}),
     ...(values.mirror !== undefined ? { mirror: values.mirror } : {}),
     onProgress: (e) => {
       if (!tty) return;

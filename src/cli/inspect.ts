@@ -3,11 +3,18 @@
  * Class balance, per-channel statistics, blank / background / blurry / pen-marked
  * patches, duplicates and a PNG grid per class (src/dataset/inspect.ts).
  */
-import { parseArgs } from 'node:util';
-
-import { checkInteger, checkNumber, checkOneOf } from '../errors.js';
 import { inspectDataset } from '../dataset/inspect.js';
+import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { Progress, status } from './progress.js';
+
+export const INSPECT_FLAGS = defineFlags({
+  split: { type: 'choice', value: 'S', choices: ['train', 'test', 'valid'], default: 'train', help: '{choices} (default {default})' },
+  'grid-dir': { type: 'string', value: 'DIR', help: 'write grid_label<L>.png per class there' },
+  grid: { type: 'int', value: 'N', min: 1, max: 64, default: 8, help: 'patches per grid side (default {default})' },
+  'blur-threshold': { type: 'number', value: 'T', min: 0, default: 30, help: 'Laplacian variance below which a patch is blurry (default {default})' },
+  'pen-fraction': { type: 'number', value: 'F', min: 0, max: 1, default: 0.25, help: 'fraction of pen-ink pixels that flags a patch (default {default})' },
+  json: { type: 'boolean', help: 'print the report as JSON' },
+});
 
 export const INSPECT_HELP = `Usage: histoflow inspect DATA [options]
 
@@ -16,48 +23,23 @@ blurry (variance of the Laplacian) and pen-marked patches, duplicates (same
 pixels), and a PNG grid per class. DATA is a packed file, a Kaggle layout
 folder, a PatchCamelyon ..._x.h5 file or folder, or a tile folder.
 
-Options:
-  --split S             train | test | valid (default train)
-  --grid-dir DIR        write grid_label<L>.png per class there
-  --grid N              patches per grid side (default 8)
-  --blur-threshold T    Laplacian variance below which a patch is blurry (default 30)
-  --pen-fraction F      fraction of pen-ink pixels that flags a patch (default 0.25)
-  --json                print the report as JSON
-  -h, --help            this help
-`;
+${optionsHelp(INSPECT_FLAGS)}`;
 
 export async function inspectCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      split: { type: 'string', default: 'train' },
-      'grid-dir': { type: 'string' },
-      grid: { type: 'string', default: '8' },
-      'blur-threshold': { type: 'string', default: '30' },
-      'pen-fraction': { type: 'string', default: '0.25' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
+  const { values, positionals, help } = parseFlags('inspect', INSPECT_FLAGS, argv, { positionals: true });
+  if (help) {
     process.stdout.write(INSPECT_HELP);
     return 0;
   }
   if (positionals.length !== 1) throw new RangeError(`Expected one dataset (histoflow inspect DATA) but received ${positionals.length}`);
-  const num = (flag: string, v: string, min: number, max = Infinity): number => {
-    if (v.trim() === '') throw new RangeError(`Expected a number for ${flag} but received ''`);
-    return checkNumber(flag, Number(v), min, max);
-  };
   const quiet = values.json;
   let progress: Progress | undefined;
   let shown = 0;
   const r = await inspectDataset(positionals[0]!, {
-    split: checkOneOf('--split', values.split, ['train', 'test', 'valid'] as const),
-    gridSize: checkInteger('--grid', Number(values.grid), 1, 64),
-    blurThreshold: num('--blur-threshold', values['blur-threshold'], 0),
-    penFraction: num('--pen-fraction', values['pen-fraction'], 0, 1),
+    split: values.split,
+    gridSize: values.grid,
+    blurThreshold: values['blur-threshold'],
+    penFraction: values['pen-fraction'],
     ...(values['grid-dir'] ? { gridDir: values['grid-dir'] } : {}),
     onProgress: (done, total) => {
       progress ??= new Progress('inspect', total, { quiet });

@@ -9,6 +9,7 @@ import { benchCommand } from './bench.js';
 import { demoCommand } from './demo.js';
 import { evaluateCommand } from './evaluate.js';
 import { fetchDataCommand } from './fetch_data.js';
+import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { infoCommand } from './info.js';
 import { inspectCommand } from './inspect.js';
 import { packCommand } from './pack.js';
@@ -36,28 +37,48 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   'predict-slide': { run: predictSlideCommand, summary: 'tumour heatmap of a slide: probability map, overlay, regions (GeoJSON), tiles.csv, report.html' },
 };
 
+/** Options before any command (only the first argument is read). */
+const MAIN_FLAGS = defineFlags({
+  version: { type: 'boolean', short: 'v', help: 'print the version and exit' },
+});
+
 function help(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(13)} ${c.summary}`);
-  return `Usage: histoflow <command> [options]\n\nCommands:\n${rows.join('\n')}\n\nRun 'histoflow <command> --help' for a command's options.\n`;
+  return `Usage: histoflow <command> [options]\n\nCommands:\n${rows.join('\n')}\n\n${optionsHelp(MAIN_FLAGS)}\nRun 'histoflow <command> --help' for a command's options.\n`;
+}
+
+function unknownCommand(name: string): number {
+  process.stderr.write(`histoflow: unknown command '${name}'\n\n${help()}`);
+  return 1;
+}
+
+/** `histoflow --help` or `histoflow --version`; anything else starting with '-' is not a command. */
+async function mainFlag(arg: string): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseFlags('', MAIN_FLAGS, [arg]);
+  } catch {
+    return unknownCommand(arg);
+  }
+  if (parsed.help) {
+    process.stdout.write(help());
+    return 0;
+  }
+  if (!parsed.values.version) return unknownCommand(arg);
+  const { info } = await import('../info.js');
+  process.stdout.write(`${(await info()).version}\n`);
+  return 0;
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (!name || name === 'help') {
     process.stdout.write(help());
     return name ? 0 : 1;
   }
-  if (name === '--version' || name === '-v') {
-    const { info } = await import('../info.js');
-    process.stdout.write(`${(await info()).version}\n`);
-    return 0;
-  }
-  const command = COMMANDS[name];
-  if (!command) {
-    process.stderr.write(`histoflow: unknown command '${name}'\n\n${help()}`);
-    return 1;
-  }
-  return command.run(rest);
+  if (name.startsWith('-')) return mainFlag(name);
+  if (!Object.hasOwn(COMMANDS, name)) return unknownCommand(name);
+  return COMMANDS[name]!.run(rest);
 }
 
 main(process.argv.slice(2)).then(

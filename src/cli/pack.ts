@@ -2,11 +2,21 @@
  * `histoflow pack SRC --out FILE [--split S] [--concurrency N] [--overwrite] [--no-resume] [--json]`
  * Any labelled patch source → a packed dataset (src/dataset/pack.ts).
  */
-import { parseArgs } from 'node:util';
-
-import { checkInteger, checkOneOf } from '../errors.js';
 import { packDataset } from '../dataset/pack.js';
+import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { Progress, status } from './progress.js';
+
+export const PACK_FLAGS = defineFlags({
+  out: { type: 'string', value: 'FILE', help: 'the packed file (written atomically)' },
+  split: {
+    type: 'choice', value: 'S', choices: ['train', 'test', 'valid'], default: 'train',
+    help: 'Kaggle: train | test; PatchCamelyon folder: train | valid | test (default {default})',
+  },
+  concurrency: { type: 'int', value: 'N', min: 1, max: 256, help: 'images decoded at once (default 2 × cores, at most 16)' },
+  overwrite: { type: 'boolean', help: 'replace FILE if it exists' },
+  'no-resume': { type: 'boolean', help: 'start over instead of resuming FILE.partial' },
+  json: { type: 'boolean', help: 'print the summary (with every skipped record and why) as JSON' },
+});
 
 export const PACK_HELP = `Usage: histoflow pack SRC --out FILE [options]
 
@@ -17,43 +27,17 @@ tile folder written by 'histoflow tile' (manifest.json). Images decode in
 parallel; unreadable and duplicate images (same pixels) are reported and left
 out. Rerun the same command to resume an interrupted run.
 
-Options:
-  --out FILE         the packed file (written atomically)
-  --split S          Kaggle: train | test; PatchCamelyon folder: train | valid | test (default train)
-  --concurrency N    images decoded at once (default 2 × cores, at most 16)
-  --overwrite        replace FILE if it exists
-  --no-resume        start over instead of resuming FILE.partial
-  --json             print the summary (with every skipped record and why) as JSON
-  -h, --help         this help
-`;
+${optionsHelp(PACK_FLAGS)}`;
 
 export async function packCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      out: { type: 'string' },
-      split: { type: 'string', default: 'train' },
-      concurrency: { type: 'string' },
-      overwrite: { type: 'boolean', default: false },
-      'no-resume': { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
+  const { values, positionals, help } = parseFlags('pack', PACK_FLAGS, argv, { positionals: true });
+  if (help) {
     process.stdout.write(PACK_HELP);
     return 0;
   }
   if (positionals.length !== 1) throw new RangeError(`Expected one source (histoflow pack SRC --out FILE) but received ${positionals.length}`);
   if (!values.out) throw new RangeError('Expected --out FILE');
-  const split = checkOneOf('--split', values.split, ['train', 'test', 'valid'] as const);
-  let concurrency: number | undefined;
-  if (values.concurrency !== undefined) {
-    if (!/^\d+$/.test(values.concurrency)) throw new RangeError(`Expected an integer between 1 and 256 for --concurrency but received '${values.concurrency}'`);
-    concurrency = checkInteger('--concurrency', Number(values.concurrency), 1, 256);
-  }
+  const { split, concurrency } = values;
   const quiet = values.json;
   let progress: Progress | undefined;
   let shown = 0;

@@ -3,14 +3,24 @@
  *  [--backend B] [--fill-unreadable P] [--json]` (npm run predict -- …)
  * The Kaggle submission of a model's probabilities (src/inference/submission.ts).
  */
-import { parseArgs } from 'node:util';
-
-import { checkNumber, checkOneOf } from '../errors.js';
 import { DATA_SPLITS } from '../inference/data.js';
 import { ModelNotFoundError } from '../models/io.js';
 import { PredictionHolesError, checkOutFile, predictSubmission } from '../inference/submission.js';
 import { TRAINING_BACKENDS } from '../tfjs/backend.js';
+import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { Progress, status } from './progress.js';
+
+export const PREDICT_FLAGS = defineFlags({
+  model: { type: 'string', value: 'M', help: 'run folder, model folder or model.json (required)' },
+  data: { type: 'string', value: 'D', help: 'dataset (required)' },
+  out: { type: 'string', value: 'FILE', help: 'the CSV to write (required)' },
+  split: { type: 'choice', value: 'S', choices: DATA_SPLITS, default: 'test', help: '{choices} (default {default})' },
+  tta: { type: 'boolean', help: 'average the 8 flips/rotations of each image' },
+  batch: { type: 'int', value: 'B', min: 1, max: 65536, default: 64, help: 'images per forward pass (default {default})' },
+  backend: { type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], default: 'auto', help: '{choices} (default {default})' },
+  'fill-unreadable': { type: 'number', value: 'P', min: 0, max: 1, help: 'write P (0..1) for ids without a readable image' },
+  json: { type: 'boolean', help: 'print one JSON summary line, no progress' },
+});
 
 export const PREDICT_HELP = `Usage: histoflow predict --model M --data D --out FILE.csv [options]
        npm run predict -- --model runs/NAME --data D --out submission.csv
@@ -24,32 +34,7 @@ If an image is missing or cannot be decoded, the ids are listed and nothing is
 written, unless --fill-unreadable P writes probability P for them.
 The CSV is written atomically.
 
-Options:
-  --model M              run folder, model folder or model.json (required)
-  --data D               dataset (required)
-  --out FILE             the CSV to write (required)
-  --split S              test | train | valid (default test)
-  --tta                  average the 8 flips/rotations of each image
-  --batch B              images per forward pass (default 64)
-  --backend B            auto | ${TRAINING_BACKENDS.join(' | ')} (default auto)
-  --fill-unreadable P    write P (0..1) for ids without a readable image
-  --json                 print one JSON summary line, no progress
-  -h, --help             this help
-`;
-
-/** A decimal integer flag, with its name in the error. */
-export function intFlag(name: string, value: string, min: number, max: number): number {
-  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw new RangeError(`Expected an integer between ${min} and ${max} for ${name} but received '${value}'`);
-  }
-  return Number(value);
-}
-
-/** A number flag, with its name in the error. */
-export function numberFlag(name: string, value: string, min: number, max: number): number {
-  if (value.trim() === '' || !Number.isFinite(Number(value))) throw new TypeError(`Expected a number for ${name} but received '${value}'`);
-  return checkNumber(name, Number(value), min, max);
-}
+${optionsHelp(PREDICT_FLAGS)}`;
 
 /** A missing or unreadable model, said in the flag's terms. */
 export function modelFlagError(e: unknown): unknown {
@@ -57,24 +42,8 @@ export function modelFlagError(e: unknown): unknown {
 }
 
 export async function predictCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      model: { type: 'string' },
-      data: { type: 'string' },
-      out: { type: 'string' },
-      split: { type: 'string', default: 'test' },
-      tta: { type: 'boolean', default: false },
-      batch: { type: 'string', default: '64' },
-      backend: { type: 'string', default: 'auto' },
-      'fill-unreadable': { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
+  const { values, positionals, help } = parseFlags('predict', PREDICT_FLAGS, argv, { positionals: true });
+  if (help) {
     process.stdout.write(PREDICT_HELP);
     return 0;
   }
@@ -83,10 +52,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
     if (!values[flag]) throw new TypeError(`Expected a path for --${flag} but received none`);
   }
   await checkOutFile('--out', values.out);
-  const split = checkOneOf('--split', values.split, DATA_SPLITS);
-  const backend = checkOneOf('--backend', values.backend, ['auto', ...TRAINING_BACKENDS] as const);
-  const batchSize = intFlag('--batch', values.batch, 1, 65536);
-  const fill = values['fill-unreadable'] === undefined ? undefined : numberFlag('--fill-unreadable', values['fill-unreadable'], 0, 1);
+  const { split, backend, batch: batchSize, 'fill-unreadable': fill } = values;
   const quiet = values.json;
   let progress: Progress | undefined;
   let shown = 0;

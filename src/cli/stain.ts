@@ -5,57 +5,41 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 
 import { readImage, writeImage } from '../image.js';
 import { KERNEL_BACKENDS } from '../kernels/registry.js';
-import { STAIN_METHODS, fitStainTarget, normalizeStain, type StainMethod } from '../stain/normalize.js';
-import { STAIN_PRESETS, type StainPreset } from '../stain/presets.js';
-import { checkInteger, checkOneOf } from '../errors.js';
+import { STAIN_METHODS, fitStainTarget, normalizeStain } from '../stain/normalize.js';
+import { STAIN_PRESETS } from '../stain/presets.js';
+import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { Progress, status } from './progress.js';
+
+export const STAIN_FLAGS = defineFlags({
+  method: { type: 'choice', value: 'M', choices: STAIN_METHODS, default: 'macenko', help: '{choices} (default {default})' },
+  preset: {
+    type: 'choice', value: 'P', choices: STAIN_PRESETS, default: 'canonical',
+    help: '{choices} (default {default}: HEnorm_python\'s Io 240, beta 0.15;\nwithout --target, Macenko/Vahadane/Ruifrok map to its reference H&E)',
+  },
+  target: { type: 'list', value: 'T', help: 'target image (repeat for several: their pixels are pooled); required for reinhard' },
+  out: { type: 'string', value: 'DIR', help: 'output folder (created)' },
+  backend: { type: 'choice', value: 'B', choices: KERNEL_BACKENDS, default: 'auto', help: '{choices} (default {default})' },
+  seed: { type: 'int', value: 'S', min: 0, default: 0, help: 'Vahadane\'s seed (default {default})' },
+  'single-stains': { type: 'boolean', help: 'also write <name>_H.png and <name>_E.png (stain-matrix methods)' },
+  json: { type: 'boolean', help: 'print the fitted target and per-image fits as JSON, no progress' },
+});
 
 export const STAIN_HELP = `Usage: histoflow stain IN... --out DIR [options]
 
 Normalize the stain of H&E images to one target; writes DIR/<name>.png per input.
 
-Options:
-  --method M        ${STAIN_METHODS.join(' | ')} (default macenko)
-  --preset P        ${STAIN_PRESETS.join(' | ')} (default canonical: HEnorm_python's Io 240, beta 0.15;
-                    without --target, Macenko/Vahadane/Ruifrok map to its reference H&E)
-  --target T        target image (repeat for several: their pixels are pooled); required for reinhard
-  --out DIR         output folder (created)
-  --backend B       ${KERNEL_BACKENDS.join(' | ')} (default auto)
-  --seed S          Vahadane's seed (default 0)
-  --single-stains   also write <name>_H.png and <name>_E.png (stain-matrix methods)
-  --json            print the fitted target and per-image fits as JSON, no progress
-  -h, --help        this help
-`;
+${optionsHelp(STAIN_FLAGS)}`;
 
 export async function stainCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      method: { type: 'string', default: 'macenko' },
-      preset: { type: 'string', default: 'canonical' },
-      target: { type: 'string', multiple: true },
-      out: { type: 'string' },
-      backend: { type: 'string', default: 'auto' },
-      seed: { type: 'string', default: '0' },
-      'single-stains': { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
+  const { values, positionals, help } = parseFlags('stain', STAIN_FLAGS, argv, { positionals: true });
+  if (help) {
     process.stdout.write(STAIN_HELP);
     return 0;
   }
-  const method = checkOneOf('--method', values.method, STAIN_METHODS) as StainMethod;
-  const preset = checkOneOf('--preset', values.preset, STAIN_PRESETS) as StainPreset;
-  const backend = checkOneOf('--backend', values.backend, KERNEL_BACKENDS);
-  const seed = checkInteger('--seed', Number(values.seed), 0);
+  const { method, preset, backend, seed } = values;
   if (positionals.length === 0) throw new RangeError('Expected at least one input image (histoflow stain IN... --out DIR)');
   if (!values.out) throw new RangeError('Expected --out DIR');
   for (const p of [...positionals, ...(values.target ?? [])]) {

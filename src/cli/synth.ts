@@ -5,13 +5,23 @@
  * `histoflow synth slide --out S.tif [--seed S] [--size W[xH]] [--compression jpeg|deflate] [--workers W] [--json]`
  * A synthetic pyramidal slide with tumour regions and its ground truth (src/synth/slide.ts).
  */
-import { parseArgs } from 'node:util';
-
-import { checkInteger, checkNumber } from '../errors.js';
+import { checkInteger } from '../errors.js';
 import { synthPatches } from '../synth/dataset.js';
 import { CENTRE_SIZE } from '../synth/patches.js';
-import { MASK_DOWNSAMPLE, SYNTH_SLIDE_COMPRESSIONS, SYNTH_SLIDE_MAX_SIZE, SYNTH_SLIDE_MIN_SIZE, SYNTH_SLIDE_MPP, synthSlide, type SynthSlideCompression } from '../synth/slide.js';
+import { MASK_DOWNSAMPLE, SYNTH_SLIDE_COMPRESSIONS, SYNTH_SLIDE_MAX_SIZE, SYNTH_SLIDE_MIN_SIZE, SYNTH_SLIDE_MPP, synthSlide } from '../synth/slide.js';
+import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { Progress, status } from './progress.js';
+
+export const SYNTH_PATCHES_FLAGS = defineFlags({
+  n: { type: 'int', value: 'N', min: 1, max: 10_000_000, help: 'training patches (required, ≥ 1)' },
+  test: { type: 'int', value: 'M', min: 0, max: 10_000_000, default: 0, help: 'test patches (default {default})' },
+  seed: { type: 'int', value: 'S', min: 0, default: 0, help: 'integer ≥ 0 (default {default})' },
+  size: { type: 'int', value: 'PX', min: CENTRE_SIZE + 16, max: 1024, default: 96, help: `patch side (default {default}, at least ${CENTRE_SIZE + 16})` },
+  positive: { type: 'number', value: 'P', min: 0, max: 1, default: 0.5, help: 'fraction of positives, 0..1 (default {default})' },
+  workers: { type: 'int', value: 'W', min: 0, max: 64, help: 'render threads (default: cores, at most 8; 0 = this thread)' },
+  out: { type: 'string', value: 'DIR', help: 'output folder' },
+  json: { type: 'boolean', help: 'print a JSON summary only' },
+});
 
 export const SYNTH_HELP = `Usage: histoflow synth patches --n N --out DIR [options]
        histoflow synth slide --out S.tif [options]      (see histoflow synth slide --help)
@@ -24,23 +34,7 @@ tumour-like cells lie in the centre ${CENTRE_SIZE}x${CENTRE_SIZE}; negatives inc
 (tumour only outside the centre, dense normal glands, lymphocyte clusters).
 Deterministic for a seed.
 
-Options:
-  --n N            training patches (required, ≥ 1)
-  --test M         test patches (default 0)
-  --seed S         integer ≥ 0 (default 0)
-  --size PX        patch side (default 96, at least ${CENTRE_SIZE + 16})
-  --positive P     fraction of positives, 0..1 (default 0.5)
-  --workers W      render threads (default: cores, at most 8; 0 = this thread)
-  --out DIR        output folder
-  --json           print a JSON summary only
-  -h, --help       this help
-`;
-
-/** A decimal integer option, with the option's name in the error. */
-function intOption(name: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!/^\d+$/.test(value)) throw new RangeError(`Expected an integer ≥ ${min} for ${name} but received '${value}'`);
-  return checkInteger(name, Number(value), min, max);
-}
+${optionsHelp(SYNTH_PATCHES_FLAGS)}`;
 
 export async function synthCommand(argv: string[]): Promise<number> {
   const [kind, ...rest] = argv;
@@ -50,36 +44,14 @@ export async function synthCommand(argv: string[]): Promise<number> {
   }
   if (kind === 'slide') return synthSlideCommand(rest);
   if (kind !== 'patches') throw new RangeError(`Expected 'patches' or 'slide' after 'histoflow synth' but received '${kind}'`);
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: false,
-    strict: true,
-    options: {
-      n: { type: 'string' },
-      test: { type: 'string', default: '0' },
-      seed: { type: 'string', default: '0' },
-      size: { type: 'string', default: '96' },
-      positive: { type: 'string', default: '0.5' },
-      workers: { type: 'string' },
-      out: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
+  const { values, help } = parseFlags('synth patches', SYNTH_PATCHES_FLAGS, rest);
+  if (help) {
     process.stdout.write(SYNTH_HELP);
     return 0;
   }
-  void positionals;
   if (values.n === undefined) throw new RangeError('Expected --n N (the number of training patches)');
   if (!values.out) throw new RangeError('Expected --out DIR');
-  const n = intOption('--n', values.n, 1, 10_000_000);
-  const test = intOption('--test', values.test, 0, 10_000_000);
-  const seed = intOption('--seed', values.seed, 0);
-  const size = intOption('--size', values.size, CENTRE_SIZE + 16, 1024);
-  if (values.positive.trim() === '' || Number.isNaN(Number(values.positive))) throw new RangeError(`Expected a number between 0 and 1 for --positive but received '${values.positive}'`);
-  const positive = checkNumber('--positive', Number(values.positive), 0, 1);
-  const workers = values.workers === undefined ? undefined : intOption('--workers', values.workers, 0, 64);
+  const { n, test, seed, size, positive, workers } = values;
 
   const progress = new Progress('synth', n + test, { quiet: values.json });
   let last = 0;
@@ -100,6 +72,15 @@ export async function synthCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+export const SYNTH_SLIDE_FLAGS = defineFlags({
+  out: { type: 'string', value: 'S.tif', help: 'output slide (.tif or .tiff)' },
+  seed: { type: 'int', value: 'S', min: 0, default: 0, help: 'integer ≥ 0 (default {default})' },
+  size: { type: 'string', value: 'W[xH]', default: '4096', help: `level-0 size in pixels (default {default}; ${SYNTH_SLIDE_MIN_SIZE} to ${SYNTH_SLIDE_MAX_SIZE})` },
+  compression: { type: 'choice', value: 'C', choices: SYNTH_SLIDE_COMPRESSIONS, default: 'jpeg', help: `tile compression: ${SYNTH_SLIDE_COMPRESSIONS.join(' or ')} (default {default})` },
+  workers: { type: 'int', value: 'W', min: 0, max: 64, help: 'render threads (default: cores, at most 8; 0 = this thread)' },
+  json: { type: 'boolean', help: 'print a JSON summary only (its last line)' },
+});
+
 export const SYNTH_SLIDE_HELP = `Usage: histoflow synth slide --out S.tif [options]
 
 Write a synthetic whole-slide image with tumour regions of known shape:
@@ -110,15 +91,7 @@ fractions, tumour regions as GeoJSON polygons in level-0 pixels). Glass,
 tissue pieces of stroma, fat, glands and lymphocytes, and tumour regions of
 crowded atypical nuclei, painted like 'synth patches'. Deterministic for a seed.
 
-Options:
-  --out S.tif          output slide (.tif or .tiff)
-  --seed S             integer ≥ 0 (default 0)
-  --size W[xH]         level-0 size in pixels (default 4096; ${SYNTH_SLIDE_MIN_SIZE} to ${SYNTH_SLIDE_MAX_SIZE})
-  --compression C      tile compression: ${SYNTH_SLIDE_COMPRESSIONS.join(' or ')} (default jpeg)
-  --workers W          render threads (default: cores, at most 8; 0 = this thread)
-  --json               print a JSON summary only (its last line)
-  -h, --help           this help
-`;
+${optionsHelp(SYNTH_SLIDE_FLAGS)}`;
 
 /** W or WxH, each in the slide's size range. */
 function sizeOption(value: string): { width: number; height: number } {
@@ -131,37 +104,20 @@ function sizeOption(value: string): { width: number; height: number } {
 }
 
 async function synthSlideCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    allowPositionals: false,
-    strict: true,
-    options: {
-      out: { type: 'string' },
-      seed: { type: 'string', default: '0' },
-      size: { type: 'string', default: '4096' },
-      compression: { type: 'string', default: 'jpeg' },
-      workers: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
+  const { values, help } = parseFlags('synth slide', SYNTH_SLIDE_FLAGS, argv);
+  if (help) {
     process.stdout.write(SYNTH_SLIDE_HELP);
     return 0;
   }
   if (!values.out) throw new RangeError('Expected --out S.tif (the slide to write)');
   if (!/\.tiff?$/i.test(values.out)) throw new RangeError(`Expected a path ending in .tif or .tiff for --out but received '${values.out}'`);
-  const seed = intOption('--seed', values.seed, 0);
+  const { seed, compression, workers } = values;
   const { width, height } = sizeOption(values.size);
-  if (!(SYNTH_SLIDE_COMPRESSIONS as readonly string[]).includes(values.compression)) {
-    throw new RangeError(`Expected one of ${SYNTH_SLIDE_COMPRESSIONS.join(', ')} for --compression but received '${values.compression}'`);
-  }
-  const workers = values.workers === undefined ? undefined : intOption('--workers', values.workers, 0, 64);
 
   let progress: Progress | undefined;
   let last = 0;
   const r = await synthSlide(values.out, {
-    seed, width, height, compression: values.compression as SynthSlideCompression, ...(workers === undefined ? {} : { workers }),
+    seed, width, height, compression, ...(workers === undefined ? {} : { workers }),
     onProgress: (done, total) => {
       progress ??= new Progress('synth slide', total, { quiet: values.json });
       progress.tick(done - last, done < total - 1 ? 'painting' : 'writing the pyramid');

@@ -8,14 +8,34 @@
  * Ctrl-C stops cleanly: finished tiles and the journal stay, a rerun resumes.
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 
-import { checkInteger, checkNumber, checkOneOf } from '../errors.js';
 import { SLIDE_READERS } from '../slide/slide.js';
 import { TISSUE_CHANNELS } from '../tissue/options.js';
 import { STAIN_METHODS, type StainTarget } from '../stain/normalize.js';
 import { TILE_OUTPUT_FORMATS, tileSlide, type TileSlideOptions } from '../tiling/tile.js';
+import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { Progress, status } from './progress.js';
+
+export const TILE_FLAGS = defineFlags({
+  out: { type: 'string', value: 'DIR', help: 'output folder (required)' },
+  size: { type: 'int', value: 'N', min: 0, help: 'tile size in output pixels (default 96)' },
+  stride: { type: 'int', value: 'S', min: 0, help: 'step between tiles (default size; smaller overlaps)' },
+  level: { type: 'int', value: 'L', min: 0, help: 'pyramid level to tile (default 0), or' },
+  mpp: { type: 'number', value: 'M', help: 'target µm/px: the coarsest level at least that fine, resampled' },
+  'min-tissue': { type: 'number', value: 'F', help: 'keep tiles with tissue fraction ≥ F, 0..1 (default 0.5)' },
+  roi: { type: 'string', value: 'X,Y,W,H', help: 'only tiles inside this rectangle (level-0 px)' },
+  normalize: { type: 'choice', value: 'M', choices: STAIN_METHODS, help: '{choices}: stain-normalize every tile (source stains fitted once per slide)' },
+  target: { type: 'string', value: 'T', help: 'stain target: an image, or a JSON target (histoflow stain --json); default: the method\'s reference' },
+  format: { type: 'choice', value: 'F', choices: TILE_OUTPUT_FORMATS, help: '{choices} (default png)' },
+  quality: { type: 'int', value: 'Q', min: 0, help: 'JPEG quality 1..100 (default 90)' },
+  annotations: { type: 'string', value: 'A', help: 'GeoJSON polygons (level-0 px): each tile gets the label covering ≥ 50 % of it' },
+  'tissue-channel': { type: 'choice', value: 'C', choices: TISSUE_CHANNELS, help: '{choices}: what Otsu thresholds on the thumbnail (default saturation)' },
+  'exclude-pen': { type: 'boolean', help: 'drop red, green and blue pen ink from the tissue mask' },
+  thumbnail: { type: 'int', value: 'N', min: 16, max: 16384, help: 'longer side of the thumbnail the mask is computed on (default 1024)' },
+  reader: { type: 'choice', value: 'R', choices: SLIDE_READERS, help: '{choices} (default auto)' },
+  'no-resume': { type: 'boolean', help: 'start over instead of resuming an interrupted run in DIR' },
+  json: { type: 'boolean', help: 'print a JSON summary, no progress' },
+});
 
 export const TILE_HELP = `Usage: histoflow tile SLIDE --out DIR [options]
 
@@ -25,26 +45,7 @@ DIR/tiles.hfpack (packed), and DIR/mask.png (tissue mask, white = tissue, at
 the thumbnail's scale) and DIR/overview.png (thumbnail, kept tiles outlined).
 Rerun the same command to resume an interrupted run.
 
-Options:
-  --size N            tile size in output pixels (default 96)
-  --stride S          step between tiles (default size; smaller overlaps)
-  --level L           pyramid level to tile (default 0), or
-  --mpp M             target µm/px: the coarsest level at least that fine, resampled
-  --min-tissue F      keep tiles with tissue fraction ≥ F, 0..1 (default 0.5)
-  --roi X,Y,W,H       only tiles inside this rectangle (level-0 px)
-  --normalize M       ${STAIN_METHODS.join(' | ')}: stain-normalize every tile (source stains fitted once per slide)
-  --target T          stain target: an image, or a JSON target (histoflow stain --json); default: the method's reference
-  --format F          ${TILE_OUTPUT_FORMATS.join(' | ')} (default png)
-  --quality Q         JPEG quality 1..100 (default 90)
-  --annotations A     GeoJSON polygons (level-0 px): each tile gets the label covering ≥ 50 % of it
-  --tissue-channel C  ${TISSUE_CHANNELS.join(' | ')}: what Otsu thresholds on the thumbnail (default saturation)
-  --exclude-pen       drop red, green and blue pen ink from the tissue mask
-  --thumbnail N       longer side of the thumbnail the mask is computed on (default 1024)
-  --reader R          ${SLIDE_READERS.join(' | ')} (default auto)
-  --no-resume         start over instead of resuming an interrupted run in DIR
-  --json              print a JSON summary, no progress
-  -h, --help          this help
-`;
+${optionsHelp(TILE_FLAGS)}`;
 
 function parseRoi(value: string): { x: number; y: number; width: number; height: number } {
   const parts = value.split(',').map((v) => Number(v.trim()));
@@ -68,58 +69,31 @@ async function readTarget(path: string): Promise<string | StainTarget> {
 }
 
 export async function tileCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      out: { type: 'string' },
-      size: { type: 'string' },
-      stride: { type: 'string' },
-      level: { type: 'string' },
-      mpp: { type: 'string' },
-      'min-tissue': { type: 'string' },
-      roi: { type: 'string' },
-      normalize: { type: 'string' },
-      target: { type: 'string' },
-      format: { type: 'string' },
-      quality: { type: 'string' },
-      annotations: { type: 'string' },
-      reader: { type: 'string' },
-      'tissue-channel': { type: 'string' },
-      'exclude-pen': { type: 'boolean', default: false },
-      thumbnail: { type: 'string' },
-      'no-resume': { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
+  const { values, positionals, help } = parseFlags('tile', TILE_FLAGS, argv, { positionals: true });
+  if (help) {
     process.stdout.write(TILE_HELP);
     return 0;
   }
   if (positionals.length !== 1) throw new RangeError('Expected one slide (histoflow tile SLIDE --out DIR)');
   if (!values.out) throw new RangeError('Expected --out DIR');
-  const num = (flag: string, v: string | undefined) => (v === undefined ? undefined : checkNumber(flag, Number(v)));
-  const int = (flag: string, v: string | undefined) => (v === undefined ? undefined : checkInteger(flag, Number(v), 0));
   const options: TileSlideOptions = {
-    size: int('--size', values.size),
-    stride: int('--stride', values.stride),
-    level: int('--level', values.level),
-    mpp: num('--mpp', values.mpp),
-    minTissue: num('--min-tissue', values['min-tissue']),
+    size: values.size,
+    stride: values.stride,
+    level: values.level,
+    mpp: values.mpp,
+    minTissue: values['min-tissue'],
     roi: values.roi === undefined ? undefined : parseRoi(values.roi),
-    normalize: values.normalize === undefined ? undefined : checkOneOf('--normalize', values.normalize, STAIN_METHODS),
+    normalize: values.normalize,
     target: values.target === undefined ? undefined : await readTarget(values.target),
-    format: values.format === undefined ? undefined : checkOneOf('--format', values.format, TILE_OUTPUT_FORMATS),
-    quality: int('--quality', values.quality),
+    format: values.format,
+    quality: values.quality,
     annotations: values.annotations,
-    reader: values.reader === undefined ? undefined : checkOneOf('--reader', values.reader, SLIDE_READERS),
+    reader: values.reader,
     resume: !values['no-resume'],
     tissue: {
-      ...(values['tissue-channel'] === undefined ? {} : { channel: checkOneOf('--tissue-channel', values['tissue-channel'], TISSUE_CHANNELS) }),
+      ...(values['tissue-channel'] === undefined ? {} : { channel: values['tissue-channel'] }),
       ...(values['exclude-pen'] ? { excludePen: true } : {}),
-      ...(values.thumbnail === undefined ? {} : { maxSize: checkInteger('--thumbnail', Number(values.thumbnail), 16, 16384) }),
+      ...(values.thumbnail === undefined ? {} : { maxSize: values.thumbnail }),
     },
   };
   for (const k of Object.keys(options) as (keyof TileSlideOptions)[]) if (options[k] === undefined) delete options[k];

@@ -1,5 +1,5 @@
 /**
- * OpenCV's 8-bit sRGB ↔ LAB as the native CPU reference computes it, shared by
+ * OpenCV's 8-bit sRGB ↔ LAB as the cpu backend computes it, shared by
  * the TypeScript backends (js, gpujs):
  *
  * - sRGB → LAB8: cv2.cvtColor's fixed-point path for uint8 images
@@ -131,7 +131,7 @@ const COARSE_LEVEL: Uint8Array = (() => {
   return t;
 })();
 
-/** round(255·srgb_gamma(linear)) as the reference reads it from the level starts; `lin` is a float32 value. */
+/** round(255·srgb_gamma(linear)) as the cpu backend reads it from the level starts; `lin` is a float32 value. */
 export function linearToSrgb8(lin: number): number {
   lin = lin < 0 ? 0 : lin > 1 ? 1 : lin;
   let level = COARSE_LEVEL[Math.trunc(f(lin * COARSE))]!;

@@ -9,7 +9,7 @@
  *   blurry      variance of the 4-neighbour Laplacian of grey < `blurThreshold`
  *               (Pech-Pacheco et al. 2000), for patches that are not background
  *   pen         ≥ `penFraction` of pixels match deephistopath's pen-ink rules
- *               (src/tissue/reference.ts, the tissue detector's)
+ *               (src/tissue/js_tissue.ts, the tissue detector's)
  *   duplicate   same pixels as an earlier patch (SHA-1)
  * and, with `gridDir`, a PNG grid of up to `gridSize`² patches per class.
  * Grey is Rec. 601 luma (0.299 R + 0.587 G + 0.114 B).
@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidType } from '../errors.js';
 import { writeImage } from '../image.js';
 import type { RgbBatch } from '../kernels/types.js';
-import { isPenInk } from '../tissue/reference.js';
+import { isPenInk } from '../tissue/js_tissue.js';
 import { mapLimit, openPatchSource, type PatchSource } from './pack.js';
 import { PackedDataset } from './packed.js';
 import { PACKED_MAGIC } from './packed_format.js';

@@ -230,7 +230,7 @@ export class PackedDataset implements BatchSource {
         } catch (e) {
           const err = e as Error & { code?: string };
           // Only "cannot map here" (no mmap, external buffers refused) falls back to reading.
-          if (err.code !== 'HISTOFLOW_UNAVAILABLE' && !/external/i.test(err.message)) throw new Error(`cannot open packed dataset: ${err.message}`);
+          if (err.code !== 'HISTOFLOW_UNAVAILABLE') throw new Error(`cannot open packed dataset: ${err.message}`);
           why = `read into memory: ${err.message}`;
           mapping = undefined;
         }

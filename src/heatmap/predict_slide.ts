@@ -19,21 +19,22 @@
  * them exist. On any error the staging folder goes, and DIR too if this call
  * created it: nothing half-written, no new file left behind.
  */
-import { mkdir, mkdtemp, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 
 import sharp from 'sharp';
 
 import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, invalidRange, invalidType } from '../errors.js';
 import { writeFileAtomic, type RgbBatch } from '../image.js';
-import { openSlide, type OpenSlideOptions } from '../slide/slide.js';
+import { openSlide, type OpenSlideOptions, type Slide } from '../slide/slide.js';
 import type { TissueOptions } from '../tissue/options.js';
-import { planBatches, planSlideTiles } from '../tiling/tile.js';
+import { planBatches, planSlideTiles, type SlideTilePlan } from '../tiling/tile.js';
 import { blendMap, withColourBar } from './overlay.js';
-import { checkPredictions, checkPredictor, withDihedralTta, type SlidePredictorSpec } from './predictor.js';
-import { encodeProbabilityF32, encodeProbabilityPng, probabilityMap, type PlacedProbability } from './probability_map.js';
-import { tumourRegions } from './regions.js';
+import { checkPredictions, checkPredictor, withDihedralTta, type SlidePredictorSpec, type TilePredictor } from './predictor.js';
+import { encodeProbabilityF32, encodeProbabilityPng, probabilityMap, type PlacedProbability, type ProbabilityMap } from './probability_map.js';
+import { tumourRegions, type RegionCollection } from './regions.js';
 import { reportHtml, type HeatmapSummary } from './report.js';
+import { StagedFolder } from './staged_folder.js';
 
 export interface PredictSlideOptions {
   /** Output folder (created if missing). */
@@ -88,6 +89,56 @@ function pngOf(image: RgbBatch): Promise<Buffer> {
 /** Runs the model over a slide's tissue and writes the heatmap outputs into options.out. */
 export async function predictSlide(slidePath: string, predictor: SlidePredictorSpec, options: PredictSlideOptions): Promise<PredictSlideResult> {
   const started = performance.now();
+  const request = await checkRequest(slidePath, predictor, options);
+  const slide = await openSlide(slidePath, request.reader === undefined ? {} : { reader: request.reader });
+  const folder = new StagedFolder(request.out, request.outExists);
+  try {
+    const plan = await planTissueTiles(slide, slidePath, request);
+    const stage = await folder.open('.predict-slide-');
+    const placed = await predictTiles(plan, request);
+    const heatmap = heatmapOf(slide, plan, placed, request.threshold);
+    const summary = summarize(slidePath, slide, plan, placed, heatmap, request);
+    const header = probabilityHeader(plan, heatmap, request);
+    const csv = tilesCsv(plan, placed);
+    const overlayPng = await pngOf(withColourBar(blendMap(plan.thumbnail.image, plan.thumbnail.downsample, heatmap.map, heatmap.cellSize0)));
+    const thumbnailPng = await pngOf(plan.thumbnail.image);
+    summary.seconds = (performance.now() - started) / 1000;
+    await writeStaged(stage, { heatmap, header, csv, overlayPng, thumbnailPng, summary });
+    // Every output exists: move them into place.
+    const outputs = await folder.commit(FILES);
+    return { ...summary, outputs };
+  } catch (e) {
+    await folder.abandon();
+    throw e;
+  } finally {
+    await slide.close();
+  }
+}
+
+/** The options checked and defaulted; stride, level, mpp, tissue and reader are checked by planSlideTiles and openSlide. */
+interface SlideRequest {
+  out: string;
+  /** Whether out existed (as a folder) before the call. */
+  outExists: boolean;
+  size: number;
+  tta: boolean;
+  batchSize: number;
+  minTissue: number;
+  threshold: number;
+  stride: unknown;
+  level: unknown;
+  mpp: unknown;
+  tissue: unknown;
+  reader: OpenSlideOptions['reader'];
+  progress: PredictSlideOptions['onProgress'];
+  /** The predictor's name and input size. */
+  model: SlidePredictorSpec;
+  /** The predictor, with dihedral TTA added when it does not handle it. */
+  predict: TilePredictor;
+}
+
+/** Validates every argument (and that out is a folder or free) before anything is opened or written. */
+async function checkRequest(slidePath: string, predictor: SlidePredictorSpec, options: PredictSlideOptions): Promise<SlideRequest> {
   if (typeof slidePath !== 'string' || slidePath.length === 0) throw invalidType('slide', 'a slide file path', slidePath);
   const model = checkPredictor('predictor', predictor);
   const o = checkObject('options', options);
@@ -107,146 +158,160 @@ export async function predictSlide(slidePath: string, predictor: SlidePredictorS
   const existing = await stat(out).catch(() => null);
   if (existing && !existing.isDirectory()) throw invalidRange('options.out', 'a folder (or a path to create one at)', out);
   const predict = model.handlesTta ? model.predict : withDihedralTta(model.predict);
+  return {
+    out, outExists: existing !== null, size, tta, batchSize, minTissue, threshold,
+    stride: o.stride, level: o.level, mpp: o.mpp, tissue: o.tissue, reader: o.reader as OpenSlideOptions['reader'],
+    progress, model, predict,
+  };
+}
 
-  const slide = await openSlide(slidePath, o.reader === undefined ? {} : { reader: o.reader as OpenSlideOptions['reader'] });
-  let createdDir = false, stage: string | undefined;
-  const moved: string[] = [];
-  try {
-    const plan = await planSlideTiles(slide, {
-      size,
-      minTissue,
-      ...(o.stride === undefined ? {} : { stride: o.stride as number }),
-      ...(o.level === undefined ? {} : { level: o.level as number }),
-      ...(o.mpp === undefined ? {} : { mpp: o.mpp as number }),
-      ...(o.tissue === undefined ? {} : { tissue: o.tissue as TissueOptions }),
-    });
-    if (plan.tissue.tissueFraction === 0 || plan.tiles.length === 0) {
-      throw new RangeError(
-        `No tissue to predict on ${slidePath}: ${plan.tissue.tissueFraction === 0 ? 'no tissue was found on the slide' : `no tile has a tissue fraction ≥ ${minTissue}`}` +
-          ` (${plan.total} grid positions at level ${plan.tiling.level}); lower options.minTissue or check the slide`,
-      );
-    }
-
-    createdDir = !existing;
-    await mkdir(out, { recursive: true });
-    stage = await mkdtemp(join(out, '.predict-slide-'));
-
-    // Tiles → probabilities, batch by batch.
-    const placed: PlacedProbability[] = [];
-    progress?.(0, plan.tiles.length);
-    for await (const { batch, tiles } of planBatches(plan, batchSize)) {
-      const p = checkPredictions(model.name, await predict(batch, { tta }), batch.n);
-      tiles.forEach((t, i) => placed.push({ x: t.x, y: t.y, probability: p[i]! }));
-      progress?.(placed.length, plan.tiles.length);
-    }
-
-    const { tiling, tissue, thumbnail } = plan;
-    const level = slide.levels[tiling.level]!;
-    const mpp0 = slide.mpp?.x ?? null;
-    const cellSize0 = tiling.readStride * tiling.downsample;
-    const map = probabilityMap(level.width, level.height, tiling.readSize, tiling.readStride, placed);
-    const regions = tumourRegions(map, { threshold, cellSize0, mpp0 });
-
-    let dataCells = 0, tumourCells = 0;
-    for (const p of map.data) {
-      if (Number.isNaN(p)) continue;
-      dataCells++;
-      if (p >= threshold) tumourCells++;
-    }
-    let maxProbability = 0, sumProbability = 0;
-    for (const t of placed) {
-      maxProbability = Math.max(maxProbability, t.probability);
-      sumProbability += t.probability;
-    }
-    const mm2 = (px: number) => (mpp0 === null ? null : (px * mpp0 * mpp0) / 1e6);
-    const tissueAreaPx = tissue.tissueFraction * tissue.width * tissue.height * tissue.downsample ** 2;
-    const tumourAreaPx = tumourCells * cellSize0 ** 2;
-    const summary: HeatmapSummary = {
-      slide: basename(slidePath, extname(slidePath)),
-      path: slidePath,
-      reader: slide.reader,
-      width: slide.levels[0]!.width,
-      height: slide.levels[0]!.height,
-      mpp: mpp0,
-      level: tiling.level,
-      downsample: tiling.downsample,
-      tileMpp: tiling.mpp,
-      tileSize: size,
-      stride: tiling.stride,
-      mapWidth: map.width,
-      mapHeight: map.height,
-      tiles: placed.length,
-      gridPositions: plan.total,
-      tissueAreaPx,
-      tissueAreaMm2: mm2(tissueAreaPx),
-      tumourAreaPx,
-      tumourAreaMm2: mm2(tumourAreaPx),
-      tumourFraction: dataCells ? tumourCells / dataCells : 0,
-      maxProbability,
-      meanProbability: sumProbability / placed.length,
-      threshold,
-      regions: regions.features.length,
-      model: model.name,
-      tta,
-      seconds: 0,
-    };
-
-    const header = {
-      width: map.width,
-      height: map.height,
-      dtype: 'float32',
-      byteOrder: 'little-endian',
-      layout: 'row-major, row 0 at the top',
-      noData: 'NaN (probability.png: alpha 0)',
-      pngEncoding: 'grey = round(255 * p), alpha 255 where the cell has data, 0 where not',
-      cell: 'cell (i, j) covers level px [j*stride, (j+1)*stride) x [i*stride, (i+1)*stride); a tile gives its probability to its centre stride square',
-      stride: map.stride,
-      tileSizeAtLevel: map.tileSize,
-      tileSize: size,
-      strideOutput: tiling.stride,
-      level: tiling.level,
-      downsample: tiling.downsample,
-      cellSizeLevel0: cellSize0,
-      mpp: mpp0,
-      tileMpp: tiling.mpp,
-      threshold,
-      model: model.name,
-      tta,
-    };
-    const csv = ['x,y,level,size,tissue_fraction,probability', ...plan.tiles.map((t, i) =>
-      `${Math.round(t.x0)},${Math.round(t.y0)},${tiling.level},${tiling.readSize},${t.tissue.toFixed(4)},${placed[i]!.probability.toFixed(6)}`)].join('\n') + '\n';
-    const overlayPng = await pngOf(withColourBar(blendMap(thumbnail.image, thumbnail.downsample, map, cellSize0)));
-    const thumbnailPng = await pngOf(thumbnail.image);
-    summary.seconds = (performance.now() - started) / 1000;
-    const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
-
-    const s = stage;
-    await Promise.all([
-      writeFileAtomic(join(s, FILES.probability), await encodeProbabilityPng(map)),
-      writeFileAtomic(join(s, FILES.probabilityRaw), encodeProbabilityF32(map)),
-      writeFileAtomic(join(s, FILES.probabilityHeader), json(header)),
-      writeFileAtomic(join(s, FILES.overlay), overlayPng),
-      writeFileAtomic(join(s, FILES.thumbnail), thumbnailPng),
-      writeFileAtomic(join(s, FILES.regions), json(regions)),
-      writeFileAtomic(join(s, FILES.tiles), csv),
-      writeFileAtomic(join(s, FILES.report), reportHtml(summary, regions.features, overlayPng, thumbnailPng)),
-      writeFileAtomic(join(s, FILES.summary), json(summary)),
-    ]);
-    // Every output exists: move them into place (one rename each).
-    const outputs: Record<string, string> = {};
-    for (const [key, name] of Object.entries(FILES)) {
-      await rename(join(s, name), join(out, name));
-      moved.push(join(out, name));
-      outputs[key] = join(out, name);
-    }
-    await rm(s, { recursive: true, force: true });
-    return { ...summary, outputs };
-  } catch (e) {
-    if (stage) await rm(stage, { recursive: true, force: true }).catch(() => undefined);
-    await Promise.all(moved.map((f) => rm(f, { force: true }).catch(() => undefined)));
-    if (createdDir && (await readdir(out).catch(() => ['?'])).length === 0) await rmdir(out).catch(() => undefined);
-    throw e;
-  } finally {
-    await slide.close();
+/** The tissue mask and the tile grid over it; a RangeError when no tile has enough tissue. */
+async function planTissueTiles(slide: Slide, slidePath: string, r: SlideRequest): Promise<SlideTilePlan> {
+  const plan = await planSlideTiles(slide, {
+    size: r.size,
+    minTissue: r.minTissue,
+    ...(r.stride === undefined ? {} : { stride: r.stride as number }),
+    ...(r.level === undefined ? {} : { level: r.level as number }),
+    ...(r.mpp === undefined ? {} : { mpp: r.mpp as number }),
+    ...(r.tissue === undefined ? {} : { tissue: r.tissue as TissueOptions }),
+  });
+  if (plan.tissue.tissueFraction === 0 || plan.tiles.length === 0) {
+    throw new RangeError(
+      `No tissue to predict on ${slidePath}: ${plan.tissue.tissueFraction === 0 ? 'no tissue was found on the slide' : `no tile has a tissue fraction ≥ ${r.minTissue}`}` +
+        ` (${plan.total} grid positions at level ${plan.tiling.level}); lower options.minTissue or check the slide`,
+    );
   }
+  return plan;
+}
+
+/** Every planned tile's probability, batch by batch, in plan order; progress after each batch. */
+async function predictTiles(plan: SlideTilePlan, r: SlideRequest): Promise<PlacedProbability[]> {
+  const placed: PlacedProbability[] = [];
+  r.progress?.(0, plan.tiles.length);
+  for await (const { batch, tiles } of planBatches(plan, r.batchSize)) {
+    const p = checkPredictions(r.model.name, await r.predict(batch, { tta: r.tta }), batch.n);
+    tiles.forEach((t, i) => placed.push({ x: t.x, y: t.y, probability: p[i]! }));
+    r.progress?.(placed.length, plan.tiles.length);
+  }
+  return placed;
+}
+
+/** The probability map at the level read and its regions ≥ threshold. */
+interface Heatmap {
+  map: ProbabilityMap;
+  regions: RegionCollection;
+  /** A map cell's side in level-0 px. */
+  cellSize0: number;
+  /** Level-0 µm/px, or null when the slide does not say. */
+  mpp0: number | null;
+}
+
+/** The tiles' probabilities as a map (one cell per stride) and its tumour regions. */
+function heatmapOf(slide: Slide, plan: SlideTilePlan, placed: readonly PlacedProbability[], threshold: number): Heatmap {
+  const { tiling } = plan;
+  const level = slide.levels[tiling.level]!;
+  const mpp0 = slide.mpp?.x ?? null;
+  const cellSize0 = tiling.readStride * tiling.downsample;
+  const map = probabilityMap(level.width, level.height, tiling.readSize, tiling.readStride, placed);
+  const regions = tumourRegions(map, { threshold, cellSize0, mpp0 });
+  return { map, regions, cellSize0, mpp0 };
+}
+
+/** The report's figures (summary.json); `seconds` is filled in just before writing. */
+function summarize(slidePath: string, slide: Slide, plan: SlideTilePlan, placed: readonly PlacedProbability[], h: Heatmap, r: SlideRequest): HeatmapSummary {
+  const { tiling, tissue } = plan;
+  const { map, mpp0, cellSize0, regions } = h;
+  let dataCells = 0, tumourCells = 0;
+  for (const p of map.data) {
+    if (Number.isNaN(p)) continue;
+    dataCells++;
+    if (p >= r.threshold) tumourCells++;
+  }
+  let maxProbability = 0, sumProbability = 0;
+  for (const t of placed) {
+    maxProbability = Math.max(maxProbability, t.probability);
+    sumProbability += t.probability;
+  }
+  const mm2 = (px: number) => (mpp0 === null ? null : (px * mpp0 * mpp0) / 1e6);
+  const tissueAreaPx = tissue.tissueFraction * tissue.width * tissue.height * tissue.downsample ** 2;
+  const tumourAreaPx = tumourCells * cellSize0 ** 2;
+  return {
+    slide: basename(slidePath, extname(slidePath)),
+    path: slidePath,
+    reader: slide.reader,
+    width: slide.levels[0]!.width,
+    height: slide.levels[0]!.height,
+    mpp: mpp0,
+    level: tiling.level,
+    downsample: tiling.downsample,
+    tileMpp: tiling.mpp,
+    tileSize: r.size,
+    stride: tiling.stride,
+    mapWidth: map.width,
+    mapHeight: map.height,
+    tiles: placed.length,
+    gridPositions: plan.total,
+    tissueAreaPx,
+    tissueAreaMm2: mm2(tissueAreaPx),
+    tumourAreaPx,
+    tumourAreaMm2: mm2(tumourAreaPx),
+    tumourFraction: dataCells ? tumourCells / dataCells : 0,
+    maxProbability,
+    meanProbability: sumProbability / placed.length,
+    threshold: r.threshold,
+    regions: regions.features.length,
+    model: r.model.name,
+    tta: r.tta,
+    seconds: 0,
+  };
+}
+
+/** probability.json: how to read probability.f32 and .png, and where the cells lie. */
+function probabilityHeader(plan: SlideTilePlan, h: Heatmap, r: SlideRequest): Record<string, unknown> {
+  const { tiling } = plan;
+  return {
+    width: h.map.width,
+    height: h.map.height,
+    dtype: 'float32',
+    byteOrder: 'little-endian',
+    layout: 'row-major, row 0 at the top',
+    noData: 'NaN (probability.png: alpha 0)',
+    pngEncoding: 'grey = round(255 * p), alpha 255 where the cell has data, 0 where not',
+    cell: 'cell (i, j) covers level px [j*stride, (j+1)*stride) x [i*stride, (i+1)*stride); a tile gives its probability to its centre stride square',
+    stride: h.map.stride,
+    tileSizeAtLevel: h.map.tileSize,
+    tileSize: r.size,
+    strideOutput: tiling.stride,
+    level: tiling.level,
+    downsample: tiling.downsample,
+    cellSizeLevel0: h.cellSize0,
+    mpp: h.mpp0,
+    tileMpp: tiling.mpp,
+    threshold: r.threshold,
+    model: r.model.name,
+    tta: r.tta,
+  };
+}
+
+/** tiles.csv: one row per tile predicted, level-0 top-left. */
+function tilesCsv(plan: SlideTilePlan, placed: readonly PlacedProbability[]): string {
+  const { tiling } = plan;
+  return ['x,y,level,size,tissue_fraction,probability', ...plan.tiles.map((t, i) =>
+    `${Math.round(t.x0)},${Math.round(t.y0)},${tiling.level},${tiling.readSize},${t.tissue.toFixed(4)},${placed[i]!.probability.toFixed(6)}`)].join('\n') + '\n';
+}
+
+/** Writes every output of FILES into the staging folder. */
+async function writeStaged(stage: string, o: { heatmap: Heatmap; header: Record<string, unknown>; csv: string; overlayPng: Buffer; thumbnailPng: Buffer; summary: HeatmapSummary }): Promise<void> {
+  const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
+  await Promise.all([
+    writeFileAtomic(join(stage, FILES.probability), await encodeProbabilityPng(o.heatmap.map)),
+    writeFileAtomic(join(stage, FILES.probabilityRaw), encodeProbabilityF32(o.heatmap.map)),
+    writeFileAtomic(join(stage, FILES.probabilityHeader), json(o.header)),
+    writeFileAtomic(join(stage, FILES.overlay), o.overlayPng),
+    writeFileAtomic(join(stage, FILES.thumbnail), o.thumbnailPng),
+    writeFileAtomic(join(stage, FILES.regions), json(o.heatmap.regions)),
+    writeFileAtomic(join(stage, FILES.tiles), o.csv),
+    writeFileAtomic(join(stage, FILES.report), reportHtml(o.summary, o.heatmap.regions.features, o.overlayPng, o.thumbnailPng)),
+    writeFileAtomic(join(stage, FILES.summary), json(o.summary)),
+  ]);
 }

@@ -13,7 +13,8 @@
  */
 import { LAB8_CBRT, LAB8_GAMMA, linearToSrgb8 } from '../color/lab_opencv8.js';
 import { rint } from '../stain/math.js';
-import { pixelMapBackend, type PixelMaps, type PixelRun } from './js_backend.js';
+import { pixelMapBackend } from './pixel_map_backend.js';
+import type { PixelMaps, PixelRun } from './pixel_maps.js';
 import type { KernelBackend, OdParams } from './types.js';
 import { loadGpu, type GpuConstructor, type GpuInstance, type GpuKernel } from './gpujs_loader.js';
 
@@ -140,7 +141,7 @@ function reinhardKernel(this: KernelThis, lab8: number[], ppi: number, tables: n
   return hfLab8ToLinear(tables[t + lab8[3 * p]!]!, tables[t + 256 + lab8[3 * p + 1]!]!, tables[t + 512 + lab8[3 * p + 2]!]!, x - 3 * p);
 }
 
-/** scores: per image 3·256; below: per image. The same float sums as the CPU reference. */
+/** scores: per image 3·256; below: per image. The same float sums as the cpu backend. */
 function tissueKernel(this: KernelThis, rgb: number[], ppi: number, scores: number[], below: number[]): number {
   const p = this.thread.x;
   const img = hfDivFloor(p, ppi);
@@ -159,7 +160,7 @@ function anglesKernel(this: KernelThis, rgb: number[], ppi: number, odTable: num
   const bl = odTable[rgb[3 * p + 2]!]!;
   const p0 = r * perImage[b]! + g * perImage[b + 1]! + bl * perImage[b + 2]!;
   const p1 = r * perImage[b + 3]! + g * perImage[b + 4]! + bl * perImage[b + 5]!;
-  // pseudoAngle of js_backend.ts; −0 counts as positive here, a measure-zero difference.
+  // pseudoAngle of src/stain/math.ts; −0 counts as positive here, a measure-zero difference.
   const s = Math.max(Math.abs(p0) + Math.abs(p1), 1e-30);
   const v = 1 - p0 / s;
   if (p1 < 0) return -v;
@@ -250,7 +251,7 @@ class GpujsMaps implements PixelMaps {
     for (let i = 0; i < v.length; i++) out[i] = rint(v[i]!);
   }
 
-  /** OpenCV's fixed-point 8-bit LAB: integer arithmetic, exact in fp32, so the levels equal the CPU reference's. */
+  /** OpenCV's fixed-point 8-bit LAB: integer arithmetic, exact in fp32, so the levels equal the cpu backend's. */
   async lab8(rgb: Uint8Array, out: Uint8Array): Promise<void> {
     // In runs of at most MAX_PIXELS_PER_RUN pixels, so every index stays exact (a single image may be larger).
     const step = MAX_PIXELS_PER_RUN * 3;
@@ -260,7 +261,7 @@ class GpujsMaps implements PixelMaps {
     }
   }
 
-  /** The kernel's linear values through the reference's level table (reinhard_cpu.cc's LinearToSrgb8). */
+  /** The kernel's linear values through the cpu backend's level table (reinhard_cpu.cc's LinearToSrgb8). */
   async reinhard(run: PixelRun, tables: Uint8Array, out: Uint8Array): Promise<void> {
     const lab = new Uint8Array(run.rgb.length);
     await this.lab8(run.rgb, lab);

@@ -1,81 +1,20 @@
 /**
- * The kernel contract shared by every backend (cuda, cpu, gpujs, js). These
- * are the validated, fully-defaulted parameter objects that cross into a
- * backend; they mirror the C++ structs in native/ field for field (camelCase).
- * Validation and defaults live in src/stain and src/color, never here.
+ * The kernel contract shared by every backend (cuda, cpu, gpujs, js): the
+ * KernelBackend interface. Its parameter objects are the addon's contract
+ * (bindings/contract.ts), re-exported here; validation and defaults live in
+ * src/stain and src/color, never here.
  */
-
-/** A batch of interleaved RGB uint8 images, NHWC, contiguous. */
-export interface RgbBatch {
-  data: Uint8Array;
-  n: number;
-  height: number;
-  width: number;
-}
-
-/** od = max(-ln((I + offset) / io), minOd); I = clamp(round(io·exp(-od) − offset), 0, 255). */
-export interface OdParams {
-  io: number;
-  offset: number;
-  minOd: number;
-}
-
-/** 'od': every channel OD ≥ beta (Macenko). 'luminosity': tiatoolbox's contrast-stretched LAB L/255 < threshold. */
-export type TissueRule = 'od' | 'luminosity';
-
-export interface TissueParams {
-  rule: TissueRule;
-  beta: number;
-  luminosityThreshold: number;
-}
-
-export const enum FitStatus {
-  Ok = 0,
-  TooFewTissuePixels = 1,
-  Degenerate = 2,
-}
-
-/** One image's stains. he: rows H then E, columns RGB OD (row-major 2x3). */
-export interface StainFit {
-  he: number[];
-  maxC: number[];
-  tissuePixels: number;
-  status: FitStatus;
-}
-
-export interface StainTransformParams {
-  od: OdParams;
-  targetHe: number[];
-  targetMaxC: number[];
-  /** Rendered values above 255 become this (HEnorm_python 254, tiatoolbox 255), then truncated to uint8. */
-  overflowValue: number;
-}
-
-export interface MacenkoParams {
-  od: OdParams;
-  tissue: TissueParams;
-  /** Angle percentile in percent. */
-  alpha: number;
-  /** Scale the stain vectors to unit length (tiatoolbox). */
-  unitRows: boolean;
-}
-
-/** The exact procedure is specified in native/stain/vahadane.h. */
-export interface VahadaneParams {
-  od: OdParams;
-  tissue: TissueParams;
-  lambda: number;
-  iterations: number;
-  maxPixels: number;
-  seed: number;
-}
-
-/** Per-image L*a*b* statistics (OpenCV 8-bit LAB quantization, population std). */
-export interface LabStats {
-  mean: number[];
-  std: number[];
-  pixels: number;
-}
+export type * from '../../bindings/contract.js';
+export { FitStatus } from '../../bindings/contract.js';
+import type {
+  RgbBatch,
+  OdParams,
+  StainFit,
+  StainTransformParams,
+  MacenkoParams,
+  VahadaneParams,
+  LabStats,
+} from '../../bindings/contract.js';
 
 export type KernelBackendName = 'cuda' | 'cpu' | 'gpujs' | 'js';
 

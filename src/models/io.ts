@@ -10,7 +10,7 @@
  * tfjs-node and what tensorflowjs_converter writes, but TF.js registers
  * 'file://' only in tfjs-node, which is optional here. So saving and loading go
  * through the IOHandler below instead of a URL scheme, and work the same on
- * 'tensorflow', 'native' and 'cpu'. The weights are written first and
+ * 'tensorflow', 'native' and 'tfjs-cpu'. The weights are written first and
  * model.json last, each atomically, so a folder with a model.json always
  * holds a complete model (a crash mid-save leaves the previous one).
  *

@@ -1,7 +1,7 @@
 /**
  * Host math shared by the TypeScript backends (js, gpujs): the twin of
  * native/stain/stain_math.h and native/color/lab.h. Everything here runs in
- * double precision, as the native reference does for its 3x3 / 2x3 problems.
+ * double precision, as the cpu backend (native/stain) does for its 3x3 / 2x3 problems.
  */
 
 /** Symmetric 3x3 eigen-decomposition: values ascending (numpy.linalg.eigh), vector k in column k of `vectors` (row-major). */
@@ -239,7 +239,7 @@ export function labToSrgb(L: number, a: number, b: number, out: number[] | Uint8
 }
 
 /**
- * OpenCV's 8-bit LAB as the native reference computes it (cv2's fixed-point
+ * OpenCV's 8-bit LAB as the cpu backend computes it (cv2's fixed-point
  * RGB → LAB8, native/color/lab_opencv8.h; LAB8 → RGB in fp32 with the level
  * table of native/stain/reinhard_cpu.cc): see src/color/lab_opencv8.ts. The
  * float formulas above stay the twin of native/color/lab.cc.
@@ -260,4 +260,24 @@ export function rint(v: number): number {
 export function toByte(v: number): number {
   const r = rint(v);
   return r < 0 ? 0 : r > 255 ? 255 : r;
+}
+
+/**
+ * Strictly increasing in atan2(y, x) over (−π, π], in [−2, 2]: Macenko ranks
+ * pixels by it and takes atan2 only of the order statistics (as the CPU
+ * reference; GPU atan2 is not trustworthy near the axes either).
+ */
+const TINY = Math.fround(1e-30);
+
+export function pseudoAngle(x: number, y: number): number {
+  const s = Math.max(Math.fround(Math.abs(x) + Math.abs(y)), TINY);
+  const v = Math.fround(1 - Math.fround(x / s));
+  return y < 0 || Object.is(y, -0) ? -v : v;
+}
+
+/** The angle whose pseudoAngle is d. */
+export function angleOfPseudo(d: number): number {
+  const x = 1 - Math.abs(d);
+  const phi = Math.atan2(1 - Math.abs(x), x);
+  return d < 0 ? -phi : phi;
 }

@@ -3,16 +3,31 @@
  * @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, when installed and
  * loadable: optional, since their install downloads libtensorflow) →
  * `native` (the plain CPU backend with its hot kernels in histoflow's addon,
- * when the addon loaded) → `cpu` (plain TF.js). `auto` takes the first that
+ * when the addon loaded) → `tfjs-cpu` (plain TF.js, which TF.js itself calls
+ * 'cpu'). `auto` takes the first that
  * works here; every choice says why the others were passed over.
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { checkOneOf } from '../errors.js';
+import { backendStatus, chooseBackend, type BackendFamily } from '../backend_choice.js';
+import { UnavailableError } from '../errors.js';
 import { nativeBackendStatus, registerNativeBackend } from './native_backend.js';
 
-export const TRAINING_BACKENDS = ['tensorflow', 'native', 'cpu'] as const;
+export const TRAINING_BACKENDS = ['tensorflow', 'native', 'tfjs-cpu'] as const;
 export type TrainingBackend = (typeof TRAINING_BACKENDS)[number];
+
+/**
+ * The name TF.js registers a training backend under. Ours says `tfjs-cpu`
+ * where TF.js says 'cpu', since histoflow's `cpu` is its native C++ kernels.
+ */
+export function tfjsBackendName(backend: TrainingBackend): string {
+  return backend === 'tfjs-cpu' ? 'cpu' : backend;
+}
+
+/** A training backend recorded by a run or a model card; runs before 0.1 recorded TF.js's own 'cpu'. */
+export function recordedTrainingBackend(value: string): TrainingBackend {
+  return value === 'cpu' ? 'tfjs-cpu' : (value as TrainingBackend);
+}
 
 export interface TrainingBackendStatus {
   name: TrainingBackend;
@@ -45,15 +60,32 @@ async function probeTensorflow(): Promise<TrainingBackendStatus> {
   return { name: 'tensorflow', available: false, detail: `${reasons.join('; ')} (optional: their install downloads libtensorflow)` };
 }
 
+/**
+ * The training family of the backend chooser. A backend here is the line
+ * that says what runs it (package or engine); creating one only probes.
+ */
+export const trainingFamily: BackendFamily<TrainingBackend, string> = {
+  family: 'training',
+  order: TRAINING_BACKENDS,
+  async create(name) {
+    if (name === 'tensorflow') {
+      tensorflowProbe ??= probeTensorflow();
+      const probe = await tensorflowProbe;
+      if (!probe.available) throw new UnavailableError('tensorflow', probe.detail, 'training');
+      return probe.detail;
+    }
+    if (name === 'native') {
+      const native = nativeBackendStatus();
+      if (!native.available) throw new UnavailableError('native', native.detail, 'training');
+      return native.detail;
+    }
+    return `@tensorflow/tfjs-backend-cpu ${tf.version_core}`;
+  },
+};
+
 /** Every training backend, in `auto`'s order, with whether it works here and why not. */
 export async function trainingBackendStatus(): Promise<TrainingBackendStatus[]> {
-  tensorflowProbe ??= probeTensorflow();
-  const native = nativeBackendStatus();
-  return [
-    await tensorflowProbe,
-    { name: 'native', available: native.available, detail: native.detail },
-    { name: 'cpu', available: true, detail: `@tensorflow/tfjs-backend-cpu ${tf.version_core}` },
-  ];
+  return backendStatus(trainingFamily, (_name, detail) => detail);
 }
 
 export interface TrainingBackendChoice {
@@ -62,25 +94,17 @@ export interface TrainingBackendChoice {
   skipped: { name: TrainingBackend; reason: string }[];
 }
 
-/** Resolves `auto` (or checks an explicit choice) without switching TF.js. */
+/** Resolves `auto` (or checks an explicit choice) without switching TF.js; an unavailable explicit choice throws UnavailableError. */
 export async function selectTrainingBackend(choice: 'auto' | TrainingBackend = 'auto'): Promise<TrainingBackendChoice> {
-  const wanted = checkOneOf('backend', choice, ['auto', ...TRAINING_BACKENDS] as const);
-  const status = await trainingBackendStatus();
-  const skipped: TrainingBackendChoice['skipped'] = [];
-  for (const s of status) {
-    if (wanted !== 'auto' && s.name !== wanted) continue;
-    if (s.available) return { backend: s.name, skipped };
-    if (wanted !== 'auto') throw new Error(`The '${s.name}' training backend is not available here: ${s.detail}`);
-    skipped.push({ name: s.name, reason: s.detail });
-  }
-  throw new Error('No TF.js training backend is available'); // unreachable: cpu is always there
+  const { name, skipped } = await chooseBackend(trainingFamily, choice);
+  return { backend: name, skipped };
 }
 
 /** Selects the backend and makes it TF.js's current one. */
 export async function useTrainingBackend(choice: 'auto' | TrainingBackend = 'auto'): Promise<TrainingBackendChoice> {
   const chosen = await selectTrainingBackend(choice);
   if (chosen.backend === 'native') registerNativeBackend();
-  if (!(await tf.setBackend(chosen.backend))) throw new Error(`TF.js could not initialize the '${chosen.backend}' backend`);
+  if (!(await tf.setBackend(tfjsBackendName(chosen.backend)))) throw new Error(`TF.js could not initialize the '${chosen.backend}' backend`);
   await tf.ready();
   return chosen;
 }

@@ -2,13 +2,14 @@
  * Tissue detection on a slide thumbnail: saturation (or OD / grey) → median
  * blur → Otsu → pen exclusion → closing, opening → small objects and holes →
  * minimum tissue area. The chain runs in one native call (native/tissue) off
- * the event loop; without the addon, the TypeScript reference runs instead.
+ * the event loop; without the addon, plain TypeScript (js_tissue.ts) runs instead.
  */
 import { loadAddon } from '../../bindings/loader.js';
-import { checkNumber, checkObject, invalidType, withCallerStack } from '../errors.js';
+import { chooseBackend, type BackendFamily } from '../backend_choice.js';
+import { UnavailableError, checkNumber, checkObject, invalidType, withCallerStack } from '../errors.js';
 import { checkBatch, type RgbBatch } from '../image.js';
-import { resolveTissueOptions, type NativeTissueParams, type TissueOptions } from './options.js';
-import { tissueMaskReference } from './reference.js';
+import { resolveTissueOptions, type NativeTissueParams, type TissueBackend, type TissueOptions } from './options.js';
+import { tissueMaskJs } from './js_tissue.js';
 
 export interface TissueMask {
   /** height·width bytes, 255 = tissue, 0 = background. */
@@ -21,7 +22,7 @@ export interface TissueMask {
   threshold: number;
   /** Tissue pixels / all pixels of the mask. */
   tissueFraction: number;
-  /** What computed it: the addon's CPU kernel or the TypeScript reference. */
+  /** What computed it: the addon's CPU kernel or plain TypeScript. */
   backend: 'cpu' | 'js';
 }
 
@@ -30,21 +31,28 @@ export interface ThumbnailSource {
   thumbnail(maxSize: number): Promise<{ image: RgbBatch; downsample: number }>;
 }
 
-async function runChain(image: RgbBatch, params: NativeTissueParams, backend: 'auto' | 'cpu' | 'js'): Promise<{ mask: Uint8Array; threshold: number; backend: 'cpu' | 'js' }> {
-  if (backend !== 'js') {
+type TissueRunner = (image: RgbBatch, params: NativeTissueParams) => Promise<{ mask: Uint8Array; threshold: number }>;
+
+/** The tissue family of the backend chooser: the addon's CPU kernel, else plain TypeScript. */
+export const tissueFamily: BackendFamily<'cpu' | 'js', TissueRunner> = {
+  family: 'tissue',
+  order: ['cpu', 'js'],
+  async create(name) {
+    if (name === 'js') return async (image, params) => tissueMaskJs(image.data, image.height, image.width, params);
     const s = loadAddon();
-    if (s.ok) {
+    if (!s.ok) throw new UnavailableError('cpu', s.reason, 'tissue');
+    const addon = s.addon;
+    return async (image, params) => {
       const mask = new Uint8Array(image.height * image.width);
-      const r = await withCallerStack(() => s.addon.tissueMask(image, params, mask));
-      return { mask, threshold: r.threshold, backend: 'cpu' };
-    }
-    if (backend === 'cpu') {
-      const err = new Error(`tissue backend 'cpu' is unavailable: ${s.reason}`) as Error & { code?: string };
-      err.code = 'HISTOFLOW_NO_ADDON';
-      throw err;
-    }
-  }
-  return { ...tissueMaskReference(image.data, image.height, image.width, params), backend: 'js' };
+      const r = await withCallerStack(() => addon.tissueMask(image, params, mask));
+      return { mask, threshold: r.threshold };
+    };
+  },
+};
+
+async function runChain(image: RgbBatch, params: NativeTissueParams, choice: TissueBackend): Promise<{ mask: Uint8Array; threshold: number; backend: 'cpu' | 'js' }> {
+  const { name, backend: run } = await chooseBackend(tissueFamily, choice);
+  return { ...(await run(image, params)), backend: name };
 }
 
 /**

@@ -3,10 +3,10 @@
  * has the exact chain). Areas are in mask pixels; their defaults are fractions
  * of the mask so that one setting works whatever the thumbnail's size.
  */
+import type { NativeTissueParams, TissueChannel } from '../../bindings/contract.js';
 import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidRange } from '../errors.js';
 
-export const TISSUE_CHANNELS = ['saturation', 'od', 'grey'] as const;
-export type TissueChannel = (typeof TISSUE_CHANNELS)[number];
+export const TISSUE_CHANNELS = ['saturation', 'od', 'grey'] as const satisfies readonly TissueChannel[];
 export const TISSUE_BACKENDS = ['auto', 'cpu', 'js'] as const;
 export type TissueBackend = (typeof TISSUE_BACKENDS)[number];
 
@@ -45,20 +45,7 @@ export interface TissueOptions {
   backend?: TissueBackend;
 }
 
-/** The resolved parameters of one mask, as native/tissue takes them (threshold −1 = Otsu). */
-export interface NativeTissueParams {
-  channel: TissueChannel;
-  medianSize: number;
-  threshold: number;
-  minThreshold: number;
-  excludePen: boolean;
-  closingRadius: number;
-  openingRadius: number;
-  dilationRadius: number;
-  minObjectArea: number;
-  maxHoleArea: number;
-  minTissueArea: number;
-}
+export type { NativeTissueParams, TissueChannel } from '../../bindings/contract.js';
 
 export const TISSUE_OPTION_KEYS = [
   'channel', 'medianSize', 'threshold', 'minThreshold', 'excludePen', 'closingRadius', 'openingRadius', 'dilationRadius',

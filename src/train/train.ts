@@ -36,7 +36,7 @@ import { loadModel, type ModelCard } from '../models/io.js';
 import { createPredictor, inferencePipeline } from '../models/predict.js';
 import { buildModel, setDropoutSeeds } from '../models/zoo.js';
 import { fitStainTarget } from '../stain/normalize.js';
-import { useTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
+import { recordedTrainingBackend, useTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import { openTrainingData, type TrainingData } from './data.js';
 import { resolveRunArgs, resumeArgs, type RunArgs, type TrainOptions } from './options.js';
 import {
@@ -162,7 +162,7 @@ async function readState(run: string): Promise<TrainState> {
   if (!state || !fromCard) {
     throw new Error(`Nothing to resume in ${run}: no finished epoch (${LAST_DIR}/ with its state); start the run again without --resume`);
   }
-  return state;
+  return { ...state, backend: recordedTrainingBackend(state.backend) };
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -185,145 +185,207 @@ function resultOf(run: string, state: TrainState, resumedFrom: number, data: Tra
 /** Trains (or resumes) a run; see the file comment and options.ts. */
 export async function train(options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
   const log = hooks.quiet ? () => undefined : (hooks.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
-  const resuming = options?.resume === true;
-  if (options?.out !== undefined && (typeof options.out !== 'string' || options.out === '')) {
-    throw new TypeError(`Expected a folder path for out but received ${String(options.out)}`);
-  }
-  let state: TrainState | undefined;
-  let args: RunArgs;
-  let run: string;
-  if (resuming) {
-    if (options.out === undefined) throw new TypeError('Expected the run folder to resume for out but received undefined');
-    run = resolve(options.out);
-    state = await readState(run);
-    args = resumeArgs(state.args, options, state.backend);
-  } else {
-    args = await resolveRunArgs(options);
-    run = resolve(options.out ?? defaultRunName(args.model));
-    if (await exists(join(run, STATE_JSON))) throw new Error(`${run} already holds a run: pass --resume to continue it, or choose another --out`);
-  }
-
-  const { backend } = await useTrainingBackend(state?.backend ?? args.backend);
-  let reading: Progress | undefined;
-  const data = await openTrainingData(args.data, {
-    validation: args.validation, seed: args.seed, ...(args.groupBy ? { groupBy: args.groupBy } : {}),
-    onProgress: (done, total) => {
-      reading ??= new Progress('reading', total, { quiet: hooks.quiet ?? false });
-      reading.tick();
-      if (done === total) reading.end();
-    },
-  });
+  const { run, args, resumed } = await resolveRun(options);
+  const { backend } = await useTrainingBackend(resumed?.backend ?? args.backend);
+  const data = await openData(args, hooks.quiet ?? false);
   let model: tf.LayersModel | undefined;
   try {
-    // The split is a function of (data, seed): a resume must see the same one.
-    const split = { train: data.trainIds, validation: data.validationIds };
-    if (state) {
-      const recorded = JSON.parse(await readFile(join(run, SPLIT_JSON), 'utf8')) as typeof split;
-      if (recorded.train.length !== split.train.length || recorded.validation.some((id, i) => id !== split.validation[i])) {
-        throw new Error(`${args.data} no longer gives the split recorded in ${join(run, SPLIT_JSON)}: the data changed since the run started`);
-      }
-    }
-
-    let pipeline: AugmentPipelineInput;
-    if (state) {
-      pipeline = state.pipeline;
-    } else {
-      pipeline = { ...args.augment };
-      if (args.crop !== null) pipeline.crop = { size: args.crop, mode: 'random' };
-      if (args.normalize) {
-        const target = args.target ? await fitStainTarget(await readImage(args.target), { method: args.normalize }) : null;
-        pipeline.stain = { method: args.normalize, target };
-      }
-    }
+    if (resumed) await checkSplit(run, args, data);
+    const pipeline = resumed ? resumed.pipeline : await trainingPipeline(args);
     const shape = outputShape(checkPipeline(pipeline), data.height, data.width);
-    let architecture: string;
-    if (state) {
-      model = (await loadModel(join(run, LAST_DIR))).model;
-      architecture = state.architecture;
-    } else {
-      const built = await buildModel(args.model, { inputSize: shape.height, width: args.width, seed: args.seed, learningRate: args.learningRate });
-      model = built.model;
-      architecture = built.architecture;
-    }
-    const s: TrainState = state ?? {
-      version: 1, epoch: 0, best: null, sinceBest: 0, lr: args.learningRate, seed: args.seed, backend,
-      stoppedEarly: false, args, pipeline, architecture, inputSize: shape.height, imageSize: data.height, history: [],
-    };
-    s.args = args;
-    const card: ModelCard = {
-      inputSize: s.inputSize, imageSize: s.imageSize, architecture, preprocess: inferencePipeline(pipeline),
-      model: args.model, width: args.width, seed: args.seed, data: args.data,
-    };
-    const resumedFrom = s.epoch;
-    if (!state) {
-      await mkdir(run, { recursive: true });
-      await writeJson(join(run, SPLIT_JSON), { kind: data.kind, split: data.split, ...split });
-      await writeJson(join(run, SKIPPED_JSON), { count: data.skipped.length, skipped: data.skipped });
-      log(`training ${architecture} on ${backend}: ${data.train.size} train / ${data.validation.size} validation ${s.inputSize}px patches` +
-        `${data.skipped.length ? `, ${data.skipped.length} skipped (first: ${data.skipped[0]!.reason}; all in ${SKIPPED_JSON})` : ''} → ${run}`);
-    } else {
-      log(`resuming ${run} after epoch ${s.epoch} on ${backend}`);
-    }
-
-    const loader = new BatchLoader(data.train, pipeline, { batchSize: args.batchSize, shuffle: true, seed: args.seed, prefetch: 2, reuse: true, tf });
-    const stepsPerEpoch = loader.length;
-    while (s.epoch < args.epochs && !s.stoppedEarly) {
-      const e = s.epoch;
-      const lr = learningRateAt(args.schedule, args.learningRate, e, args.epochs);
-      if (e > 0) await reseatOptimizer(model.optimizer);
-      setLearningRate(model.optimizer, lr);
-      const started = performance.now();
-      const progress = new Progress(`epoch ${e + 1}/${args.epochs}`, data.train.size, { quiet: hooks.quiet ?? false });
-      let lossSum = 0, accSum = 0, seen = 0;
-      for await (const b of loader.epoch(e)) {
-        setDropoutSeeds(model, args.seed, e * stepsPerEpoch + b.batch);
-        let out: number | number[];
-        try {
-          out = await model.trainOnBatch(b.images, b.labels!);
-        } finally {
-          b.release();
-        }
-        const [loss, acc] = Array.isArray(out) ? out : [out, Number.NaN];
-        lossSum += loss! * b.n;
-        accSum += acc! * b.n;
-        seen += b.n;
-        // The bar's own rate is images/s (one tick per image).
-        progress.tick(b.n, `loss ${(lossSum / seen).toFixed(4)} acc ${(accSum / seen).toFixed(3)}`);
-        hooks.onBatch?.(e, b.batch);
-        hooks.signal?.throwIfAborted();
-      }
-      progress.end();
-      const trainSeconds = (performance.now() - started) / 1000;
-      const v = await evaluate(model, card, data.validation);
-      const row: EpochMetrics = {
-        epoch: e + 1, lr: getLearningRate(model.optimizer), train_loss: lossSum / seen, train_acc: accSum / seen,
-        val_loss: v.loss, val_acc: v.acc, val_auc: v.auc,
-        seconds: (performance.now() - started) / 1000, images_per_s: seen / trainSeconds,
-      };
-      const better = s.best === null || v.auc > s.best.val_auc;
-      s.epoch = e + 1;
-      s.lr = row.lr;
-      s.history.push(row);
-      if (better) {
-        s.best = { epoch: e + 1, val_auc: v.auc };
-        s.sinceBest = 0;
-        await writeCheckpoint(run, BEST_DIR, model, { ...card, epoch: e + 1, val_auc: v.auc }, false);
-      } else {
-        s.sinceBest++;
-      }
-      if (args.patience > 0 && s.sinceBest >= args.patience && s.epoch < args.epochs) s.stoppedEarly = true;
-      await writeCheckpoint(run, LAST_DIR, model, { ...card, epoch: e + 1, val_auc: v.auc, train_state: s }, true);
-      await writeJson(join(run, STATE_JSON), s);
-      await writeMetrics(run, s.history);
-      log(`epoch ${e + 1}/${args.epochs}  lr ${row.lr.toPrecision(3)}  loss ${row.train_loss.toFixed(4)} acc ${row.train_acc.toFixed(3)}` +
-        `  val loss ${row.val_loss.toFixed(4)} acc ${row.val_acc.toFixed(3)} AUC ${row.val_auc.toFixed(4)}` +
-        `  ${row.images_per_s.toFixed(1)} img/s  ${row.seconds.toFixed(1)} s${better ? '  (best)' : ''}`);
-      if (s.stoppedEarly) log(`early stop: no better validation AUC in ${args.patience} epochs (best ${s.best!.val_auc.toFixed(4)} at epoch ${s.best!.epoch})`);
-      hooks.onEpoch?.(row, s);
-    }
-    return resultOf(run, s, resumedFrom, data);
+    const opened = resumed ? await openLastModel(run, resumed) : await buildModel(args.model, { inputSize: shape.height, width: args.width, seed: args.seed, learningRate: args.learningRate });
+    model = opened.model;
+    const state = resumed ?? newState(args, backend, pipeline, opened.architecture, shape.height, data.height);
+    state.args = args;
+    const card = modelCard(state, args);
+    const resumedFrom = state.epoch;
+    if (resumed) log(`resuming ${run} after epoch ${state.epoch} on ${backend}`);
+    else await startRunFolder(run, data, state, log);
+    await runEpochs({ run, args, data, model, card, hooks, log }, state);
+    return resultOf(run, state, resumedFrom, data);
   } finally {
     model?.dispose();
     data.close();
   }
+}
+
+/** What the epoch steps share, fixed for the whole call. */
+interface EpochContext {
+  run: string;
+  args: RunArgs;
+  data: TrainingData;
+  model: tf.LayersModel;
+  /** The card written with every checkpoint (epoch and val_auc added). */
+  card: ModelCard;
+  hooks: TrainHooks;
+  log: (line: string) => void;
+}
+
+/** The run folder and its arguments: the recorded ones merged with `options` for a resume, else `options` resolved. */
+async function resolveRun(options: TrainOptions): Promise<{ run: string; args: RunArgs; resumed?: TrainState }> {
+  if (options?.out !== undefined && (typeof options.out !== 'string' || options.out === '')) {
+    throw new TypeError(`Expected a folder path for out but received ${String(options.out)}`);
+  }
+  if (options?.resume === true) {
+    if (options.out === undefined) throw new TypeError('Expected the run folder to resume for out but received undefined');
+    const run = resolve(options.out);
+    const resumed = await readState(run);
+    return { run, args: resumeArgs(resumed.args, options, resumed.backend), resumed };
+  }
+  const args = await resolveRunArgs(options);
+  const run = resolve(options.out ?? defaultRunName(args.model));
+  if (await exists(join(run, STATE_JSON))) throw new Error(`${run} already holds a run: pass --resume to continue it, or choose another --out`);
+  return { run, args };
+}
+
+/** Opens the dataset and its split, with a 'reading' bar. */
+function openData(args: RunArgs, quiet: boolean): Promise<TrainingData> {
+  let reading: Progress | undefined;
+  return openTrainingData(args.data, {
+    validation: args.validation, seed: args.seed, ...(args.groupBy ? { groupBy: args.groupBy } : {}),
+    onProgress: (done, total) => {
+      reading ??= new Progress('reading', total, { quiet });
+      reading.tick();
+      if (done === total) reading.end();
+    },
+  });
+}
+
+/** The split is a function of (data, seed): a resume must see the one recorded in split.json. */
+async function checkSplit(run: string, args: RunArgs, data: TrainingData): Promise<void> {
+  const recorded = JSON.parse(await readFile(join(run, SPLIT_JSON), 'utf8')) as { train: TrainingData['trainIds']; validation: TrainingData['validationIds'] };
+  if (recorded.train.length !== data.trainIds.length || recorded.validation.some((id, i) => id !== data.validationIds[i])) {
+    throw new Error(`${args.data} no longer gives the split recorded in ${join(run, SPLIT_JSON)}: the data changed since the run started`);
+  }
+}
+
+/** A new run's training pipeline: the augmentation, then the random crop and the stain normalization (target fitted) if asked. */
+async function trainingPipeline(args: RunArgs): Promise<AugmentPipelineInput> {
+  const pipeline: AugmentPipelineInput = { ...args.augment };
+  if (args.crop !== null) pipeline.crop = { size: args.crop, mode: 'random' };
+  if (args.normalize) {
+    const target = args.target ? await fitStainTarget(await readImage(args.target), { method: args.normalize }) : null;
+    pipeline.stain = { method: args.normalize, target };
+  }
+  return pipeline;
+}
+
+/** A resumed run's model: last/ with its optimizer state. */
+async function openLastModel(run: string, resumed: TrainState): Promise<{ model: tf.LayersModel; architecture: string }> {
+  return { model: (await loadModel(join(run, LAST_DIR))).model, architecture: resumed.architecture };
+}
+
+/** The state of a run before its first epoch. */
+function newState(args: RunArgs, backend: TrainingBackend, pipeline: AugmentPipelineInput, architecture: string, inputSize: number, imageSize: number): TrainState {
+  return {
+    version: 1, epoch: 0, best: null, sinceBest: 0, lr: args.learningRate, seed: args.seed, backend,
+    stoppedEarly: false, args, pipeline, architecture, inputSize, imageSize, history: [],
+  };
+}
+
+/** The card of the run's checkpoints: what predict needs to preprocess as training did (no augmentation). */
+function modelCard(state: TrainState, args: RunArgs): ModelCard {
+  return {
+    inputSize: state.inputSize, imageSize: state.imageSize, architecture: state.architecture, preprocess: inferencePipeline(state.pipeline),
+    model: args.model, width: args.width, seed: args.seed, data: args.data,
+  };
+}
+
+/** Creates a new run's folder with split.json and skipped.json, and says what is trained where. */
+async function startRunFolder(run: string, data: TrainingData, state: TrainState, log: (line: string) => void): Promise<void> {
+  await mkdir(run, { recursive: true });
+  await writeJson(join(run, SPLIT_JSON), { kind: data.kind, split: data.split, train: data.trainIds, validation: data.validationIds });
+  await writeJson(join(run, SKIPPED_JSON), { count: data.skipped.length, skipped: data.skipped });
+  log(`training ${state.architecture} on ${state.backend}: ${data.train.size} train / ${data.validation.size} validation ${state.inputSize}px patches` +
+    `${data.skipped.length ? `, ${data.skipped.length} skipped (first: ${data.skipped[0]!.reason}; all in ${SKIPPED_JSON})` : ''} → ${run}`);
+}
+
+/** Epochs from state.epoch until args.epochs or an early stop, each trained, validated and recorded. */
+async function runEpochs(ctx: EpochContext, state: TrainState): Promise<void> {
+  const { args, data, model } = ctx;
+  const loader = new BatchLoader(data.train, state.pipeline, { batchSize: args.batchSize, shuffle: true, seed: args.seed, prefetch: 2, reuse: true, tf });
+  const stepsPerEpoch = loader.length;
+  while (state.epoch < args.epochs && !state.stoppedEarly) {
+    const e = state.epoch;
+    await setEpochLearningRate(model.optimizer, args, e);
+    const started = performance.now();
+    const fit = await trainEpoch(ctx, loader, e, stepsPerEpoch);
+    const trainSeconds = (performance.now() - started) / 1000;
+    const v = await evaluate(model, ctx.card, data.validation);
+    const row: EpochMetrics = {
+      epoch: e + 1, lr: getLearningRate(model.optimizer), train_loss: fit.lossSum / fit.seen, train_acc: fit.accSum / fit.seen,
+      val_loss: v.loss, val_acc: v.acc, val_auc: v.auc,
+      seconds: (performance.now() - started) / 1000, images_per_s: fit.seen / trainSeconds,
+    };
+    const better = await recordEpoch(ctx, state, row);
+    logEpoch(ctx, state, row, better);
+    ctx.hooks.onEpoch?.(row, state);
+  }
+}
+
+/** Sets epoch `e`'s learning rate of the schedule, after reseating the optimizer from the second epoch on (see the file comment). */
+async function setEpochLearningRate(optimizer: tf.Optimizer, args: RunArgs, e: number): Promise<void> {
+  const lr = learningRateAt(args.schedule, args.learningRate, e, args.epochs);
+  if (e > 0) await reseatOptimizer(optimizer);
+  setLearningRate(optimizer, lr);
+}
+
+/** One pass over the training set (epoch `e`, from 0): the summed loss and accuracy, weighted by batch size, and the images seen. */
+async function trainEpoch(ctx: EpochContext, loader: BatchLoader<typeof tf>, e: number, stepsPerEpoch: number): Promise<{ lossSum: number; accSum: number; seen: number }> {
+  const { args, model, hooks } = ctx;
+  const progress = new Progress(`epoch ${e + 1}/${args.epochs}`, ctx.data.train.size, { quiet: hooks.quiet ?? false });
+  let lossSum = 0, accSum = 0, seen = 0;
+  for await (const b of loader.epoch(e)) {
+    setDropoutSeeds(model, args.seed, e * stepsPerEpoch + b.batch);
+    let out: number | number[];
+    try {
+      out = await model.trainOnBatch(b.images, b.labels!);
+    } finally {
+      b.release();
+    }
+    const [loss, acc] = Array.isArray(out) ? out : [out, Number.NaN];
+    lossSum += loss! * b.n;
+    accSum += acc! * b.n;
+    seen += b.n;
+    // The bar's own rate is images/s (one tick per image).
+    progress.tick(b.n, `loss ${(lossSum / seen).toFixed(4)} acc ${(accSum / seen).toFixed(3)}`);
+    hooks.onBatch?.(e, b.batch);
+    hooks.signal?.throwIfAborted();
+  }
+  progress.end();
+  return { lossSum, accSum, seen };
+}
+
+/**
+ * Adds `row` to the state, saves best/ when its AUC is the best yet, decides
+ * the early stop, then saves last/ (with the optimizer), state.json and the
+ * metrics, in that order (readState relies on it). True when the epoch is the best.
+ */
+async function recordEpoch(ctx: EpochContext, state: TrainState, row: EpochMetrics): Promise<boolean> {
+  const { run, args, model, card } = ctx;
+  const better = state.best === null || row.val_auc > state.best.val_auc;
+  state.epoch = row.epoch;
+  state.lr = row.lr;
+  state.history.push(row);
+  if (better) {
+    state.best = { epoch: row.epoch, val_auc: row.val_auc };
+    state.sinceBest = 0;
+    await writeCheckpoint(run, BEST_DIR, model, { ...card, epoch: row.epoch, val_auc: row.val_auc }, false);
+  } else {
+    state.sinceBest++;
+  }
+  if (args.patience > 0 && state.sinceBest >= args.patience && state.epoch < args.epochs) state.stoppedEarly = true;
+  await writeCheckpoint(run, LAST_DIR, model, { ...card, epoch: row.epoch, val_auc: row.val_auc, train_state: state }, true);
+  await writeJson(join(run, STATE_JSON), state);
+  await writeMetrics(run, state.history);
+  return better;
+}
+
+/** The epoch's line, and the early stop's when it came. */
+function logEpoch(ctx: EpochContext, state: TrainState, row: EpochMetrics, better: boolean): void {
+  const { args, log } = ctx;
+  log(`epoch ${row.epoch}/${args.epochs}  lr ${row.lr.toPrecision(3)}  loss ${row.train_loss.toFixed(4)} acc ${row.train_acc.toFixed(3)}` +
+    `  val loss ${row.val_loss.toFixed(4)} acc ${row.val_acc.toFixed(3)} AUC ${row.val_auc.toFixed(4)}` +
+    `  ${row.images_per_s.toFixed(1)} img/s  ${row.seconds.toFixed(1)} s${better ? '  (best)' : ''}`);
+  if (state.stoppedEarly) log(`early stop: no better validation AUC in ${args.patience} epochs (best ${state.best!.val_auc.toFixed(4)} at epoch ${state.best!.epoch})`);
 }

@@ -1,7 +1,7 @@
 /**
  * The element-wise and reduction kernels that dominate a training step after
  * the convolutions (profile of the reference CNN on tfjs cpu, see
- * benchmarks/train_profile.ts): broadcasting binary ops, unary ops and
+ * src/bench/train_profile.ts): broadcasting binary ops, unary ops and
  * activations with their gradients' helpers (Step, EluGrad), Tile, Sum, Mean.
  */
 import { backend_util, broadcast_util, util, type TensorInfo } from '@tensorflow/tfjs-core';

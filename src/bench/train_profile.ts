@@ -3,18 +3,18 @@
  * backend (tf.profile's kernelTimeMs, summed by kernel name). This is how the
  * native backend's kernel list was chosen: the kernels that dominate a step.
  *
- *   node dist/benchmarks/train_profile.js [backend=cpu] [inputSize=48] [batch=16]
+ *   node dist/src/bench/train_profile.js [backend=tfjs-cpu] [inputSize=48] [batch=16]
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { referenceCnn } from '../src/models/reference_cnn.js';
-import { useTrainingBackend } from '../src/tfjs/backend.js';
+import { referenceCnn } from '../models/reference_cnn.js';
+import { useTrainingBackend } from '../tfjs/backend.js';
 
 async function main(): Promise<void> {
-  const [backend = 'cpu', sizeArg = '48', batchArg = '16'] = process.argv.slice(2);
+  const [backend = 'tfjs-cpu', sizeArg = '48', batchArg = '16'] = process.argv.slice(2);
   const size = Number(sizeArg);
   const batch = Number(batchArg);
-  await useTrainingBackend(backend as 'cpu');
+  await useTrainingBackend(backend as 'tfjs-cpu');
   const model = referenceCnn({ inputSize: size });
   const x = tf.randomUniform([batch, size, size, 3], -1, 1, 'float32', 1);
   const y = tf.cast(tf.greater(tf.randomUniform([batch, 1], 0, 1, 'float32', 2), 0.5), 'float32');

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 
-import { dataPath } from '../src/data/folder.js';
+import { dataPath } from '../data/folder.js';
 
 /** The system Python that has the peers' packages (apt python3-numpy, -opencv, -skimage). */
 export const PYTHON = '/usr/bin/python3';

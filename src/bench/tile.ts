@@ -24,9 +24,9 @@ import { join } from 'node:path';
 
 import sharp, { type OverlayOptions } from 'sharp';
 
-import { packageRoot } from '../bindings/loader.js';
-import { openSlide } from '../src/slide/slide.js';
-import { tileSlide, type TileSlideResult } from '../src/tiling/tile.js';
+import { packageRoot } from '../../bindings/loader.js';
+import { openSlide } from '../slide/slide.js';
+import { tileSlide, type TileSlideResult } from '../tiling/tile.js';
 import type { Suite, SuiteContext } from './harness.js';
 import { PYTHON, dataFile, runProcess } from './suite_support.js';
 

@@ -15,10 +15,10 @@ import { join } from 'node:path';
 
 import * as tf from '@tensorflow/tfjs';
 
-import { packageRoot } from '../bindings/loader.js';
-import { referenceCnn } from '../src/models/reference_cnn.js';
-import { trainingBackendStatus, useTrainingBackend, type TrainingBackend } from '../src/tfjs/backend.js';
-import { setNnEngine } from '../src/tfjs/native_backend.js';
+import { packageRoot } from '../../bindings/loader.js';
+import { referenceCnn } from '../models/reference_cnn.js';
+import { trainingBackendStatus, useTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
+import { setNnEngine } from '../tfjs/native_backend.js';
 import { measure, type MeasureOptions, type Suite, type SuiteContext } from './harness.js';
 import { PYTHON, runProcess } from './suite_support.js';
 
@@ -126,13 +126,13 @@ async function run(ctx: SuiteContext): Promise<void> {
       continue;
     }
     if (s.name === 'native') {
-      const { loadAddon } = await import('../bindings/loader.js');
+      const { loadAddon } = await import('../../bindings/loader.js');
       const a = loadAddon();
       const onednn = a.ok && a.addon.nn.info().onednn;
       if (onednn) rows.push({ name: 'native', backend: 'native', engine: 'onednn' });
       rows.push({ name: onednn ? 'native:builtin' : 'native', backend: 'native', engine: 'builtin' });
-    } else if (s.name === 'cpu') {
-      ctx.note('train: backend cpu not timed at 96x96, batch 64: one training step takes many minutes (TF.js cpu Conv2DBackpropFilter alone takes ~2 min per step at 32x32, batch 8 here)');
+    } else if (s.name === 'tfjs-cpu') {
+      ctx.note('train: backend tfjs-cpu not timed at 96x96, batch 64: one training step takes many minutes (TF.js cpu Conv2DBackpropFilter alone takes ~2 min per step at 32x32, batch 8 here)');
     } else {
       rows.push({ name: s.name, backend: s.name });
     }

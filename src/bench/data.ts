@@ -28,15 +28,15 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 
-import { loadAddon } from '../bindings/loader.js';
-import { BatchLoader, type BatchSource } from '../src/augment/loader.js';
-import { ImageFileSource } from '../src/dataset/image_files.js';
-import { readKaggleLayout } from '../src/dataset/kaggle.js';
-import { PackedDataset } from '../src/dataset/packed.js';
-import { PackedWriter } from '../src/dataset/packed_writer.js';
-import { useTrainingBackend } from '../src/tfjs/backend.js';
-import { setNnEngine } from '../src/tfjs/native_backend.js';
-import { AUGMENT_PRESETS, DEFAULT_AUGMENT } from '../src/train/options.js';
+import { loadAddon } from '../../bindings/loader.js';
+import { BatchLoader, type BatchSource } from '../augment/loader.js';
+import { ImageFileSource } from '../dataset/image_files.js';
+import { readKaggleLayout } from '../dataset/kaggle.js';
+import { PackedDataset } from '../dataset/packed.js';
+import { PackedWriter } from '../dataset/packed_writer.js';
+import { useTrainingBackend } from '../tfjs/backend.js';
+import { setNnEngine } from '../tfjs/native_backend.js';
+import { AUGMENT_PRESETS, DEFAULT_AUGMENT } from '../train/options.js';
 
 /** What `histoflow train` augments with by default. */
 const TRAIN_PIPELINE = AUGMENT_PRESETS[DEFAULT_AUGMENT]!;

@@ -21,14 +21,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { packageRoot } from '../bindings/loader.js';
-import { epochOrder } from '../src/augment/loader.js';
-import { PackedDataset } from '../src/dataset/packed.js';
-import { PackedWriter } from '../src/dataset/packed_writer.js';
-import { TileFolderWriter } from '../src/dataset/tile_folder.js';
-import type { TileMeta, TileSink } from '../src/dataset/tile_sink.js';
-import { readImage } from '../src/image.js';
-import type { RgbBatch } from '../src/kernels/types.js';
+import { packageRoot } from '../../bindings/loader.js';
+import { epochOrder } from '../augment/loader.js';
+import { PackedDataset } from '../dataset/packed.js';
+import { PackedWriter } from '../dataset/packed_writer.js';
+import { TileFolderWriter } from '../dataset/tile_folder.js';
+import type { TileMeta, TileSink } from '../dataset/tile_sink.js';
+import { readImage } from '../image.js';
+import type { RgbBatch } from '../kernels/types.js';
 import { measure, type SuiteContext, type Suite } from './harness.js';
 import { PYTHON, dataFile, runProcess } from './suite_support.js';
 

@@ -27,7 +27,7 @@ export function tissueChannel(rgb: Uint8Array, channel: TissueChannel): Uint8Arr
 }
 
 /** Otsu: the t maximising w0·w1·(μ0 − μ1)² for classes {≤ t}, {> t}, each computed directly. */
-export function otsuReference(hist: ArrayLike<number>): number {
+export function otsuThreshold(hist: ArrayLike<number>): number {
   const values = Array.from({ length: 256 }, (_, v) => v).filter((v) => hist[v]! > 0);
   if (values.length === 0) return 0;
   if (values.length === 1) return values[0]!;
@@ -53,7 +53,7 @@ export function otsuReference(hist: ArrayLike<number>): number {
   return bestT;
 }
 
-export function medianReference(input: Uint8Array, height: number, width: number, k: number): Uint8Array {
+export function medianFilter(input: Uint8Array, height: number, width: number, k: number): Uint8Array {
   const r = k >> 1;
   const out = new Uint8Array(input.length);
   const clamp = (v: number, hi: number): number => Math.min(Math.max(v, 0), hi);
@@ -71,7 +71,7 @@ export function medianReference(input: Uint8Array, height: number, width: number
 }
 
 /** Dilation (any neighbour set, outside = unset) or erosion (all set, outside = set) with disk(radius). */
-export function morphReference(mask: Uint8Array, height: number, width: number, radius: number, op: 'dilate' | 'erode'): Uint8Array {
+export function morphology(mask: Uint8Array, height: number, width: number, radius: number, op: 'dilate' | 'erode'): Uint8Array {
   const out = new Uint8Array(mask.length);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
@@ -125,7 +125,7 @@ function components(mask: Uint8Array, height: number, width: number, value: bool
 }
 
 /** Removes tissue components with area < minObjectArea, then fills holes (not touching the border) with area ≤ maxHoleArea. */
-export function componentsReference(mask: Uint8Array, height: number, width: number, minObjectArea: number, maxHoleArea: number): Uint8Array {
+export function filterComponents(mask: Uint8Array, height: number, width: number, minObjectArea: number, maxHoleArea: number): Uint8Array {
   const out = Uint8Array.from(mask, (v) => (v ? 255 : 0));
   if (minObjectArea > 1) {
     const c = components(out, height, width, true);
@@ -153,22 +153,22 @@ export function isPenInk(r: number, g: number, b: number): boolean {
 }
 
 /** The whole chain on one image: the mask (0 | 255) and the threshold applied. */
-export function tissueMaskReference(rgb: Uint8Array, height: number, width: number, p: NativeTissueParams): { mask: Uint8Array; threshold: number } {
+export function tissueMaskJs(rgb: Uint8Array, height: number, width: number, p: NativeTissueParams): { mask: Uint8Array; threshold: number } {
   let channel: Uint8Array = tissueChannel(rgb, p.channel);
-  if (p.medianSize > 1) channel = medianReference(channel, height, width, p.medianSize);
+  if (p.medianSize > 1) channel = medianFilter(channel, height, width, p.medianSize);
   let threshold = p.threshold;
   if (threshold < 0) {
     const hist = new Float64Array(256);
     for (const v of channel) hist[v]! += 1;
-    threshold = Math.max(otsuReference(hist), p.minThreshold);
+    threshold = Math.max(otsuThreshold(hist), p.minThreshold);
   }
   let mask: Uint8Array = new Uint8Array(channel.length);
   for (let i = 0; i < channel.length; i++) {
     mask[i] = channel[i]! > threshold ? 255 : 0;
   }
-  if (p.closingRadius > 0) mask = morphReference(morphReference(mask, height, width, p.closingRadius, 'dilate'), height, width, p.closingRadius, 'erode');
-  if (p.openingRadius > 0) mask = morphReference(morphReference(mask, height, width, p.openingRadius, 'erode'), height, width, p.openingRadius, 'dilate');
-  if (p.dilationRadius > 0) mask = morphReference(mask, height, width, p.dilationRadius, 'dilate');
+  if (p.closingRadius > 0) mask = morphology(morphology(mask, height, width, p.closingRadius, 'dilate'), height, width, p.closingRadius, 'erode');
+  if (p.openingRadius > 0) mask = morphology(morphology(mask, height, width, p.openingRadius, 'erode'), height, width, p.openingRadius, 'dilate');
+  if (p.dilationRadius > 0) mask = morphology(mask, height, width, p.dilationRadius, 'dilate');
   if (p.excludePen) {
     const ink = new Uint8Array(mask.length);
     for (let i = 0; i < ink.length; i++) ink[i] = isPenInk(rgb[3 * i]!, rgb[3 * i + 1]!, rgb[3 * i + 2]!) ? 255 : 0;
@@ -176,10 +176,10 @@ export function tissueMaskReference(rgb: Uint8Array, height: number, width: numb
     const inked = new Map<number, number>();
     for (let i = 0; i < mask.length; i++) if (c.root[i]! >= 0 && ink[i]) inked.set(c.root[i]!, (inked.get(c.root[i]!) ?? 0) + 1);
     for (let i = 0; i < mask.length; i++) if (c.root[i]! >= 0 && 2 * (inked.get(c.root[i]!) ?? 0) >= c.size.get(c.root[i]!)!) mask[i] = 0;
-    const grown = morphReference(morphReference(ink, height, width, 1, 'erode'), height, width, 1, 'dilate');
+    const grown = morphology(morphology(ink, height, width, 1, 'erode'), height, width, 1, 'dilate');
     for (let i = 0; i < mask.length; i++) if (grown[i]) mask[i] = 0;
   }
-  mask = componentsReference(mask, height, width, p.minObjectArea, p.maxHoleArea);
+  mask = filterComponents(mask, height, width, p.minObjectArea, p.maxHoleArea);
   let count = 0;
   for (const v of mask) count += v ? 1 : 0;
   if (count < p.minTissueArea) mask.fill(0);

@@ -284,7 +284,7 @@ function blur(img: Float64Array, h: number, w: number, sigma: number): void {
  * Augments every image of `batch` with its params into `out` (N x outH x
  * outW x 3 float32, NHWC). `out` must already have the right length.
  */
-export function augmentReference(
+export function augmentJs(
   batch: RgbBatch,
   params: readonly AugmentImageParams[],
   b: AugmentBatchParams,

@@ -20,7 +20,7 @@ function outArray<T extends Float32Array | Uint8Array>(
 
 const bytes = (b: RgbBatch) => b.n * b.height * b.width * 3;
 
-export function createNativeBackend(addon: NativeAddon, device: NativeDevice): KernelBackend {
+export function createAddonBackend(addon: NativeAddon, device: NativeDevice): KernelBackend {
   const call = withCallerStack;
   return {
     name: device,

@@ -26,13 +26,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { packageRoot } from '../bindings/loader.js';
-import { augment } from '../src/augment/augment.js';
-import { batchParams, drawBatchParams } from '../src/augment/params.js';
-import { checkPipeline, outputShape, type AugmentPipelineInput } from '../src/augment/pipeline.js';
-import { readImage } from '../src/image.js';
-import { availableKernelBackends } from '../src/kernels/registry.js';
-import type { KernelBackend, RgbBatch } from '../src/kernels/types.js';
+import { packageRoot } from '../../bindings/loader.js';
+import { augment } from '../augment/augment.js';
+import { batchParams, drawBatchParams } from '../augment/params.js';
+import { checkPipeline, outputShape, type AugmentPipelineInput } from '../augment/pipeline.js';
+import { readImage } from '../image.js';
+import { availableKernelBackends } from '../kernels/registry.js';
+import type { KernelBackend, RgbBatch } from '../kernels/types.js';
 import { measure, type MeasureOptions, type Suite, type SuiteContext } from './harness.js';
 import { PYTHON, dataFile, isNative, runProcess } from './suite_support.js';
 

@@ -20,7 +20,7 @@ import { arch, cpus, freemem, loadavg, platform, release, totalmem } from 'node:
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-import { loadAddon, packageRoot, type CpuDispatch } from '../bindings/loader.js';
+import { loadAddon, packageRoot, type CpuDispatch } from '../../bindings/loader.js';
 
 export interface MeasureOptions {
   /** Untimed runs after the first run. */

@@ -22,12 +22,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { packageRoot } from '../bindings/loader.js';
-import { rgb2hed } from '../src/color/deconvolution.js';
-import { readImage } from '../src/image.js';
-import { kernelBackendStatus, availableKernelBackends } from '../src/kernels/registry.js';
-import type { KernelBackendName, RgbBatch } from '../src/kernels/types.js';
-import { fitStainTarget, normalizeStain, type StainTarget } from '../src/stain/normalize.js';
+import { packageRoot } from '../../bindings/loader.js';
+import { rgb2hed } from '../color/deconvolution.js';
+import { readImage } from '../image.js';
+import { kernelBackendStatus, availableKernelBackends } from '../kernels/registry.js';
+import type { KernelBackendName, RgbBatch } from '../kernels/types.js';
+import { fitStainTarget, normalizeStain, type StainTarget } from '../stain/normalize.js';
 import { measure, type MeasureOptions, type Suite, type SuiteContext } from './harness.js';
 import { PYTHON, dataFile, isNative, runProcess } from './suite_support.js';
 
@@ -207,7 +207,7 @@ async function run(ctx: SuiteContext): Promise<void> {
   const status = await kernelBackendStatus();
   ctx.environment(
     'backends',
-    Object.fromEntries(status.map((s) => [s.name, s.available ? s.detail : `unavailable: ${s.detail.replace(/^the \w+ backend is unavailable: /, '')}`])),
+    Object.fromEntries(status.map((s) => [s.name, s.available ? s.detail : `unavailable: ${s.detail}`])),
   );
   const backends = (await availableKernelBackends()).map((b) => b.name);
   const peer = await numpyPeer();
