@@ -3,7 +3,7 @@
  * generator, so that what image i gets depends only on (seed, epoch, i): not
  * on the backend, the thread count or how a dataset is cut into batches.
  *
- * The scheme (splitmix64 of src/stain/math.ts, the twin of stain_math.h):
+ * The scheme (splitmix64 of src/stain/math.ts, the twin of native/core/random.h):
  *   key    = splitmix64(seed, epoch)
  *   stream = key XOR (index · 0x9e3779b97f4a7c15 mod 2⁶⁴)
  *   u[k]   = splitmix64Unit(stream, k)      uniform in [0, 1), 53 bits

@@ -1,6 +1,8 @@
 /**
- * Host math shared by the TypeScript backends (js, gpujs): the twin of
- * native/stain/stain_math.h and native/color/lab.h. Everything here runs in
+ * Host math shared by the TypeScript backends (js, gpujs) and the augment
+ * parameter draw: the twin of native/stain/stain_math.h, native/core/random.h
+ * (splitmix64), native/stain/macenko_plane.h (pseudo-angles) and
+ * native/color/lab.h. Everything here runs in
  * double precision, as the cpu backend (native/stain) does for its 3x3 / 2x3 problems.
  */
 
@@ -165,7 +167,7 @@ export function stainPinv(he: ArrayLike<number>): Float64Array | null {
 
 const MASK64 = (1n << 64n) - 1n;
 
-/** splitmix64 (Steele, Lea & Flood 2014): the k-th output (k from 0) of the generator seeded with `seed`. */
+/** splitmix64 (Steele, Lea & Flood 2014; native/core/random.h): the k-th output (k from 0) of the generator seeded with `seed`. */
 export function splitmix64(seed: bigint | number, k: bigint | number): bigint {
   let z = (BigInt(seed) + (BigInt(k) + 1n) * 0x9e3779b97f4a7c15n) & MASK64;
   z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
@@ -264,8 +266,9 @@ export function toByte(v: number): number {
 
 /**
  * Strictly increasing in atan2(y, x) over (−π, π], in [−2, 2]: Macenko ranks
- * pixels by it and takes atan2 only of the order statistics (as the CPU
- * reference; GPU atan2 is not trustworthy near the axes either).
+ * pixels by it and takes atan2 only of the order statistics (as the cpu
+ * backend does, native/stain/macenko_plane.h; GPU atan2 is not trustworthy
+ * near the axes either).
  */
 const TINY = Math.fround(1e-30);
 

@@ -1,0 +1,145 @@
+/**
+ * The model zoo (src/models/zoo.ts): every model builds with the stated
+ * input and output shapes, one seed gives identical weights, every model
+ * trains a step on the `native` backend, custom model.json files load and
+ * recompile, bad names are RangeErrors naming `model`.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import test from 'ava';
+import * as tf from '@tensorflow/tfjs';
+
+import { saveModel } from '../../src/models/io.js';
+import { ZOO_MODELS, buildModel, setDropoutSeeds } from '../../src/models/zoo.js';
+import { nativeAvailable, random } from '../support/tfjs_support.js';
+
+const SIZE = 32;
+
+async function weightsOf(model: tf.LayersModel): Promise<Float32Array[]> {
+  return Promise.all(model.getWeights().map(async (w) => (await w.data()) as Float32Array));
+}
+
+// One backend for the whole file (switching it under concurrent tests would race): native when built.
+test.before(async () => {
+  await tf.setBackend(nativeAvailable ? 'native' : 'cpu');
+});
+
+for (const name of ZOO_MODELS) {
+  test(`${name}: input [null, ${SIZE}, ${SIZE}, 3], one sigmoid output in (0, 1), compiled for training`, async (t) => {
+    const { model, architecture, inputSize } = await buildModel(name, { inputSize: SIZE, width: 0.25, seed: 3 });
+    t.is(architecture, name);
+    t.is(inputSize, SIZE);
+    t.deepEqual(model.inputs[0]!.shape, [null, SIZE, SIZE, 3]);
+    t.deepEqual(model.outputs[0]!.shape, [null, 1]);
+    const p = tf.tidy(() => (model.predict(tf.tensor4d(random(2 * SIZE * SIZE * 3, 7, 0, 1), [2, SIZE, SIZE, 3])) as tf.Tensor).dataSync());
+    t.is(p.length, 2);
+    for (const v of p) t.true(v > 0 && v < 1);
+    t.truthy(model.optimizer);
+    t.deepEqual(model.metricsNames, ['loss', 'acc']);
+    model.dispose();
+  });
+
+  test(`${name}: two builds with one seed hold identical weights, another seed differs`, async (t) => {
+    const a = await buildModel(name, { inputSize: SIZE, width: 0.25, seed: 11 });
+    const b = await buildModel(name, { inputSize: SIZE, width: 0.25, seed: 11 });
+    const c = await buildModel(name, { inputSize: SIZE, width: 0.25, seed: 12 });
+    const wa = await weightsOf(a.model), wb = await weightsOf(b.model), wc = await weightsOf(c.model);
+    t.is(wa.length, wb.length);
+    wa.forEach((w, i) => t.deepEqual(wb[i], w));
+    t.false(wa.every((w, i) => w.every((v, k) => v === wc[i]![k])));
+    [a, b, c].forEach((m) => m.model.dispose());
+  });
+
+  (nativeAvailable ? test : test.skip)(`${name}: trains one step on the native backend (finite loss, every trainable weight moves)${nativeAvailable ? '' : ' (skipped: the native TF.js backend needs the addon)'}`, async (t) => {
+    t.is(tf.getBackend(), 'native');
+    {
+      const { model } = await buildModel(name, { inputSize: SIZE, width: 0.25, seed: 5, learningRate: 0.01 });
+      const before = await Promise.all(model.trainableWeights.map(async (w) => (await w.read().data()) as Float32Array));
+      setDropoutSeeds(model, 5, 0);
+      const x = tf.tensor4d(random(4 * SIZE * SIZE * 3, 9, 0, 1), [4, SIZE, SIZE, 3]);
+      const y = tf.tensor2d([0, 1, 1, 0], [4, 1]);
+      const [loss, acc] = (await model.trainOnBatch(x, y)) as number[];
+      t.true(Number.isFinite(loss) && loss! > 0);
+      t.true(acc! >= 0 && acc! <= 1);
+      const after = await Promise.all(model.trainableWeights.map(async (w) => (await w.read().data()) as Float32Array));
+      after.forEach((w, i) => t.false(w.every((v, k) => v === before[i]![k]), `${model.trainableWeights[i]!.name} unchanged`));
+      tf.dispose([x, y]);
+      model.dispose();
+    }
+  });
+}
+
+test('width scales every filter count (reference: 32·w, 64·w, 128·w)', async (t) => {
+  const { model } = await buildModel('reference', { inputSize: SIZE, width: 0.5 });
+  const filters = model.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => (l.getConfig() as { filters: number }).filters);
+  t.deepEqual(filters, [16, 16, 32, 32, 64, 64]);
+  model.dispose();
+});
+
+test('resnet: three stages, stride-2 downsampling with projected shortcuts, global average pool', async (t) => {
+  const { model } = await buildModel('resnet', { inputSize: SIZE, width: 1 });
+  const adds = model.layers.filter((l) => l.getClassName() === 'Add');
+  t.is(adds.length, 6);
+  t.deepEqual(adds.map((l) => (l.outputShape as number[])[1]), [32, 32, 16, 16, 8, 8]);
+  t.deepEqual(adds.map((l) => (l.outputShape as number[])[3]), [16, 16, 32, 32, 64, 64]);
+  t.true(model.layers.some((l) => l.getClassName() === 'GlobalAveragePooling2D'));
+  model.dispose();
+});
+
+test('vgg: dropout masks follow (seed, step): the same step repeats its mask, the next step draws another', async (t) => {
+  const { model } = await buildModel('vgg', { inputSize: SIZE, width: 0.25, seed: 2 });
+  const dropout = model.layers.find((l) => l.getClassName() === 'Dropout')!;
+  const x = tf.ones([1, 64]);
+  const mask = (step: number) => {
+    setDropoutSeeds(model, 2, step);
+    return tf.tidy(() => Array.from((dropout.apply(x, { training: true }) as tf.Tensor).dataSync()));
+  };
+  t.deepEqual(mask(7), mask(7));
+  t.notDeepEqual(mask(7), mask(8));
+  x.dispose();
+  model.dispose();
+});
+
+test('a custom model.json loads as a trainable model, recompiled with Adam', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'hf-zoo-'));
+  try {
+    const m = tf.sequential();
+    m.add(tf.layers.conv2d({ inputShape: [SIZE, SIZE, 3], filters: 4, kernelSize: 3, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }));
+    m.add(tf.layers.globalAveragePooling2d({}));
+    m.add(tf.layers.dense({ units: 1, activation: 'sigmoid', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }));
+    await saveModel(m, dir);
+    const built = await buildModel(dir, { learningRate: 0.005 });
+    t.is(built.architecture, 'custom');
+    t.is(built.inputSize, SIZE);
+    t.is(built.model.optimizer.getClassName(), 'Adam');
+    t.is((built.model.optimizer as unknown as { learningRate: number }).learningRate, 0.005);
+    const wa = await weightsOf(m), wb = await weightsOf(built.model);
+    wa.forEach((w, i) => t.deepEqual(wb[i], w));
+    const x = tf.tensor4d(random(2 * SIZE * SIZE * 3, 4, 0, 1), [2, SIZE, SIZE, 3]);
+    const r = (await built.model.trainOnBatch(x, tf.tensor2d([1, 0], [2, 1]))) as number[];
+    t.true(Number.isFinite(r[0]));
+    await t.throwsAsync(buildModel(dir, { inputSize: 48 }), { instanceOf: RangeError, message: /model/ });
+    built.model.dispose();
+    m.dispose();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a custom model with two outputs, or an unknown name, is a RangeError naming model', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'hf-zoo-'));
+  try {
+    const input = tf.input({ shape: [SIZE, SIZE, 3] });
+    const flat = tf.layers.globalAveragePooling2d({}).apply(input) as tf.SymbolicTensor;
+    const out = tf.layers.dense({ units: 2, activation: 'softmax' }).apply(flat) as tf.SymbolicTensor;
+    await saveModel(tf.model({ inputs: input, outputs: out }), dir);
+    await t.throwsAsync(buildModel(dir), { instanceOf: RangeError, message: /for model/ });
+    await t.throwsAsync(buildModel('densenet'), { instanceOf: RangeError, message: /for model but received 'densenet'/ });
+    await t.throwsAsync(buildModel('reference', { width: 0 }), { instanceOf: RangeError, message: /for width/ });
+    await t.throwsAsync(buildModel('reference', { inputSize: 4 }), { instanceOf: RangeError, message: /for inputSize/ });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
