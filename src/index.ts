@@ -192,7 +192,7 @@ export {
   type TrainingBackendStatus,
 } from './tfjs/backend.js';
 export { NATIVE_BACKEND, nativeBackendStatus, nativeKernelNames, registerNativeBackend, setNnEngine } from './tfjs/native_backend.js';
-export { referenceCnn, type ReferenceCnnOptions } from './models/reference_cnn.js';
+export { baselineCnn, type BaselineCnnOptions } from './models/baseline_cnn.js';
 export {
   TILE_OUTPUT_FORMATS,
   TILE_PNG_DEFAULTS,

@@ -1,4 +1,4 @@
-"""PyTorch peer of histoflow's `train` benchmark: the reference CNN (three
+"""PyTorch peer of histoflow's `train` benchmark: the baseline CNN (three
 blocks of two [conv 3x3 'same' (no bias) -> batch norm -> ReLU] with 32, 64,
 128 filters, 2x2 max pooling after each block, global average pooling, dense 1
 + sigmoid), Adam 1e-3, binary cross-entropy, channels-last, on a fixed random
@@ -20,7 +20,7 @@ def block(cin, cout):
     return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout, eps=1e-3, momentum=0.01), nn.ReLU(inplace=True)]
 
 
-def reference_cnn():
+def baseline_cnn():
     layers = []
     cin = 3
     for f in (32, 64, 128):
@@ -34,7 +34,7 @@ def main():
     batch, size, threads, train_repeats, infer_repeats, warmup = (int(a) for a in sys.argv[1:7])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = reference_cnn().to(memory_format=torch.channels_last)
+    model = baseline_cnn().to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.BCELoss()
     x = torch.rand(batch, 3, size, size).to(memory_format=torch.channels_last)

@@ -12,7 +12,7 @@
  *   loader:kaggle-tif  the same from a Kaggle folder of 96x96 TIFFs (uncompressed,
  *                      as Kaggle's are: 27 KB each), decoded by sharp per batch
  *                      (ImageFileSource): the decode cost of training without packing.
- *   train:native       the reference CNN's training step (trainOnBatch: forward,
+ *   train:native       the baseline CNN's training step (trainOnBatch: forward,
  *                      gradients, Adam) at batch 64, 96², on the `native` backend.
  *
  * Targets: each loader ≥ 10x train:native, so augmentation and decoding, run
@@ -42,7 +42,7 @@ import { AUGMENT_PRESETS, DEFAULT_AUGMENT } from '../train/options.js';
 const TRAIN_PIPELINE = AUGMENT_PRESETS[DEFAULT_AUGMENT]!;
 import { measure, type MeasureOptions, type Suite, type SuiteContext } from './harness.js';
 import { heTiles } from './packed.js';
-import { referenceCnnBatch } from './train.js';
+import { baselineCnnBatch } from './train.js';
 
 const CASE = 'loader-vs-train-96-b64';
 const BATCH = 64;
@@ -91,7 +91,7 @@ async function measureTraining(ctx: SuiteContext): Promise<void> {
   const addon = loadAddon();
   const engine = addon.ok && addon.addon.nn.info().onednn ? 'onednn' : 'builtin';
   setNnEngine(engine); // the train suite may have left the other one selected
-  const net = referenceCnnBatch(BATCH);
+  const net = baselineCnnBatch(BATCH);
   try {
     const m = await measure(async () => {
       await net.model.trainOnBatch(net.x, net.y);

@@ -1,5 +1,5 @@
 /**
- * The train suite: images/s of the reference CNN (96x96x3, batch 64) on every
+ * The train suite: images/s of the baseline CNN (96x96x3, batch 64) on every
  * available TF.js training backend — a training step (`trainOnBatch`: forward,
  * gradients, Adam) and inference (`predict` + dataSync) — against a PyTorch
  * peer (benchmarks/peers/train_torch.py: same architecture, batch, optimizer,
@@ -16,14 +16,14 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
 import { packageRoot } from '../../bindings/loader.js';
-import { referenceCnn } from '../models/reference_cnn.js';
+import { baselineCnn } from '../models/baseline_cnn.js';
 import { trainingBackendStatus, useTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import { setNnEngine } from '../tfjs/native_backend.js';
 import { measure, type MeasureOptions, type Suite, type SuiteContext } from './harness.js';
 import { PYTHON, runProcess } from './suite_support.js';
 
-const TRAIN = 'reference-cnn-train-b64';
-const INFER = 'reference-cnn-infer-b64';
+const TRAIN = 'baseline-cnn-train-b64';
+const INFER = 'baseline-cnn-infer-b64';
 const BATCH = 64;
 const SIZE = 96;
 /** The peer's threads: the issue's measurement (≈28 img/s train, ≈117 infer) used 2. */
@@ -42,11 +42,11 @@ function budget(ctx: SuiteContext): MeasureOptions {
 }
 
 /**
- * The reference CNN (96², seed 1) and a fixed random batch on TF.js's current
+ * The baseline CNN (96², seed 1) and a fixed random batch on TF.js's current
  * backend: what this suite times, and what `bench data` compares the loader with.
  */
-export function referenceCnnBatch(batchSize: number = BATCH): { model: tf.LayersModel; x: tf.Tensor4D; y: tf.Tensor; dispose(): void } {
-  const model = referenceCnn({ inputSize: SIZE, seed: 1 });
+export function baselineCnnBatch(batchSize: number = BATCH): { model: tf.LayersModel; x: tf.Tensor4D; y: tf.Tensor; dispose(): void } {
+  const model = baselineCnn({ inputSize: SIZE, seed: 1 });
   const x = tf.randomUniform([batchSize, SIZE, SIZE, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
   const y = tf.cast(tf.greater(tf.randomUniform([batchSize, 1], 0, 1, 'float32', 2), 0.5), 'float32');
   return { model, x, y, dispose: () => { tf.dispose([x, y]); model.dispose(); } };
@@ -56,7 +56,7 @@ async function measureBackend(ctx: SuiteContext, row: Row, batchSize: number): P
   const rates = new Map<string, number>();
   await useTrainingBackend(row.backend);
   if (row.engine) setNnEngine(row.engine);
-  const net = referenceCnnBatch(batchSize);
+  const net = baselineCnnBatch(batchSize);
   const { model, x, y } = net;
   try {
     for (const [caseName, step] of [
@@ -154,6 +154,6 @@ async function run(ctx: SuiteContext): Promise<void> {
 
 export const trainSuite: Suite = {
   name: 'train',
-  description: 'reference CNN (96x96, batch 64) training step and inference in images/s per TF.js backend, PyTorch peer',
+  description: 'baseline CNN (96x96, batch 64) training step and inference in images/s per TF.js backend, PyTorch peer',
   run,
 };

@@ -1,5 +1,5 @@
 /**
- * Per-kernel time of one training step of the reference CNN on a TF.js
+ * Per-kernel time of one training step of the baseline CNN on a TF.js
  * backend (tf.profile's kernelTimeMs, summed by kernel name). This is how the
  * native backend's kernel list was chosen: the kernels that dominate a step.
  *
@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { referenceCnn } from '../models/reference_cnn.js';
+import { baselineCnn } from '../models/baseline_cnn.js';
 import { useTrainingBackend } from '../tfjs/backend.js';
 
 async function main(): Promise<void> {
@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   const size = Number(sizeArg);
   const batch = Number(batchArg);
   await useTrainingBackend(backend as 'tfjs-cpu');
-  const model = referenceCnn({ inputSize: size });
+  const model = baselineCnn({ inputSize: size });
   const x = tf.randomUniform([batch, size, size, 3], -1, 1, 'float32', 1);
   const y = tf.cast(tf.greater(tf.randomUniform([batch, 1], 0, 1, 'float32', 2), 0.5), 'float32');
   await model.trainOnBatch(x, y); // warm-up: optimizer slots, first-use costs

@@ -10,7 +10,7 @@
  *      reference), Vahadane and Reinhard (to a real H&E target): montages;
  *   3. augment one tile with a training pipeline: a 4x4 grid;
  *   4. synthesize PCam-like labelled patches (Kaggle layout) and train the
- *      reference CNN on them briefly (src/train: validation AUC each epoch,
+ *      baseline CNN on them briefly (src/train: validation AUC each epoch,
  *      best checkpoint);
  *   5. predict the synthetic slide and the real sample with the trained model: probability maps,
  *      overlays, regions, report.html (src/heatmap);
@@ -49,11 +49,11 @@ const STAIN_TARGET = 'tiatoolbox__target_image.png';
 /** Synthetic PCam-like patches: train + validation (80/20 split by the trainer). */
 const DEMO_PATCHES = { n: 2000, seed: 1 };
 /**
- * The demo's training run: the reference CNN at a quarter of its width (8,
+ * The demo's training run: the baseline CNN at a quarter of its width (8,
  * 16, 32 filters) so a few epochs fit in the demo's time on 2 cores; the full
  * width is what `npm run train` uses by default.
  */
-const DEMO_TRAIN: TrainOptions = { model: 'reference', width: 0.25, epochs: 6, batchSize: 32, seed: 1, patience: 0 };
+const DEMO_TRAIN: TrainOptions = { model: 'baseline', width: 0.25, epochs: 6, batchSize: 32, seed: 1, patience: 0 };
 /**
  * The synthetic slide: level-0 side and seed; predicted with a stride of 32 px, so
  * each tile's answer (about its centre 32x32, as PCam labels) fills exactly that square.
@@ -102,7 +102,7 @@ export const DEMO_HELP = `Usage: histoflow demo [--out DIR] [--json]
 
 Runs the whole path: the sample slide (CMU-1-Small-Region.svs, from the data folder or \`npm run fetch-data\`;
 without it the synthetic slide) tiled and stain-normalized,
-a reference CNN trained on synthetic PCam-like patches, heatmaps of a synthetic slide (scored
+a baseline CNN trained on synthetic PCam-like patches, heatmaps of a synthetic slide (scored
 against its truth) and of the sample. Writes DIR/summary.json (default out/demo).
 
 ${optionsHelp(DEMO_FLAGS)}`;
@@ -208,7 +208,7 @@ async function augmentStep(run: DemoRun, tiles: RgbBatch): Promise<{ grid: strin
   return { grid, aug };
 }
 
-/** Step 4: synthetic PCam-like patches (Kaggle layout) and a short training run of the reference CNN on them. */
+/** Step 4: synthetic PCam-like patches (Kaggle layout) and a short training run of the baseline CNN on them. */
 async function trainStep(run: DemoRun): Promise<{ patchesDir: string; patches: SynthDatasetResult; runDir: string; trained: TrainResult }> {
   const patchesDir = join(run.out, 'patches');
   await rm(patchesDir, { recursive: true, force: true });

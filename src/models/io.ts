@@ -35,7 +35,7 @@ export interface ModelCard {
   inputSize: number;
   /** Side of the training images before preprocessing (default inputSize; larger with a crop). */
   imageSize?: number;
-  /** Zoo name ('reference', 'resnet', 'vgg') or 'custom'. */
+  /** Zoo name ('baseline', 'resnet', 'vgg') or 'custom'. */
   architecture: string;
   /**
    * The deterministic part of the training pipeline (stain normalization,

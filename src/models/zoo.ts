@@ -3,7 +3,7 @@
  * sigmoid probability [null, 1], and comes back compiled for training
  * (Adam, binary cross-entropy, accuracy).
  *
- *   reference  the reference CNN (reference_cnn.ts), filters 32·w, 64·w, 128·w
+ *   baseline   the baseline CNN (baseline_cnn.ts), filters 32·w, 64·w, 128·w
  *   resnet     a small ResNet (He et al. 2016, "basic" blocks): stem conv 3x3
  *              (16·w) + BN + ReLU, then 3 stages of 2 basic blocks with 16·w,
  *              32·w, 64·w filters, stages 2 and 3 opening with stride 2 (a 1x1
@@ -30,9 +30,9 @@ import * as tf from '@tensorflow/tfjs';
 
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, invalidRange, invalidType } from '../errors.js';
 import { loadModel, type ModelCard } from './io.js';
-import { referenceCnn } from './reference_cnn.js';
+import { baselineCnn } from './baseline_cnn.js';
 
-export const ZOO_MODELS = ['reference', 'resnet', 'vgg'] as const;
+export const ZOO_MODELS = ['baseline', 'resnet', 'vgg'] as const;
 export type ZooModel = (typeof ZOO_MODELS)[number];
 
 export interface BuildModelOptions {
@@ -153,9 +153,9 @@ export async function buildModel(name: string, options: BuildModelOptions = {}):
   }
   const size = inputSize ?? 96;
   let model: tf.LayersModel;
-  if (name === 'reference') {
+  if (name === 'baseline') {
     const filters = [32, 64, 128].map((f) => scaled(f, width)) as [number, number, number];
-    model = referenceCnn({ inputSize: size, filters, seed, batchNormMomentum: BN_MOMENTUM });
+    model = baselineCnn({ inputSize: size, filters, seed, batchNormMomentum: BN_MOMENTUM });
   } else if (name === 'resnet') {
     model = resnet(size, width, seed);
   } else {

@@ -21,7 +21,7 @@ import { totalmem } from 'node:os';
 const MIN_POOLED = 1 << 14;
 /**
  * The pool never holds more than this many bytes of idle arrays: 40% of RAM
- * up to 8 GiB (one 96x96 batch-64 step of the reference CNN cycles ~3 GiB of
+ * up to 8 GiB (one 96x96 batch-64 step of the baseline CNN cycles ~3 GiB of
  * outputs; a first touch of fresh memory costs a page fault per 4 KiB, which
  * on virtual machines made a large element-wise op ~5x slower than its
  * arithmetic). HISTOFLOW_NN_POOL_MB overrides it (0 turns pooling off).

@@ -31,7 +31,7 @@ export const DEFAULT_AUGMENT = 'light';
 export interface TrainOptions {
   /** Dataset: Kaggle folder, tile folder, packed file or PatchCamelyon folder (required unless resuming). */
   data?: string;
-  /** 'reference' (default), 'resnet', 'vgg', or a path to a TF.js model.json (folder or file). */
+  /** 'baseline' (default), 'resnet', 'vgg', or a path to a TF.js model.json (folder or file). */
   model?: string;
   /** Filter multiplier of zoo models (default 1). */
   width?: number;
@@ -133,7 +133,7 @@ export async function resolveRunArgs(options: TrainOptions): Promise<RunArgs> {
   if (o.target !== undefined && o.normalize === undefined) throw invalidRange('target', 'a target only together with normalize', o.target);
   return {
     data: checkString('data', o.data),
-    model: o.model === undefined ? 'reference' : checkString('model', o.model),
+    model: o.model === undefined ? 'baseline' : checkString('model', o.model),
     width: o.width === undefined ? 1 : checkNumber('width', o.width, 1 / 64, 16),
     epochs,
     batchSize: o.batchSize === undefined ? 64 : checkInteger('batchSize', o.batchSize, 1, 65536),

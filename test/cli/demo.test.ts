@@ -1,6 +1,6 @@
 /**
  * `histoflow demo` on a fresh checkout: the embedded sample slide goes through
- * tiling, stain normalization and augmentation; a reference CNN trains on
+ * tiling, stain normalization and augmentation; a baseline CNN trains on
  * synthetic patches; both slides are predicted; every output it names exists,
  * and the synthetic slide's map agrees with its ground truth (Dice ≥ 0.8, the
  * issue's bar; recomputed here from the files, not taken from the summary).

@@ -13,12 +13,12 @@ import * as tf from '@tensorflow/tfjs';
 
 import { loadModel, saveModel, ModelNotFoundError } from '../../src/models/io.js';
 import { createPredictor } from '../../src/models/predict.js';
-import { referenceCnn } from '../../src/models/reference_cnn.js';
+import { baselineCnn } from '../../src/models/baseline_cnn.js';
 
 const SIZE = 16;
 
 function tinyModel(): tf.LayersModel {
-  return referenceCnn({ inputSize: SIZE, filters: [4, 4, 4], seed: 3 });
+  return baselineCnn({ inputSize: SIZE, filters: [4, 4, 4], seed: 3 });
 }
 
 function randomBatch(n: number, seed: number) {
@@ -39,7 +39,7 @@ test('a saved model loads back with the same weights, card and outputs; optimize
     const x = tf.randomUniform([4, SIZE, SIZE, 3], 0, 1, 'float32', 5);
     const y = tf.tensor2d([0, 1, 1, 0], [4, 1]);
     await model.trainOnBatch(x, y); // gives Adam non-trivial slots
-    const card = { inputSize: SIZE, architecture: 'reference', preprocess: {}, epoch: 1 };
+    const card = { inputSize: SIZE, architecture: 'baseline', preprocess: {}, epoch: 1 };
     await saveModel(model, dir, { card, includeOptimizer: true });
     const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
     t.is(json.format, 'layers-model');
@@ -67,7 +67,7 @@ test('a saved model loads back with the same weights, card and outputs; optimize
 
 test('TTA is the mean over the 8 dihedral views, computed with TF.js ops', async (t) => {
   const model = tinyModel();
-  const card = { inputSize: SIZE, architecture: 'reference', preprocess: {} };
+  const card = { inputSize: SIZE, architecture: 'baseline', preprocess: {} };
   const batch = randomBatch(5, 11);
   const predictor = createPredictor(model, card, { batchSize: 16 });
   const plain = await predictor.predict(batch);

@@ -71,8 +71,8 @@ for (const name of ZOO_MODELS) {
   });
 }
 
-test('width scales every filter count (reference: 32·w, 64·w, 128·w)', async (t) => {
-  const { model } = await buildModel('reference', { inputSize: SIZE, width: 0.5 });
+test('width scales every filter count (baseline: 32·w, 64·w, 128·w)', async (t) => {
+  const { model } = await buildModel('baseline', { inputSize: SIZE, width: 0.5 });
   const filters = model.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => (l.getConfig() as { filters: number }).filters);
   t.deepEqual(filters, [16, 16, 32, 32, 64, 64]);
   model.dispose();
@@ -137,8 +137,8 @@ test('a custom model with two outputs, or an unknown name, is a RangeError namin
     await saveModel(tf.model({ inputs: input, outputs: out }), dir);
     await t.throwsAsync(buildModel(dir), { instanceOf: RangeError, message: /for model/ });
     await t.throwsAsync(buildModel('densenet'), { instanceOf: RangeError, message: /for model but received 'densenet'/ });
-    await t.throwsAsync(buildModel('reference', { width: 0 }), { instanceOf: RangeError, message: /for width/ });
-    await t.throwsAsync(buildModel('reference', { inputSize: 4 }), { instanceOf: RangeError, message: /for inputSize/ });
+    await t.throwsAsync(buildModel('baseline', { width: 0 }), { instanceOf: RangeError, message: /for width/ });
+    await t.throwsAsync(buildModel('baseline', { inputSize: 4 }), { instanceOf: RangeError, message: /for inputSize/ });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -12,7 +12,7 @@ import sharp from 'sharp';
 
 import { loadModel, saveModel } from '../../src/models/io.js';
 import { createPredictor } from '../../src/models/predict.js';
-import { referenceCnn } from '../../src/models/reference_cnn.js';
+import { baselineCnn } from '../../src/models/baseline_cnn.js';
 import { synthPatches } from '../../src/synth/dataset.js';
 import type { RgbBatch } from '../../src/kernels/types.js';
 
@@ -30,7 +30,7 @@ export interface Workspace {
   root: string;
   /** Kaggle layout: 8 train, `test` test patches of SIZE², test_labels.csv. */
   data: string;
-  /** A run folder holding best/ (an untrained reference CNN, SIZE² input). */
+  /** A run folder holding best/ (an untrained baseline CNN, SIZE² input). */
   run: string;
 }
 
@@ -39,8 +39,8 @@ export async function workspace(test = 20, seed = 5): Promise<Workspace> {
   const data = join(root, 'data'), run = join(root, 'runs', 'tiny');
   await synthPatches(data, { n: 8, test, seed, size: SIZE, workers: 0 });
   await tf.setBackend('cpu');
-  const model = referenceCnn({ inputSize: SIZE, filters: [4, 4, 4], seed: 7 });
-  await saveModel(model, join(run, 'best'), { card: { inputSize: SIZE, architecture: 'reference', preprocess: {} } });
+  const model = baselineCnn({ inputSize: SIZE, filters: [4, 4, 4], seed: 7 });
+  await saveModel(model, join(run, 'best'), { card: { inputSize: SIZE, architecture: 'baseline', preprocess: {} } });
   model.dispose();
   return { root, data, run };
 }

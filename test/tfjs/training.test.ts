@@ -1,11 +1,11 @@
 /**
- * Training the reference CNN on the `native` backend: the same loss curve as
+ * Training the baseline CNN on the `native` backend: the same loss curve as
  * TF.js cpu, and no leak of tensors or memory over many steps.
  */
 import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 
-import { referenceCnn } from '../../src/models/reference_cnn.js';
+import { baselineCnn } from '../../src/models/baseline_cnn.js';
 import { engines, nativeAvailable, random, setNnEngine } from '../support/tfjs_support.js';
 
 const SIZE = 16;
@@ -26,7 +26,7 @@ function batch(): { x: tf.Tensor4D; y: tf.Tensor2D } {
 
 async function lossCurve(backend: string, steps: number): Promise<number[]> {
   await tf.setBackend(backend);
-  const model = referenceCnn({ inputSize: SIZE, filters: FILTERS, seed: 3 });
+  const model = baselineCnn({ inputSize: SIZE, filters: FILTERS, seed: 3 });
   const { x, y } = batch();
   const losses: number[] = [];
   for (let i = 0; i < steps; i++) losses.push((await model.trainOnBatch(x, y)) as number);
@@ -37,7 +37,7 @@ async function lossCurve(backend: string, steps: number): Promise<number[]> {
 
 const run = nativeAvailable ? test.serial : test.skip;
 
-run('50 training steps of the reference CNN give the same loss curve on native and cpu (within 1e-3)', async (t) => {
+run('50 training steps of the baseline CNN give the same loss curve on native and cpu (within 1e-3)', async (t) => {
   const steps = 50;
   const cpu = await lossCurve('cpu', steps);
   t.true(cpu[steps - 1]! < cpu[0]!, 'the cpu run itself must learn the batch');
@@ -52,7 +52,7 @@ run('50 training steps of the reference CNN give the same loss curve on native a
 
 run('200 native training steps keep the tensor count constant and RSS flat', async (t) => {
   await tf.setBackend('native');
-  const model = referenceCnn({ inputSize: SIZE, filters: FILTERS, seed: 4 });
+  const model = baselineCnn({ inputSize: SIZE, filters: FILTERS, seed: 4 });
   const { x, y } = batch();
   // Warm-up: the heap keeps freed blocks for reuse (native/core/allocator.h) and grows to its
   // working set over the first ~100 steps; after that RSS must stay flat.

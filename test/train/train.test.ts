@@ -48,7 +48,7 @@ test.after.always(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-/** A tiny run's options: 77 train / 19 validation 48 px patches, reference CNN at width 1/8. */
+/** A tiny run's options: 77 train / 19 validation 48 px patches, baseline CNN at width 1/8. */
 function tiny(out: string, extra: TrainOptions = {}): TrainOptions {
   return { data, out: join(root, out), width: 0.125, batchSize: 16, epochs: 2, backend: BACKEND, seed: 5, ...extra };
 }
@@ -119,7 +119,7 @@ test('learning-rate schedules follow their formulas', (t) => {
 
 test.serial('setLearningRate changes the step the optimizer takes (0 freezes the weights)', async (t) => {
   await tf.setBackend(BACKEND);
-  const { model } = await buildModel('reference', { inputSize: 16, width: 0.125, seed: 1 });
+  const { model } = await buildModel('baseline', { inputSize: 16, width: 0.125, seed: 1 });
   const x = tf.tensor4d(random(4 * 16 * 16 * 3, 3, 0, 1), [4, 16, 16, 3]), y = tf.tensor2d([0, 1, 1, 0], [4, 1]);
   const trainable = () => model.trainableWeights.map((w) => Array.from(w.read().dataSync()));
   setLearningRate(model.optimizer, 0);

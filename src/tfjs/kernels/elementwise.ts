@@ -1,6 +1,6 @@
 /**
  * The element-wise and reduction kernels that dominate a training step after
- * the convolutions (profile of the reference CNN on tfjs cpu, see
+ * the convolutions (profile of the baseline CNN on tfjs cpu, see
  * src/bench/train_profile.ts): broadcasting binary ops, unary ops and
  * activations with their gradients' helpers (Step, EluGrad), Tile, Sum, Mean.
  */

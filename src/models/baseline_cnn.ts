@@ -1,5 +1,5 @@
 /**
- * The reference CNN of the training issues (PCam-sized patches):
+ * The baseline CNN of the training issues (PCam-sized patches):
  * three blocks of two [conv 3x3 'same' → batch norm → ReLU] with 32, 64 and
  * 128 filters, each block followed by 2x2 max pooling; global average
  * pooling; dense 1 with sigmoid. Compiled with Adam (1e-3) and binary
@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { checkInteger } from '../errors.js';
 
-export interface ReferenceCnnOptions {
+export interface BaselineCnnOptions {
   /** Input height and width (default 96, PCam). */
   inputSize?: number;
   /** Filters of the three blocks (default [32, 64, 128]). */
@@ -22,7 +22,7 @@ export interface ReferenceCnnOptions {
   batchNormMomentum?: number;
 }
 
-export function referenceCnn(options: ReferenceCnnOptions = {}): tf.LayersModel {
+export function baselineCnn(options: BaselineCnnOptions = {}): tf.LayersModel {
   const size = options.inputSize ?? 96;
   checkInteger('inputSize', size, 8, 4096);
   const filters = options.filters ?? [32, 64, 128];
