@@ -29,7 +29,7 @@ import type { DatasetSkip } from '../dataset/kaggle.js';
 import { writeFileAtomic } from '../image.js';
 import { bootstrapCi, confusionMatrix, rocAuc, rocCurve, type ConfusionMatrix } from '../metrics/index.js';
 import { writeLineChart } from '../plot/chart.js';
-import { TRAINING_BACKENDS, type TrainingBackend } from '../tfjs/backend.js';
+import { checkTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import { DATA_SPLITS, openScoringData } from './data.js';
 import { readRunValidation, runFolderOf } from './run.js';
 import { openPredictor, scoreData } from './score.js';
@@ -119,7 +119,7 @@ export async function evaluateModel(options: EvaluateOptions): Promise<Evaluatio
   const split = o.split === undefined ? undefined : checkOneOf('split', o.split, EVALUATE_SPLITS);
   const tta = o.tta === undefined ? false : checkBoolean('tta', o.tta);
   const batchSize = o.batchSize === undefined ? 64 : checkInteger('batchSize', o.batchSize, 1, 65536);
-  const backend = o.backend === undefined ? 'auto' : checkOneOf('backend', o.backend, ['auto', ...TRAINING_BACKENDS] as const);
+  const backend = o.backend === undefined ? 'auto' : checkTrainingBackend('backend', o.backend);
   if (o.out !== undefined && (typeof o.out !== 'string' || o.out === '')) throw invalidType('out', 'a folder path', o.out);
   const samples = o.bootstrap === undefined ? 1000 : checkInteger('bootstrap', o.bootstrap, 1, 1_000_000);
   const seed = o.seed === undefined ? 0 : checkInteger('seed', o.seed, 0, Number.MAX_SAFE_INTEGER);

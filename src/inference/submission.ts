@@ -25,7 +25,7 @@ import { performance } from 'node:perf_hooks';
 import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
 import type { DatasetSkip } from '../dataset/kaggle.js';
 import { writeFileAtomic } from '../image.js';
-import { TRAINING_BACKENDS, type TrainingBackend } from '../tfjs/backend.js';
+import { checkTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import { DATA_SPLITS, openScoringData, type DataSplit } from './data.js';
 import { openPredictor, scoreData } from './score.js';
 
@@ -111,7 +111,7 @@ export async function predictSubmission(options: PredictSubmissionOptions): Prom
   const split = o.split === undefined ? 'test' : checkOneOf('split', o.split, DATA_SPLITS);
   const tta = o.tta === undefined ? false : checkBoolean('tta', o.tta);
   const batchSize = o.batchSize === undefined ? 64 : checkInteger('batchSize', o.batchSize, 1, 65536);
-  const backend = o.backend === undefined ? 'auto' : checkOneOf('backend', o.backend, ['auto', ...TRAINING_BACKENDS] as const);
+  const backend = o.backend === undefined ? 'auto' : checkTrainingBackend('backend', o.backend);
   const fill = o.fillUnreadable === undefined ? undefined : checkNumber('fillUnreadable', o.fillUnreadable, 0, 1);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidType('onProgress', 'a function', o.onProgress);
 

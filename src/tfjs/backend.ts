@@ -10,11 +10,19 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { backendStatus, chooseBackend, type BackendFamily } from '../backend_choice.js';
-import { UnavailableError } from '../errors.js';
+import { UnavailableError, checkOneOf, invalidRange } from '../errors.js';
 import { nativeBackendStatus, registerNativeBackend } from './native_backend.js';
 
 export const TRAINING_BACKENDS = ['tensorflow', 'native', 'tfjs-cpu'] as const;
 export type TrainingBackend = (typeof TRAINING_BACKENDS)[number];
+
+/** A `backend` option of training or inference: 'auto' or a training backend, named in the error when not. */
+export function checkTrainingBackend(name: string, value: unknown): 'auto' | TrainingBackend {
+  if (value === 'cpu') {
+    throw invalidRange(name, `one of auto, ${TRAINING_BACKENDS.join(', ')} (plain TF.js is 'tfjs-cpu': histoflow's 'cpu' names its own C++ kernels)`, value);
+  }
+  return checkOneOf(name, value, ['auto', ...TRAINING_BACKENDS] as const);
+}
 
 /**
  * The name TF.js registers a training backend under. Ours says `tfjs-cpu`
@@ -96,7 +104,7 @@ export interface TrainingBackendChoice {
 
 /** Resolves `auto` (or checks an explicit choice) without switching TF.js; an unavailable explicit choice throws UnavailableError. */
 export async function selectTrainingBackend(choice: 'auto' | TrainingBackend = 'auto'): Promise<TrainingBackendChoice> {
-  const { name, skipped } = await chooseBackend(trainingFamily, choice);
+  const { name, skipped } = await chooseBackend(trainingFamily, checkTrainingBackend('backend', choice));
   return { backend: name, skipped };
 }
 

@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { checkPipeline, type AugmentPipelineInput } from '../augment/pipeline.js';
 import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
 import { STAIN_METHODS, type StainMethod } from '../stain/normalize.js';
-import { TRAINING_BACKENDS, type TrainingBackend } from '../tfjs/backend.js';
+import { checkTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import { LR_SCHEDULES, type LrSchedule } from './schedule.js';
 
 /**
@@ -145,7 +145,7 @@ export async function resolveRunArgs(options: TrainOptions): Promise<RunArgs> {
     crop: o.crop === undefined ? null : checkInteger('crop', o.crop, 8, 4096),
     normalize: o.normalize === undefined ? null : checkOneOf('normalize', o.normalize, STAIN_METHODS),
     target: o.target === undefined ? null : checkString('target', o.target),
-    backend: o.backend === undefined ? 'auto' : checkOneOf('backend', o.backend, ['auto', ...TRAINING_BACKENDS] as const),
+    backend: o.backend === undefined ? 'auto' : checkTrainingBackend('backend', o.backend),
     seed: o.seed === undefined ? 0 : checkInteger('seed', o.seed, 0, 2 ** 31 - 1),
     validation: o.validation === undefined ? 0.2 : checkValidation(o.validation),
     groupBy: o.groupBy === undefined ? null : checkString('groupBy', o.groupBy),

@@ -3,7 +3,7 @@ import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 
 import { UnavailableError } from '../../src/errors.js';
-import { selectTrainingBackend, trainingBackendStatus, useTrainingBackend } from '../../src/tfjs/backend.js';
+import { checkTrainingBackend, selectTrainingBackend, trainingBackendStatus, useTrainingBackend } from '../../src/tfjs/backend.js';
 import { nativeKernelNames } from '../../src/tfjs/native_backend.js';
 import { nativeAvailable } from '../support/tfjs_support.js';
 
@@ -26,6 +26,12 @@ const tensorflowInstalled = (await trainingBackendStatus())[0]!.available;
 
 test.serial('an unknown backend name is a RangeError naming the parameter', async (t) => {
   await t.throwsAsync(selectTrainingBackend('gpu' as 'tfjs-cpu'), { instanceOf: RangeError, message: /backend/ });
+});
+
+test.serial("TF.js's own name 'cpu' is refused with the name to use, in training and in inference", async (t) => {
+  await t.throwsAsync(selectTrainingBackend('cpu' as 'tfjs-cpu'), { instanceOf: RangeError, message: /for backend.*'tfjs-cpu'|'tfjs-cpu'.*for backend/ });
+  t.throws(() => checkTrainingBackend('options.backend', 'cpu'), { instanceOf: RangeError, message: /for options\.backend/ });
+  t.is(checkTrainingBackend('backend', 'tfjs-cpu'), 'tfjs-cpu');
 });
 
 (nativeAvailable ? test.serial : test.skip)('useTrainingBackend("native") makes native TF.js\'s backend, with the hot kernels in the addon', async (t) => {
