@@ -2,7 +2,7 @@
  * The gpu.js runner of `augment`: native/augment/augment.h's per-output-pixel
  * work as gpu.js kernels (WebGL through headless-gl where a GL context can be
  * made, e.g. under xvfb-run; gpu.js's CPU mode otherwise), matching the
- * TypeScript reference (reference.ts) within 1e-3 on every output float.
+ * TypeScript reference (js_augment.ts) within 1e-3 on every output float.
  *
  * Passes, each one float of the N x outH x outW x 3 output per thread:
  *  1. geometry + HED jitter: D4 on output coordinates, bilinear sampling of
@@ -17,8 +17,8 @@
  *  2. colour: brightness, contrast, saturation, hue, each clipped. The
  *     contrast's per-image mean grey (after pass 1) is a host reduction.
  *  3. blur (only when an image of the chunk has one): two separable passes,
- *     weights computed on the host as in reference.ts, edges replicated.
- *  4. noise + clip, then normalize. The normals are reference.ts's
+ *     weights computed on the host as in js_augment.ts, edges replicated.
+ *  4. noise + clip, then normalize. The normals are js_augment.ts's
  *     noiseValue, computed on the host and uploaded as a Float32Array.
  *
  * fp32 caveats: GLSL division is not correctly rounded, so every integer
@@ -30,7 +30,7 @@
 import { RGB_FROM_HED, stainMatrix } from '../color/deconvolution.js';
 import type { RgbBatch } from '../kernels/types.js';
 import type { AugmentBatchParams, AugmentImageParams } from './params.js';
-import { augmentJs, elasticAxis, elasticControls, elasticGridSize, noiseValue } from './js_augment.js';
+import { augmentJs, blurWeights, elasticAxis, elasticControls, elasticGridSize, noiseValue, samplePosition } from './js_augment.js';
 import { loadGpu, type GpuConstructor, type GpuInstance, type GpuKernel } from '../kernels/gpujs_loader.js';
 
 
@@ -77,7 +77,7 @@ function augSample(src: number[], base: number, cropW: number, y0: number, y1: n
   return (top * (1 - wy) + bottom * wy) / 255;
 }
 
-/** OpenCV's BORDER_REFLECT of integer i into [0, n) (reference.ts's reflectIndex). */
+/** OpenCV's BORDER_REFLECT of integer i into [0, n) (js_augment.ts's reflectIndex). */
 function augReflect(i: number, n: number): number {
   const period = 2 * n;
   const m = i - period * augDivFloor(i, period);
@@ -109,7 +109,7 @@ function augHed(prm: number[], row: number, hed: number[], r: number, g: number,
   return augClip01(Math.exp(-13.815510557964274 * (s0 * hed[9 + c]! + s1 * hed[12 + c]! + s2 * hed[15 + c]!)));
 }
 
-/** Channel c of (r, g, b) with its HSV hue rotated by `turns` (reference.ts's rotateHue), unclipped. */
+/** Channel c of (r, g, b) with its HSV hue rotated by `turns` (js_augment.ts's rotateHue), unclipped. */
 function augHue(r: number, g: number, b: number, turns: number, c: number): number {
   const mx = Math.max(Math.max(r, g), b);
   const mn = Math.min(Math.min(r, g), b);
@@ -374,7 +374,7 @@ const helpers = [augDivFloor, augClip01, augSample, augReflect, augBlend, augOd,
 
 // ---- the host side ---------------------------------------------------------------
 
-/** HED_FROM_RGB then RGB_FROM_HED, row-major (the inverse of color/deconvolution.ts, as reference.ts uses). */
+/** HED_FROM_RGB then RGB_FROM_HED, row-major (the inverse of color/deconvolution.ts, as js_augment.ts uses). */
 const HED_MATRICES = (() => {
   const m = stainMatrix(RGB_FROM_HED);
   return Float32Array.from([...m.stainFromRgb, ...m.rgbFromStain]);
@@ -383,29 +383,11 @@ const HED_MATRICES = (() => {
 /** Chunks hold at most this many output pixels and crop pixels, so every index (≤ 3·2²²) is exact in fp32. */
 const MAX_PIXELS_PER_RUN = 1 << 22;
 
-/** reference.ts's samplePosition for every output position o of a grid of `out` over `crop`: (i0, i1, w) each. */
+/** js_augment.ts's samplePosition for every output position o of a grid of `out` over `crop`: (i0, i1, w) each. */
 function sampleTable(crop: number, out: number): number[] {
   const t: number[] = [];
-  for (let o = 0; o < out; o++) {
-    let s = ((o + 0.5) * crop) / out - 0.5;
-    s = Math.min(Math.max(s, 0), crop - 1);
-    const i0 = Math.floor(s);
-    t.push(i0, Math.min(i0 + 1, crop - 1), s - i0);
-  }
+  for (let o = 0; o < out; o++) t.push(...samplePosition(o, crop, out));
   return t;
-}
-
-/** reference.ts's normalized gaussian weights of radius ceil(3σ). */
-function blurWeights(sigma: number): number[] {
-  const radius = Math.ceil(3 * sigma);
-  const weights: number[] = [];
-  let sum = 0;
-  for (let i = -radius; i <= radius; i++) {
-    const v = Math.exp(-(i * i) / (2 * sigma * sigma));
-    weights.push(v);
-    sum += v;
-  }
-  return weights.map((w) => w / sum);
 }
 
 /** The smallest power of two ≥ v (1 for v ≤ 1): few distinct kernel argument sizes. */

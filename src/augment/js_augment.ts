@@ -41,7 +41,7 @@ export function dihedralSource(d4: number, y: number, x: number, outH: number, o
 }
 
 /** Bilinear sample position at pixel centres (align_corners = false), clamped to [0, size − 1]. */
-function samplePosition(o: number, crop: number, out: number): [number, number, number] {
+export function samplePosition(o: number, crop: number, out: number): [number, number, number] {
   let s = ((o + 0.5) * crop) / out - 0.5;
   s = Math.min(Math.max(s, 0), crop - 1);
   const i0 = Math.floor(s);
@@ -247,8 +247,8 @@ function colour(img: Float64Array, p: AugmentImageParams): void {
   }
 }
 
-/** Step 4: separable gaussian of radius ceil(3σ), normalized weights, edges replicated. */
-function blur(img: Float64Array, h: number, w: number, sigma: number): void {
+/** The normalized gaussian weights of radius ceil(3σ), from −radius to radius. */
+export function blurWeights(sigma: number): number[] {
   const radius = Math.ceil(3 * sigma);
   const weights: number[] = [];
   let sum = 0;
@@ -258,6 +258,13 @@ function blur(img: Float64Array, h: number, w: number, sigma: number): void {
     sum += v;
   }
   for (let i = 0; i < weights.length; i++) weights[i] = weights[i]! / sum;
+  return weights;
+}
+
+/** Step 4: separable gaussian of radius ceil(3σ), normalized weights, edges replicated. */
+function blur(img: Float64Array, h: number, w: number, sigma: number): void {
+  const radius = Math.ceil(3 * sigma);
+  const weights = blurWeights(sigma);
   const tmp = new Float64Array(img.length);
   const clampIdx = (v: number, n: number) => (v < 0 ? 0 : v >= n ? n - 1 : v);
   for (let y = 0; y < h; y++) {

@@ -26,7 +26,8 @@
  */
 import type * as tfjs from '@tensorflow/tfjs';
 
-import { checkInteger, checkObject, invalidRange, invalidType } from '../errors.js';
+import { chooseBackend, type BackendFamily } from '../backend_choice.js';
+import { UnavailableError, checkInteger, checkObject, invalidRange, invalidType } from '../errors.js';
 
 /** The part of a TF.js namespace (tfjs, tfjs-node, tfjs-node-gpu) used here. */
 export type TfLike = Pick<typeof tfjs, 'tensor4d' | 'tensor2d' | 'getBackend' | 'backend'>;
@@ -128,29 +129,33 @@ export interface LoadedTfjs {
 }
 
 /**
- * Imports the fastest TF.js that is installed: tfjs-node-gpu, tfjs-node (both
- * optional: their install downloads libtensorflow), then the pure-JS tfjs on
- * its 'cpu' backend. `only` restricts the search to one package.
+ * The TF.js packages as a family of the backend chooser: tfjs-node-gpu,
+ * tfjs-node (both optional: their install downloads libtensorflow), then the
+ * pure-JS tfjs on its 'cpu' backend. Creating one imports it.
  */
-export async function importTfjs(only?: (typeof TFJS_PACKAGES)[number]): Promise<LoadedTfjs> {
-  if (only !== undefined && !TFJS_PACKAGES.includes(only)) throw invalidRange('only', `one of ${TFJS_PACKAGES.join(', ')}`, only);
-  const skipped: string[] = [];
-  for (const pkg of only ? [only] : TFJS_PACKAGES) {
-    let tf: typeof tfjs;
+export const tfjsFamily: BackendFamily<(typeof TFJS_PACKAGES)[number], typeof tfjs> = {
+  family: 'tensors',
+  order: TFJS_PACKAGES,
+  async create(pkg) {
     try {
       // A specifier in a variable: the optional packages need not exist at compile time.
       const specifier: string = pkg;
       const mod = (await import(specifier)) as typeof tfjs & { default?: typeof tfjs };
-      tf = typeof mod.tensor4d === 'function' ? mod : mod.default!;
+      const tf = typeof mod.tensor4d === 'function' ? mod : mod.default!;
       if (pkg === '@tensorflow/tfjs') await tf.setBackend('cpu');
       await tf.ready();
+      return tf;
     } catch (e) {
-      skipped.push(`${pkg}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
-      continue;
+      throw new UnavailableError(pkg, e instanceof Error ? e.message.split('\n')[0]! : String(e), 'tensors');
     }
-    const backend = tf.getBackend();
-    const why = skipped.length ? `; passed over: ${skipped.join('; ')}` : '';
-    return { tf, package: pkg, backend, copy: tensorCopy(backend), reason: `${pkg} on '${backend}'${why}` };
-  }
-  throw new Error(`no TF.js could be imported: ${skipped.join('; ')}`);
+  },
+  detail: (_pkg, tf) => `on '${tf.getBackend()}'`,
+};
+
+/** Imports the fastest TF.js that is installed (tfjsFamily's order); `only` restricts the search to one package. */
+export async function importTfjs(only?: (typeof TFJS_PACKAGES)[number]): Promise<LoadedTfjs> {
+  if (only !== undefined && !TFJS_PACKAGES.includes(only)) throw invalidRange('only', `one of ${TFJS_PACKAGES.join(', ')}`, only);
+  const { name, backend: tf, reason } = await chooseBackend(tfjsFamily, only ?? 'auto', 'only');
+  const backend = tf.getBackend();
+  return { tf, package: name, backend, copy: tensorCopy(backend), reason };
 }

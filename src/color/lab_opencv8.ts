@@ -13,7 +13,7 @@
  * - LAB8 → sRGB: OpenCV's float formula in fp32 (native/stain/reinhard_cpu.cc,
  *   lab8_to_srgb), each float operation rounded with Math.fround, and the
  *   final gamma and rounding read from the linear values where each 8-bit
- *   level begins (reinhard_cpu.cc's LinearToSrgb8).
+ *   level begins (native/color/lab8_to_srgb.h's Srgb8Levels).
  */
 
 function rintHalfEven(v: number): number {

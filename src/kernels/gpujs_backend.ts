@@ -1,5 +1,5 @@
 /**
- * The gpu.js backend ('gpujs'): the per-pixel maps of js_backend.ts as gpu.js
+ * The gpu.js backend ('gpujs'): the per-pixel maps of js_pixel_maps.ts as gpu.js
  * kernels — WebGL through headless-gl where a GL context can be made (a
  * display, e.g. xvfb-run), gpu.js's CPU mode otherwise — and the same host
  * reductions (covariance, percentiles, eigen, Vahadane's solves), shared with
@@ -261,7 +261,7 @@ class GpujsMaps implements PixelMaps {
     }
   }
 
-  /** The kernel's linear values through the cpu backend's level table (reinhard_cpu.cc's LinearToSrgb8). */
+  /** The kernel's linear values through the cpu backend's level table (native/color/lab8_to_srgb.h's Srgb8Levels). */
   async reinhard(run: PixelRun, tables: Uint8Array, out: Uint8Array): Promise<void> {
     const lab = new Uint8Array(run.rgb.length);
     await this.lab8(run.rgb, lab);

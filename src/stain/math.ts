@@ -243,7 +243,7 @@ export function labToSrgb(L: number, a: number, b: number, out: number[] | Uint8
 /**
  * OpenCV's 8-bit LAB as the cpu backend computes it (cv2's fixed-point
  * RGB → LAB8, native/color/lab_opencv8.h; LAB8 → RGB in fp32 with the level
- * table of native/stain/reinhard_cpu.cc): see src/color/lab_opencv8.ts. The
+ * table of native/color/lab8_to_srgb.h): see src/color/lab_opencv8.ts. The
  * float formulas above stay the twin of native/color/lab.cc.
  */
 export { lab8ToSrgb, srgbToLab8 } from '../color/lab_opencv8.js';

@@ -30,15 +30,6 @@ try {
 const run = runner ? test : test.skip;
 const tag = runner ? ` [gpu.js ${runner.mode} mode]` : ` (skipped: ${why})`;
 
-// Whether augment()'s dispatch runs gpujs (src/augment/augment.ts); until it does, the dispatch tests say so and skip.
-const wired = await chooseAugmentBackend('gpujs').then(
-  () => true,
-  (e: unknown) => !/no augment kernel/.test(e instanceof Error ? e.message : String(e)),
-);
-const runDispatch = runner && wired ? test : test.skip;
-const dispatchTag = !runner ? tag : wired ? tag : ` (skipped: augment.ts does not dispatch 'gpujs' to this runner yet)`;
-
-
 function draw(batch: RgbBatch, input: AugmentPipelineInput, seed: number): { params: AugmentImageParams[]; b: AugmentBatchParams } {
   const p = checkPipeline(input);
   const shape = outputShape(p, batch.height, batch.width, p.d4);
@@ -94,7 +85,7 @@ run(`gpujs: test-time augmentation parameters give the reference's 8 dihedral vi
   }
 });
 
-runDispatch(`gpujs: test-time augmentation through augment() gives the reference's 8 dihedral views, exact rotations of each other${dispatchTag}`, async (t) => {
+run(`gpujs: test-time augmentation through augment() gives the reference's 8 dihedral views, exact rotations of each other${tag}`, async (t) => {
   const batch = syntheticHE(3, 10, 9, 12);
   for (const pipeline of [{ crop: 7, hed: 'strong', blur: { p: 1 }, normalize: 'imagenet' }, { crop: [9, 9], resize: 5 }] as AugmentPipelineInput[]) {
     const r = await augment(batch, pipeline, { tta: true, backend: 'gpujs' });
@@ -120,7 +111,7 @@ runDispatch(`gpujs: test-time augmentation through augment() gives the reference
   }
 });
 
-runDispatch(`gpujs: augment() with backend 'gpujs' writes into out and matches js${dispatchTag}`, async (t) => {
+run(`gpujs: augment() with backend 'gpujs' writes into out and matches js${tag}`, async (t) => {
   const batch = syntheticHE(5, 12, 12, 14);
   const pipeline = OPS[OPS.length - 1]![2](12, 12);
   const out = new Float32Array(5 * 12 * 12 * 3);
@@ -132,7 +123,7 @@ runDispatch(`gpujs: augment() with backend 'gpujs' writes into out and matches j
   t.true(d.max <= 1e-3, `max difference ${d.max}`);
 });
 
-(wired ? test : test.skip)(`auto takes cuda → cpu → gpujs (only with a GL context) → js${dispatchTag}`, async (t) => {
+test(`auto takes cuda → cpu → gpujs (only with a GL context) → js${tag}`, async (t) => {
   const auto = await chooseAugmentBackend('auto');
   t.regex(auto.reason, /^(cuda|cpu|gpujs|js) \(auto/);
   if ((auto.runner.name as string) === 'gpujs') t.not(runner?.mode, 'cpu');

@@ -11,7 +11,7 @@ import { engines, nativeAvailable, random, setNnEngine } from '../support/tfjs_s
 const SIZE = 16;
 const BATCH = 8;
 /**
- * The reference architecture at a quarter of its width: TF.js cpu's
+ * The baseline CNN at a quarter of its width: TF.js cpu's
  * Conv2DBackpropFilter is so slow (~2 min per step at 32x32, batch 8, full
  * width, here) that 50 full-width cpu steps would not fit a test run.
  */
