@@ -117,10 +117,10 @@ Napi::Value Augment(const Napi::CallbackInfo& info) {
     if (!v.IsObject()) throw Napi::TypeError::New(env, "Expected an object for params[" + std::to_string(k) + "]");
     (*params)[k] = ImageParamsArg(v.As<Napi::Object>(), batch.view, b, k);
   }
-  size_t values = static_cast<size_t>(batch.view.n) * static_cast<size_t>(b.out_h) * static_cast<size_t>(b.out_w) * 3;
+  int64_t values = CheckedProduct(env, {batch.view.n, b.out_h, b.out_w, 3}, "out (n·outHeight·outWidth·3)");
   auto out = TypedArg<float>(info.Length() > 4 ? info[4] : env.Undefined(), napi_float32_array, "Float32Array", "out",
-                             values);
-  std::vector<Napi::Reference<Napi::Value>> pins;
+                             values, Access::Output);
+  Pins pins;
   pins.push_back(std::move(batch.pin));
   pins.push_back(std::move(out.pin));
   return PromiseWorker::Start(env, "augment", std::move(pins),

@@ -37,7 +37,7 @@ Napi::Value EncodePng(const Napi::CallbackInfo& info) {
   int level = LevelArg(info, 1);
   hf::PngFilter filter = FilterArg(info, 2);
   auto files = std::make_shared<std::vector<std::vector<uint8_t>>>();
-  std::vector<Napi::Reference<Napi::Value>> pins;
+  Pins pins;
   pins.push_back(std::move(batch.pin));
   return PromiseWorker::Start(info.Env(), "encodePng", std::move(pins),
       [v = batch.view, level, filter, files] { hf::encode_png_batch(v, level, filter, *files); },
@@ -68,7 +68,7 @@ Napi::Value WritePngFiles(const Napi::CallbackInfo& info) {
   auto paths = std::make_shared<std::vector<std::string>>();
   for (uint32_t i = 0; i < list.Length(); ++i) paths->push_back(String(list.Get(i), "paths[i]"));
   auto sizes = std::make_shared<std::vector<int64_t>>();
-  std::vector<Napi::Reference<Napi::Value>> pins;
+  Pins pins;
   pins.push_back(std::move(batch.pin));
   return PromiseWorker::Start(info.Env(), "writePngFiles", std::move(pins),
       [v = batch.view, level, filter, paths, sizes] { hf::write_png_files(v, level, filter, *paths, *sizes); },

@@ -1,5 +1,6 @@
 // N-API glue for native/color: optical density and colour deconvolution.
-// Every call writes into a caller-provided typed array (no copy either way).
+// Every call writes into a caller-provided typed array (no copy either way;
+// see ArrayPin in common.h for what detaching one mid-call does).
 #include <napi.h>
 
 #include "color/deconvolution.h"
@@ -15,8 +16,8 @@ Napi::Value RgbToOd(const Napi::CallbackInfo& info) {
   Device device = DeviceArg(info, 0);
   PinnedBatch batch = BatchArg(info, 1);
   hf::OdParams od = OdArg(ObjectArg(info, 2, "od"));
-  auto out = TypedArg<float>(info[3], napi_float32_array, "Float32Array", "out", batch.view.bytes());
-  std::vector<Napi::Reference<Napi::Value>> pins;
+  auto out = TypedArg<float>(info[3], napi_float32_array, "Float32Array", "out", batch.view.bytes(), Access::Output);
+  Pins pins;
   pins.push_back(std::move(batch.pin));
   pins.push_back(std::move(out.pin));
   return PromiseWorker::Start(info.Env(), "rgbToOd", std::move(pins), [device, v = batch.view, od, o = out.data] {
@@ -28,10 +29,11 @@ Napi::Value RgbToOd(const Napi::CallbackInfo& info) {
 Napi::Value OdToRgb(const Napi::CallbackInfo& info) {
   Device device = DeviceArg(info, 0);
   int64_t pixels = PixelsArg(info, 2);
-  auto od = TypedArg<float>(info[1], napi_float32_array, "Float32Array", "od", pixels * 3);
+  int64_t values = CheckedProduct(info.Env(), {pixels, 3}, "pixels (pixels·3)");
+  auto od = TypedArg<float>(info[1], napi_float32_array, "Float32Array", "od", values, Access::Input);
   hf::OdParams p = OdArg(ObjectArg(info, 3, "odParams"));
-  auto out = TypedArg<uint8_t>(info[4], napi_uint8_array, "Uint8Array", "out", pixels * 3);
-  std::vector<Napi::Reference<Napi::Value>> pins;
+  auto out = TypedArg<uint8_t>(info[4], napi_uint8_array, "Uint8Array", "out", values, Access::Output);
+  Pins pins;
   pins.push_back(std::move(od.pin));
   pins.push_back(std::move(out.pin));
   return PromiseWorker::Start(info.Env(), "odToRgb", std::move(pins), [device, in = od.data, pixels, p, o = out.data] {
@@ -44,8 +46,8 @@ Napi::Value Deconvolve(const Napi::CallbackInfo& info) {
   Device device = DeviceArg(info, 0);
   PinnedBatch batch = BatchArg(info, 1);
   Matrix<9> m = MatrixArg<9>(info, 2, "stainFromRgb");
-  auto out = TypedArg<float>(info[3], napi_float32_array, "Float32Array", "out", batch.view.bytes());
-  std::vector<Napi::Reference<Napi::Value>> pins;
+  auto out = TypedArg<float>(info[3], napi_float32_array, "Float32Array", "out", batch.view.bytes(), Access::Output);
+  Pins pins;
   pins.push_back(std::move(batch.pin));
   pins.push_back(std::move(out.pin));
   return PromiseWorker::Start(info.Env(), "deconvolve", std::move(pins), [device, v = batch.view, m, o = out.data] {
@@ -57,10 +59,11 @@ Napi::Value Deconvolve(const Napi::CallbackInfo& info) {
 Napi::Value Reconvolve(const Napi::CallbackInfo& info) {
   Device device = DeviceArg(info, 0);
   int64_t pixels = PixelsArg(info, 2);
-  auto stains = TypedArg<float>(info[1], napi_float32_array, "Float32Array", "stains", pixels * 3);
+  int64_t values = CheckedProduct(info.Env(), {pixels, 3}, "pixels (pixels·3)");
+  auto stains = TypedArg<float>(info[1], napi_float32_array, "Float32Array", "stains", values, Access::Input);
   Matrix<9> m = MatrixArg<9>(info, 3, "rgbFromStain");
-  auto out = TypedArg<uint8_t>(info[4], napi_uint8_array, "Uint8Array", "out", pixels * 3);
-  std::vector<Napi::Reference<Napi::Value>> pins;
+  auto out = TypedArg<uint8_t>(info[4], napi_uint8_array, "Uint8Array", "out", values, Access::Output);
+  Pins pins;
   pins.push_back(std::move(stains.pin));
   pins.push_back(std::move(out.pin));
   return PromiseWorker::Start(info.Env(), "reconvolve", std::move(pins), [device, in = stains.data, pixels, m, o = out.data] {

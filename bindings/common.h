@@ -1,6 +1,6 @@
 // The seam between JavaScript and native/: unpacking validated plain objects
-// into kernel parameter structs, zero-copy views of typed arrays, and the
-// Promise-returning AsyncWorker that runs a kernel off the event loop.
+// into kernel parameter structs, zero-copy views of typed arrays (ArrayPin),
+// and the Promise-returning AsyncWorker that runs a kernel off the event loop.
 //
 // src/ validates every option before calling in (TypeError / RangeError with
 // the parameter's name). Here we re-check only what would corrupt memory: the
@@ -9,8 +9,11 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <functional>
+#include <initializer_list>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,38 +65,106 @@ void Numbers(const Napi::Object& o, const char* key, T* out, size_t count) {
   }
 }
 
-// A typed array checked for kind and minimal length, viewed without a copy
-// (byteOffset respected) and pinned by a reference until the worker ends.
+// Size products of caller-given dimensions, checked: an absurd shape must be a
+// RangeError naming the parameter, never a wrapped int64 that lets a short
+// array pass the length check.
+inline int64_t CheckedProduct(Napi::Env env, std::initializer_list<int64_t> factors, const char* name) {
+  int64_t p = 1;
+  for (int64_t f : factors) {
+    if (f < 0 || __builtin_mul_overflow(p, f, &p)) {
+      throw Napi::RangeError::New(env, std::string("Expected the size of ") + name + " to fit in 64 bits");
+    }
+  }
+  return p;
+}
+
+// A typed array an async kernel uses: viewed in place (no copy) and pinned by
+// a reference until the worker ends.
+//
+// A reference keeps the array from the collector, not from being detached:
+// `structuredClone(a.buffer, { transfer: [a.buffer] })`, postMessage or a
+// shrunk resizable ArrayBuffer take its memory away while the kernel runs on
+// a libuv thread. Node-API can tell that a buffer *was* detached
+// (napi_is_detached_arraybuffer) but cannot keep its memory alive or forbid
+// the detach; V8 can (ArrayBuffer::GetBackingStore() is a shared_ptr that
+// outlives a detach), which needs <v8.h>. Until the addon holds backing
+// stores, an array detached before the call is a TypeError naming it and an
+// output detached during it rejects the Promise naming it; transferring a
+// buffer while a kernel runs on it is not supported (issue 14 keeps the
+// zero-copy promise; the staged-copy alternative is on branch wip/issue-14).
+enum class Access { Input, Output };
+
+class ArrayPin {
+ public:
+  ArrayPin() = default;
+  ArrayPin(Napi::Value array, const char* name, Access access, void* js_data)
+      : ref_(Napi::Persistent(array)), name_(name), access_(access), data_(js_data) {}
+
+  void* data() const { return data_; }
+
+  // Main thread, after the kernel: whether an output can still be read by the
+  // caller; an error message naming it when it was detached or shrunk.
+  std::string Finish(Napi::Env env) {
+    if (access_ != Access::Output || ref_.IsEmpty()) return "";
+    napi_value v = ref_.Value();
+    napi_typedarray_type type;
+    size_t length = 0, offset = 0;
+    void* data = nullptr;
+    napi_value buffer;
+    bool detached = false;
+    if (napi_get_typedarray_info(env, v, &type, &length, &data, &buffer, &offset) != napi_ok ||
+        napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok || detached || data != data_) {
+      return name_ + " was detached (or shrunk) while the kernel ran; its result is lost";
+    }
+    return "";
+  }
+
+ private:
+  Napi::Reference<Napi::Value> ref_;
+  std::string name_;
+  Access access_ = Access::Input;
+  void* data_ = nullptr;
+};
+
+using Pins = std::vector<ArrayPin>;
+
+// A typed array checked for kind and exact length, viewed without a copy
+// (byteOffset respected) and pinned while `pin` lives.
 template <typename T>
 struct PinnedArray {
   T* data = nullptr;
   size_t length = 0;
-  Napi::Reference<Napi::Value> pin;
+  ArrayPin pin;
 };
 
 template <typename T>
 PinnedArray<T> TypedArg(Napi::Value v, napi_typedarray_type kind, const char* kind_name, const char* name,
-                        size_t expected_length) {
+                        int64_t expected_length, Access access) {
   Napi::Env env = v.Env();
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kind) {
     throw Napi::TypeError::New(env, std::string("Expected a ") + kind_name + " for " + name);
   }
   auto ta = v.As<Napi::TypedArrayOf<T>>();
-  if (ta.ElementLength() != expected_length) {
+  bool detached = false;
+  if (napi_is_detached_arraybuffer(env, ta.ArrayBuffer(), &detached) == napi_ok && detached) {
+    throw Napi::TypeError::New(env, std::string("Expected a ") + kind_name + " for " + name +
+                                        " but its ArrayBuffer was detached");
+  }
+  if (expected_length < 0 || ta.ElementLength() != static_cast<size_t>(expected_length)) {
     throw Napi::RangeError::New(env, std::string("Expected ") + name + " to hold " + std::to_string(expected_length) +
                                          " elements but it holds " + std::to_string(ta.ElementLength()));
   }
   PinnedArray<T> p;
-  p.data = ta.Data();
   p.length = ta.ElementLength();
-  p.pin = Napi::Persistent(v);
+  p.pin = ArrayPin(v, name, access, ta.Data());
+  p.data = ta.Data();
   return p;
 }
 
 // { data: Uint8Array, n, height, width } → RgbBatch over the same memory.
 struct PinnedBatch {
   hf::RgbBatch view;
-  Napi::Reference<Napi::Value> pin;
+  ArrayPin pin;
 };
 
 inline int64_t PositiveInt(const Napi::Object& o, const char* key) {
@@ -107,8 +178,8 @@ inline int64_t PositiveInt(const Napi::Object& o, const char* key) {
 inline PinnedBatch BatchArg(const Napi::CallbackInfo& info, size_t i) {
   Napi::Object b = ObjectArg(info, i, "batch");
   int64_t n = PositiveInt(b, "n"), h = PositiveInt(b, "height"), w = PositiveInt(b, "width");
-  size_t bytes = static_cast<size_t>(n * h * w * 3);
-  auto arr = TypedArg<uint8_t>(b.Get("data"), napi_uint8_array, "Uint8Array", "batch.data", bytes);
+  int64_t bytes = CheckedProduct(info.Env(), {n, h, w, 3}, "batch (n·height·width·3)");
+  auto arr = TypedArg<uint8_t>(b.Get("data"), napi_uint8_array, "Uint8Array", "batch.data", bytes, Access::Input);
   PinnedBatch p;
   p.view.data = arr.data;
   p.view.n = n;
@@ -128,13 +199,14 @@ inline Device DeviceArg(const Napi::CallbackInfo& info, size_t i) {
 }
 
 // Runs `work` on a libuv thread, then resolves the Promise with `result(env)`.
-// Inputs referenced by the work are pinned by `pins` until OnOK/OnError.
+// The typed arrays the work touches are pinned by `pins` (see ArrayPin) until
+// OnOK/OnError; OnOK rejects when an output was detached meanwhile.
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   using Work = std::function<void()>;
   using Result = std::function<Napi::Value(Napi::Env)>;
 
-  static Napi::Value Start(Napi::Env env, const char* name, std::vector<Napi::Reference<Napi::Value>> pins, Work work,
+  static Napi::Value Start(Napi::Env env, const char* name, Pins pins, Work work,
                            Result result) {
     auto* w = new PromiseWorker(env, name, std::move(pins), std::move(work), std::move(result));
     Napi::Promise promise = w->deferred_.Promise();
@@ -159,6 +231,13 @@ class PromiseWorker : public Napi::AsyncWorker {
   }
   void OnOK() override {
     Napi::Env env = Env();
+    for (ArrayPin& pin : pins_) {
+      std::string lost = pin.Finish(env);
+      if (!lost.empty()) {
+        deferred_.Reject(Napi::Error::New(env, std::string(name_) + ": " + lost).Value());
+        return;
+      }
+    }
     try {
       deferred_.Resolve(result_ ? result_(env) : env.Undefined());
     } catch (const Napi::Error& e) {
@@ -172,7 +251,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   }
 
  private:
-  PromiseWorker(Napi::Env env, const char* name, std::vector<Napi::Reference<Napi::Value>> pins, Work work,
+  PromiseWorker(Napi::Env env, const char* name, Pins pins, Work work,
                 Result result)
       : Napi::AsyncWorker(env, name),
         deferred_(Napi::Promise::Deferred::New(env)),
@@ -183,7 +262,7 @@ class PromiseWorker : public Napi::AsyncWorker {
 
   Napi::Promise::Deferred deferred_;
   const char* name_;
-  std::vector<Napi::Reference<Napi::Value>> pins_;
+  Pins pins_;
   Work work_;
   Result result_;
   std::string kind_;

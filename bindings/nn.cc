@@ -73,9 +73,14 @@ std::vector<int64_t> Ints(const Napi::CallbackInfo& info, size_t i, const char* 
   return out;
 }
 
-int64_t Product(const std::vector<int64_t>& v) {
+// The element count of a shape, overflow-checked (a RangeError naming it).
+int64_t Product(const Napi::CallbackInfo& info, const std::vector<int64_t>& v, const char* name) {
   int64_t p = 1;
-  for (int64_t d : v) p *= d;
+  for (int64_t d : v) {
+    if (__builtin_mul_overflow(p, d, &p)) {
+      throw Napi::RangeError::New(info.Env(), std::string("Expected the size of ") + name + " to fit in 64 bits");
+    }
+  }
   return p;
 }
 
@@ -92,6 +97,10 @@ hf::nn::Conv2dShape ConvShapeArg(const Napi::CallbackInfo& info, size_t i) {
   for (int k = 0; k < 13; ++k) {
     if (v[k] < 1) throw Napi::RangeError::New(info.Env(), "Expected convShape dimensions, strides and dilations ≥ 1");
   }
+  // x_size(), y_size() and filter_size() (which bounds the depthwise filter) multiply these unchecked.
+  CheckedProduct(info.Env(), {s.n, s.in_h, s.in_w, s.in_c}, "convShape's input (n·inH·inW·inC)");
+  CheckedProduct(info.Env(), {s.n, s.out_h, s.out_w, s.out_c}, "convShape's output (n·outH·outW·outC)");
+  CheckedProduct(info.Env(), {s.k_h, s.k_w, s.in_c, s.out_c}, "convShape's filter (kH·kW·inC·outC)");
   return s;
 }
 
@@ -213,13 +222,13 @@ Napi::Value BatchMatMul(const Napi::CallbackInfo& info) {
   auto v = Ints(info, 0, "matmulShape", 8);
   if (v.size() != 8) throw Napi::RangeError::New(info.Env(), "Expected 8 integers for matmulShape");
   hf::nn::MatMulShape s{v[0], v[1], v[2], v[3], v[4], v[5], v[6] != 0, v[7] != 0};
-  float* a = F32(info, 1, "a", s.batch_a * s.m * s.k);
-  float* b = F32(info, 2, "b", s.batch_b * s.k * s.n);
+  float* a = F32(info, 1, "a", CheckedProduct(info.Env(), {s.batch_a, s.m, s.k}, "a (batchA·m·k)"));
+  float* b = F32(info, 2, "b", CheckedProduct(info.Env(), {s.batch_b, s.k, s.n}, "b (batchB·k·n)"));
   int64_t bias_len;
   float* bias = OptionalF32(info, 3, "bias", &bias_len);
   auto act = ActivationArg(info, 4);
   float alpha = static_cast<float>(NumberArg(info, 5, "alpha"));
-  float* out = F32(info, 6, "out", s.batch * s.m * s.n);
+  float* out = F32(info, 6, "out", CheckedProduct(info.Env(), {s.batch, s.m, s.n}, "out (batch·m·n)"));
   return Run(info, "batchMatMul", [&] { hf::nn::batch_matmul_cpu(s, a, b, bias, bias_len, act, alpha, out); });
 }
 
@@ -273,9 +282,9 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   auto a_shape = Ints(info, 2, "aShape", hf::nn::kMaxRank);
   auto b_shape = Ints(info, 4, "bShape", hf::nn::kMaxRank);
   auto out_shape = Ints(info, 5, "outShape", hf::nn::kMaxRank);
-  float* a = F32(info, 1, "a", Product(a_shape));
-  float* b = F32(info, 3, "b", Product(b_shape));
-  float* out = F32(info, 6, "out", Product(out_shape));
+  float* a = F32(info, 1, "a", Product(info, a_shape, "aShape"));
+  float* b = F32(info, 3, "b", Product(info, b_shape, "bShape"));
+  float* out = F32(info, 6, "out", Product(info, out_shape, "outShape"));
   for (auto& [n, op] : ops) {
     if (name == n) {
       return Run(info, "binary", [&, op = op] {
@@ -292,8 +301,9 @@ Napi::Value Tile(const Napi::CallbackInfo& info) {
   auto shape = Ints(info, 1, "shape", hf::nn::kMaxRank);
   auto reps = Ints(info, 2, "reps", hf::nn::kMaxRank);
   if (reps.size() != shape.size() || shape.empty()) throw Napi::RangeError::New(info.Env(), "Expected one rep per dimension");
-  float* x = F32(info, 0, "x", Product(shape));
-  float* out = F32(info, 3, "out", Product(shape) * Product(reps));
+  float* x = F32(info, 0, "x", Product(info, shape, "shape"));
+  float* out = F32(info, 3, "out", CheckedProduct(info.Env(), {Product(info, shape, "shape"), Product(info, reps, "reps")},
+                                                  "out (shape·reps)"));
   return Run(info, "tile", [&] { hf::nn::tile_cpu(x, shape.data(), reps.data(), static_cast<int>(shape.size()), out); });
 }
 
@@ -301,10 +311,10 @@ Napi::Value Tile(const Napi::CallbackInfo& info) {
 Napi::Value ReduceSum(const Napi::CallbackInfo& info) {
   auto dims = Ints(info, 1, "dims", 3);
   if (dims.size() != 3) throw Napi::RangeError::New(info.Env(), "Expected [outer, reduce, inner] for dims");
-  float* x = F32(info, 0, "x", Product(dims));
+  float* x = F32(info, 0, "x", Product(info, dims, "dims"));
   if (!info[2].IsBoolean()) throw Napi::TypeError::New(info.Env(), "Expected a boolean for mean");
   bool mean = info[2].As<Napi::Boolean>().Value();
-  float* out = F32(info, 3, "out", dims[0] * dims[2]);
+  float* out = F32(info, 3, "out", CheckedProduct(info.Env(), {dims[0], dims[2]}, "out (outer·inner)"));
   return Run(info, "reduceSum", [&] { hf::nn::reduce_sum_cpu(x, dims[0], dims[1], dims[2], mean, out); });
 }
 

@@ -16,7 +16,6 @@
 namespace hfb {
 namespace {
 
-using Pins = std::vector<Napi::Reference<Napi::Value>>;
 using ReaderRef = std::shared_ptr<hf::OpenSlideReader>;
 
 struct ReaderHolder {
@@ -97,7 +96,8 @@ Napi::Value ReadRegion(const Napi::CallbackInfo& info) {
   int64_t x = IntArg(info, 2, "x", INT32_MIN), y = IntArg(info, 3, "y", INT32_MIN);
   int64_t w = IntArg(info, 4, "width", 1), h = IntArg(info, 5, "height", 1);
   if (level >= static_cast<int64_t>(reader->levels().size())) throw Napi::RangeError::New(info.Env(), "Expected a level of the slide");
-  auto out = TypedArg<uint8_t>(info[6], napi_uint8_array, "Uint8Array", "out", static_cast<size_t>(w * h * 3));
+  auto out = TypedArg<uint8_t>(info[6], napi_uint8_array, "Uint8Array", "out",
+                                 CheckedProduct(info.Env(), {w, h, 3}, "out (width·height·3)"), Access::Output);
   Pins pins;
   pins.push_back(std::move(out.pin));
   return PromiseWorker::Start(info.Env(), "openslideReadRegion", std::move(pins),

@@ -15,7 +15,6 @@
 namespace hfb {
 namespace {
 
-using Pins = std::vector<Napi::Reference<Napi::Value>>;
 
 // reinhardFit(device, batch) → Promise<LabStats[]>
 Napi::Value ReinhardFit(const Napi::CallbackInfo& info) {
@@ -36,7 +35,7 @@ Napi::Value ReinhardTransform(const Napi::CallbackInfo& info) {
   Device device = DeviceArg(info, 0);
   PinnedBatch batch = BatchArg(info, 1);
   hf::LabStats target = LabStatsArg(ObjectArg(info, 2, "target"));
-  auto out = TypedArg<uint8_t>(info[3], napi_uint8_array, "Uint8Array", "out", batch.view.bytes());
+  auto out = TypedArg<uint8_t>(info[3], napi_uint8_array, "Uint8Array", "out", batch.view.bytes(), Access::Output);
   Pins pins;
   pins.push_back(std::move(batch.pin));
   pins.push_back(std::move(out.pin));
@@ -126,20 +125,20 @@ Napi::Value StainTransform(const Napi::CallbackInfo& info) {
   Numbers<float>(po, "targetHe", p.target_he, 6);
   Numbers<float>(po, "targetMaxC", p.target_max_c, 2);
   p.overflow_value = static_cast<float>(Number(po, "overflowValue"));
-  size_t bytes = static_cast<size_t>(batch.view.bytes());
-  auto out = TypedArg<uint8_t>(info[4], napi_uint8_array, "Uint8Array", "out", bytes);
+  int64_t bytes = batch.view.bytes();
+  auto out = TypedArg<uint8_t>(info[4], napi_uint8_array, "Uint8Array", "out", bytes, Access::Output);
   Pins pins;
   pins.push_back(std::move(batch.pin));
   pins.push_back(std::move(out.pin));
   uint8_t* h_only = nullptr;
   uint8_t* e_only = nullptr;
   if (info.Length() > 5 && !info[5].IsNull() && !info[5].IsUndefined()) {
-    auto h = TypedArg<uint8_t>(info[5], napi_uint8_array, "Uint8Array", "hOnly", bytes);
+    auto h = TypedArg<uint8_t>(info[5], napi_uint8_array, "Uint8Array", "hOnly", bytes, Access::Output);
     h_only = h.data;
     pins.push_back(std::move(h.pin));
   }
   if (info.Length() > 6 && !info[6].IsNull() && !info[6].IsUndefined()) {
-    auto e = TypedArg<uint8_t>(info[6], napi_uint8_array, "Uint8Array", "eOnly", bytes);
+    auto e = TypedArg<uint8_t>(info[6], napi_uint8_array, "Uint8Array", "eOnly", bytes, Access::Output);
     e_only = e.data;
     pins.push_back(std::move(e.pin));
   }
@@ -158,7 +157,7 @@ Napi::Value StainConcentrations(const Napi::CallbackInfo& info) {
   auto fits = std::make_shared<std::vector<hf::StainFit>>(FitsArg(info, 2, batch.view.n));
   hf::OdParams od = OdArg(ObjectArg(info, 3, "od"));
   auto out = TypedArg<float>(info[4], napi_float32_array, "Float32Array", "out",
-                             static_cast<size_t>(batch.view.pixels() * 2));
+                             batch.view.pixels() * 2, Access::Output);
   Pins pins;
   pins.push_back(std::move(batch.pin));
   pins.push_back(std::move(out.pin));

@@ -62,8 +62,8 @@ Napi::Value TissueMask(const Napi::CallbackInfo& info) {
   PinnedBatch image = BatchArg(info, 0);
   if (image.view.n != 1) throw Napi::RangeError::New(info.Env(), "Expected one image (n = 1) for image");
   hf::TissueParams p = TissueParamsArg(ObjectArg(info, 1, "params"));
-  auto out = TypedArg<uint8_t>(info[2], napi_uint8_array, "Uint8Array", "out", image.view.pixels());
-  std::vector<Napi::Reference<Napi::Value>> pins;
+  auto out = TypedArg<uint8_t>(info[2], napi_uint8_array, "Uint8Array", "out", image.view.pixels(), Access::Output);
+  Pins pins;
   pins.push_back(std::move(image.pin));
   pins.push_back(std::move(out.pin));
   auto result = std::make_shared<hf::TissueResult>();
@@ -81,7 +81,7 @@ Napi::Value TissueMask(const Napi::CallbackInfo& info) {
 // otsuThreshold(histogram: Float64Array(256)) → number (synchronous: 256 bins).
 Napi::Value OtsuThreshold(const Napi::CallbackInfo& info) {
   auto hist = TypedArg<double>(info.Length() > 0 ? info[0] : info.Env().Undefined(), napi_float64_array,
-                               "Float64Array", "histogram", 256);
+                               "Float64Array", "histogram", 256, Access::Input);
   for (size_t i = 0; i < 256; ++i) {
     if (!(hist.data[i] >= 0)) throw Napi::RangeError::New(info.Env(), "Expected non-negative counts in histogram");
   }
@@ -97,9 +97,10 @@ Napi::Value MaskFilter(const Napi::CallbackInfo& info) {
   dims.Set("height", info.Length() > 2 ? info[2] : info.Env().Undefined());
   dims.Set("width", info.Length() > 3 ? info[3] : info.Env().Undefined());
   int64_t h = PositiveInt(dims, "height"), w = PositiveInt(dims, "width");
-  auto in = TypedArg<uint8_t>(info[1], napi_uint8_array, "Uint8Array", "mask", h * w);
+  int64_t pixels = CheckedProduct(info.Env(), {h, w}, "mask (height·width)");
+  auto in = TypedArg<uint8_t>(info[1], napi_uint8_array, "Uint8Array", "mask", pixels, Access::Input);
   Napi::Object params = ObjectArg(info, 4, "params");
-  auto out = TypedArg<uint8_t>(info[5], napi_uint8_array, "Uint8Array", "out", h * w);
+  auto out = TypedArg<uint8_t>(info[5], napi_uint8_array, "Uint8Array", "out", pixels, Access::Output);
   std::function<void()> work;
   const uint8_t* src = in.data;
   uint8_t* dst = out.data;
@@ -123,7 +124,7 @@ Napi::Value MaskFilter(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(info.Env(),
                                 "Expected 'median', 'dilate', 'erode' or 'components' for op but received '" + op + "'");
   }
-  std::vector<Napi::Reference<Napi::Value>> pins;
+  Pins pins;
   pins.push_back(std::move(in.pin));
   pins.push_back(std::move(out.pin));
   return PromiseWorker::Start(info.Env(), "maskFilter", std::move(pins), std::move(work), nullptr);

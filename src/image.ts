@@ -4,7 +4,8 @@
  * rename), so an interrupted run never leaves a half-written image.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
+import { OutputPathError, makeDirectory } from './output.js';
 import { dirname, join, basename } from 'node:path';
 
 import sharp from 'sharp';
@@ -84,6 +85,13 @@ export async function readImage(path: string): Promise<RgbBatch> {
   }
 }
 
+/** A rename over a folder (EISDIR) said in words; other errors as they are. */
+function writeError(path: string, e: unknown): unknown {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EISDIR' || code === 'ENOTEMPTY' || code === 'EEXIST') return new OutputPathError('file', path, 'it is a folder, not a file');
+  return e;
+}
+
 /**
  * Writes the i-th image of a batch as PNG (or JPEG by extension, `quality`
  * 1..100, default 92), atomically: a temporary `.NAME.RANDOM.tmp` beside it,
@@ -91,7 +99,7 @@ export async function readImage(path: string): Promise<RgbBatch> {
  */
 export async function writeImage(path: string, batch: RgbBatch, index = 0, options: { quality?: number } = {}): Promise<number> {
   const img = imageAt(batch, index);
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirectory(dirname(path));
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
   const pipeline = sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.length), {
     raw: { width: img.width, height: img.height, channels: 3 },
@@ -104,7 +112,7 @@ export async function writeImage(path: string, batch: RgbBatch, index = 0, optio
     return written.size;
   } catch (e) {
     await rm(tmp, { force: true });
-    throw e;
+    throw writeError(path, e);
   }
 }
 
@@ -115,7 +123,7 @@ export async function writeImage(path: string, batch: RgbBatch, index = 0, optio
  * run trusts). Creates the folder.
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string, options: { sync?: boolean } = {}): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirectory(dirname(path));
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     const fh = await open(tmp, 'w');
@@ -128,13 +136,13 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
-    throw e;
+    throw writeError(path, e);
   }
 }
 
 /** Writes a single-channel (grey) image as PNG, atomically. */
 export async function writeGrey(path: string, data: Uint8Array, width: number, height: number): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirectory(dirname(path));
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     await sharp(Buffer.from(data.buffer, data.byteOffset, data.length), { raw: { width, height, channels: 1 } })
@@ -143,6 +151,6 @@ export async function writeGrey(path: string, data: Uint8Array, width: number, h
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
-    throw e;
+    throw writeError(path, e);
   }
 }

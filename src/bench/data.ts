@@ -21,7 +21,7 @@
  * shares the cores with it (the ratio says how little of them it needs).
  * Inputs: 96x96 tiles cut from real H&E (test/fixtures/histolab__tcga-lung-rgb.png).
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -43,6 +43,7 @@ const TRAIN_PIPELINE = AUGMENT_PRESETS[DEFAULT_AUGMENT]!;
 import { measure, type MeasureOptions, type Suite, type SuiteContext } from './harness.js';
 import { heTiles } from './packed.js';
 import { baselineCnnBatch } from './train.js';
+import { makeDirectory } from '../output.js';
 
 const CASE = 'loader-vs-train-96-b64';
 const BATCH = 64;
@@ -59,7 +60,7 @@ function budget(ctx: SuiteContext, slow: boolean): MeasureOptions {
 async function writeKaggle(dir: string, tiles: { data: Uint8Array; n: number }): Promise<void> {
   const rb = TILE * TILE * 3;
   const rows = ['id,label'];
-  await mkdir(join(dir, 'train'), { recursive: true });
+  await makeDirectory(join(dir, 'train'));
   for (let i = 0; i < tiles.n; i++) {
     const id = `tile${String(i).padStart(6, '0')}`;
     await sharp(Buffer.from(tiles.data.buffer, tiles.data.byteOffset + i * rb, rb), { raw: { width: TILE, height: TILE, channels: 3 } })

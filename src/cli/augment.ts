@@ -9,6 +9,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
+import { checkNotInput, checkOutputPath } from '../output.js';
 import { augment } from '../augment/augment.js';
 import { checkPipeline, type AugmentPipeline } from '../augment/pipeline.js';
 import { checkInteger } from '../errors.js';
@@ -130,6 +131,8 @@ export async function augmentCommand(argv: string[]): Promise<number> {
   if (!existsSync(input) || !statSync(input).isFile()) throw new RangeError(`Expected an image file but ${input} does not exist`);
   if (!values.pipeline) throw new RangeError('Expected --pipeline P.json');
   if (!values.out) throw new RangeError('Expected --out FILE.png');
+  await checkOutputPath('--out', values.out, 'file');
+  await checkNotInput('--out', values.out, [input, values.pipeline]);
   const [rows, cols] = parseGrid(values.grid);
   const { seed, backend } = values;
   const pipeline = await readPipeline(values.pipeline);

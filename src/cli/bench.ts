@@ -5,6 +5,7 @@
  */
 import { resolve } from 'node:path';
 
+import { checkOutputPath } from '../output.js';
 import { renderJson, renderMarkdown, runBench, suiteNames } from '../bench/index.js';
 import { writeFileAtomic } from '../image.js';
 import { defineFlags, optionsHelp, parseFlags } from './flags.js';
@@ -48,6 +49,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return 1;
   }
 
+  if (values.out) await checkOutputPath('--out', values.out, 'file');
   const report = await runBench(positionals, {
     json: values.json,
     quick: values.quick,

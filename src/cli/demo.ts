@@ -18,7 +18,7 @@
  * and write out/demo/summary.json (dice, val_auc, backend, seconds, paths).
  * The demo is sized to finish in a few minutes on 2 cores; DEMO_* below say how.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { makeDirectory, makeOwnedDirectory, removeOwnedDirectory } from '../output.js';
 import { join } from 'node:path';
 
 import { augment, type AugmentResult } from '../augment/augment.js';
@@ -211,7 +211,8 @@ async function augmentStep(run: DemoRun, tiles: RgbBatch): Promise<{ grid: strin
 /** Step 4: synthetic PCam-like patches (Kaggle layout) and a short training run of the baseline CNN on them. */
 async function trainStep(run: DemoRun): Promise<{ patchesDir: string; patches: SynthDatasetResult; runDir: string; trained: TrainResult }> {
   const patchesDir = join(run.out, 'patches');
-  await rm(patchesDir, { recursive: true, force: true });
+  await removeOwnedDirectory(patchesDir, '--out');
+  await makeOwnedDirectory(patchesDir, '--out');
   const bar = new Progress('synth patches', DEMO_PATCHES.n, { quiet: run.quiet });
   let shown = 0;
   const patches = await synthPatches(patchesDir, {
@@ -221,7 +222,8 @@ async function trainStep(run: DemoRun): Promise<{ patchesDir: string; patches: S
   bar.end();
   run.log(`${patches.train} synthetic PCam-like patches (${patches.positives.train} positive) → ${patchesDir}`);
   const runDir = join(run.out, 'runs', 'demo');
-  await rm(runDir, { recursive: true, force: true });
+  await removeOwnedDirectory(runDir, '--out');
+  await makeOwnedDirectory(runDir, '--out');
   const trained = await train({ ...DEMO_TRAIN, data: patchesDir, out: runDir, backend: 'auto' }, { quiet: run.quiet });
   run.log(`trained: best validation AUC ${trained.best_val_auc.toFixed(4)} at epoch ${trained.best_epoch} of ${trained.epochs} on '${trained.backend}' (${trained.images_per_s.toFixed(0)} images/s) → ${trained.checkpoint}`);
   return { patchesDir, patches, runDir, trained };
@@ -229,7 +231,8 @@ async function trainStep(run: DemoRun): Promise<{ patchesDir: string; patches: S
 
 /** Step 5: one slide through the trained model: probability map, overlay, regions and report.html in `dir`. */
 async function predictStep(run: DemoRun, predictor: SlidePredictorSpec, label: string, path: string, dir: string, stride: number): Promise<PredictSlideResult> {
-  await rm(dir, { recursive: true, force: true });
+  await removeOwnedDirectory(dir, '--out');
+  await makeOwnedDirectory(dir, '--out');
   let bar: Progress | undefined;
   let shown = 0;
   const r = await predictSlide(path, predictor, {
@@ -264,7 +267,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const quiet = values.json;
   const run: DemoRun = { out: values.out, quiet, log: (line) => status(quiet, line) };
   const { out } = run;
-  await mkdir(out, { recursive: true });
+  await makeDirectory(out, '--out');
 
   // Without the real sample, steps 1–3 run on the synthetic slide.
   const { path: synthPath, synthetic } = await synthesizeSlide(run);

@@ -4,8 +4,9 @@
  * AUC with a bootstrap CI, accuracy, confusion matrix and ROC curve of a model
  * on labelled data (src/inference/evaluate.ts).
  */
+import { checkOutputPath } from '../output.js';
 import { EVALUATE_SPLITS, evaluateModel } from '../inference/evaluate.js';
-import { TRAINING_BACKENDS } from '../tfjs/backend.js';
+import { RENAMED_TRAINING_BACKENDS, TRAINING_BACKENDS } from '../tfjs/backend.js';
 import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { modelFlagError } from './predict.js';
 import { Progress, status } from './progress.js';
@@ -19,7 +20,7 @@ export const EVALUATE_FLAGS = defineFlags({
   },
   tta: { type: 'boolean', help: 'average the 8 flips/rotations of each image' },
   batch: { type: 'int', value: 'B', min: 1, max: 65536, default: 64, help: 'images per forward pass (default {default})' },
-  backend: { type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], default: 'auto', help: '{choices} (default {default})' },
+  backend: { type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], renamed: RENAMED_TRAINING_BACKENDS, default: 'auto', help: '{choices} (default {default})' },
   out: { type: 'string', value: 'DIR', help: 'output folder (default: the run\'s or model\'s folder/evaluation)' },
   bootstrap: { type: 'int', value: 'N', min: 1, max: 1_000_000, default: 1000, help: 'bootstrap resamples for the AUC interval (default {default})' },
   seed: { type: 'int', value: 'S', min: 0, default: 0, help: 'bootstrap seed (default {default})' },
@@ -51,6 +52,7 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
   if (!values.model) throw new TypeError('Expected a path for --model but received none');
   if (values.data === '') throw new TypeError('Expected a path for --data but received an empty string');
   if (values.out === '') throw new TypeError('Expected a folder for --out but received an empty string');
+  if (values.out !== undefined) await checkOutputPath('--out', values.out, 'folder');
   const { split, backend, batch: batchSize, bootstrap, seed } = values;
   const quiet = values.json;
   let progress: Progress | undefined;

@@ -34,7 +34,13 @@ export interface IntFlag extends FlagCommon { readonly type: 'int'; readonly min
 /** A finite number in [min, max] (unbounded where not given). */
 export interface NumberFlag extends FlagCommon { readonly type: 'number'; readonly min?: number; readonly max?: number; readonly default?: number }
 /** One of a fixed set of words. */
-export interface ChoiceFlag extends FlagCommon { readonly type: 'choice'; readonly choices: readonly string[]; readonly default?: string }
+export interface ChoiceFlag extends FlagCommon {
+  readonly type: 'choice';
+  readonly choices: readonly string[];
+  readonly default?: string;
+  /** Old names and what they are called now: the error says so. */
+  readonly renamed?: Readonly<Record<string, string>>;
+}
 /** Strings collected from every occurrence (and split on `separator` when given, blanks dropped). */
 export interface ListFlag extends FlagCommon { readonly type: 'list'; readonly separator?: string }
 
@@ -98,6 +104,9 @@ export function flagError(name: string, flag: Flag, received: string | undefined
   return e;
 }
 
+/** A number as people type it in decimal: 12, -0.5, .25, 1e-3 (never 0x10, 0b1, 0o7 or ' 1'). */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 /** A value for a numeric flag may start with '-' (a negative number); any other such value is a forgotten one. */
 const NEGATIVE_NUMBER = /^-(\d|\.\d)/;
 
@@ -112,17 +121,20 @@ function convert(name: string, flag: Flag, raw: string | string[] | true): unkno
     }
     case 'string':
       return raw;
-    case 'choice':
-      if (!flag.choices.includes(raw as string)) throw flagError(name, flag, raw as string);
-      return raw;
+    case 'choice': {
+      if (flag.choices.includes(raw as string)) return raw;
+      const now = flag.renamed && Object.hasOwn(flag.renamed, raw as string) ? flag.renamed[raw as string] : undefined;
+      throw flagError(name, flag, raw as string, now ? `('${raw as string}' is now '${now}')` : '');
+    }
     case 'int': {
       const v = Number(raw);
-      if (!/^[+-]?\d+$/.test(raw as string) || v < flag.min || v > (flag.max ?? Number.MAX_SAFE_INTEGER)) throw flagError(name, flag, raw as string);
+      if (!/^[+-]?[0-9]+$/.test(raw as string) || v < flag.min || v > (flag.max ?? Number.MAX_SAFE_INTEGER)) throw flagError(name, flag, raw as string);
       return v;
     }
     case 'number': {
       const v = Number(raw);
-      if ((raw as string).trim() === '' || !Number.isFinite(v) || v < (flag.min ?? -Infinity) || v > (flag.max ?? Infinity)) {
+      // Decimal notation only: Number() would also read '0x10', '0b1', '0o7' and padded spaces.
+      if (!DECIMAL.test(raw as string) || !Number.isFinite(v) || v < (flag.min ?? -Infinity) || v > (flag.max ?? Infinity)) {
         throw flagError(name, flag, raw as string);
       }
       return v;

@@ -2,6 +2,7 @@
  * `histoflow pack SRC --out FILE [--split S] [--concurrency N] [--overwrite] [--no-resume] [--json]`
  * Any labelled patch source → a packed dataset (src/dataset/pack.ts).
  */
+import { checkNotInput, checkOutputPath } from '../output.js';
 import { packDataset } from '../dataset/pack.js';
 import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { Progress, status } from './progress.js';
@@ -37,6 +38,8 @@ export async function packCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length !== 1) throw new RangeError(`Expected one source (histoflow pack SRC --out FILE) but received ${positionals.length}`);
   if (!values.out) throw new RangeError('Expected --out FILE');
+  await checkOutputPath('--out', values.out, 'file');
+  await checkNotInput('--out', values.out, [positionals[0]!]);
   const { split, concurrency } = values;
   const quiet = values.json;
   let progress: Progress | undefined;

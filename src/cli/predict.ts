@@ -6,7 +6,7 @@
 import { DATA_SPLITS } from '../inference/data.js';
 import { ModelNotFoundError } from '../models/io.js';
 import { PredictionHolesError, checkOutFile, predictSubmission } from '../inference/submission.js';
-import { TRAINING_BACKENDS } from '../tfjs/backend.js';
+import { RENAMED_TRAINING_BACKENDS, TRAINING_BACKENDS } from '../tfjs/backend.js';
 import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { Progress, status } from './progress.js';
 
@@ -17,7 +17,7 @@ export const PREDICT_FLAGS = defineFlags({
   split: { type: 'choice', value: 'S', choices: DATA_SPLITS, default: 'test', help: '{choices} (default {default})' },
   tta: { type: 'boolean', help: 'average the 8 flips/rotations of each image' },
   batch: { type: 'int', value: 'B', min: 1, max: 65536, default: 64, help: 'images per forward pass (default {default})' },
-  backend: { type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], default: 'auto', help: '{choices} (default {default})' },
+  backend: { type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], renamed: RENAMED_TRAINING_BACKENDS, default: 'auto', help: '{choices} (default {default})' },
   'fill-unreadable': { type: 'number', value: 'P', min: 0, max: 1, help: 'write P (0..1) for ids without a readable image' },
   json: { type: 'boolean', help: 'print one JSON summary line, no progress' },
 });

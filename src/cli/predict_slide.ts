@@ -5,10 +5,11 @@
  * (src/heatmap/predict_slide.ts). A progress bar on a TTY; with --json the
  * last line of stdout is the summary JSON.
  */
+import { checkOutputPath } from '../output.js';
 import { BUILTIN_MODELS, loadSlidePredictor } from '../heatmap/load_predictor.js';
 import { predictSlide, type PredictSlideOptions } from '../heatmap/predict_slide.js';
 import { SLIDE_READERS } from '../slide/slide.js';
-import { TRAINING_BACKENDS } from '../tfjs/backend.js';
+import { RENAMED_TRAINING_BACKENDS, TRAINING_BACKENDS } from '../tfjs/backend.js';
 import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { Progress, status } from './progress.js';
 
@@ -25,7 +26,7 @@ export const PREDICT_SLIDE_FLAGS = defineFlags({
   batch: { type: 'int', value: 'B', min: 0, help: 'tiles per model call (default 64)' },
   thumbnail: { type: 'int', value: 'N', min: 16, max: 16384, help: 'longer side of the thumbnail (mask and overlay; default 1024)' },
   backend: {
-    type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], default: 'auto',
+    type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], renamed: RENAMED_TRAINING_BACKENDS, default: 'auto',
     help: 'TF.js backend for a trained model: {choices} (default {default})',
   },
   reader: { type: 'choice', value: 'R', choices: SLIDE_READERS, help: '{choices} (default auto)' },
@@ -52,6 +53,7 @@ export async function predictSlideCommand(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new RangeError('Expected one slide (histoflow predict-slide SLIDE --model M --out DIR)');
   if (!values.model) throw new RangeError('Expected --model M (a trained model folder, or builtin:redness)');
   if (!values.out) throw new RangeError('Expected --out DIR');
+  await checkOutputPath('--out', values.out, 'folder');
   const options: PredictSlideOptions = {
     out: values.out,
     level: values.level,

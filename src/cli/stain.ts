@@ -6,6 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 
+import { checkNotInput, checkOutputPath } from '../output.js';
 import { readImage, writeImage } from '../image.js';
 import { KERNEL_BACKENDS } from '../kernels/registry.js';
 import { STAIN_METHODS, fitStainTarget, normalizeStain } from '../stain/normalize.js';
@@ -48,6 +49,11 @@ export async function stainCommand(argv: string[]): Promise<number> {
   const names = positionals.map((p) => basename(p, extname(p)));
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new RangeError(`Expected inputs with distinct names but '${dup}' appears twice (outputs are named after inputs)`);
+  await checkOutputPath('--out', values.out, 'folder');
+  const inputs = [...positionals, ...(values.target ?? [])];
+  for (const n of names) {
+    for (const suffix of ['', '_H', '_E']) await checkNotInput('--out', join(values.out, `${n}${suffix}.png`), inputs);
+  }
 
   const quiet = values.json;
   const common = { method, preset, backend, seed };

@@ -5,7 +5,7 @@
  * `histoflow synth slide --out S.tif [--seed S] [--size W[xH]] [--compression jpeg|deflate] [--workers W] [--json]`
  * A synthetic pyramidal slide with tumour regions and its ground truth (src/synth/slide.ts).
  */
-import { checkInteger } from '../errors.js';
+import { checkOutputPath } from '../output.js';
 import { synthPatches } from '../synth/dataset.js';
 import { CENTRE_SIZE } from '../synth/patches.js';
 import { MASK_DOWNSAMPLE, SYNTH_SLIDE_COMPRESSIONS, SYNTH_SLIDE_MAX_SIZE, SYNTH_SLIDE_MIN_SIZE, SYNTH_SLIDE_MPP, synthSlide } from '../synth/slide.js';
@@ -51,6 +51,7 @@ export async function synthCommand(argv: string[]): Promise<number> {
   }
   if (values.n === undefined) throw new RangeError('Expected --n N (the number of training patches)');
   if (!values.out) throw new RangeError('Expected --out DIR');
+  await checkOutputPath('--out', values.out, 'folder');
   const { n, test, seed, size, positive, workers } = values;
 
   const progress = new Progress('synth', n + test, { quiet: values.json });
@@ -95,12 +96,13 @@ ${optionsHelp(SYNTH_SLIDE_FLAGS)}`;
 
 /** W or WxH, each in the slide's size range. */
 function sizeOption(value: string): { width: number; height: number } {
-  const m = /^(\d+)(?:x(\d+))?$/.exec(value);
+  // Decimal digits only ([0-9], not \d's other scripts, never a 0x prefix): '0x10' is W 0 by H 10, out of range.
+  const m = /^([0-9]+)(?:x([0-9]+))?$/.exec(value);
   const range = `between ${SYNTH_SLIDE_MIN_SIZE} and ${SYNTH_SLIDE_MAX_SIZE}`;
-  if (!m) throw new RangeError(`Expected W or WxH (integers ${range}) for --size but received '${value}'`);
-  const width = checkInteger('--size', Number(m[1]), SYNTH_SLIDE_MIN_SIZE, SYNTH_SLIDE_MAX_SIZE);
-  const height = m[2] === undefined ? width : checkInteger('--size', Number(m[2]), SYNTH_SLIDE_MIN_SIZE, SYNTH_SLIDE_MAX_SIZE);
-  return { width, height };
+  const inRange = (s: string | undefined) => s === undefined || (Number(s) >= SYNTH_SLIDE_MIN_SIZE && Number(s) <= SYNTH_SLIDE_MAX_SIZE);
+  if (!m || !inRange(m[1]) || !inRange(m[2])) throw new RangeError(`Expected W or WxH (decimal integers ${range}) for --size but received '${value}'`);
+  const width = Number(m[1]);
+  return { width, height: m[2] === undefined ? width : Number(m[2]) };
 }
 
 async function synthSlideCommand(argv: string[]): Promise<number> {
@@ -111,6 +113,7 @@ async function synthSlideCommand(argv: string[]): Promise<number> {
   }
   if (!values.out) throw new RangeError('Expected --out S.tif (the slide to write)');
   if (!/\.tiff?$/i.test(values.out)) throw new RangeError(`Expected a path ending in .tif or .tiff for --out but received '${values.out}'`);
+  await checkOutputPath('--out', values.out, 'file');
   const { seed, compression, workers } = values;
   const { width, height } = sizeOption(values.size);
 

@@ -9,6 +9,7 @@
  */
 import { readFile } from 'node:fs/promises';
 
+import { checkOutputPath } from '../output.js';
 import { SLIDE_READERS } from '../slide/slide.js';
 import { TISSUE_CHANNELS } from '../tissue/options.js';
 import { STAIN_METHODS, type StainTarget } from '../stain/normalize.js';
@@ -76,6 +77,7 @@ export async function tileCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length !== 1) throw new RangeError('Expected one slide (histoflow tile SLIDE --out DIR)');
   if (!values.out) throw new RangeError('Expected --out DIR');
+  await checkOutputPath('--out', values.out, 'folder');
   const options: TileSlideOptions = {
     size: values.size,
     stride: values.stride,

@@ -3,7 +3,8 @@
  * from the command line. Ctrl-C stops after the current batch; the run then
  * resumes from its last finished epoch with --resume.
  */
-import { TRAINING_BACKENDS } from '../tfjs/backend.js';
+import { checkOutputPath } from '../output.js';
+import { RENAMED_TRAINING_BACKENDS, TRAINING_BACKENDS } from '../tfjs/backend.js';
 import { AUGMENT_PRESETS, DEFAULT_AUGMENT, type TrainOptions } from '../train/options.js';
 import { train } from '../train/train.js';
 import { defineFlags, optionsHelp, parseFlags } from './flags.js';
@@ -14,7 +15,7 @@ export const TRAIN_FLAGS = defineFlags({
     type: 'string', value: 'D',
     help: 'Kaggle folder (train/ + train_labels.csv), tile folder,\npacked file (histoflow pack / tile) or PatchCamelyon\nHDF5 folder (train + valid splits)',
   },
-  model: { type: 'string', value: 'M', help: 'reference (default), resnet, vgg, or a TF.js model.json\n(folder or file: input [null,S,S,3], one sigmoid output)' },
+  model: { type: 'string', value: 'M', help: 'baseline (default), resnet, vgg, or a TF.js model.json\n(folder or file: input [null,S,S,3], one sigmoid output)' },
   width: { type: 'number', value: 'W', min: 1 / 64, max: 16, help: 'filter multiplier of zoo models (default 1)' },
   epochs: { type: 'int', value: 'E', min: 1, max: 100_000, help: 'epochs (default 10)' },
   batch: { type: 'int', value: 'B', min: 1, max: 65536, help: 'batch size (default 64)' },
@@ -25,7 +26,7 @@ export const TRAIN_FLAGS = defineFlags({
   crop: { type: 'int', value: 'N', min: 8, max: 4096, help: 'train on random NxN crops, predict on the centre crop\n(faster; PCam\'s label is about the centre 32x32)' },
   normalize: { type: 'choice', value: 'M', choices: ['macenko', 'vahadane', 'reinhard', 'ruifrok'], help: 'stain-normalize first: {choices}' },
   target: { type: 'string', value: 'T', help: 'image whose stains are the target (with --normalize)' },
-  backend: { type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], help: `auto (default) | ${TRAINING_BACKENDS.join(' | ')}` },
+  backend: { type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], renamed: RENAMED_TRAINING_BACKENDS, help: `auto (default) | ${TRAINING_BACKENDS.join(' | ')}` },
   seed: { type: 'int', value: 'S', min: 0, max: 2 ** 31 - 1, help: 'seed of split, weights, shuffles, augmentation (default 0)' },
   val: { type: 'number', value: 'F', min: 0, max: 1, help: 'validation fraction without a valid split (default 0.2)' },
   'group-by': { type: 'string', value: 'K', help: 'keep groups (e.g. slide) on one side of the split' },
@@ -70,6 +71,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     process.stdout.write(TRAIN_HELP);
     return 0;
   }
+  if (options.out !== undefined) await checkOutputPath('--out', options.out, 'folder');
   const abort = new AbortController();
   const onSigint = () => {
     if (abort.signal.aborted) process.exit(130);

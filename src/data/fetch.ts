@@ -10,13 +10,14 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { open, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 import sharp from 'sharp';
 
 import { cacheFolder } from './folder.js';
 import { DATA_FILES, DERIVED_FILES, type DataFile, type DerivedFile } from './manifest.js';
+import { makeDirectory } from '../output.js';
 
 export interface FetchOptions {
   /** Destination folder (default: the cache, see folder.ts). */
@@ -165,7 +166,7 @@ export async function fetchData(options: FetchOptions = {}): Promise<FetchResult
   const derived = DERIVED_FILES.filter((d) => wanted(d.name));
   const files = DATA_FILES.filter((f) => wanted(f.name) || derived.some((d) => d.from === f.name));
   const opts = { retries: 2, idleTimeoutMs: 30_000, ...options };
-  await mkdir(dir, { recursive: true });
+  await makeDirectory(dir, 'dir');
   const results: FetchResult[] = [];
   const total = files.length + derived.length;
   for (const f of files) {

@@ -29,7 +29,28 @@
  * becomes empty (length 0) rather than dangling, and a native worker still
  * reading it reads zeros (see mapped_file.h). Without close() the mapping is
  * released when the dataset and all its views are garbage collected.
+ *
+ * The file must not change in place while it is mapped (issue 14). A mapping
+ * is the file's pages, so when another process truncates or rewrites the file
+ * (`truncate`, `cp other.hfpack open.hfpack`), touching a page past its new end
+ * raises SIGBUS, which kills the process; no check can catch a read that JS
+ * makes through a view it already holds. What is guarded:
+ *   - every call that hands out or reads memory (batch, gather, read,
+ *     batches, pixels, labels, metadata, record) first compares the file at
+ *     `path` with the one mapped at open (size, mtime, device, inode); on any
+ *     difference it unmaps everything at once, as close() does (views handed
+ *     out become empty), and throws an Error saying the file changed on disk,
+ *     now and on every later call;
+ *   - a file *replaced* (written elsewhere and renamed over, as histoflow's
+ *     writers do with FILE.partial) or deleted is safe: the mapping keeps the
+ *     old file, which is read unchanged.
+ * What is not: a view obtained before the change and read after it, or a
+ * change between the check and the reads of the batch just handed out. So:
+ * never rewrite or truncate a packed file in place while a reader has it
+ * open; for files other processes may rewrite, open with `{ mmap: false }`,
+ * which reads the blocks into memory at open and is then immune to the file.
  */
+import { statSync } from 'node:fs';
 import { open as openFile, type FileHandle } from 'node:fs/promises';
 
 import { loadAddon } from '../../bindings/loader.js';
@@ -85,6 +106,14 @@ export interface PackedBatch {
 
 const BATCHES_KEYS = ['batchSize', 'shuffle', 'seed', 'epoch', 'dropLast'];
 export const MAX_SEGMENT_BYTES = 2 ** 32;
+
+/** What identifies the mapped file's contents: a change means it was rewritten in place. */
+interface FileIdentity {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+}
 
 /** A run of whole records (or the labels) in one ArrayBuffer: a mapping, or read. */
 interface Segment {
@@ -148,11 +177,15 @@ export class PackedDataset implements BatchSource {
   #metadata: PackedMetadata | undefined;
   readonly #release: (segment: Segment) => void;
   #closed = false;
+  /** The mapped file as opened; undefined when read into memory (nothing to guard). */
+  readonly #identity: FileIdentity | undefined;
+  /** Set once the mapped file was seen changed on disk: every later call throws it. */
+  #changed: string | undefined;
 
   private constructor(
     path: string,
     header: PackedHeader,
-    storage: { mapped: boolean; why: string; release: (s: Segment) => void },
+    storage: { mapped: boolean; why: string; release: (s: Segment) => void; identity: FileIdentity },
     held: { segmentRecords: number; segments: Segment[]; labels: Segment | undefined; meta: Uint8Array },
   ) {
     this.path = path;
@@ -164,6 +197,7 @@ export class PackedDataset implements BatchSource {
     this.mapped = storage.mapped;
     this.storage = storage.why;
     this.#release = storage.release;
+    this.#identity = storage.mapped ? storage.identity : undefined;
     this.segmentRecords = held.segmentRecords;
     this.#recordBytes = header.height * header.width * 3;
     this.#segments = held.segments;
@@ -190,11 +224,11 @@ export class PackedDataset implements BatchSource {
       throw new Error(`cannot open packed dataset: ${(e as Error).message}`);
     }
     try {
-      const stats = await fh.stat();
+      const stats = await fh.stat({ bigint: true });
       if (!stats.isFile()) throw new Error(`cannot open packed dataset ${path}: not a regular file`);
       const head = new Uint8Array(PACKED_HEADER_BYTES);
       const { bytesRead } = await fh.read(head, 0, PACKED_HEADER_BYTES, 0);
-      const header = decodeHeader(path, head.subarray(0, bytesRead), stats.size);
+      const header = decodeHeader(path, head.subarray(0, bytesRead), Number(stats.size));
       const rb = header.height * header.width * 3;
       if (rb > maxSegment) throw new PackedFormatError(path, `records of ${rb} bytes exceed the ${maxSegment}-byte segment limit`);
       const segmentRecords = Math.floor(maxSegment / rb);
@@ -242,7 +276,8 @@ export class PackedDataset implements BatchSource {
       const storage = mapping
         ? { mapped: true, why: `memory-mapped (histoflow.node mapFile, ${n} segment${n > 1 ? 's' : ''})`, release: used.release }
         : { mapped: false, why, release: used.release };
-      return new PackedDataset(path, header, storage, { segmentRecords, ...held, meta });
+      const identity = { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeNs: stats.mtimeNs };
+      return new PackedDataset(path, header, { ...storage, identity }, { segmentRecords, ...held, meta });
     } finally {
       await fh.close();
     }
@@ -417,6 +452,29 @@ export class PackedDataset implements BatchSource {
   }
 
   #checkOpen(): void {
+    if (this.#changed) throw new Error(this.#changed);
     if (this.#closed) throw new Error(`PackedDataset ${this.path} is closed`);
+    const why = this.#identity && this.#changedOnDisk(this.#identity);
+    if (why) {
+      this.#changed = `${this.path} changed on disk while memory-mapped (${why}): its mapping was released and ` +
+        'its views emptied; reopen it, and do not rewrite or truncate a packed file in place while it is open ' +
+        '(or open it with { mmap: false })';
+      this.close();
+      throw new Error(this.#changed);
+    }
+  }
+
+  /** Why the file at path is no longer the one mapped, or undefined (also when it was replaced or deleted: the mapping keeps the old file). */
+  #changedOnDisk(was: FileIdentity): string | undefined {
+    let now;
+    try {
+      now = statSync(this.path, { bigint: true });
+    } catch {
+      return undefined;
+    }
+    if (now.dev !== was.dev || now.ino !== was.ino) return undefined;
+    if (now.size !== was.size) return `its size went from ${was.size} to ${now.size} bytes`;
+    if (now.mtimeNs !== was.mtimeNs) return 'it was modified in place';
+    return undefined;
   }
 }

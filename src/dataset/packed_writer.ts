@@ -31,7 +31,7 @@
  * dataset-level `info` is the one given to the create() that finishes.
  * One writer per file at a time.
  */
-import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
@@ -48,6 +48,7 @@ import {
   type PackedRecordMeta,
 } from './packed_format.js';
 import { tileKey, tileMetas, type TileMeta, type TileSink, type TileSinkResult } from './tile_sink.js';
+import { makeDirectory } from '../output.js';
 
 export interface PackedWriterOptions {
   height: number;
@@ -185,7 +186,7 @@ export class PackedWriter implements TileSink {
     if (!overwrite && (await exists(path))) {
       throw new Error(`${path} already exists; pass overwrite: true to replace it`);
     }
-    await mkdir(dirname(path), { recursive: true });
+    await makeDirectory(dirname(path), 'path');
     const settings: JournalSettings = { kind: JOURNAL_KIND, version: 1, height, width, labels, info };
     const partial = `${path}.partial`, journal = `${path}.partial.journal`;
     const haveJournal = await exists(journal);

@@ -34,11 +34,13 @@
  * true }) also removes the journalled tiles and the journal.
  */
 import { availableParallelism } from 'node:os';
-import { mkdir, open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
 import { checkPngOptions, writePngFiles, type PngOptions, type ResolvedPngOptions } from '../codec/png.js';
+import { csvText } from '../csv.js';
+import { OWNED_MARKER, isOwnedDirectory, makeDirectory, makeOwnedDirectory } from '../output.js';
 import { checkBatch, imageAt, stackImages, writeFileAtomic, writeImage } from '../image.js';
 import type { RgbBatch } from '../kernels/types.js';
 import { tileKey, tileMetas, type TileMeta, type TileSink, type TileSinkResult } from './tile_sink.js';
@@ -89,16 +91,8 @@ export function safeName(slide: string): string {
   return s.length === 0 || s.startsWith('.') ? `_${s}` : s;
 }
 
-function csvField(v: string | number | null): string {
-  if (v === null) return '';
-  const s = String(v);
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
 export function manifestCsv(rows: readonly ManifestRow[]): string {
-  const lines = [MANIFEST_COLUMNS.join(',')];
-  for (const r of rows) lines.push(MANIFEST_COLUMNS.map((c) => csvField(r[c])).join(','));
-  return `${lines.join('\n')}\n`;
+  return csvText(MANIFEST_COLUMNS, rows.map((r) => MANIFEST_COLUMNS.map((c) => r[c])));
 }
 
 function compareRows(a: ManifestRow, b: ManifestRow): number {
@@ -175,16 +169,23 @@ export class TileFolderWriter implements TileSink {
     const resume = o.resume === undefined ? true : checkBoolean('options.resume', o.resume);
     const png = checkPngOptions(o.png === undefined ? {} : o.png);
     const settings = { kind: JOURNAL_KIND, version: 1, format, quality: format === 'jpeg' ? quality : null };
-    await mkdir(dir, { recursive: true });
+    await makeDirectory(dir, 'dir');
     const journal = join(dir, JOURNAL);
+    const tiles = join(dir, 'tiles');
     let kept: JournalRow[] = [];
     if (!resume) {
-      for (const p of [join(dir, 'tiles'), journal, join(dir, 'manifest.csv'), join(dir, 'manifest.json')]) {
+      // Only a tiles/ folder histoflow created (it holds the marker) is deleted whole.
+      if ((await stat(tiles).catch(() => undefined)) !== undefined && !(await isOwnedDirectory(tiles))) {
+        throw new Error(`Refusing to delete ${tiles} for resume: false (--no-resume): histoflow did not create it (no ${OWNED_MARKER} in it); ` +
+          'move it away or choose another output folder');
+      }
+      for (const p of [tiles, journal, join(dir, 'manifest.csv'), join(dir, 'manifest.json')]) {
         await rm(p, { recursive: true, force: true });
       }
     } else {
       kept = await TileFolderWriter.#recover(dir, settings);
     }
+    await makeOwnedDirectory(tiles, 'dir');
     const writer = new TileFolderWriter(dir, format, quality, concurrency, kept, png);
     // A fresh journal holding exactly the kept rows: torn lines and lost tiles are gone.
     const lines = [JSON.stringify(settings), ...kept.map((r) => JSON.stringify(r))];
@@ -307,7 +308,7 @@ export class TileFolderWriter implements TileSink {
     const paths = fresh.map((f) => join(this.dir, f.file));
     for (const dir of new Set(paths.map((p) => dirname(p)))) {
       if (!this.#dirs.has(dir)) {
-        await mkdir(dir, { recursive: true });
+        await makeDirectory(dir);
         this.#dirs.add(dir);
       }
     }

@@ -4,7 +4,8 @@
  * exist; abandoning removes the staging folder, whatever was already moved,
  * and the folder itself if this object created it and it is left empty.
  */
-import { mkdir, mkdtemp, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { makeDirectory } from '../output.js';
 import { join } from 'node:path';
 
 export class StagedFolder {
@@ -18,7 +19,7 @@ export class StagedFolder {
   /** Creates `out` if missing and a staging folder `prefix`XXXXXX inside it; returns the staging folder. */
   async open(prefix: string): Promise<string> {
     this.createdDir = !this.existed;
-    await mkdir(this.out, { recursive: true });
+    await makeDirectory(this.out, 'out');
     this.stage = await mkdtemp(join(this.out, prefix));
     return this.stage;
   }

@@ -27,6 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidType } from '../errors.js';
 import type { DatasetSkip } from '../dataset/kaggle.js';
 import { writeFileAtomic } from '../image.js';
+import { csvText } from '../csv.js';
 import { bootstrapCi, confusionMatrix, rocAuc, rocCurve, type ConfusionMatrix } from '../metrics/index.js';
 import { writeLineChart } from '../plot/chart.js';
 import { checkTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
@@ -165,8 +166,8 @@ export async function evaluateModel(options: EvaluateOptions): Promise<Evaluatio
         threshold: THRESHOLD, accuracy: (confusion.tp + confusion.tn) / labels.length, confusion,
         seconds, images_per_s: r.scored / Math.max(seconds, 1e-9), files, skipped,
       };
-      await writeFileAtomic(files.scores, `id,label,score\n${ids.map((id, k) => `${id},${labels[k]},${float32String(scores[k]!)}`).join('\n')}\n`);
-      await writeFileAtomic(files.roc_csv, `threshold,fpr,tpr\n${roc.map((p) => `${p.threshold},${p.fpr},${p.tpr}`).join('\n')}\n`);
+      await writeFileAtomic(files.scores, csvText(['id', 'label', 'score'], ids.map((id, k) => [id, labels[k]!, float32String(scores[k]!)])));
+      await writeFileAtomic(files.roc_csv, csvText(['threshold', 'fpr', 'tpr'], roc.map((p) => [p.threshold, p.fpr, p.tpr])));
       await writeLineChart(files.roc_png, {
         title: `ROC: AUC ${auc.toFixed(4)} (95% CI ${ci.lower.toFixed(3)}–${ci.upper.toFixed(3)}), n = ${labels.length}`,
         xLabel: 'false positive rate', yLabel: 'true positive rate',

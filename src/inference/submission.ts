@@ -19,12 +19,13 @@
  * atomically (temporary file + rename): an interrupted or failed run never
  * leaves a partial submission, and an existing file stays as it was.
  */
-import { stat } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 
-import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
+import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidType } from '../errors.js';
 import type { DatasetSkip } from '../dataset/kaggle.js';
 import { writeFileAtomic } from '../image.js';
+import { csvText } from '../csv.js';
+import { checkOutputPath } from '../output.js';
 import { checkTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import { DATA_SPLITS, openScoringData, type DataSplit } from './data.js';
 import { openPredictor, scoreData } from './score.js';
@@ -91,15 +92,13 @@ export function float32String(v: number): string {
 
 /** `id,label` rows, scores as float32String. */
 export function submissionCsv(ids: readonly string[], scores: ArrayLike<number>): string {
-  const rows = ['id,label'];
-  for (let i = 0; i < ids.length; i++) rows.push(`${ids[i]},${float32String(scores[i]!)}`);
-  return `${rows.join('\n')}\n`;
+  return csvText(['id', 'label'], ids.map((id, i) => [id, float32String(scores[i]!)]));
 }
 
+/** A file path histoflow can write (see checkOutputPath); resolves to it as given. */
 export async function checkOutFile(name: string, out: unknown): Promise<string> {
-  if (typeof out !== 'string' || out === '') throw invalidType(name, 'a file path', out);
-  if (await stat(out).then((s) => s.isDirectory(), () => false)) throw invalidRange(name, 'a file path, not a folder', out);
-  return out;
+  await checkOutputPath(name, out, 'file');
+  return out as string;
 }
 
 export async function predictSubmission(options: PredictSubmissionOptions): Promise<PredictSubmissionResult> {

@@ -18,13 +18,33 @@
  * the input size, the architecture and the deterministic preprocessing the
  * model was trained with, so predict and predict-slide feed it what it saw.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readFile, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 
 import * as tf from '@tensorflow/tfjs';
 
 import type { AugmentPipelineInput } from '../augment/pipeline.js';
 import { writeFileAtomic } from '../image.js';
+
+/**
+ * A weightsManifest path of `file`, resolved against its folder; a path that
+ * is absolute or leads out of the folder (by '..' or a link) is refused, so a
+ * model.json cannot make histoflow read an arbitrary file.
+ */
+async function weightsPath(file: string, base: string, p: unknown): Promise<string> {
+  const refuse = (why: string) => new Error(`Refusing the weights path ${JSON.stringify(p)} in ${file}: ${why}; weights must be files inside the model's folder`);
+  if (typeof p !== 'string' || p === '') throw refuse('not a file name');
+  if (isAbsolute(p) || /^[a-zA-Z]:[\\/]/.test(p) || p.startsWith('\\')) throw refuse('it is an absolute path');
+  const inside = (root: string, path: string) => {
+    const r = relative(root, path);
+    return r !== '' && !r.startsWith('..') && !isAbsolute(r);
+  };
+  const path = resolve(base, p);
+  if (!inside(resolve(base), path)) throw refuse('it leads outside the model\'s folder');
+  const real = await realpath(path).catch(() => undefined);
+  if (real !== undefined && !inside(await realpath(base), real)) throw refuse(`it is a link to ${real}, outside the model's folder`);
+  return path;
+}
 
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
@@ -128,9 +148,12 @@ export function fileSystemHandler(dir: string): tf.io.IOHandler {
       const specs: tf.io.WeightsManifestEntry[] = [];
       const parts: Uint8Array[] = [];
       for (const group of json.weightsManifest) {
+        if (!group || !Array.isArray(group.paths) || !Array.isArray(group.weights)) {
+          throw new Error(`${file} is not a TF.js layers model.json (a weightsManifest group without paths or weights)`);
+        }
         specs.push(...group.weights);
         for (const p of group.paths) {
-          const path = join(base, p);
+          const path = await weightsPath(file, base, p);
           parts.push(await readFile(path).catch((e: unknown) => {
             throw new Error(`Cannot read the weights ${path} named by ${file}: ${e instanceof Error ? e.message : String(e)}`);
           }));

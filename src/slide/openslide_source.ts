@@ -8,6 +8,7 @@ import type { NativeAddon, NativeSlideHandle } from '../../bindings/binding.js';
 import { loadAddon, requireAddon } from '../../bindings/loader.js';
 import { withCallerStack } from '../errors.js';
 import type { RgbBatch } from '../kernels/types.js';
+import { statedMpp, type MppReading } from './mpp.js';
 import { micronsPerPixel } from './tiff.js';
 import type { SlideLevel, SlideSource } from './types.js';
 
@@ -21,14 +22,20 @@ export async function openslideVendor(path: string): Promise<string> {
   return s.addon.openslideDetect(path);
 }
 
-/** openslide.mpp-x/y, else tiff.X/YResolution with tiff.ResolutionUnit (OpenSlide 3.4 leaves generic TIFF's mpp unset). */
-export function openslideMpp(props: Record<string, string>): { x: number; y: number } | null {
-  const x = Number(props['openslide.mpp-x']), y = Number(props['openslide.mpp-y']);
-  if (x > 0 && y > 0) return { x, y };
+/**
+ * openslide.mpp-x/y, else aperio.MPP (OpenSlide drops an unparsable one, e.g. 9e999, but it is still
+ * stated), else tiff.X/YResolution with tiff.ResolutionUnit (OpenSlide 3.4 leaves generic TIFF's mpp unset).
+ * An unusable stated value is treated as absent, with a warning (mpp.ts), as the sharp reader does.
+ */
+export function openslideMpp(props: Record<string, string>): MppReading {
+  const stated = statedMpp(props['openslide.mpp-x'], props['openslide.mpp-y']);
+  if (stated?.mpp) return stated;
+  const aperio = statedMpp(props['aperio.MPP']);
+  if (aperio || stated) return aperio ?? stated!;
   const unit = { centimeter: 3, inch: 2 }[props['tiff.ResolutionUnit'] ?? ''] ?? 1;
   const rx = micronsPerPixel(Number(props['tiff.XResolution']), unit);
   const ry = micronsPerPixel(Number(props['tiff.YResolution'] ?? props['tiff.XResolution']), unit);
-  return rx && ry ? { x: rx, y: ry } : null;
+  return { mpp: rx && ry ? { x: rx, y: ry } : null, warnings: [] };
 }
 
 class OpenSlideSource implements SlideSource {
@@ -42,6 +49,7 @@ class OpenSlideSource implements SlideSource {
     readonly properties: Readonly<Record<string, string>>,
     readonly associatedImages: readonly string[],
     readonly mpp: { x: number; y: number } | null,
+    readonly warnings: readonly string[],
   ) {}
 
   async readRect(level: number, x: number, y: number, width: number, height: number): Promise<Uint8Array> {
@@ -74,6 +82,7 @@ export async function openWithOpenSlide(path: string): Promise<SlideSource> {
     tileWidth: l.tileWidth > 0 ? l.tileWidth : UNTILED_GRID,
     tileHeight: l.tileHeight > 0 ? l.tileHeight : UNTILED_GRID,
   }));
+  const { mpp, warnings } = openslideMpp(opened.properties);
   return new OpenSlideSource(addon, opened.handle, vendor, Object.freeze(levels), Object.freeze({ ...opened.properties }),
-    Object.freeze([...opened.associated].sort()), openslideMpp(opened.properties));
+    Object.freeze([...opened.associated].sort()), mpp, Object.freeze(warnings));
 }

@@ -19,10 +19,13 @@
  *     bit 0, or smaller with the same aspect ratio) and page 0's SubIFDs are
  *     levels. MPP from X/YResolution (tiff.ts micronsPerPixel).
  */
+import { open as openFile } from 'node:fs/promises';
+
 import sharp, { type Sharp } from 'sharp';
 
 import type { RgbBatch } from '../kernels/types.js';
 import type { DetectedFormat } from './format.js';
+import { statedMpp } from './mpp.js';
 import { micronsPerPixel, readTiffDirectories, type TiffDirectory } from './tiff.js';
 import type { SlideLevel, SlideSource } from './types.js';
 
@@ -32,6 +35,8 @@ const UNTILED_GRID = 512;
 interface SharpLevel extends SlideLevel {
   page: number;
   subifd: number;
+  /** The directory, when its tiles are JPEG (compression 7): they are checked before libvips decodes them. */
+  jpeg: TiffDirectory | null;
 }
 
 interface Layout {
@@ -40,6 +45,7 @@ interface Layout {
   associated: Map<string, { page: number }>;
   mpp: { x: number; y: number } | null;
   properties: Record<string, string>;
+  warnings: string[];
 }
 
 function level(dir: TiffDirectory, base: TiffDirectory): SharpLevel {
@@ -51,6 +57,7 @@ function level(dir: TiffDirectory, base: TiffDirectory): SharpLevel {
     tileHeight: dir.tileHeight || UNTILED_GRID,
     page: dir.page,
     subifd: dir.subifd,
+    jpeg: dir.compression === 7 && dir.tileWidth > 0 && dir.tileOffsets?.length ? dir : null,
   };
 }
 
@@ -78,7 +85,7 @@ function aperioLayout(pages: TiffDirectory[]): Layout {
     const eq = field.indexOf('=');
     if (eq > 0) properties[`aperio.${field.slice(0, eq).trim()}`] = field.slice(eq + 1).trim();
   }
-  const mppValue = Number(properties['aperio.MPP']);
+  const { mpp, warnings } = statedMpp(properties['aperio.MPP']) ?? { mpp: null, warnings: [] };
   const levels = [level(base, base)];
   const associated = new Map<string, { page: number }>();
   const unnamed = ['label', 'macro'];
@@ -91,7 +98,7 @@ function aperioLayout(pages: TiffDirectory[]): Layout {
       associated.set(name, { page: dir.page });
     }
   });
-  return { format: 'aperio', levels, associated, mpp: mppValue > 0 ? { x: mppValue, y: mppValue } : null, properties };
+  return { format: 'aperio', levels, associated, mpp, properties, warnings };
 }
 
 function tiffLayout(pages: TiffDirectory[]): Layout {
@@ -109,14 +116,15 @@ function tiffLayout(pages: TiffDirectory[]): Layout {
     associated: new Map(),
     mpp: mx && my ? { x: mx, y: my } : null,
     properties,
+    warnings: [],
   };
 }
 
 async function imageLayout(path: string, format: DetectedFormat): Promise<Layout> {
   const meta = await sharp(path, { limitInputPixels: false }).metadata();
   if (!meta.width || !meta.height) throw new Error('sharp reports no image size');
-  const dir = { width: meta.width, height: meta.height, tileWidth: 0, tileHeight: 0, page: 0, subifd: -1 } as TiffDirectory;
-  return { format, levels: [level(dir, dir)], associated: new Map(), mpp: null, properties: {} };
+  const dir = { width: meta.width, height: meta.height, tileWidth: 0, tileHeight: 0, page: 0, subifd: -1, compression: 1 } as TiffDirectory;
+  return { format, levels: [level(dir, dir)], associated: new Map(), mpp: null, properties: {}, warnings: [] };
 }
 
 /** RGB over white of a decoded sharp pipeline. */
@@ -136,6 +144,8 @@ class SharpSource implements SlideSource {
   readonly reader = 'sharp' as const;
   readonly associatedImages: readonly string[];
   readonly levels: readonly SlideLevel[];
+  /** The JPEG tiles already decoded on their own without a warning, per level: each is checked once. */
+  private readonly checkedTiles = new Map<number, Set<number>>();
 
   constructor(
     private readonly path: string,
@@ -149,6 +159,7 @@ class SharpSource implements SlideSource {
   get format() { return this.layout.format; }
   get mpp() { return this.layout.mpp; }
   get properties() { return this.layout.properties; }
+  get warnings() { return this.layout.warnings; }
 
   private open(page: number, subifd: number): Sharp {
     return sharp(this.path, { limitInputPixels: false, page, ...(subifd >= 0 ? { subifd } : {}) });
@@ -158,7 +169,49 @@ class SharpSource implements SlideSource {
     const lv = this.layout.levels[levelIndex]!;
     const pipeline = this.open(lv.page, lv.subifd);
     const whole = x === 0 && y === 0 && width === lv.width && height === lv.height;
-    return toRgb(whole ? pipeline : pipeline.extract({ left: x, top: y, width, height }), width, height);
+    const [rgb] = await Promise.all([
+      toRgb(whole ? pipeline : pipeline.extract({ left: x, top: y, width, height }), width, height),
+      lv.jpeg ? this.checkJpegTiles(levelIndex, lv.jpeg, x, y, width, height) : null,
+    ]);
+    return rgb;
+  }
+
+  /**
+   * libtiff passes libjpeg's warnings ("Corrupt JPEG data: premature end of data
+   * segment") to libvips as warnings, so sharp returns a corrupt JPEG tile as
+   * garbage pixels. Each tile the rectangle touches is decoded once more on
+   * its own, as a JPEG, where libvips fails on those warnings (as OpenSlide does),
+   * once per tile for the life of the slide.
+   */
+  private async checkJpegTiles(levelIndex: number, dir: TiffDirectory, x: number, y: number, width: number, height: number): Promise<void> {
+    const tw = dir.tileWidth, th = dir.tileHeight, across = Math.ceil(dir.width / tw);
+    let checked = this.checkedTiles.get(levelIndex);
+    if (!checked) this.checkedTiles.set(levelIndex, (checked = new Set()));
+    const pending: [number, number, number][] = [];
+    for (let ty = Math.floor(y / th); ty * th < y + height; ty++) {
+      for (let tx = Math.floor(x / tw); tx * tw < x + width; tx++) if (!checked.has(ty * across + tx)) pending.push([tx, ty, ty * across + tx]);
+    }
+    if (pending.length === 0) return;
+    const fh = await openFile(this.path, 'r');
+    try {
+      for (const [tx, ty, index] of pending) {
+        const at = dir.tileOffsets[index] ?? 0, length = dir.tileByteCounts[index] ?? 0;
+        const where = `JPEG tile (${tx}, ${ty}) of level ${levelIndex} (bytes ${at}..${at + length})`;
+        const data = Buffer.alloc(length);
+        if (length < 4 || (await fh.read(data, 0, length, at)).bytesRead !== length || data[0] !== 0xff || data[1] !== 0xd8) {
+          throw new Error(`${where} is not JPEG data: the file is corrupt`);
+        }
+        // A tile is an abbreviated JPEG: JPEGTables (SOI, tables, EOI) supply its tables.
+        const tables = dir.jpegTables && dir.jpegTables.length > 4 ? dir.jpegTables.subarray(0, dir.jpegTables.length - 2) : null;
+        const jpeg = tables ? Buffer.concat([tables, data.subarray(2)]) : data;
+        await sharp(jpeg, { failOn: 'warning' }).raw().toBuffer().catch((e: unknown) => {
+          throw new Error(`${where} is corrupt: ${e instanceof Error ? e.message.trim() : String(e)}`);
+        });
+        checked.add(index);
+      }
+    } finally {
+      await fh.close();
+    }
   }
 
   async readAssociated(name: string): Promise<RgbBatch> {

@@ -12,7 +12,7 @@ import { describeFormat, detectFormat, whatWouldRead, type DetectedFormat } from
 import { openWithOpenSlide, openslideVendor } from './openslide_source.js';
 import { openWithSharp } from './sharp_source.js';
 import { TileCache, type TileCacheStats } from './tile_cache.js';
-import { TiffFormatError, readTiffDirectories } from './tiff.js';
+import { TiffFormatError, TiffGeometryError, checkDataBounds, readTiffDirectories, type TiffFile } from './tiff.js';
 import type { Slide, SlideSource } from './types.js';
 
 export type { Slide, SlideLevel, SlideReaderName } from './types.js';
@@ -54,6 +54,7 @@ class TiledSlide implements Slide {
   get mpp() { return this.source.mpp; }
   get associatedImages() { return this.source.associatedImages; }
   get properties() { return this.source.properties; }
+  get warnings() { return this.source.warnings; }
 
   private checkOpen(): void {
     if (this.closed) throw new Error(`the slide ${this.path} is closed`);
@@ -84,7 +85,11 @@ class TiledSlide implements Slide {
         const [tx, ty] = tiles[next++]!;
         const left = tx * tw, top = ty * th;
         const w = Math.min(tw, lv.width - left), h = Math.min(th, lv.height - top);
-        const tile = await this.cache.get(`${level}/${tx}/${ty}`, () => this.source.readRect(level, left, top, w, h));
+        const tile = await this.cache.get(`${level}/${tx}/${ty}`, () => this.source.readRect(level, left, top, w, h)).catch((e: unknown) => {
+          // The reader's message names neither file nor tile ("Warning treated as error due to failOn setting").
+          throw new Error(`cannot read ${this.path}, level ${level}, tile (${tx}, ${ty}) at level pixels (${left}, ${top}) ${w}x${h} ` +
+            `with ${this.reader === 'sharp' ? 'sharp/libvips' : 'OpenSlide'}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        });
         this.checkOpen();
         // Copy the overlap of the tile [left, left+w) x [top, top+h) and the region.
         const x0 = Math.max(x, left), x1 = Math.min(right, left + w);
@@ -136,6 +141,14 @@ class TiledSlide implements Slide {
     const out = new Uint8Array(outW * outH * 3);
     // Output rows per band, so that a band reads at most THUMBNAIL_BAND_PIXELS of the level.
     const bandRows = Math.max(1, Math.floor(((THUMBNAIL_BAND_PIXELS / lv.width) * outH) / lv.height));
+    // One output row needs up to ceil(lv.height / outH) + 1 rows of the level (bands are rounded
+    // outwards): with no level coarse enough, that band passes the region limit, which the caller
+    // of thumbnail() never asked about, so the error names maxSize instead.
+    const rowsPerOutputRow = Math.ceil(lv.height / outH) + 1;
+    if (lv.width * rowsPerOutputRow > MAX_REGION_PIXELS) {
+      throw new RangeError(`Expected a larger maxSize for the thumbnail of ${this.path}, which has no level coarse enough, but received ${maxSize}: ` +
+        `one thumbnail row spans ${lv.width}x${rowsPerOutputRow} px of level ${level}, more than the ${MAX_REGION_PIXELS} pixels read at once`);
+    }
     const { default: sharp } = await import('sharp');
     for (let oy = 0; oy < outH; oy += bandRows) {
       const oy1 = Math.min(outH, oy + bandRows);
@@ -195,11 +208,19 @@ export async function openSlide(path: string, options: OpenSlideOptions = {}): P
   } catch (e) {
     if (e instanceof TypeError || e instanceof RangeError) throw e;
     const structure = e instanceof TiffFormatError ? e : reader === 'openslide' ? await tiffStructureError(path, format) : null;
+    if (structure instanceof TiffGeometryError) {
+      throw new Error(`cannot open slide ${path}: ${describeFormat(format)} with impossible geometry (${structure.message}); it was refused before any reader decoded it. The file is corrupt or not a slide.`);
+    }
     if (structure) {
       throw new Error(`cannot open slide ${path}: ${describeFormat(format)} whose structure is broken (${structure.message}). Copy the file again from its source.`);
     }
     const why = e instanceof Error ? e.message : String(e);
     if (reader === 'openslide') throw new Error(`cannot open slide ${path} with OpenSlide: ${describeFormat(format)} (${why})`);
+    if (reader === 'sharp') {
+      // OpenSlide was not asked: the message must not say it failed too.
+      throw new Error(`cannot open slide ${path} with sharp/libvips (reader 'sharp'): ${describeFormat(format)} (${why})` +
+        `${openslideLinked ? ". OpenSlide was not tried: reader 'auto' or 'openslide' may read it" : ''}.`);
+    }
     throw fail(why);
   }
   return new TiledSlide(path, source, cacheBytes);
@@ -207,11 +228,24 @@ export async function openSlide(path: string, options: OpenSlideOptions = {}): P
 
 /** 'auto': OpenSlide when linked and it recognises the file, else sharp (see the exceptions for generic and OME/SubIFD TIFF below). */
 async function openSource(path: string, reader: SlideReaderChoice, format: DetectedFormat, openslideLinked: boolean): Promise<SlideSource> {
-  let vendor = reader === 'sharp' || !openslideLinked ? '' : await openslideVendor(path);
+  const useOpenSlide = reader !== 'sharp' && openslideLinked;
+  // OpenSlide sizes its buffers from the tile tags as they are, and GLib aborts the
+  // process when that fails: a TIFF with absurd geometry is refused before OpenSlide
+  // sees it. Other structure errors are left to OpenSlide here (NDPI & co. are not plain TIFF).
+  let tiff: TiffFile | null = null;
+  if (useOpenSlide && (format === 'tiff' || format === 'bigtiff')) {
+    tiff = await readTiffDirectories(path, { dataBounds: false }).catch((e: unknown) => {
+      if (e instanceof TiffGeometryError) throw e;
+      return null;
+    });
+  }
+  let vendor = useOpenSlide ? await openslideVendor(path) : '';
   if (vendor === 'aperio' || vendor === 'generic-tiff') {
     // OpenSlide opens a truncated SVS/TIFF and fails tile by tile later; the
     // directory check finds it now. (Not for NDPI & co., whose offsets are not plain TIFF.)
-    const base = (await readTiffDirectories(path)).pages[0]!;
+    tiff ??= await readTiffDirectories(path, { dataBounds: false });
+    checkDataBounds(tiff);
+    const base = tiff.pages[0]!;
     // OpenSlide 3.4 sees only the first level of an OME-TIFF / SubIFD pyramid: auto leaves those to sharp.
     if (reader === 'auto' && (base.subifds.length > 0 || base.description.includes('<OME'))) vendor = '';
     // A generic tiled TIFF is plain TIFF, which libvips reads pixel-exactly at every level; OpenSlide 3.4

@@ -31,6 +31,11 @@ export interface TiffDirectory {
   resolutionUnit: number;
   /** One past the last byte of pixel data this directory references. */
   dataEnd: number;
+  /** Where each tile's compressed bytes lie (tiled directories; empty for strips). */
+  tileOffsets: number[];
+  tileByteCounts: number[];
+  /** The JPEGTables tag (tables shared by the JPEG tiles), or null. */
+  jpegTables: Buffer | null;
   subifds: TiffDirectory[];
 }
 
@@ -47,8 +52,19 @@ const MAX_PAGES = 4096;
 const MAX_ENTRIES = 4096;
 /** Offsets arrays larger than this are not read (a 1M-tile level is ~8 MB of offsets). */
 const MAX_ARRAY_BYTES = 64 << 20;
+/**
+ * Geometry no slide has: the largest scanners write ~250,000 px a side, tiles
+ * of 240..4096 px. Past these, OpenSlide sizes buffers from the tags as they
+ * are (a 2^30 px tile is 2^62 bytes of ARGB) and GLib aborts the process, so
+ * such a file is refused before a reader sees it.
+ */
+export const MAX_LEVEL_SIDE = 2 ** 24;
+/** One decoded tile, at OpenSlide's 4 bytes a pixel (or more for wide samples): 256 MiB, an 8192² ARGB tile. */
+export const MAX_TILE_BYTES = 2 ** 28;
 
 export class TiffFormatError extends Error {}
+/** A directory whose sizes or counts no real image has (see MAX_LEVEL_SIDE); reported before any reader opens the file. */
+export class TiffGeometryError extends TiffFormatError {}
 
 class Reader {
   constructor(
@@ -155,9 +171,19 @@ async function readDirectory(r: Reader, offset: number, page: number, subifd: nu
     yResolution: one(283, 0),
     resolutionUnit: one(296, 2),
     dataEnd,
+    tileOffsets: tiled ? offsets : [],
+    tileByteCounts: tiled ? counts : [],
+    jpegTables: entries.get(347)?.value ?? null,
     subifds: [],
   };
   if (dir.width < 1 || dir.height < 1) throw new TiffFormatError(`directory ${page} has no image size: the file is corrupt`);
+  checkGeometry(dir, {
+    bitsPerSample: one(258, 1),
+    planar: one(284, 1),
+    offsets: tiled && entries.has(324) ? offsets.length : -1,
+    counts,
+    fileSize: r.size,
+  });
   if (depth === 0) {
     const subs = numbers(r, entries.get(330));
     for (let i = 0; i < subs.length && i < MAX_PAGES; i++) {
@@ -165,6 +191,35 @@ async function readDirectory(r: Reader, offset: number, page: number, subifd: nu
     }
   }
   return { dir, next };
+}
+
+function directoryName(dir: TiffDirectory): string {
+  return dir.subifd >= 0 ? `SubIFD ${dir.subifd} of directory ${dir.page}` : `directory ${dir.page}`;
+}
+
+/** Throws TiffGeometryError, naming the directory and the value, for sizes and counts no real image has. */
+function checkGeometry(
+  dir: TiffDirectory,
+  more: { bitsPerSample: number; planar: number; offsets: number; counts: number[]; fileSize: number },
+): void {
+  const fail = (what: string): never => {
+    throw new TiffGeometryError(`${directoryName(dir)} ${what}`);
+  };
+  if (dir.width > MAX_LEVEL_SIDE) fail(`is ${dir.width} px wide, more than any slide (at most ${MAX_LEVEL_SIDE})`);
+  if (dir.height > MAX_LEVEL_SIDE) fail(`is ${dir.height} px high, more than any slide (at most ${MAX_LEVEL_SIDE})`);
+  if (more.offsets >= 0) {
+    const tw = dir.tileWidth, th = dir.tileHeight;
+    if (tw < 1 || tw > MAX_LEVEL_SIDE) fail(`has a tile width of ${tw} px (expected 1 to ${MAX_LEVEL_SIDE})`);
+    if (th < 1 || th > MAX_LEVEL_SIDE) fail(`has a tile length of ${th} px (expected 1 to ${MAX_LEVEL_SIDE})`);
+    const pixelBytes = Math.max(4, Math.ceil((dir.samplesPerPixel * more.bitsPerSample) / 8));
+    if (tw * th * pixelBytes > MAX_TILE_BYTES) {
+      fail(`has ${tw}x${th} px tiles: ${tw * th * pixelBytes} bytes decoded, more than the ${MAX_TILE_BYTES} bytes a tile may take`);
+    }
+    const tiles = Math.ceil(dir.width / tw) * Math.ceil(dir.height / th) * (more.planar === 2 ? dir.samplesPerPixel : 1);
+    if (more.offsets < tiles) fail(`has ${more.offsets} tile offsets but its ${dir.width}x${dir.height} px image in ${tw}x${th} px tiles has ${tiles} tiles`);
+  }
+  const over = more.counts.findIndex((c) => c > more.fileSize);
+  if (over >= 0) fail(`says its ${dir.tileWidth > 0 ? 'tile' : 'strip'} ${over} holds ${more.counts[over]} bytes, more than the whole file (${more.fileSize} bytes)`);
 }
 
 /** True when the first bytes are a TIFF or BigTIFF header. */
@@ -178,10 +233,11 @@ export function isTiffHeader(head: Uint8Array): boolean {
 
 /**
  * Reads every directory of a TIFF file. Throws TiffFormatError when the header
- * or a directory is malformed, or when pixel data lies past the end of the
- * file (a truncated copy).
+ * or a directory is malformed, TiffGeometryError when a directory's sizes or
+ * counts are absurd, and (unless `dataBounds` is false) TiffFormatError when
+ * pixel data lies past the end of the file (a truncated copy).
  */
-export async function readTiffDirectories(path: string): Promise<TiffFile> {
+export async function readTiffDirectories(path: string, { dataBounds = true } = {}): Promise<TiffFile> {
   const fh = await open(path, 'r');
   try {
     const size = (await fh.stat()).size;
@@ -202,14 +258,20 @@ export async function readTiffDirectories(path: string): Promise<TiffFile> {
       offset = next;
     }
     if (pages.length === 0) throw new TiffFormatError('the file has no image directory');
-    for (const dir of pages.flatMap((p) => [p, ...p.subifds])) {
-      if (dir.dataEnd > size) {
-        throw new TiffFormatError(`image data of directory ${dir.page} extends to byte ${dir.dataEnd} but the file has ${size} bytes: it is truncated`);
-      }
-    }
-    return { bigTiff: big, fileSize: size, pages };
+    const file = { bigTiff: big, fileSize: size, pages };
+    if (dataBounds) checkDataBounds(file);
+    return file;
   } finally {
     await fh.close();
+  }
+}
+
+/** Throws TiffFormatError when a directory's pixel data lies past the end of the file (a truncated copy). */
+export function checkDataBounds(file: TiffFile): void {
+  for (const dir of file.pages.flatMap((p) => [p, ...p.subifds])) {
+    if (dir.dataEnd > file.fileSize) {
+      throw new TiffFormatError(`image data of directory ${dir.page} extends to byte ${dir.dataEnd} but the file has ${file.fileSize} bytes: it is truncated`);
+    }
   }
 }
 

@@ -27,6 +27,8 @@ export interface SlideMetadata {
   /** 'thumbnail' | 'label' | 'macro' | … */
   readonly associatedImages: readonly string[];
   readonly properties: Readonly<Record<string, string>>;
+  /** What the file got wrong that the reader read around (e.g. an unusable MPP, then `mpp` is null). */
+  readonly warnings: readonly string[];
 }
 
 export interface Slide extends SlideMetadata {

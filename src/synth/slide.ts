@@ -24,7 +24,7 @@
  * its truth beside it.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { readFile, rename, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -36,6 +36,7 @@ import { writeFileAtomic, writeGrey } from '../image.js';
 import { blobPolygon, planSlide, tissueEnvelope, tumourAt, type SlidePlan } from './slide_plan.js';
 import { renderSlideRect } from './slide_render.js';
 import type { SlideDone, SlideJob } from './slide_worker.js';
+import { makeDirectory } from '../output.js';
 
 /** Level-0 microns per pixel written in the resolution tags (a 20x scan). */
 export const SYNTH_SLIDE_MPP = 0.5;
@@ -188,7 +189,7 @@ export async function synthSlide(path: string, options: SynthSlideOptions = {}):
   const full = await paintLevel0(plan, workers, () => onProgress?.(++done, total));
 
   const paths = slideTruthPaths(path);
-  await mkdir(dirname(path), { recursive: true });
+  await makeDirectory(dirname(path), 'path');
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     await sharp(full, { raw: { width, height, channels: 3 }, limitInputPixels: false })

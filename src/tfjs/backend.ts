@@ -16,10 +16,13 @@ import { nativeBackendStatus, registerNativeBackend } from './native_backend.js'
 export const TRAINING_BACKENDS = ['tensorflow', 'native', 'tfjs-cpu'] as const;
 export type TrainingBackend = (typeof TRAINING_BACKENDS)[number];
 
+/** Training backends that were renamed, and their names now: TF.js's own 'cpu' is 'tfjs-cpu' (histoflow's 'cpu' names its C++ kernels). */
+export const RENAMED_TRAINING_BACKENDS: Readonly<Record<string, TrainingBackend>> = { cpu: 'tfjs-cpu' };
+
 /** A `backend` option of training or inference: 'auto' or a training backend, named in the error when not. */
 export function checkTrainingBackend(name: string, value: unknown): 'auto' | TrainingBackend {
-  if (value === 'cpu') {
-    throw invalidRange(name, `one of auto, ${TRAINING_BACKENDS.join(', ')} (plain TF.js is 'tfjs-cpu': histoflow's 'cpu' names its own C++ kernels)`, value);
+  if (typeof value === 'string' && Object.hasOwn(RENAMED_TRAINING_BACKENDS, value)) {
+    throw invalidRange(name, `one of auto, ${TRAINING_BACKENDS.join(', ')} ('${value}' is now '${RENAMED_TRAINING_BACKENDS[value]}')`, value);
   }
   return checkOneOf(name, value, ['auto', ...TRAINING_BACKENDS] as const);
 }

@@ -20,6 +20,13 @@ export interface AnnotationPolygon {
 /** The label given to a feature without classification.name, label or name. */
 export const UNNAMED_LABEL = 'annotation';
 
+/**
+ * GeometryCollections nested deeper than this are refused: RFC 7946 §3.1.8
+ * advises against nesting them at all, and no annotation tool writes more
+ * than a level or two, so a deeper one is a broken or hostile file.
+ */
+export const MAX_GEOMETRY_DEPTH = 64;
+
 function checkRing(path: string, value: unknown): Point[] {
   if (!Array.isArray(value)) throw invalidType(path, 'an array of [x, y] positions', value);
   if (value.length < 4) throw invalidRange(path, 'a closed ring of at least 4 positions', value);
@@ -35,8 +42,15 @@ function checkRing(path: string, value: unknown): Point[] {
 function polygon(path: string, coordinates: unknown, label: string): AnnotationPolygon {
   if (!Array.isArray(coordinates) || coordinates.length === 0) throw invalidType(path, 'an array of linear rings', coordinates);
   const rings = coordinates.map((r, i) => checkRing(`${path}[${i}]`, r));
-  const xs = rings[0]!.map((p) => p[0]), ys = rings[0]!.map((p) => p[1]);
-  return { label, rings, bbox: { minX: Math.min(...xs), minY: Math.min(...ys), maxX: Math.max(...xs), maxY: Math.max(...ys) } };
+  // A loop, not Math.min(...xs): spreading a ring of ~10^5 positions overflows the call stack.
+  let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+  for (const [x, y] of rings[0]!) {
+    if (x < minX) minX = x;
+    if (x > maxX) maxX = x;
+    if (y < minY) minY = y;
+    if (y > maxY) maxY = y;
+  }
+  return { label, rings, bbox: { minX, minY, maxX, maxY } };
 }
 
 function featureLabel(path: string, properties: unknown): string {
@@ -51,24 +65,38 @@ function featureLabel(path: string, properties: unknown): string {
   return UNNAMED_LABEL;
 }
 
+/**
+ * Appends the polygons of a geometry in document order. GeometryCollections
+ * are walked with an explicit stack, not recursion, and refused beyond
+ * MAX_GEOMETRY_DEPTH (the error names the feature's geometry, not the deep path).
+ */
 function geometry(path: string, value: unknown, label: string, out: AnnotationPolygon[]): void {
-  const g = checkObject(path, value);
-  switch (g.type) {
-    case 'Polygon':
-      out.push(polygon(`${path}.coordinates`, g.coordinates, label));
-      return;
-    case 'MultiPolygon':
-      if (!Array.isArray(g.coordinates)) throw invalidType(`${path}.coordinates`, 'an array of polygons', g.coordinates);
-      g.coordinates.forEach((c, i) => out.push(polygon(`${path}.coordinates[${i}]`, c, label)));
-      return;
-    case 'GeometryCollection':
-      if (!Array.isArray(g.geometries)) throw invalidType(`${path}.geometries`, 'an array of geometries', g.geometries);
-      g.geometries.forEach((c, i) => geometry(`${path}.geometries[${i}]`, c, label, out));
-      return;
-    case 'Point': case 'MultiPoint': case 'LineString': case 'MultiLineString':
-      return; // no area: cannot cover a tile
-    default:
-      throw invalidRange(`${path}.type`, 'a GeoJSON geometry type (Polygon, MultiPolygon, …)', g.type);
+  const stack: Array<{ path: string; value: unknown; depth: number }> = [{ path, value, depth: 0 }];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const g = checkObject(item.path, item.value);
+    switch (g.type) {
+      case 'Polygon':
+        out.push(polygon(`${item.path}.coordinates`, g.coordinates, label));
+        break;
+      case 'MultiPolygon':
+        if (!Array.isArray(g.coordinates)) throw invalidType(`${item.path}.coordinates`, 'an array of polygons', g.coordinates);
+        g.coordinates.forEach((c, i) => out.push(polygon(`${item!.path}.coordinates[${i}]`, c, label)));
+        break;
+      case 'GeometryCollection': {
+        if (!Array.isArray(g.geometries)) throw invalidType(`${item.path}.geometries`, 'an array of geometries', g.geometries);
+        if (item.depth >= MAX_GEOMETRY_DEPTH) {
+          throw new RangeError(`Expected GeometryCollections nested at most ${MAX_GEOMETRY_DEPTH} deep for ${path} but received deeper nesting`);
+        }
+        for (let i = g.geometries.length - 1; i >= 0; i--) {
+          stack.push({ path: `${item.path}.geometries[${i}]`, value: g.geometries[i], depth: item.depth + 1 });
+        }
+        break;
+      }
+      case 'Point': case 'MultiPoint': case 'LineString': case 'MultiLineString':
+        break; // no area: cannot cover a tile
+      default:
+        throw invalidRange(`${item.path}.type`, 'a GeoJSON geometry type (Polygon, MultiPolygon, …)', g.type);
+    }
   }
 }
 

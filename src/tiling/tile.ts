@@ -20,7 +20,8 @@
  * with the same outputs as an uninterrupted run. An error mid-run aborts the
  * sink, keeping that state; mask.png and overview.png are written last.
  */
-import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
+import { makeDirectory } from '../output.js';
 import { basename, extname, join } from 'node:path';
 
 import sharp from 'sharp';
@@ -415,7 +416,7 @@ export async function tileSlide(path: string, dir: string, options: TileSlideOpt
     }
     const norm = await prepareNormalizer(plan, normalize, o.target);
 
-    await mkdir(dir, { recursive: true });
+    await makeDirectory(dir, 'dir');
     const setupDone = performance.now();
     const size = plan.tiling.size;
     const meta = (t: PlannedTile): TileMeta => ({

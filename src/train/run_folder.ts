@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 
 import { writeFileAtomic } from '../image.js';
+import { csvText } from '../csv.js';
 import { MODEL_JSON, saveModel, type ModelCard } from '../models/io.js';
 import { writeLineChart } from '../plot/chart.js';
 
@@ -82,9 +83,7 @@ export async function writeJson(path: string, value: unknown): Promise<void> {
 
 /** The rows as CSV; String(number) is the shortest text that reads back the same double, as in the JSON. */
 export function metricsCsv(rows: readonly EpochMetrics[]): string {
-  const lines = [METRICS_COLUMNS.join(',')];
-  for (const r of rows) lines.push(METRICS_COLUMNS.map((c) => String(r[c])).join(','));
-  return `${lines.join('\n')}\n`;
+  return csvText(METRICS_COLUMNS, rows.map((r) => METRICS_COLUMNS.map((c) => r[c])));
 }
 
 /** metrics.json, metrics.csv and curves.png from the history. */

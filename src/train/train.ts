@@ -22,7 +22,8 @@
  * after the first starts by passing the optimizer's state through
  * getWeights/setWeights, exactly what a resume does.
  */
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { makeDirectory } from '../output.js';
 import { join, resolve } from 'node:path';
 
 import * as tf from '@tensorflow/tfjs';
@@ -141,23 +142,74 @@ function defaultRunName(model: string): string {
   return join('runs', `${base}-${stamp}`);
 }
 
+/** What a field of a run state must be, as [field, test, expected]. */
+type StateField = [string, (v: unknown) => boolean, string];
+const isInt = (min: number) => (v: unknown) => Number.isInteger(v) && (v as number) >= min;
+const isNum = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+const isStr = (v: unknown) => typeof v === 'string';
+const isObj = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
+const orNull = (f: (v: unknown) => boolean) => (v: unknown) => v === null || f(v);
+const STATE_FIELDS: StateField[] = [
+  ['version', (v) => v === 1, '1'], ['epoch', isInt(0), 'an integer ≥ 0'], ['sinceBest', isInt(0), 'an integer ≥ 0'],
+  ['best', orNull((v) => isObj(v) && isInt(1)((v as Record<string, unknown>).epoch) && typeof (v as Record<string, unknown>).val_auc === 'number'), 'null or { epoch, val_auc }'],
+  ['lr', isNum, 'a finite number'], ['seed', isInt(0), 'an integer ≥ 0'], ['backend', isStr, 'a backend name'],
+  ['stoppedEarly', (v) => typeof v === 'boolean', 'a boolean'], ['args', isObj, 'an object'], ['pipeline', isObj, 'an object'],
+  ['architecture', isStr, 'a string'], ['inputSize', isInt(1), 'an integer ≥ 1'], ['imageSize', isInt(1), 'an integer ≥ 1'],
+  ['history', (v) => Array.isArray(v) && v.every(isObj), 'an array of epoch rows'],
+];
+const ARGS_FIELDS: StateField[] = [
+  ['data', isStr, 'a dataset path'], ['model', isStr, 'a model name'], ['width', (v) => isNum(v) && (v as number) > 0, 'a width multiplier > 0'],
+  ['epochs', isInt(1), 'an integer ≥ 1'], ['batchSize', isInt(1), 'an integer ≥ 1'], ['learningRate', isNum, 'a finite number'],
+  ['schedule', isStr, 'a schedule name'], ['patience', isInt(0), 'an integer ≥ 0'], ['augment', isObj, 'an object'],
+  ['augmentSource', isStr, 'a string'], ['crop', orNull(isInt(1)), 'null or an integer ≥ 1'], ['normalize', orNull(isStr), 'null or a method'],
+  ['target', orNull(isStr), 'null or a path'], ['backend', isStr, 'a backend name'], ['seed', isInt(0), 'an integer ≥ 0'],
+  ['validation', isNum, 'a fraction'], ['groupBy', orNull(isStr), 'null or a field name'],
+];
+
+/**
+ * A run state read from `source` (state.json or last/'s card), its shape
+ * checked field by field: a damaged file is named with the field and the way
+ * out, never met later as "Cannot read properties of undefined".
+ */
+export function checkTrainState(value: unknown, source: string): TrainState {
+  const how = 'restore the run folder\'s last/ and state.json from a copy, or start the run again without --resume';
+  const bad = (field: string, expected: string, v: unknown) =>
+    new Error(`${source} is not a valid run state: ${field} is ${v === undefined ? 'missing' : JSON.stringify(v)?.slice(0, 60)} (expected ${expected}); ${how}`);
+  if (!isObj(value)) throw bad('the whole file', 'a JSON object', value);
+  const o = value as Record<string, unknown>;
+  for (const [field, ok, expected] of STATE_FIELDS) if (!ok(o[field])) throw bad(field, expected, o[field]);
+  const args = o.args as Record<string, unknown>;
+  for (const [field, ok, expected] of ARGS_FIELDS) if (!ok(args[field])) throw bad(`args.${field}`, expected, args[field]);
+  return value as TrainState;
+}
+
+/** A JSON file's value, undefined if the file is missing, an error naming it (and the way out) if it does not parse. */
+async function readJsonIfAny(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new Error(`${path} is not valid JSON (${(e as Error).message}); ` +
+      'restore the run folder\'s last/ and state.json from a copy, or start the run again without --resume');
+  }
+}
+
 async function readState(run: string): Promise<TrainState> {
   await recoverCheckpoint(run, LAST_DIR);
   await recoverCheckpoint(run, BEST_DIR);
-  let fromFile: TrainState | undefined;
-  try {
-    fromFile = JSON.parse(await readFile(join(run, STATE_JSON), 'utf8')) as TrainState;
-  } catch {
-    fromFile = undefined;
-  }
+  const file = await readJsonIfAny(join(run, STATE_JSON));
+  const fromFile = file === undefined ? undefined : checkTrainState(file, join(run, STATE_JSON));
   // last/'s card is written before state.json: when a crash fell between them, it is the newer.
-  let fromCard: TrainState | undefined;
-  try {
-    const json = JSON.parse(await readFile(join(run, LAST_DIR, 'model.json'), 'utf8')) as { userDefinedMetadata?: { histoflow?: { train_state?: TrainState } } };
-    fromCard = json.userDefinedMetadata?.histoflow?.train_state;
-  } catch {
-    fromCard = undefined;
-  }
+  const cardPath = join(run, LAST_DIR, 'model.json');
+  const card = (await readJsonIfAny(cardPath)) as { userDefinedMetadata?: { histoflow?: { train_state?: unknown } } } | undefined;
+  const cardState = isObj(card) ? card!.userDefinedMetadata?.histoflow?.train_state : undefined;
+  const fromCard = cardState === undefined ? undefined : checkTrainState(cardState, `${cardPath} (train_state)`);
   const state = fromCard && (!fromFile || fromCard.epoch >= fromFile.epoch) ? fromCard : fromFile;
   if (!state || !fromCard) {
     throw new Error(`Nothing to resume in ${run}: no finished epoch (${LAST_DIR}/ with its state); start the run again without --resume`);
@@ -293,7 +345,7 @@ function modelCard(state: TrainState, args: RunArgs): ModelCard {
 
 /** Creates a new run's folder with split.json and skipped.json, and says what is trained where. */
 async function startRunFolder(run: string, data: TrainingData, state: TrainState, log: (line: string) => void): Promise<void> {
-  await mkdir(run, { recursive: true });
+  await makeDirectory(run, 'out');
   await writeJson(join(run, SPLIT_JSON), { kind: data.kind, split: data.split, train: data.trainIds, validation: data.validationIds });
   await writeJson(join(run, SKIPPED_JSON), { count: data.skipped.length, skipped: data.skipped });
   log(`training ${state.architecture} on ${state.backend}: ${data.train.size} train / ${data.validation.size} validation ${state.inputSize}px patches` +

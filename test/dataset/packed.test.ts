@@ -442,3 +442,76 @@ test('bad writer input is a TypeError or RangeError naming the parameter', async
   t.throws(() => ds.gather([0, 3]), { instanceOf: RangeError, message: /indices\[1\]/ });
   await t.throwsAsync(PackedDataset.open(join(dir, 'ok'), { map: true } as never), { instanceOf: RangeError, message: /Unknown option 'map'/ });
 });
+
+// Issue 14: a mapped file changed on disk must give a clear Error, never
+// SIGBUS. Each case runs in a child process, so a regression fails the test
+// instead of killing the ava worker.
+const packedUrl = new URL('../../src/dataset/packed.js', import.meta.url).href;
+
+function inChild(body: string): { status: number | null; signal: NodeJS.Signals | null; out: string } {
+  const code = `
+    import { copyFileSync, renameSync, truncateSync } from 'node:fs';
+    import { PackedDataset } from ${JSON.stringify(packedUrl)};
+    const sum = (a) => a.reduce((s, v) => s + v, 0);
+    ${body}
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status, signal: r.signal, out: `${r.stdout}${r.stderr}` };
+}
+
+const mappedOnly = addon.ok ? test : test.skip;
+
+mappedOnly('a mapped file truncated while open: the next read is an Error saying so, and earlier views become empty', async (t) => {
+  const file = join(tmp(), 'a.hfpack');
+  await writePacked(file, 300);
+  const r = inChild(`
+    const ds = await PackedDataset.open(${JSON.stringify(file)});
+    if (!ds.mapped) { console.log('NOT MAPPED'); process.exit(0); }
+    const early = ds.batch(0, ds.count).data;
+    truncateSync(${JSON.stringify(file)}, 0);
+    try { console.log('READ ' + sum(ds.batch(0, ds.count).data)); } catch (e) { console.log('BATCH ' + e.message); }
+    console.log('EARLY ' + early.length);
+    try { ds.gather([1, 2]); } catch (e) { console.log('GATHER ' + e.message); }
+  `);
+  t.is(r.status, 0, r.out);
+  t.regex(r.out, /BATCH .*a\.hfpack changed on disk while memory-mapped \(its size went from \d+ to 0 bytes\)/);
+  t.regex(r.out, /EARLY 0/);
+  t.regex(r.out, /GATHER .*changed on disk/);
+});
+
+mappedOnly('a mapped file overwritten in place (cp other open.hfpack) is an Error on the next read', async (t) => {
+  const dir = tmp();
+  const file = join(dir, 'a.hfpack'), other = join(dir, 'b.hfpack');
+  await writePacked(file, 300);
+  await writePacked(other, 40);
+  const r = inChild(`
+    const ds = await PackedDataset.open(${JSON.stringify(file)});
+    copyFileSync(${JSON.stringify(other)}, ${JSON.stringify(file)});
+    try { console.log('READ ' + sum(ds.batch(0, ds.count).data)); } catch (e) { console.log('BATCH ' + e.message); }
+  `);
+  t.is(r.status, 0, r.out);
+  t.regex(r.out, /BATCH .*changed on disk while memory-mapped/);
+});
+
+mappedOnly('a mapped file replaced by rename keeps reading the file that was opened', async (t) => {
+  const dir = tmp();
+  const file = join(dir, 'a.hfpack'), other = join(dir, 'b.hfpack');
+  const r0 = await writePacked(file, 30);
+  await writePacked(other, 12);
+  const expected = r0.batch.data.reduce((s, v) => s + v, 0);
+  const r = inChild(`
+    const ds = await PackedDataset.open(${JSON.stringify(file)});
+    renameSync(${JSON.stringify(other)}, ${JSON.stringify(file)});
+    console.log('READ ' + sum(ds.batch(0, ds.count).data));
+  `);
+  t.is(r.status, 0, r.out);
+  t.regex(r.out, new RegExp(`READ ${expected}\\b`));
+});
+
+test('a file opened with mmap: false is unaffected by a truncation after open', async (t) => {
+  const file = join(tmp(), 'a.hfpack');
+  const r0 = await writePacked(file, 30);
+  const ds = await PackedDataset.open(file, { mmap: false });
+  writeFileSync(file, '');
+  t.deepEqual(ds.batch(0, 30).data, r0.batch.data);
+});

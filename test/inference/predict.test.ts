@@ -119,7 +119,7 @@ test('a missing model, missing or empty data and bad flags are clear errors nami
   await t.throwsAsync(predictCommand(['--model', ws.run, ...base, '--split', 'dev']), { instanceOf: RangeError, message: /--split/ });
   await t.throwsAsync(predictCommand(['--model', ws.run, ...base, '--fill-unreadable', '2']), { instanceOf: RangeError, message: /--fill-unreadable/ });
   await t.throwsAsync(predictCommand(['--model', ws.run, ...base, '--fill-unreadable', 'half']), { instanceOf: RangeError, message: /--fill-unreadable/ });
-  await t.throwsAsync(predictCommand(['--model', ws.run, '--data', ws.data, '--out', ws.root]), { instanceOf: RangeError, message: /not a folder for --out/ });
+  await t.throwsAsync(predictCommand(['--model', ws.run, '--data', ws.data, '--out', ws.root]), { instanceOf: RangeError, message: /^Cannot write --out .*: it is a folder, not a file$/ });
   await t.throwsAsync(predictCommand(['--model', ws.run, ...base, '--bogus']), { message: /bogus/ });
   const wrongSize = await workspace(2, 3);
   try {

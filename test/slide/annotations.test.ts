@@ -78,3 +78,34 @@ test('points and lines are skipped; a bare Polygon is one unnamed annotation', (
   const [p] = parseAnnotations({ type: 'Polygon', coordinates: [square(0, 0, 10)] });
   t.is(p!.label, 'annotation');
 });
+
+test('a polygon of 200,000 vertices is parsed and its area is exact (no call-stack overflow)', (t) => {
+  // A regular 200,000-gon inscribed in a circle of radius 1000 around (2000, 2000).
+  const n = 200_000, ring: number[][] = [];
+  for (let i = 0; i < n; i++) ring.push([2000 + 1000 * Math.cos((2 * Math.PI * i) / n), 2000 + 1000 * Math.sin((2 * Math.PI * i) / n)]);
+  ring.push(ring[0]!);
+  const [p] = parseAnnotations(collection([{ coordinates: [ring] }]));
+  const { minX, minY, maxX, maxY } = p!.bbox;
+  t.true([minX - 1000, minY - 1000, maxX - 3000, maxY - 3000].every((d) => Math.abs(d) < 1e-9), JSON.stringify(p!.bbox));
+  const expected = (n / 2) * 1000 ** 2 * Math.sin((2 * Math.PI) / n);
+  t.true(Math.abs(polygonRectArea(p!, { x: 0, y: 0, width: 4000, height: 4000 }) - expected) < 1e-3);
+});
+
+test('GeometryCollections nested 100,000 deep are refused with a RangeError naming the feature', (t) => {
+  let g: unknown = { type: 'Polygon', coordinates: [square(0, 0, 10)] };
+  for (let i = 0; i < 100_000; i++) g = { type: 'GeometryCollection', geometries: [g] };
+  const features = [
+    { type: 'Feature', properties: {}, geometry: { type: 'Polygon', coordinates: [square(0, 0, 10)] } },
+    { type: 'Feature', properties: {}, geometry: g },
+  ];
+  t.throws(() => parseAnnotations({ type: 'FeatureCollection', features }), {
+    instanceOf: RangeError,
+    message: /nested at most 64 deep for features\[1\]\.geometry/,
+  });
+});
+
+test('GeometryCollections nested a few deep keep their polygons in document order', (t) => {
+  const inner = { type: 'GeometryCollection', geometries: [{ type: 'Polygon', coordinates: [square(0, 0, 10)] }, { type: 'Polygon', coordinates: [square(20, 0, 5)] }] };
+  const polygons = parseAnnotations({ type: 'GeometryCollection', geometries: [inner, { type: 'Polygon', coordinates: [square(40, 0, 2)] }] });
+  t.deepEqual(polygons.map((p) => p.bbox.minX), [0, 20, 40]);
+});

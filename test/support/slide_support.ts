@@ -58,7 +58,58 @@ export async function writeSubifdSlide(path: string, ome: boolean): Promise<void
   await writeFile(path, withIfd0Tags(tiff, tags, 0));
 }
 
-interface IfdTag { tag: number; type: number; count: number; data: Buffer }
+export interface IfdTag { tag: number; type: number; count: number; data: Buffer }
+
+/** A LONG (type 4) tag holding these values. */
+export function longTag(tag: number, ...values: number[]): IfdTag {
+  const data = Buffer.alloc(4 * values.length);
+  values.forEach((v, i) => data.writeUInt32LE(v, 4 * i));
+  return { tag, type: 4, count: values.length, data };
+}
+
+/** An ASCII (type 2) tag. */
+export function asciiTag(tag: number, text: string): IfdTag {
+  return { tag, type: 2, count: text.length + 1, data: Buffer.from(`${text}\0`, 'latin1') };
+}
+
+/** The values of a SHORT/LONG tag of IFD 0 of a little-endian classic TIFF. */
+export function ifd0Values(tiff: Buffer, tag: number): number[] {
+  const ifd = tiff.readUInt32LE(4);
+  for (let i = 0; i < tiff.readUInt16LE(ifd); i++) {
+    const e = ifd + 2 + 12 * i;
+    if (tiff.readUInt16LE(e) !== tag) continue;
+    const type = tiff.readUInt16LE(e + 2), count = tiff.readUInt32LE(e + 4), unit = type === 3 ? 2 : 4;
+    const at = count * unit <= 4 ? e + 8 : tiff.readUInt32LE(e + 8);
+    return Array.from({ length: count }, (_, k) => (unit === 2 ? tiff.readUInt16LE(at + 2 * k) : tiff.readUInt32LE(at + 4 * k)));
+  }
+  return [];
+}
+
+/**
+ * A one-page tiled TIFF (little-endian, classic) of a smooth colour gradient,
+ * written by libvips, with `tags` then set in IFD 0 (e.g. an Aperio
+ * ImageDescription to make it an SVS, or absurd tile sizes).
+ */
+export async function writeTiledTiff(
+  path: string,
+  o: { width: number; height: number; tile?: number; compression?: 'jpeg' | 'deflate'; tags?: IfdTag[] },
+): Promise<Buffer> {
+  const pixels = Buffer.alloc(o.width * o.height * 3);
+  for (let y = 0; y < o.height; y++) {
+    for (let x = 0; x < o.width; x++) pixels.set([(x * 255) / o.width, (y * 255) / o.height, ((x + y) * 97) % 256], (y * o.width + x) * 3);
+  }
+  const tiff = Buffer.from(await sharp(pixels, { raw: { width: o.width, height: o.height, channels: 3 } })
+    .tiff({ tile: true, tileWidth: o.tile ?? 64, tileHeight: o.tile ?? 64, compression: o.compression ?? 'jpeg', quality: 90 })
+    .toBuffer());
+  const out = o.tags?.length ? withIfd0Tags(tiff, o.tags, 0) : tiff;
+  await writeFile(path, out);
+  return out;
+}
+
+/** An Aperio ImageDescription for a one-level SVS of this size, with these extra `key = value` fields. */
+export function aperioDescription(width: number, height: number, tile: number, fields: string): string {
+  return `Aperio Image Library v10.0.0 \r\n${width}x${height} [0,0 ${width}x${height}] (${tile}x${tile}) JPEG/RGB Q=90|AppMag = 20|${fields}`;
+}
 
 /**
  * The same little-endian classic TIFF with these tags set in IFD 0, and its
@@ -66,7 +117,7 @@ interface IfdTag { tag: number; type: number; count: number; data: Buffer }
  * added is appended, after their out-of-line values, and the header points at
  * it. Every other offset stays valid (nothing moves).
  */
-function withIfd0Tags(tiff: Buffer, tags: IfdTag[], next: number): Buffer {
+export function withIfd0Tags(tiff: Buffer, tags: IfdTag[], next: number): Buffer {
   const ifd = tiff.readUInt32LE(4);
   const n = tiff.readUInt16LE(ifd);
   const entries: Buffer[] = [];

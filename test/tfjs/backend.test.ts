@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { UnavailableError } from '../../src/errors.js';
 import { checkTrainingBackend, selectTrainingBackend, trainingBackendStatus, useTrainingBackend } from '../../src/tfjs/backend.js';
 import { nativeKernelNames } from '../../src/tfjs/native_backend.js';
+import { histoflow } from '../support/helpers.js';
 import { nativeAvailable } from '../support/tfjs_support.js';
 
 test.serial('auto takes the first available backend and says why it passed over the ones before', async (t) => {
@@ -32,6 +33,11 @@ test.serial("TF.js's own name 'cpu' is refused with the name to use, in training
   await t.throwsAsync(selectTrainingBackend('cpu' as 'tfjs-cpu'), { instanceOf: RangeError, message: /for backend.*'tfjs-cpu'|'tfjs-cpu'.*for backend/ });
   t.throws(() => checkTrainingBackend('options.backend', 'cpu'), { instanceOf: RangeError, message: /for options\.backend/ });
   t.is(checkTrainingBackend('backend', 'tfjs-cpu'), 'tfjs-cpu');
+  for (const command of ['train', 'predict', 'evaluate', 'predict-slide']) {
+    const r = await histoflow(command, '--backend', 'cpu');
+    t.is(r.code, 1, command);
+    t.regex(r.stderr, /for --backend .*'cpu' is now 'tfjs-cpu'/, command);
+  }
 });
 
 (nativeAvailable ? test.serial : test.skip)('useTrainingBackend("native") makes native TF.js\'s backend, with the hot kernels in the addon', async (t) => {

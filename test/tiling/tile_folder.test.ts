@@ -6,7 +6,7 @@
  * The packed sink behind the same TileSink interface gives the same tiles.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -19,6 +19,7 @@ import { PackedWriter } from '../../src/dataset/packed_writer.js';
 import { MANIFEST_COLUMNS, TileFolderWriter, manifestCsv, safeName, type ManifestRow } from '../../src/dataset/tile_folder.js';
 import type { TileMeta, TileSink } from '../../src/dataset/tile_sink.js';
 import type { RgbBatch } from '../../src/kernels/types.js';
+import { OWNED_MARKER } from '../../src/output.js';
 import { diff, rgbFixture, syntheticHE } from '../support/helpers.js';
 
 const S = 24, RB = S * S * 3;
@@ -63,7 +64,7 @@ function listTree(dir: string): string[] {
   const walk = (d: string, rel: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       if (e.isDirectory()) walk(join(d, e.name), `${rel}${e.name}/`);
-      else out.push(`${rel}${e.name}`);
+      else if (e.name !== OWNED_MARKER) out.push(`${rel}${e.name}`);
     }
   };
   walk(dir, '');
@@ -229,6 +230,26 @@ test('resuming with another format is refused; resume: false starts over', async
   t.is(fresh.resumed, 0);
   t.deepEqual(listTree(dir), ['.tiles-journal']);
   await fresh.abort({ discard: true });
+});
+
+test('resume: false deletes a tiles/ folder histoflow created (it holds the marker)', async (t) => {
+  const dir = tmp();
+  const w = await TileFolderWriter.open(dir);
+  await addAll(w, tiles(3));
+  await w.finish();
+  t.true(existsSync(join(dir, 'tiles', OWNED_MARKER)));
+  const fresh = await TileFolderWriter.open(dir, { resume: false });
+  t.is(fresh.resumed, 0);
+  t.deepEqual(listTree(dir), ['.tiles-journal']);
+  await fresh.abort({ discard: true });
+});
+
+test('resume: false refuses to delete a tiles/ folder histoflow did not create, and keeps the user\'s files', async (t) => {
+  const dir = tmp();
+  mkdirSync(join(dir, 'tiles'));
+  writeFileSync(join(dir, 'tiles', 'thesis.docx'), 'years of work');
+  await t.throwsAsync(TileFolderWriter.open(dir, { resume: false }), { message: /Refusing to delete .*tiles .*histoflow did not create it/ });
+  t.is(readFileSync(join(dir, 'tiles', 'thesis.docx'), 'utf8'), 'years of work');
 });
 
 test('the packed writer is the same TileSink: the tiler can target either and gets the same tiles', async (t) => {
