@@ -79,10 +79,10 @@ export class PcamReader {
   readonly width: number;
   readonly hasLabels: boolean;
   readonly #x: { file: H5File; ds: H5Dataset };
-  readonly #y: { file: H5File; ds: H5Dataset } | undefined;
+  readonly #y: { file: H5File; ds: H5Dataset; path: string } | undefined;
   #closed = false;
 
-  private constructor(x: { file: H5File; ds: H5Dataset }, y: { file: H5File; ds: H5Dataset } | undefined, shape: number[]) {
+  private constructor(x: { file: H5File; ds: H5Dataset }, y: { file: H5File; ds: H5Dataset; path: string } | undefined, shape: number[]) {
     this.#x = x;
     this.#y = y;
     this.count = shape[0]!;
@@ -119,7 +119,7 @@ export class PcamReader {
         bad(x, `${yPath}: dataset 'y' has shape [${ys.join(', ')}], expected ${shape[0]} x 1 x 1 x 1 (one label per image of ${xPath})`);
       }
     }
-    return new PcamReader(x, y, shape);
+    return new PcamReader(x, y && yPath !== undefined ? { ...y, path: yPath } : undefined, shape);
   }
 
   /** Records [start, start + n) as a batch, and their labels (when there is a y file). */
@@ -132,6 +132,11 @@ export class PcamReader {
     let labels: Uint8Array | undefined;
     if (this.#y) {
       const raw = this.#y.ds.slice([[start, start + n]]) as ArrayLike<number>;
+      // One rule for every source (the Kaggle reader's): a label is 0 or 1, nothing is cast.
+      for (let i = 0; i < raw.length; i++) {
+        const v = raw[i]!;
+        if (v !== 0 && v !== 1) throw new Error(`${this.#y.path}: the label of image ${start + i} is ${String(v)}, expected 0 or 1`);
+      }
       labels = Uint8Array.from(raw);
     }
     return { batch: { data, n, height: this.height, width: this.width }, labels };

@@ -105,6 +105,30 @@ test('PatchCamelyon: slices equal the pixels and labels written', async (t) => {
   unlabelled.close();
 });
 
+test('PatchCamelyon: a label that is not 0 or 1 (7, 255, 0.5, NaN) is an Error naming the file, the image and the value, never cast', async (t) => {
+  const cases: [string, Uint8Array | Float32Array, '<B' | '<f4', RegExp][] = [
+    ['7', Uint8Array.from([0, 1, 7, 0]), '<B', /label of image 2 is 7, expected 0 or 1/],
+    ['255', Uint8Array.from([255, 1, 0, 0]), '<B', /label of image 0 is 255/],
+    ['0.5', Float32Array.from([0, 1, 1, 0.5]), '<f4', /label of image 3 is 0\.5/],
+    ['NaN', Float32Array.from([0, NaN, 1, 0]), '<f4', /label of image 1 is NaN/],
+  ];
+  for (const [label, data, dtype, message] of cases) {
+    const dir = tmp();
+    const f = await writePcam(dir, 'train', 4, 1, { labels: { data, dtype } });
+    const r = await PcamReader.open(f.x, f.y);
+    const err = t.throws(() => r.read(0, 4), undefined, label);
+    t.regex(err!.message, message, label);
+    t.true(err!.message.includes(f.y), label);
+    r.close();
+  }
+  // Float labels that are exactly 0 and 1 are fine.
+  const dir = tmp();
+  const ok = await writePcam(dir, 'train', 4, 1, { labels: { data: Float32Array.from([0, 1, 1, 0]), dtype: '<f4' } });
+  const r = await PcamReader.open(ok.x, ok.y);
+  t.deepEqual(Array.from(r.read(0, 4).labels!), [0, 1, 1, 0]);
+  r.close();
+});
+
 test('PatchCamelyon: wrong files are clear Errors', async (t) => {
   const dir = tmp();
   const good = await writePcam(dir, 'train', 4, 1);
