@@ -14,7 +14,7 @@ import test from 'ava';
 
 import { CPU_LEVELS, chooseCpuLevel, loadAddon } from '../../bindings/loader.js';
 import { loadGpu } from '../../src/kernels/gpujs_loader.js';
-import { CLI, IN_CI, ROOT } from '../support/helpers.js';
+import { CLI, DIST, IN_CI, ROOT } from '../support/helpers.js';
 
 const exec = promisify(execFile);
 const addon = loadAddon();
@@ -80,7 +80,7 @@ if (!addon.ok) {
   });
 
   const SUITES = ['stain/parity', 'stain/macenko_canonical', 'augment/parity', 'augment/augment', 'tfjs/parity', 'tfjs/kernels', 'tissue/parity', 'tissue/tissue', 'codec/codec']
-    .map((f) => join(ROOT, 'dist', 'test', `${f}.test.js`));
+    .map((f) => join(DIST, 'test', `${f}.test.js`));
   for (const level of built.filter((l) => (CPU_LEVELS as readonly string[]).includes(l))) {
     // The loaded level is the one this whole run already tests.
     const why = !supported.includes(level) ? 'this CPU does not run it' : level === loaded ? 'the level this run has loaded: every suite here runs on it' : '';

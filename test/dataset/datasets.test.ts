@@ -23,8 +23,8 @@ import { readImage } from '../../src/image.js';
 import { synthId, synthPatches } from '../../src/synth/dataset.js';
 import { synthPatch } from '../../src/synth/patches.js';
 import { writePcam } from '../support/pcam_support.js';
+import { CLI } from '../support/helpers.js';
 
-const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'histoflow-data-'));

@@ -16,8 +16,8 @@ import { inspectDataset, patchFlags } from '../../src/dataset/inspect.js';
 import { PackedWriter } from '../../src/dataset/packed_writer.js';
 import type { RgbBatch } from '../../src/kernels/types.js';
 import { synthPatch } from '../../src/synth/patches.js';
+import { CLI } from '../support/helpers.js';
 
-const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 const S = 96;
 
 function tmp(): string {

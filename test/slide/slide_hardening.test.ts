@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 
 import { openSlide } from '../../src/slide/slide.js';
-import { ROOT } from '../support/helpers.js';
+import { DIST } from '../support/helpers.js';
 import { OPENSLIDE_LINKED, aperioDescription, asciiTag, ifd0Values, longTag, writeTiledTiff } from '../support/slide_support.js';
 
 const READERS = ['auto', 'sharp', ...(OPENSLIDE_LINKED ? ['openslide'] as const : [])] as const;
@@ -33,7 +33,7 @@ test.after.always(async () => {
  */
 async function openInChild(path: string): Promise<{ code: number | null; signal: string | null; lines: string[] }> {
   const script = `
-    const { openSlide } = await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'slide', 'slide.js'))});
+    const { openSlide } = await import(${JSON.stringify(join(DIST, 'src', 'slide', 'slide.js'))});
     for (const reader of ${JSON.stringify(READERS)}) {
       try {
         const slide = await openSlide(process.env.HF_SLIDE, { reader });

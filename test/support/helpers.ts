@@ -13,8 +13,11 @@ import type { RgbBatch } from '../../src/kernels/types.js';
 /** The package root, from dist/test/support/helpers.js. */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
+/** The compiled tree these tests run from (dist/, or another --outDir). */
+export const DIST = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
 /** The compiled CLI (dist/src/cli/main.js). */
-export const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+export const CLI = join(DIST, 'src', 'cli', 'main.js');
 
 const exec = promisify(execFile);
 

@@ -15,8 +15,8 @@ import test from 'ava';
 import { readImage } from '../../src/image.js';
 import { synthId, synthPatches } from '../../src/synth/dataset.js';
 import { CENTRE_SIZE, HARD_NEGATIVE_SCENES, inCentre, synthPatch } from '../../src/synth/patches.js';
+import { CLI } from '../support/helpers.js';
 
-const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'histoflow-synth-'));

@@ -19,8 +19,8 @@ import { openSlide } from '../../src/slide/slide.js';
 import { readSlideTruth, synthSlide, type SynthSlideResult } from '../../src/synth/slide.js';
 import { detectSlideTissue } from '../../src/tissue/detect.js';
 import { withOpenSlide } from '../support/slide_support.js';
+import { CLI } from '../support/helpers.js';
 
-const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 const SIZE = 1024;
 
 function tmp(): string {
