@@ -33,6 +33,10 @@ export interface NativeBuildInfo {
   onednn: boolean;
   png: boolean;
   napiVersion: number;
+  /** Async kernels hold V8 backing stores (zero-copy) rather than staging copies (bindings/common.h, ArrayPin). */
+  v8BackingStores?: boolean;
+  /** With V8 backing stores: the Node ABI (process.versions.modules) it was built for; another Node must not load it. */
+  nodeModuleVersion?: number;
 }
 
 export interface NativeCudaDevice {

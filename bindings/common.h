@@ -7,6 +7,9 @@
 // typed-array kind and its byte length against the stated shape.
 #pragma once
 #include <napi.h>
+#if HISTOFLOW_V8_BACKING_STORE
+#include <v8.h>
+#endif
 
 #include <cstdint>
 #include <cstring>
@@ -78,32 +81,64 @@ inline int64_t CheckedProduct(Napi::Env env, std::initializer_list<int64_t> fact
   return p;
 }
 
-// A typed array an async kernel uses: viewed in place (no copy) and pinned by
-// a reference until the worker ends.
+// A typed array a kernel uses, held for the whole call.
 //
 // A reference keeps the array from the collector, not from being detached:
-// `structuredClone(a.buffer, { transfer: [a.buffer] })`, postMessage or a
-// shrunk resizable ArrayBuffer take its memory away while the kernel runs on
-// a libuv thread. Node-API can tell that a buffer *was* detached
-// (napi_is_detached_arraybuffer) but cannot keep its memory alive or forbid
-// the detach; V8 can (ArrayBuffer::GetBackingStore() is a shared_ptr that
-// outlives a detach), which needs <v8.h>. Until the addon holds backing
-// stores, an array detached before the call is a TypeError naming it and an
-// output detached during it rejects the Promise naming it; transferring a
-// buffer while a kernel runs on it is not supported (issue 14 keeps the
-// zero-copy promise; the staged-copy alternative is on branch wip/issue-14).
+// `structuredClone(a.buffer, { transfer: [a.buffer] })`, postMessage or
+// ArrayBuffer.prototype.transfer take its memory away while an async kernel
+// runs on a libuv thread, and once the new owner is collected the memory is
+// freed under the kernel. Node-API can tell that a buffer *was* detached but
+// cannot keep its memory alive; V8 can: ArrayBuffer::GetBackingStore() is a
+// shared_ptr that outlives a detach. So:
+//   - built with Node's own headers (HISTOFLOW_V8_BACKING_STORE, the usual
+//     case; CMakeLists.txt finds them beside the Node that builds the addon),
+//     the pin holds the backing store: zero-copy, and a detach mid-call
+//     leaves the kernel's memory valid;
+//   - without them, the pin stages a copy (in at the call, out when the
+//     kernel ends): correct, one copy each way. `histoflow info` says which.
+// Either way an array detached before the call is a TypeError naming it, an
+// output detached during the call rejects the Promise naming it, and a
+// resizable ArrayBuffer (it could shrink under the kernel) is a TypeError.
 enum class Access { Input, Output };
+
+#if HISTOFLOW_V8_BACKING_STORE
+inline constexpr bool kHoldsBackingStores = true;
+#else
+inline constexpr bool kHoldsBackingStores = false;
+#endif
 
 class ArrayPin {
  public:
   ArrayPin() = default;
-  ArrayPin(Napi::Value array, const char* name, Access access, void* js_data)
-      : ref_(Napi::Persistent(array)), name_(name), access_(access), data_(js_data) {}
+  ArrayPin(Napi::TypedArray array, const char* name, Access access, void* js_data, size_t bytes)
+      : ref_(Napi::Persistent(static_cast<Napi::Value>(array))), name_(name), access_(access), js_data_(js_data),
+        bytes_(bytes) {
+    napi_value buffer = array.ArrayBuffer();
+    bool plain = false;  // an ArrayBuffer (detachable), not a SharedArrayBuffer
+    napi_is_arraybuffer(array.Env(), buffer, &plain);
+    data_ = js_data;
+    if (!plain || bytes == 0) return;
+#if HISTOFLOW_V8_BACKING_STORE
+    v8::Local<v8::Value> value;
+    static_assert(sizeof(value) == sizeof(buffer), "napi_value is a v8::Local in Node");
+    std::memcpy(static_cast<void*>(&value), &buffer, sizeof(buffer));
+    store_ = value.As<v8::ArrayBuffer>()->GetBackingStore();
+    if (store_->IsResizableByUserJavaScript()) Resizable(array.Env());
+#else
+    Napi::Value resizable = Napi::Value(array.Env(), buffer).As<Napi::Object>().Get("resizable");
+    if (resizable.IsBoolean() && resizable.As<Napi::Boolean>().Value()) Resizable(array.Env());
+    staged_.reset(new uint8_t[bytes]);
+    std::memcpy(staged_.get(), js_data, bytes);
+    data_ = staged_.get();
+#endif
+  }
 
+  // The memory the kernel reads and writes (the array's own, or the stage).
   void* data() const { return data_; }
 
-  // Main thread, after the kernel: whether an output can still be read by the
-  // caller; an error message naming it when it was detached or shrunk.
+  // Main thread, after the kernel: an error message naming an output that
+  // was detached or shrunk meanwhile (its result is lost), else "" (and a
+  // staged output is copied back).
   std::string Finish(Napi::Env env) {
     if (access_ != Access::Output || ref_.IsEmpty()) return "";
     napi_value v = ref_.Value();
@@ -113,23 +148,37 @@ class ArrayPin {
     napi_value buffer;
     bool detached = false;
     if (napi_get_typedarray_info(env, v, &type, &length, &data, &buffer, &offset) != napi_ok ||
-        napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok || detached || data != data_) {
+        napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok || detached || data != js_data_ ||
+        Napi::TypedArray(env, v).ByteLength() != bytes_) {
       return name_ + " was detached (or shrunk) while the kernel ran; its result is lost";
     }
+    if (staged_) std::memcpy(js_data_, staged_.get(), bytes_);
     return "";
   }
 
  private:
+  [[noreturn]] void Resizable(Napi::Env env) const {
+    throw Napi::TypeError::New(env, "Expected a fixed-length ArrayBuffer under " + name_ +
+                                        " (a resizable one could shrink while the kernel runs)");
+  }
+
   Napi::Reference<Napi::Value> ref_;
   std::string name_;
   Access access_ = Access::Input;
+  void* js_data_ = nullptr;
   void* data_ = nullptr;
+  size_t bytes_ = 0;
+  std::unique_ptr<uint8_t[]> staged_;
+#if HISTOFLOW_V8_BACKING_STORE
+  std::shared_ptr<v8::BackingStore> store_;
+#endif
 };
 
 using Pins = std::vector<ArrayPin>;
 
 // A typed array checked for kind and exact length, viewed without a copy
-// (byteOffset respected) and pinned while `pin` lives.
+// (byteOffset respected; see ArrayPin for the staged build) and held while
+// `pin` lives.
 template <typename T>
 struct PinnedArray {
   T* data = nullptr;
@@ -156,8 +205,8 @@ PinnedArray<T> TypedArg(Napi::Value v, napi_typedarray_type kind, const char* ki
   }
   PinnedArray<T> p;
   p.length = ta.ElementLength();
-  p.pin = ArrayPin(v, name, access, ta.Data());
-  p.data = ta.Data();
+  p.pin = ArrayPin(ta, name, access, ta.Data(), ta.ByteLength());
+  p.data = static_cast<T*>(p.pin.data());
   return p;
 }
 

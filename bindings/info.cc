@@ -2,6 +2,9 @@
 #include <napi.h>
 
 #include "common.h"
+#if HISTOFLOW_V8_BACKING_STORE
+#include <node_version.h>
+#endif
 #include "core/cpu_level.h"
 #include "core/runtime.h"
 
@@ -37,6 +40,13 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
   o.Set("onednn", false);
 #endif
   o.Set("napiVersion", NAPI_VERSION);
+  // Whether async kernels hold V8 backing stores (zero-copy) or stage copies
+  // (common.h, ArrayPin); a build that holds them uses V8's ABI, so it also
+  // says which Node ABI it was built for and the loader refuses another.
+  o.Set("v8BackingStores", kHoldsBackingStores);
+#if HISTOFLOW_V8_BACKING_STORE
+  o.Set("nodeModuleVersion", NODE_MODULE_VERSION);
+#endif
   return o;
 }
 

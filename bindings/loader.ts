@@ -126,6 +126,14 @@ export function loadAddon(): AddonState {
   } catch (e) {
     return (state = { ok: false, reason: `histoflow.node at ${loadFailure(found, e)}` });
   }
+  const abi = base.buildInfo().nodeModuleVersion;
+  if (abi !== undefined && String(abi) !== process.versions.modules) {
+    return (state = {
+      ok: false,
+      reason: `histoflow.node at ${found} was built for Node ABI ${abi} (it holds V8 backing stores), this Node ${process.version} ` +
+        `is ABI ${process.versions.modules}. Fix: rebuild it with \`npm run build\`.`,
+    });
+  }
   const baseLevel = base.buildInfo().cpuLevel ?? 'unknown';
   const supported = base.cpuLevels?.() ?? [];
   // Only a portable build (a v2 baseline) has level files beside it;

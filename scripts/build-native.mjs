@@ -29,6 +29,7 @@ try {
 }
 const version = require(join(root, 'package.json')).version;
 const args = [cmakeJs, 'compile', '--out', 'build', `--CDHISTOFLOW_VERSION=${version}`, '--CDHISTOFLOW_TESTS=OFF',
+  `--CDHISTOFLOW_NODE_EXECUTABLE=${process.execPath}`,
   ...extra.map((a) => (a.startsWith('-D') ? `--CD${a.slice(2)}` : a))];
 console.log('histoflow: building the native addon (cmake-js compile) ...');
 const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });

@@ -8,7 +8,11 @@
 #   4. a half-installed library (an openslide.pc whose headers and library do
 #      not exist) and a broken nvcc: configure reports each off with the
 #      reason and goes on.
-# Builds 2–4 use the baseline level only, to keep CI short.
+#   5. the parity binary under AddressSanitizer and UndefinedBehaviorSanitizer
+#      (any report fails);
+#   6. the addon without Node's v8.h (async kernels stage copies instead of
+#      holding V8 backing stores): its array-safety tests.
+# Builds 2–6 use the baseline level only, to keep CI short.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${JOBS:-2}
@@ -50,5 +54,26 @@ printf '#!/bin/sh\necho "nvcc fatal: broken install" >&2\nexit 1\n' > "$fake/nvc
 chmod +x "$fake/nvcc"
 CUDACXX="$fake/nvcc" configure build-native-broken -DHISTOFLOW_CPU_LEVELS=v2
 expect build-native-broken.configure.log 'CUDA +OFF \(.+\)' 'CUDA OFF with a reason'
-rm -rf build-native-broken build-native-*.configure.log build-native.configure.log
+rm -rf build-native-broken
+
+echo "== 5. the parity binary under ASan and UBSan"
+sanitize="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+configure build-native-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHISTOFLOW_CUDA=OFF -DHISTOFLOW_CPU_LEVELS=v2 \
+  "-DCMAKE_CXX_FLAGS=$sanitize" "-DCMAKE_C_FLAGS=$sanitize" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined"
+cmake --build build-native-asan -j "$jobs" > /dev/null
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  build-native-asan/histoflow_native_tests
+
+echo "== 6. the addon without v8.h: async kernels stage copies, arrays stay safe"
+if [ -f dist/test/addon/detached_arrays.test.js ]; then
+  node node_modules/cmake-js/bin/cmake-js compile --out build-staged --CDHISTOFLOW_TESTS=OFF --CDHISTOFLOW_CPU_LEVELS=v2 \
+    --CDHISTOFLOW_CUDA=OFF --CDHISTOFLOW_V8_STORES=OFF > build-staged.log 2>&1 || { tail -30 build-staged.log; exit 1; }
+  expect build-staged.log 'V8 stores +OFF \(HISTOFLOW_V8_STORES=OFF' 'the staged build'
+  HISTOFLOW_ADDON="$PWD/build-staged/Release/histoflow.node" CI= npx ava dist/test/addon/detached_arrays.test.js
+else
+  echo "ci-native: dist/ is not built (npm ci builds it): skipped"
+  [ "${CI:-}" != true ] || { echo "ci-native: CI needs dist/ here"; exit 1; }
+fi
+rm -rf build-native-*.configure.log build-native.configure.log build-staged.log
 echo "ci-native: all native checks passed"

@@ -26,7 +26,7 @@ export interface HistoflowInfo {
   addon:
     | { loaded: true; path: string; cpuLevel: CpuDispatch; features: Record<string, string> | null; simd: string; threads: number; openmp: boolean; compiler: string;
         cuda: { compiled: boolean; version: string; devices: { name: string; memoryGiB: number; computeCapability: string }[]; reason: string };
-        openslide: boolean; onednn: boolean }
+        openslide: boolean; onednn: boolean; zeroCopyAsync: boolean }
     | { loaded: false; reason: string };
   openslideVersion: string | null;
   onednnVersion: string | null;
@@ -134,6 +134,8 @@ export async function info(): Promise<HistoflowInfo> {
       },
       openslide: b.openslide,
       onednn: b.onednn,
+      // async kernels hold V8 backing stores (else they stage copies)
+      zeroCopyAsync: b.v8BackingStores === true,
     };
   } else {
     addon = { loaded: false, reason: s.reason };
@@ -175,6 +177,7 @@ export function formatInfo(i: HistoflowInfo): string {
     }
     lines.push(`  openslide linked ${yes(a.openslide)}${i.openslideVersion ? ` (system ${i.openslideVersion})` : ''}`);
     lines.push(`  oneDNN   linked ${yes(a.onednn)}${i.onednnVersion ? ` (system ${i.onednnVersion})` : ''}`);
+    lines.push(`  arrays   ${a.zeroCopyAsync ? 'zero-copy in async kernels (V8 backing stores held)' : 'staged copies in async kernels (built without Node\'s v8.h)'}`);
     const off = Object.entries(a.features ?? {}).filter(([k, v]) => k !== 'levels' && v.startsWith('OFF'));
     for (const [k, v] of off) lines.push(`  ${k} off at build time: ${v.replace(/^OFF \((.*)\)$/, '$1')}`);
   } else {
