@@ -3,7 +3,23 @@
  * (TypeError / RangeError naming the parameter) and runs on the kernel
  * backend chosen by `backend: 'auto' | 'cuda' | 'cpu' | 'gpujs' | 'js'`.
  */
-export { checkBatch, imageAt, poolPixels, readImage, stackImages, writeImage, type RgbBatch } from './image.js';
+export {
+  OPAQUE_ALPHA,
+  checkBatch,
+  imageAt,
+  opaqueMask,
+  pixelsWhere,
+  poolPixels,
+  readImage,
+  readImageHeader,
+  readImageWithAlpha,
+  stackImages,
+  writeImage,
+  type ImageHeader,
+  type ImageWithAlpha,
+  type RgbBatch,
+} from './image.js';
+export { DEFAULT_MAX_MEMORY, MAX_MEMORY_ENV, MemoryLimitError, memoryLimit, type MemoryLimit } from './memory_budget.js';
 export {
   RGB_FROM_HED,
   deconvolve,
@@ -15,6 +31,7 @@ export {
   type StainMatrix,
 } from './color/deconvolution.js';
 export {
+  REINHARD_MIN_STD,
   STAIN_METHODS,
   fitStainTarget,
   fitStains,

@@ -11,9 +11,10 @@ import { readFile } from 'node:fs/promises';
 
 import { checkNotInput, checkOutputPath } from '../output.js';
 import { augment } from '../augment/augment.js';
-import { checkPipeline, type AugmentPipeline } from '../augment/pipeline.js';
+import { checkPipeline, outputShape, type AugmentPipeline } from '../augment/pipeline.js';
 import { checkInteger } from '../errors.js';
-import { readImage, writeImage } from '../image.js';
+import { readImage, readImageHeader, writeImage, type ImageHeader } from '../image.js';
+import { checkMemory, formatBytes, memoryLimit, type MemoryLimit } from '../memory_budget.js';
 import { KERNEL_BACKENDS } from '../kernels/registry.js';
 import type { RgbBatch } from '../kernels/types.js';
 import { defineFlags, optionsHelp, parseFlags } from './flags.js';
@@ -37,6 +38,7 @@ export const AUGMENT_FLAGS = defineFlags({
   backend: { type: 'choice', value: 'B', choices: KERNEL_BACKENDS, default: 'auto', help: '{choices} (default {default}; gpujs has no augment kernel yet)' },
   out: { type: 'string', value: 'FILE.png', help: 'the grid image (written atomically)' },
   json: { type: 'boolean', help: 'print the canonical pipeline and the drawn parameters per tile as JSON' },
+  'max-memory': { type: 'string', value: 'SIZE', help: 'refuse a run that needs more memory (e.g. 512M, 8G; default $HISTOFLOW_MAX_MEMORY, else 2G)' },
 });
 
 export const AUGMENT_HELP = `Usage: histoflow augment IMG --pipeline P.json --out grid.png [options]
@@ -71,6 +73,26 @@ export async function readPipeline(path: string): Promise<AugmentPipeline> {
     if (e instanceof Error) e.message = `--pipeline ${path}: ${e.message}`;
     throw e;
   }
+}
+
+/**
+ * What a grid run holds at once, from the image's header and the pipeline:
+ * the decoded image, its rows·cols copies (and their stain-normalized copy),
+ * the float32 outputs and the grid image. Refused over the limit, before decoding.
+ */
+export function checkAugmentMemory(header: ImageHeader, pipeline: AugmentPipeline, rows: number, cols: number, limit: MemoryLimit): void {
+  const shape = outputShape(pipeline, header.height, header.width);
+  const n = rows * cols;
+  const inputBytes = header.width * header.height * 3;
+  const copies = n * inputBytes * (pipeline.stain ? 2 : 1);
+  const outputs = n * shape.height * shape.width * 3 * 4;
+  const grid = (cols * shape.width + (cols - 1) * GRID_GUTTER) * (rows * shape.height + (rows - 1) * GRID_GUTTER) * 3;
+  checkMemory(
+    `augment --grid ${rows}x${cols} on a ${header.width}x${header.height} image (${n} input copies ${formatBytes(copies)}, ` +
+      `${n} float32 tiles of ${shape.width}x${shape.height} ${formatBytes(outputs)}, grid ${formatBytes(grid)})`,
+    inputBytes + copies + outputs + grid,
+    limit,
+  );
 }
 
 /** n copies of one image, as a batch. */
@@ -135,7 +157,9 @@ export async function augmentCommand(argv: string[]): Promise<number> {
   await checkNotInput('--out', values.out, [input, values.pipeline]);
   const [rows, cols] = parseGrid(values.grid);
   const { seed, backend } = values;
+  const limit = memoryLimit(values['max-memory']);
   const pipeline = await readPipeline(values.pipeline);
+  checkAugmentMemory(await readImageHeader(input), pipeline, rows, cols, limit);
 
   const image = await readImage(input);
   const n = rows * cols;

@@ -10,6 +10,7 @@ import { BUILTIN_MODELS, loadSlidePredictor } from '../heatmap/load_predictor.js
 import { predictSlide, type PredictSlideOptions } from '../heatmap/predict_slide.js';
 import { SLIDE_READERS } from '../slide/slide.js';
 import { RENAMED_TRAINING_BACKENDS, TRAINING_BACKENDS } from '../tfjs/backend.js';
+import { memoryLimit } from '../memory_budget.js';
 import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { Progress, status } from './progress.js';
 
@@ -30,6 +31,7 @@ export const PREDICT_SLIDE_FLAGS = defineFlags({
     help: 'TF.js backend for a trained model: {choices} (default {default})',
   },
   reader: { type: 'choice', value: 'R', choices: SLIDE_READERS, help: '{choices} (default auto)' },
+  'max-memory': { type: 'string', value: 'SIZE', help: 'refuse a plan that needs more memory (e.g. 512M, 8G; default $HISTOFLOW_MAX_MEMORY, else 2G)' },
   json: { type: 'boolean', help: 'print the summary as JSON (last line), no progress' },
 });
 
@@ -65,6 +67,7 @@ export async function predictSlideCommand(argv: string[]): Promise<number> {
     minTissue: values['min-tissue'],
     batchSize: values.batch,
     reader: values.reader,
+    maxMemory: values['max-memory'] === undefined ? undefined : memoryLimit(values['max-memory']),
     tissue: values.thumbnail === undefined ? undefined : { maxSize: values.thumbnail },
   };
   for (const k of Object.keys(options) as (keyof PredictSlideOptions)[]) if (options[k] === undefined) delete options[k];

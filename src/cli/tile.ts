@@ -9,6 +9,7 @@
  */
 import { readFile } from 'node:fs/promises';
 
+import { memoryLimit } from '../memory_budget.js';
 import { checkOutputPath } from '../output.js';
 import { SLIDE_READERS } from '../slide/slide.js';
 import { TISSUE_CHANNELS } from '../tissue/options.js';
@@ -36,6 +37,7 @@ export const TILE_FLAGS = defineFlags({
   reader: { type: 'choice', value: 'R', choices: SLIDE_READERS, help: '{choices} (default auto)' },
   'no-resume': { type: 'boolean', help: 'start over instead of resuming an interrupted run in DIR' },
   json: { type: 'boolean', help: 'print a JSON summary, no progress' },
+  'max-memory': { type: 'string', value: 'SIZE', help: 'refuse a plan that needs more memory (e.g. 512M, 8G; default $HISTOFLOW_MAX_MEMORY, else 2G)' },
 });
 
 export const TILE_HELP = `Usage: histoflow tile SLIDE --out DIR [options]
@@ -91,6 +93,7 @@ export async function tileCommand(argv: string[]): Promise<number> {
     quality: values.quality,
     annotations: values.annotations,
     reader: values.reader,
+    maxMemory: memoryLimit(values['max-memory']),
     resume: !values['no-resume'],
     tissue: {
       ...(values['tissue-channel'] === undefined ? {} : { channel: values['tissue-channel'] }),

@@ -28,7 +28,7 @@ import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, i
 import { writeFileAtomic, type RgbBatch } from '../image.js';
 import { openSlide, type OpenSlideOptions, type Slide } from '../slide/slide.js';
 import type { TissueOptions } from '../tissue/options.js';
-import { planBatches, planSlideTiles, type SlideTilePlan } from '../tiling/tile.js';
+import { planBatches, planSlideTiles, type SlideTilePlan, type TilePlanOptions } from '../tiling/tile.js';
 import { blendMap, withColourBar } from './overlay.js';
 import { checkPredictions, checkPredictor, withDihedralTta, type SlidePredictorSpec, type TilePredictor } from './predictor.js';
 import { encodeProbabilityF32, encodeProbabilityPng, probabilityMap, type PlacedProbability, type ProbabilityMap } from './probability_map.js';
@@ -57,6 +57,8 @@ export interface PredictSlideOptions {
   /** Tissue detection options, and `maxSize`: the thumbnail's longer side (default 1024). */
   tissue?: TissueOptions & { maxSize?: number };
   reader?: OpenSlideOptions['reader'];
+  /** Refuse a tile plan that needs more memory (bytes, or a memoryLimit(); default $HISTOFLOW_MAX_MEMORY, else 2 GiB). */
+  maxMemory?: TilePlanOptions['maxMemory'];
   /** Called after every batch: tiles predicted of the total. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -66,7 +68,7 @@ export interface PredictSlideResult extends HeatmapSummary {
   outputs: Record<string, string>;
 }
 
-const KEYS = ['out', 'level', 'mpp', 'size', 'stride', 'tta', 'batchSize', 'minTissue', 'threshold', 'tissue', 'reader', 'onProgress'];
+const KEYS = ['out', 'level', 'mpp', 'size', 'stride', 'tta', 'batchSize', 'minTissue', 'threshold', 'tissue', 'reader', 'maxMemory', 'onProgress'];
 
 const FILES = {
   probability: 'probability.png',
@@ -128,6 +130,7 @@ interface SlideRequest {
   stride: unknown;
   level: unknown;
   mpp: unknown;
+  maxMemory: unknown;
   tissue: unknown;
   reader: OpenSlideOptions['reader'];
   progress: PredictSlideOptions['onProgress'];
@@ -160,7 +163,7 @@ async function checkRequest(slidePath: string, predictor: SlidePredictorSpec, op
   const predict = model.handlesTta ? model.predict : withDihedralTta(model.predict);
   return {
     out, outExists: existing !== null, size, tta, batchSize, minTissue, threshold,
-    stride: o.stride, level: o.level, mpp: o.mpp, tissue: o.tissue, reader: o.reader as OpenSlideOptions['reader'],
+    stride: o.stride, level: o.level, mpp: o.mpp, maxMemory: o.maxMemory, tissue: o.tissue, reader: o.reader as OpenSlideOptions['reader'],
     progress, model, predict,
   };
 }
@@ -173,6 +176,7 @@ async function planTissueTiles(slide: Slide, slidePath: string, r: SlideRequest)
     ...(r.stride === undefined ? {} : { stride: r.stride as number }),
     ...(r.level === undefined ? {} : { level: r.level as number }),
     ...(r.mpp === undefined ? {} : { mpp: r.mpp as number }),
+    ...(r.maxMemory === undefined ? {} : { maxMemory: r.maxMemory as TilePlanOptions['maxMemory'] }),
     ...(r.tissue === undefined ? {} : { tissue: r.tissue as TissueOptions }),
   });
   if (plan.tissue.tissueFraction === 0 || plan.tiles.length === 0) {

@@ -93,6 +93,100 @@ export async function resolveModelJson(path: string): Promise<string> {
   return file;
 }
 
+/** Bytes of one manifest entry (float32 and int32: 4 per value; bool: 1). */
+function specBytes(w: tf.io.WeightsManifestEntry): number {
+  return w.shape.reduce((a, b) => a * b, 1) * (w.dtype === 'int32' || w.dtype === 'float32' ? 4 : 1);
+}
+
+const shapeText = (shape: readonly (number | null)[]) => `[${shape.map((d) => (d === null ? 'null' : d)).join(', ')}]`;
+
+/**
+ * The weights files must hold exactly what the manifest lists, in its order:
+ * a file that ends early names the first weight it cuts, with its shape and
+ * byte range; one that is longer says by how much.
+ */
+function checkWeightBytes(file: string, paths: readonly string[], specs: readonly tf.io.WeightsManifestEntry[], got: number): void {
+  const files = paths.map((p) => JSON.stringify(p)).join(' + ');
+  specs.forEach((w, i) => {
+    if (typeof w?.name !== 'string' || w.name === '') {
+      throw new Error(`${file}: weight ${i} of the weights manifest has no name (received ${JSON.stringify(w?.name)})`);
+    }
+    if (!Array.isArray(w.shape) || !w.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new Error(`${file}: weight '${w.name}' of the weights manifest has shape ${JSON.stringify(w.shape)}; expected a list of integers ≥ 0`);
+    }
+  });
+  let offset = 0;
+  for (const w of specs) {
+    const end = offset + specBytes(w);
+    if (end > got) {
+      throw new Error(`The weights ${files} of ${file} hold ${got} bytes but weight '${w.name}' (shape ${shapeText(w.shape)}, ${w.dtype}) needs bytes ` +
+        `${offset}..${end} of the ${specs.reduce((s, x) => s + specBytes(x), 0)} the manifest lists: truncated or mismatched files`);
+    }
+    offset = end;
+  }
+  if (got !== offset) {
+    throw new Error(`The weights ${files} of ${file} hold ${got} bytes where the manifest needs ${offset} (${got - offset} bytes more than its last weight '${specs.at(-1)?.name ?? 'none'}'): truncated or mismatched files`);
+  }
+}
+
+/** The model.json each loaded model came from, for errors that happen later (predict). */
+const modelFiles = new WeakMap<tf.LayersModel, string>();
+
+/** The model.json a model was loaded from by loadModel, if it was. */
+export function modelFile(model: tf.LayersModel): string | undefined {
+  return modelFiles.get(model);
+}
+
+/**
+ * Why TF.js could not put a manifest's weights into the model its topology
+ * builds, in terms of the file, layer and weight: a weight whose shape
+ * disagrees with its layer (expected vs actual), one that matches no layer
+ * weight, or a layer weight the manifest lacks. Undefined when none is found.
+ */
+async function diagnoseWeights(file: string, artifacts: tf.io.ModelArtifacts): Promise<string | undefined> {
+  let model: tf.LayersModel;
+  try {
+    model = await tf.models.modelFromJSON({ modelTopology: artifacts.modelTopology } as tf.io.ModelJSON);
+  } catch (e) {
+    return `${file}: its modelTopology does not build a model: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  try {
+    const variables = new Map<string, { layer: tf.layers.Layer; shape: number[] }>();
+    for (const layer of model.layers) for (const v of layer.weights) variables.set(v.originalName, { layer, shape: v.shape as number[] });
+    const specs = artifacts.weightSpecs ?? [];
+    for (const w of specs) {
+      const v = variables.get(w.name);
+      // Optimizer slots travel in the same manifest (includeOptimizer), under their own group.
+      if (!v && (w as { group?: string }).group === 'optimizer') continue;
+      if (!v) {
+        return `${file}: the weights manifest lists '${w.name}' (shape ${shapeText(w.shape)}), which is no weight of any layer of the model ` +
+          `(its weights: ${[...variables.keys()].slice(0, 8).join(', ')}${variables.size > 8 ? ', …' : ''})`;
+      }
+      if (v.shape.length !== w.shape.length || v.shape.some((d, k) => d !== w.shape[k])) {
+        return `${file}: weight '${w.name}' of layer '${v.layer.name}' (${v.layer.getClassName()}) has shape ${shapeText(w.shape)} in the weights manifest ` +
+          `but the layer expects ${shapeText(v.shape)} (its input ${shapeText(inputShape(v.layer))})`;
+      }
+    }
+    const listed = new Set(specs.map((w) => w.name));
+    for (const [name, v] of variables) {
+      if (!listed.has(name)) return `${file}: weight '${name}' (shape ${shapeText(v.shape)}) of layer '${v.layer.name}' (${v.layer.getClassName()}) is not in the weights manifest`;
+    }
+    return undefined;
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The shape of a layer's (first) input, as its graph connects it. */
+function inputShape(layer: tf.layers.Layer): (number | null)[] {
+  try {
+    const input = layer.input;
+    return [...(Array.isArray(input) ? input[0]!.shape : input.shape)];
+  } catch {
+    return [];
+  }
+}
+
 function concat(parts: Uint8Array[]): ArrayBuffer {
   const total = parts.reduce((s, p) => s + p.byteLength, 0);
   const out = new Uint8Array(total);
@@ -159,11 +253,8 @@ export function fileSystemHandler(dir: string): tf.io.IOHandler {
           }));
         }
       }
-      const expected = specs.reduce((s, w) => s + w.shape.reduce((a, b) => a * b, 1) * (w.dtype === 'int32' || w.dtype === 'float32' ? 4 : 1), 0);
       const got = parts.reduce((s, p) => s + p.byteLength, 0);
-      if (!specs.some((w) => w.quantization) && got !== expected) {
-        throw new Error(`The weights of ${file} hold ${got} bytes where the manifest needs ${expected}: truncated or mismatched files`);
-      }
+      if (!specs.some((w) => w?.quantization)) checkWeightBytes(file, json.weightsManifest.flatMap((g) => g.paths), specs, got);
       return {
         modelTopology: json.modelTopology,
         format: json.format,
@@ -206,7 +297,16 @@ export interface LoadedModel {
  */
 export async function loadModel(path: string): Promise<LoadedModel> {
   const file = await resolveModelJson(path);
-  const model = await tf.loadLayersModel(fileSystemHandler(file));
+  const artifacts = await fileSystemHandler(file).load!();
+  let model: tf.LayersModel;
+  try {
+    model = await tf.loadLayersModel({ load: async () => artifacts });
+  } catch (e) {
+    // TF.js says 'Shape mismatch: [3,3,3,4] vs. [3,3,4,3]': say which file, layer and weight.
+    const why = await diagnoseWeights(file, artifacts).catch(() => undefined);
+    throw new Error(why ?? `${file}: cannot load the model: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  modelFiles.set(model, file);
   const meta = (model.getUserDefinedMetadata() as { histoflow?: ModelCard } | undefined)?.histoflow;
   const shape = model.inputs[0]?.shape;
   if (model.inputs.length !== 1 || !shape || shape.length !== 4 || shape[3] !== 3 || shape[1] !== shape[2] || !shape[1]) {

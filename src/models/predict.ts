@@ -15,7 +15,7 @@ import { augment } from '../augment/augment.js';
 import { checkPipeline, outputShape, type AugmentPipelineInput } from '../augment/pipeline.js';
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, invalidRange } from '../errors.js';
 import { checkBatch, type RgbBatch } from '../image.js';
-import type { ModelCard } from './io.js';
+import { modelFile, type ModelCard } from './io.js';
 
 /** The random-free part of a training pipeline: what inference must apply too. */
 export function inferencePipeline(train: AugmentPipelineInput): AugmentPipelineInput {
@@ -58,7 +58,14 @@ export function createPredictor(model: tf.LayersModel, card: ModelCard, options:
       const tta = callOptions.tta === undefined ? defaultTta : checkBoolean('tta', callOptions.tta);
       const out = outputShape(pipeline, b.height, b.width, false);
       if (out.height !== card.inputSize || out.width !== card.inputSize) {
-        throw invalidRange('batch', `images that preprocess to the model's ${card.inputSize}x${card.inputSize} input`, `${b.width}x${b.height} images (→ ${out.width}x${out.height})`);
+        const file = modelFile(model);
+        const input = model.inputs[0];
+        throw invalidRange(
+          'batch',
+          `images that preprocess to the ${card.inputSize}x${card.inputSize} input of the model` +
+            `${file ? ` ${file}` : ''} (input layer '${input?.sourceLayer.name ?? '?'}', shape [${(input?.shape ?? []).map((d) => d ?? 'null').join(', ')}])`,
+          `${b.width}x${b.height} images (→ ${out.width}x${out.height})`,
+        );
       }
       const result = new Float32Array(b.n);
       const views = tta ? 8 : 1;

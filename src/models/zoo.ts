@@ -142,11 +142,13 @@ export async function buildModel(name: string, options: BuildModelOptions = {}):
     if (!(await stat(name).then(() => true, () => false))) {
       throw invalidRange('model', `one of ${ZOO_MODELS.join(', ')} or the path of a TF.js model.json (file or folder)`, name);
     }
-    const { model, card } = await loadModel(name);
-    const side = model.inputs[0]!.shape[1]!;
+    const { model, card, path } = await loadModel(name);
+    const input = model.inputs[0]!;
+    const side = input.shape[1]!;
     if (inputSize !== undefined && side !== inputSize) {
       model.dispose();
-      throw new RangeError(`Expected a model with a ${inputSize}x${inputSize} input for model but ${name} takes ${side}x${side}`);
+      throw new RangeError(`Expected a model with a ${inputSize}x${inputSize} input (the data's image size) for model but ${path} takes ${side}x${side} ` +
+        `(input layer '${input.sourceLayer.name}', shape [${input.shape.map((d) => d ?? 'null').join(', ')}])`);
     }
     compileForTraining(model, learningRate);
     return { model, architecture: 'custom', inputSize: side, card };

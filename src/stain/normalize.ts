@@ -6,7 +6,14 @@
  * as `sourceFit` and is then reused for all its tiles.
  *
  * Images where no stains can be fitted (background, one colour, fewer than 2
- * tissue pixels) are returned unchanged and listed in `unchanged`.
+ * tissue pixels) are returned unchanged and listed in `unchanged`; for
+ * Reinhard, images of one colour (every L*a*b* channel's std below
+ * REINHARD_MIN_STD), whose statistics would map them to a solid colour. A
+ * target of one colour is refused, as a target without tissue is.
+ *
+ * `fitMask` (one byte per pixel, nonzero = fit it) keeps pixels out of the
+ * fits, e.g. the transparent ones of an RGBA image: they are not tissue. The
+ * transform still applies to every pixel, with the fit of the masked ones.
  */
 import {
   checkInteger,
@@ -16,8 +23,9 @@ import {
   checkObject,
   checkOneOf,
   invalidRange,
+  invalidType,
 } from '../errors.js';
-import { checkBatch, poolPixels } from '../image.js';
+import { checkBatch, imageAt, pixelsWhere, poolPixels } from '../image.js';
 import { KERNEL_BACKENDS, chooseKernelBackend } from '../kernels/registry.js';
 import type { KernelBackend, LabStats, RgbBatch, StainFit } from '../kernels/types.js';
 import {
@@ -62,6 +70,8 @@ export interface NormalizeOptions extends StainOptions {
   sourceFit?: StainFit;
   /** Also render the hematoxylin-only and eosin-only images (stain-matrix methods). */
   singleStains?: boolean;
+  /** n·height·width bytes: only pixels whose byte is nonzero enter the fits (not with sourceFit). */
+  fitMask?: Uint8Array;
   out?: Uint8Array;
 }
 
@@ -108,6 +118,37 @@ const FIT_FAILURES: Record<number, string> = {
   2: 'degenerate stains (one colour, or no stain signal)',
 };
 
+/**
+ * Below this std (L in 0..100, a and b in 8-bit levels) in all three L*a*b*
+ * channels an image is one colour: half a quantization level of L, well under
+ * what any stained tissue shows. Reinhard would map it to the target's mean,
+ * a solid colour.
+ */
+export const REINHARD_MIN_STD = 0.5;
+const REINHARD_DEGENERATE = `degenerate colour statistics (one colour: every L*a*b* std < ${REINHARD_MIN_STD})`;
+
+function isOneColour(lab: LabStats): boolean {
+  return lab.std.every((s) => !(s >= REINHARD_MIN_STD));
+}
+
+/**
+ * The target that Reinhard's transform, fitted on all of an image's pixels
+ * (`all`), turns into the transform fitted on some of them (`some`):
+ * (x − μa)·σt'/σa + μt' = (x − μs)·σt/σs + μt for every x when
+ * σt' = σt·σa/σs and μt' = μt + (μa − μs)·σt/σs. A channel flat on `some` is
+ * shifted only, as the kernels do for a flat channel.
+ */
+function retarget(target: LabStats, all: LabStats, some: LabStats): LabStats {
+  const mean = [0, 0, 0];
+  const std = [0, 0, 0];
+  for (let c = 0; c < 3; c++) {
+    const gain = some.std[c]! < 1e-6 ? 1 : target.std[c]! / some.std[c]!;
+    std[c] = gain * all.std[c]!;
+    mean[c] = target.mean[c]! + (all.mean[c]! - some.mean[c]!) * gain;
+  }
+  return { mean, std, pixels: target.pixels };
+}
+
 async function sourceFits(backend: KernelBackend, batch: RgbBatch, r: Resolved): Promise<StainFit[]> {
   switch (r.method) {
     case 'macenko':
@@ -143,6 +184,9 @@ export async function fitStainTarget(images: RgbBatch | RgbBatch[], options: Sta
 async function fitTargetOn(backend: KernelBackend, pooled: RgbBatch, r: Resolved): Promise<StainTarget> {
   if (r.method === 'reinhard') {
     const [lab] = await backend.reinhardFit(pooled);
+    if (pooled.width * pooled.height === 0 || isOneColour(lab!)) {
+      throw new RangeError(`Expected a target image with colour variation but its fit failed: ${REINHARD_DEGENERATE}`);
+    }
     return { method: 'reinhard', lab: lab! };
   }
   const [fit] = await sourceFits(backend, pooled, r);
@@ -164,6 +208,9 @@ export function checkStainTarget(name: string, value: unknown, method: StainMeth
     const lab = checkObject(`${name}.lab`, t.lab);
     const std = checkNumberArray(`${name}.lab.std`, lab.std, 3);
     std.forEach((s, i) => checkNumber(`${name}.lab.std[${i}]`, s, 0));
+    if (isOneColour({ mean: [0, 0, 0], std, pixels: 0 })) {
+      throw invalidRange(`${name}.lab.std`, `a target with colour variation (some std ≥ ${REINHARD_MIN_STD}; all lower maps every image to one colour)`, std);
+    }
     return {
       method: 'reinhard',
       lab: { mean: checkNumberArray(`${name}.lab.mean`, lab.mean, 3), std, pixels: Number(lab.pixels ?? 0) },
@@ -182,7 +229,7 @@ function isBatchLike(v: unknown): boolean {
 /** Normalizes every image of a batch to a target. */
 export async function normalizeStain(batch: RgbBatch, options: NormalizeOptions = {}): Promise<NormalizeResult> {
   const b = checkBatch('batch', batch);
-  const r = resolve(options, ['target', 'sourceFit', 'singleStains', 'out']);
+  const r = resolve(options, ['target', 'sourceFit', 'singleStains', 'fitMask', 'out']);
   const { backend, reason } = await chooseKernelBackend(options.backend ?? 'auto');
 
   let target: StainTarget;
@@ -201,11 +248,41 @@ export async function normalizeStain(batch: RgbBatch, options: NormalizeOptions 
   if (options.out !== undefined && !(options.out instanceof Uint8Array && options.out.length === b.data.length)) {
     throw invalidRange('out', `a Uint8Array of ${b.data.length} bytes`, options.out);
   }
+  const pixels = b.n * b.height * b.width;
+  const mask = options.fitMask;
+  if (mask !== undefined) {
+    if (!(mask instanceof Uint8Array)) throw invalidType('fitMask', `a Uint8Array of ${pixels} bytes (one per pixel)`, mask);
+    if (mask.length !== pixels) throw invalidRange('fitMask', `a Uint8Array of ${pixels} bytes (one per pixel)`, mask);
+    if (options.sourceFit !== undefined) throw new RangeError('Expected options.fitMask or options.sourceFit, not both');
+  }
 
   if (target.method === 'reinhard') {
     const lab = await backend.reinhardFit(b);
-    const data = await backend.reinhardTransform(b, target.lab, options.out);
-    return { data, method: r.method, target, lab, unchanged: [], backend: reason };
+    const fitted: LabStats[] = [];
+    for (let i = 0; i < b.n; i++) {
+      const some = mask ? pixelsWhere(b, mask, i) : undefined;
+      if (!some) fitted.push(lab[i]!);
+      else fitted.push(some.width === 0 ? { mean: [0, 0, 0], std: [0, 0, 0], pixels: 0 } : (await backend.reinhardFit(some))[0]!);
+    }
+    const unchanged = fitted.flatMap((s, index) =>
+      s.pixels === 0 ? [{ index, reason: 'no pixel to fit (all masked out)' }] : isOneColour(s) ? [{ index, reason: REINHARD_DEGENERATE }] : []);
+    let data: Uint8Array;
+    if (!mask) {
+      data = await backend.reinhardTransform(b, target.lab, options.out);
+    } else {
+      data = options.out ?? new Uint8Array(b.data.length);
+      for (let i = 0; i < b.n; i++) {
+        if (unchanged.some((u) => u.index === i)) continue;
+        const image = imageAt(b, i);
+        await backend.reinhardTransform(image, retarget(target.lab, lab[i]!, fitted[i]!), data.subarray(i * image.data.length, (i + 1) * image.data.length));
+      }
+    }
+    // As the stain-matrix methods do for a failed fit: the image as it was, and why.
+    for (const { index } of unchanged) {
+      const image = imageAt(b, index).data;
+      data.set(image, index * image.length);
+    }
+    return { data, method: r.method, target, lab: fitted, unchanged, backend: reason };
   }
 
   let fits: StainFit[];
@@ -218,6 +295,13 @@ export async function normalizeStain(batch: RgbBatch, options: NormalizeOptions 
       status: checkInteger('sourceFit.status', f.status ?? 0, 0, 2),
     };
     fits = Array.from({ length: b.n }, () => one);
+  } else if (mask) {
+    fits = [];
+    for (let i = 0; i < b.n; i++) {
+      const some = pixelsWhere(b, mask, i);
+      // Fewer than 2 pixels to fit is what the fit itself says for fewer than 2 tissue pixels.
+      fits.push(some.width < 2 ? { he: [0, 0, 0, 0, 0, 0], maxC: [0, 0], tissuePixels: some.width, status: 1 } : (await sourceFits(backend, some, r))[0]!);
+    }
   } else {
     fits = await sourceFits(backend, b, r);
   }

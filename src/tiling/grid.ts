@@ -172,17 +172,23 @@ export function tissueFraction(s: Float64Array, m: GridMask, x0: number, y0: num
   return Math.min(1, Math.max(0, area / ((x2 - x1) * (y2 - y1))));
 }
 
-/** The tiles of one level: fully inside it (and the ROI), every `stride` px, with their tissue fraction. */
-export function tileGrid(request: GridRequest): TileGrid {
-  const r = checkObject('grid', request);
+/** The area tiles may occupy (level px) and how many fit in it: pure arithmetic, nothing allocated. */
+interface GridExtent {
+  left: number;
+  top: number;
+  columns: number;
+  rows: number;
+  stride: number;
+  readSize: number;
+  downsample: number;
+}
+
+function gridExtent(r: Record<string, unknown>): GridExtent {
   const levelWidth = checkInteger('grid.levelWidth', r.levelWidth, 1);
   const levelHeight = checkInteger('grid.levelHeight', r.levelHeight, 1);
   const downsample = r.downsample === undefined ? 1 : checkNumber('grid.downsample', r.downsample, Number.MIN_VALUE);
   const readSize = checkInteger('grid.readSize', r.readSize, 1);
   const stride = r.stride === undefined ? readSize : checkInteger('grid.stride', r.stride, 1);
-  const minTissue = r.minTissue === undefined ? 0 : checkNumber('grid.minTissue', r.minTissue, 0, 1);
-
-  // The area tiles may occupy, in level px.
   let left = 0, top = 0, right = levelWidth, bottom = levelHeight;
   if (r.roi !== undefined) {
     const roi = checkObject('grid.roi', r.roi);
@@ -193,6 +199,22 @@ export function tileGrid(request: GridRequest): TileGrid {
     right = Math.min(right, Math.floor((rx + rw) / downsample + 1e-9));
     bottom = Math.min(bottom, Math.floor((ry + rh) / downsample + 1e-9));
   }
+  const columns = right - left >= readSize ? Math.floor((right - left - readSize) / stride) + 1 : 0;
+  const rows = bottom - top >= readSize ? Math.floor((bottom - top - readSize) / stride) + 1 : 0;
+  return { left, top, columns, rows, stride, readSize, downsample };
+}
+
+/** The number of grid positions tileGrid would consider (columns × rows), without building the grid. */
+export function gridPositions(request: Omit<GridRequest, 'mask' | 'minTissue'>): number {
+  const e = gridExtent(checkObject('grid', request));
+  return e.columns * e.rows;
+}
+
+/** The tiles of one level: fully inside it (and the ROI), every `stride` px, with their tissue fraction. */
+export function tileGrid(request: GridRequest): TileGrid {
+  const r = checkObject('grid', request);
+  const { left, top, columns, rows, stride, readSize, downsample } = gridExtent(r);
+  const minTissue = r.minTissue === undefined ? 0 : checkNumber('grid.minTissue', r.minTissue, 0, 1);
   let mask: GridMask | undefined, sat: Float64Array | undefined;
   if (r.mask !== undefined) {
     const m = checkObject('grid.mask', r.mask);
@@ -204,8 +226,6 @@ export function tileGrid(request: GridRequest): TileGrid {
     sat = integralImage(mask.mask, width, height);
   }
 
-  const columns = right - left >= readSize ? Math.floor((right - left - readSize) / stride) + 1 : 0;
-  const rows = bottom - top >= readSize ? Math.floor((bottom - top - readSize) / stride) + 1 : 0;
   const tiles: GridTile[] = [];
   for (let row = 0; row < rows; row++) {
     for (let col = 0; col < columns; col++) {

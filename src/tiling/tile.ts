@@ -40,7 +40,7 @@ import {
   invalidRange,
   invalidType,
 } from '../errors.js';
-import { poolPixels, readImage, stackImages, writeFileAtomic, writeGrey, writeImage, type RgbBatch } from '../image.js';
+import { poolPixels, readImage, readImageHeader, stackImages, writeFileAtomic, writeGrey, writeImage, type RgbBatch } from '../image.js';
 import { openSlide, type OpenSlideOptions, type Slide } from '../slide/slide.js';
 import {
   STAIN_METHODS,
@@ -55,7 +55,8 @@ import type { StainFit } from '../kernels/types.js';
 import { detectTissue, type TissueMask } from '../tissue/detect.js';
 import type { TissueOptions } from '../tissue/options.js';
 import { labelTile, parseAnnotations, type AnnotationPolygon, type TileLabelOptions } from './annotations.js';
-import { planTiling, tileGrid, type GridTile, type Rect, type TilingPlan } from './grid.js';
+import { gridPositions, planTiling, tileGrid, type GridTile, type Rect, type TilingPlan } from './grid.js';
+import { checkMemory, formatBytes, memoryLimit, type MemoryLimit } from '../memory_budget.js';
 
 export const TILE_PNG_DEFAULTS: PngOptions = { level: 1, filter: 'adaptive' };
 
@@ -81,6 +82,11 @@ export interface TilePlanOptions {
   labelOptions?: TileLabelOptions;
   /** Tissue detection options, and `maxSize`: the thumbnail's longer side (default 1024). */
   tissue?: TissueOptions & { maxSize?: number };
+  /**
+   * Refuse a plan that needs more memory, in bytes (or a MemoryLimit): default
+   * HISTOFLOW_MAX_MEMORY, else 2 GiB (src/memory_budget.ts).
+   */
+  maxMemory?: number | MemoryLimit;
 }
 
 export interface TileReadOptions extends TilePlanOptions {
@@ -138,7 +144,50 @@ export interface SlideTilePlan {
   labels: string[];
 }
 
-const PLAN_KEYS = ['size', 'stride', 'level', 'mpp', 'minTissue', 'roi', 'annotations', 'labelOptions', 'tissue'];
+const PLAN_KEYS = ['size', 'stride', 'level', 'mpp', 'minTissue', 'roi', 'annotations', 'labelOptions', 'tissue', 'maxMemory'];
+
+/**
+ * Bytes one grid position may cost while planning and writing: its grid
+ * tile, planned tile, label and to-do entries (measured: 685 bytes per kept
+ * tile with all four alive). Positions are counted before the tissue mask
+ * decides which are kept, so this is the worst case: all tissue.
+ */
+export const PLAN_BYTES_PER_POSITION = 700;
+
+function checkLimitOption(value: unknown): MemoryLimit {
+  if (value !== null && typeof value === 'object') {
+    const l = checkObject('options.maxMemory', value);
+    return { bytes: checkInteger('options.maxMemory.bytes', l.bytes, 1), source: String(l.source ?? 'options.maxMemory') };
+  }
+  return memoryLimit(value as number | undefined, 'options.maxMemory');
+}
+
+/**
+ * What planning and tiling hold at once, before the thumbnail is read: the
+ * thumbnail with its mask, integral image and overview (15 bytes a pixel),
+ * every grid position (PLAN_BYTES_PER_POSITION), and two batches of tiles in
+ * flight (read, resampled, stacked). Over the limit, a MemoryLimitError.
+ */
+function checkPlanMemory(
+  slide: Slide, tiling: TilingPlan, maxSize: number, batchSize: number, roi: Rect | undefined, limit: MemoryLimit,
+): void {
+  const level = slide.levels[tiling.level]!;
+  const base = slide.levels[0]!;
+  const scale = Math.min(1, maxSize / Math.max(base.width, base.height));
+  const thumbnailBytes = Math.max(1, Math.round(base.width * scale)) * Math.max(1, Math.round(base.height * scale)) * 15;
+  const positions = gridPositions({
+    levelWidth: level.width, levelHeight: level.height, downsample: tiling.downsample,
+    readSize: tiling.readSize, stride: tiling.readStride, ...(roi ? { roi } : {}),
+  });
+  const planBytes = positions * PLAN_BYTES_PER_POSITION;
+  const batchBytes = 2 * Math.min(batchSize, Math.max(positions, 1)) * (tiling.readSize ** 2 * 2 + tiling.size ** 2 * 2) * 3;
+  checkMemory(
+    `tiling level ${tiling.level} (${level.width}x${level.height}) at size ${tiling.size}, stride ${tiling.stride} ` +
+      `(${positions} grid positions ${formatBytes(planBytes)}, thumbnail ${formatBytes(thumbnailBytes)}, tile batches ${formatBytes(batchBytes)})`,
+    planBytes + thumbnailBytes + batchBytes,
+    limit,
+  );
+}
 const READ_KEYS = [...PLAN_KEYS, 'normalize', 'target', 'batchSize', 'reader', 'cacheBytes'];
 const SLIDE_KEYS = [...READ_KEYS, 'format', 'quality', 'png', 'resume', 'onProgress', 'signal'];
 
@@ -174,6 +223,7 @@ export async function planSlideTiles(slide: Slide, options: TilePlanOptions = {}
   const maxSize = tissueOptions.maxSize === undefined ? 1024 : checkInteger('options.tissue.maxSize', tissueOptions.maxSize, 16, 16384);
   const polygons = o.annotations === undefined ? null : await loadAnnotations(o.annotations);
   const labelOptions = o.labelOptions === undefined ? {} : checkObject('options.labelOptions', o.labelOptions);
+  const limit = checkLimitOption(o.maxMemory);
 
   const tiling = planTiling(slide.levels, slide.mpp?.x ?? null, {
     size,
@@ -185,6 +235,9 @@ export async function planSlideTiles(slide: Slide, options: TilePlanOptions = {}
   if (tiling.readSize > level.width || tiling.readSize > level.height) {
     throw invalidRange('options.size', `tiles that fit level ${tiling.level} (${level.width}x${level.height}) when read at ${tiling.readSize} px`, size);
   }
+  // The batch size is a read option (checked by the caller); planning alone reads no batches beyond the default's.
+  const batchSize = typeof o.batchSize === 'number' ? o.batchSize : 64;
+  checkPlanMemory(slide, tiling, maxSize, batchSize, o.roi as Rect | undefined, limit);
   const thumbnail = await slide.thumbnail(maxSize);
   const { maxSize: _drop, ...rest } = tissueOptions as TissueOptions & { maxSize?: number };
   const tissue = await detectTissue(thumbnail.image, { ...rest, downsample: thumbnail.downsample });
@@ -246,10 +299,13 @@ function sample<T>(items: readonly T[], count: number): T[] {
   return Array.from({ length: count }, (_, i) => items[Math.floor(((i + 0.5) * items.length) / count)]!);
 }
 
-async function prepareNormalizer(plan: SlideTilePlan, method: StainMethod | null, target: unknown): Promise<Normalizer | null> {
+async function prepareNormalizer(plan: SlideTilePlan, method: StainMethod | null, target: unknown, limit: MemoryLimit): Promise<Normalizer | null> {
   if (method === null) return null;
   let fitted: StainTarget | undefined;
   if (typeof target === 'string') {
+    // The target image decoded (3 bytes a pixel) and, for the stain-matrix methods, the fit's scratch (13).
+    const header = await readImageHeader(target);
+    checkMemory(`the stain target ${target} (${header.width}x${header.height})`, header.width * header.height * (method === 'reinhard' ? 3 : 16), limit);
     fitted = await fitStainTarget(await readImage(target), { method });
   } else if (target !== undefined) {
     fitted = checkStainTarget('options.target', target, method);
@@ -316,7 +372,7 @@ export async function* slideBatches(slide: Slide, options: TileReadOptions = {})
   checkKnownKeys('options', o, READ_KEYS);
   const { normalize, batchSize } = checkReadOptions(o);
   const plan = await planSlideTiles(slide, o as TilePlanOptions, READ_KEYS.filter((k) => !PLAN_KEYS.includes(k)));
-  const norm = await prepareNormalizer(plan, normalize, o.target);
+  const norm = await prepareNormalizer(plan, normalize, o.target, checkLimitOption(o.maxMemory));
   yield* batchesOf(plan, plan.tiles, batchSize, norm);
 }
 
@@ -414,7 +470,7 @@ export async function tileSlide(path: string, dir: string, options: TileSlideOpt
           ` (${plan.total} grid positions at level ${plan.tiling.level}); lower options.minTissue or check the slide`,
       );
     }
-    const norm = await prepareNormalizer(plan, normalize, o.target);
+    const norm = await prepareNormalizer(plan, normalize, o.target, checkLimitOption(o.maxMemory));
 
     await makeDirectory(dir, 'dir');
     const setupDone = performance.now();

@@ -17,13 +17,14 @@ async function png(path: string): Promise<Buffer> {
 }
 
 for (const command of ['tile', 'predict-slide'] as const) {
-  test(`${command} --out under /proc fails within seconds with exit 1, naming --out and the path`, async (t) => {
+  test(`${command} --out under /proc fails (no loop) with exit 1, naming --out and the path`, async (t) => {
     const started = Date.now();
     const extra = command === 'predict-slide' ? ['--model', 'builtin:redness'] : [];
     const r = await histoflow(command, SLIDE, ...extra, '--out', '/proc/histoflow-x/y');
     t.is(r.code, 1, r.stderr);
     t.regex(r.stderr, /--out \/proc\/histoflow-x\/y: .*proc pseudo-filesystem/);
-    t.true(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+    // The hang looped forever; 60 s is far above a loaded CI machine's startup (about 1 s alone).
+    t.true(Date.now() - started < 60_000, `took ${Date.now() - started} ms`);
   });
 }
 
