@@ -175,17 +175,22 @@ export {
   type TilingRequest,
 } from './tiling/grid.js';
 export {
+  AnnotationIndex,
+  EXCLUSION_LABEL,
   UNNAMED_LABEL,
   clipRing,
   labelTile,
   parseAnnotations,
+  polygonOf,
   polygonRectArea,
   ringArea,
   tileCoverage,
   type AnnotationPolygon,
+  type Annotations,
   type TileLabel,
   type TileLabelOptions,
 } from './tiling/annotations.js';
+export { asapLabel, parseAsapXml } from './tiling/asap.js';
 export {
   DEFAULT_CACHE_BYTES,
   MAX_REGION_PIXELS,
@@ -291,6 +296,26 @@ export { DATA_SPLITS, openScoringData, type DataSplit, type ScoringData } from '
 export { PredictionHolesError, predictSubmission, submissionCsv, type PredictSubmissionOptions, type PredictSubmissionResult } from './inference/submission.js';
 export { EVALUATE_SPLITS, evaluateModel, type EvaluateOptions, type EvaluateSplit, type EvaluationReport } from './inference/evaluate.js';
 export { BN_MOMENTUM, ZOO_MODELS, buildModel, compileForTraining, isZooModel, setDropoutSeeds, type BuildModelOptions, type BuiltModel, type ZooModel } from './models/zoo.js';
+export { ModelNotFoundError, loadModel, saveModel, type LoadedModel, type ModelCard } from './models/io.js';
+export { createPredictor, type Predictor } from './models/predict.js';
+export {
+  CHANNEL_ORDERS,
+  ONNX_MODEL,
+  ONNX_OUTPUTS,
+  ONNX_PROVIDERS,
+  createOnnxPredictor,
+  loadOnnxModel,
+  onnxCardPath,
+  readOnnxCard,
+  resolveOnnxModel,
+  type ChannelOrder,
+  type LoadedOnnxModel,
+  type OnnxBackend,
+  type OnnxCard,
+  type OnnxOutput,
+  type OnnxProvider,
+} from './models/onnx.js';
+export { openPredictor, type LoadedPredictor, type OpenPredictorOptions } from './inference/score.js';
 export { train, binaryCrossEntropy, type TrainHooks, type TrainResult, type TrainState } from './train/train.js';
 export { AUGMENT_PRESETS, DEFAULT_AUGMENT, type RunArgs, type TrainOptions } from './train/options.js';
 export { LR_SCHEDULES, learningRateAt, getLearningRate, setLearningRate, type LrSchedule } from './train/schedule.js';

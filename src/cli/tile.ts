@@ -30,7 +30,7 @@ export const TILE_FLAGS = defineFlags({
   target: { type: 'string', value: 'T', help: 'stain target: an image, or a JSON target (histoflow stain --json); default: the method\'s reference' },
   format: { type: 'choice', value: 'F', choices: TILE_OUTPUT_FORMATS, help: '{choices} (default png)' },
   quality: { type: 'int', value: 'Q', min: 0, help: 'JPEG quality 1..100 (default 90)' },
-  annotations: { type: 'string', value: 'A', help: 'GeoJSON polygons (level-0 px): each tile gets the label covering ≥ 50 % of it' },
+  annotations: { type: 'string', value: 'A', help: 'GeoJSON (QuPath) or ASAP XML polygons (level-0 px): each tile gets the label covering ≥ 50 % of it' },
   'tissue-channel': { type: 'choice', value: 'C', choices: TISSUE_CHANNELS, help: '{choices}: what Otsu thresholds on the thumbnail (default saturation)' },
   'exclude-pen': { type: 'boolean', help: 'drop red, green and blue pen ink from the tissue mask' },
   thumbnail: { type: 'int', value: 'N', min: 16, max: 16384, help: 'longer side of the thumbnail the mask is computed on (default 1024)' },

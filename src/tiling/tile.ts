@@ -54,7 +54,8 @@ import {
 import type { StainFit } from '../kernels/types.js';
 import { detectTissue, type TissueMask } from '../tissue/detect.js';
 import type { TissueOptions } from '../tissue/options.js';
-import { labelTile, parseAnnotations, type AnnotationPolygon, type TileLabelOptions } from './annotations.js';
+import { AnnotationIndex, labelTile, parseAnnotations, type AnnotationPolygon, type TileLabelOptions } from './annotations.js';
+import { looksLikeXml, parseAsapXml } from './asap.js';
 import { gridPositions, planTiling, tileGrid, type GridTile, type Rect, type TilingPlan } from './grid.js';
 import { checkMemory, formatBytes, memoryLimit, type MemoryLimit } from '../memory_budget.js';
 
@@ -76,7 +77,7 @@ export interface TilePlanOptions {
   minTissue?: number;
   /** Only tiles inside this rectangle (level-0 px). */
   roi?: Rect;
-  /** GeoJSON (a path or the parsed object), coordinates in level-0 px: gives each tile a label and its coverage. */
+  /** Annotations (a GeoJSON or ASAP XML file, or parsed GeoJSON), coordinates in level-0 px: gives each tile a label and its coverage. */
   annotations?: string | Record<string, unknown>;
   /** How annotations label tiles (minCoverage 0.5, background null). */
   labelOptions?: TileLabelOptions;
@@ -199,11 +200,12 @@ async function loadAnnotations(value: unknown): Promise<AnnotationPolygon[]> {
     } catch (e) {
       throw new Error(`Cannot read the annotations file ${value}: ${(e as Error).message}`);
     }
+    if (looksLikeXml(text)) return parseAsapXml(text, value);
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch (e) {
-      throw new RangeError(`Expected GeoJSON in ${value} but it is not JSON: ${(e as Error).message}`);
+      throw new RangeError(`Expected GeoJSON or ASAP XML in ${value} but it is neither: ${(e as Error).message}`);
     }
     return parseAnnotations(json);
   }
@@ -221,7 +223,7 @@ export async function planSlideTiles(slide: Slide, options: TilePlanOptions = {}
   const minTissue = o.minTissue === undefined ? 0.5 : checkNumber('options.minTissue', o.minTissue, 0, 1);
   const tissueOptions = o.tissue === undefined ? {} : checkObject('options.tissue', o.tissue);
   const maxSize = tissueOptions.maxSize === undefined ? 1024 : checkInteger('options.tissue.maxSize', tissueOptions.maxSize, 16, 16384);
-  const polygons = o.annotations === undefined ? null : await loadAnnotations(o.annotations);
+  const polygons = o.annotations === undefined ? null : new AnnotationIndex(await loadAnnotations(o.annotations));
   const labelOptions = o.labelOptions === undefined ? {} : checkObject('options.labelOptions', o.labelOptions);
   const limit = checkLimitOption(o.maxMemory);
 
