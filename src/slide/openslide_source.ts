@@ -8,7 +8,7 @@ import type { NativeAddon, NativeSlideHandle } from '../../bindings/binding.js';
 import { loadAddon, requireAddon } from '../../bindings/loader.js';
 import { withCallerStack } from '../errors.js';
 import type { RgbBatch } from '../kernels/types.js';
-import { statedMpp, type MppReading } from './mpp.js';
+import { omeMpp, statedMpp, type MppReading } from './mpp.js';
 import { micronsPerPixel } from './tiff.js';
 import type { SlideLevel, SlideSource } from './types.js';
 
@@ -24,7 +24,7 @@ export async function openslideVendor(path: string): Promise<string> {
 
 /**
  * openslide.mpp-x/y, else aperio.MPP (OpenSlide drops an unparsable one, e.g. 9e999, but it is still
- * stated), else tiff.X/YResolution with tiff.ResolutionUnit (OpenSlide 3.4 leaves generic TIFF's mpp unset).
+ * stated), else an OME-XML description's PhysicalSizeX/Y, else tiff.X/YResolution with tiff.ResolutionUnit (OpenSlide 3.4 leaves generic TIFF's mpp unset).
  * An unusable stated value is treated as absent, with a warning (mpp.ts), as the sharp reader does.
  */
 export function openslideMpp(props: Record<string, string>): MppReading {
@@ -32,6 +32,8 @@ export function openslideMpp(props: Record<string, string>): MppReading {
   if (stated?.mpp) return stated;
   const aperio = statedMpp(props['aperio.MPP']);
   if (aperio || stated) return aperio ?? stated!;
+  const ome = omeMpp(props['tiff.ImageDescription'] ?? '');
+  if (ome) return ome;
   const unit = { centimeter: 3, inch: 2 }[props['tiff.ResolutionUnit'] ?? ''] ?? 1;
   const rx = micronsPerPixel(Number(props['tiff.XResolution']), unit);
   const ry = micronsPerPixel(Number(props['tiff.YResolution'] ?? props['tiff.XResolution']), unit);

@@ -25,7 +25,7 @@ import sharp, { type Sharp } from 'sharp';
 
 import type { RgbBatch } from '../kernels/types.js';
 import type { DetectedFormat } from './format.js';
-import { statedMpp } from './mpp.js';
+import { omeMpp, statedMpp } from './mpp.js';
 import { micronsPerPixel, readTiffDirectories, type TiffDirectory } from './tiff.js';
 import type { SlideLevel, SlideSource } from './types.js';
 
@@ -108,15 +108,17 @@ function tiffLayout(pages: TiffDirectory[]): Layout {
   const candidates = ome ? base.subifds : [...base.subifds, ...pages.slice(1)];
   const levels = [level(base, base), ...candidates.filter((d) => isReduction(d, base)).map((d) => level(d, base))];
   levels.sort((a, b) => b.width - a.width);
+  // OME-XML's PhysicalSizeX/Y first (what OME-TIFF writers state), else the resolution tags.
+  const stated = ome ? omeMpp(base.description) : null;
   const mx = micronsPerPixel(base.xResolution, base.resolutionUnit);
   const my = micronsPerPixel(base.yResolution || base.xResolution, base.resolutionUnit);
   return {
     format: ome ? 'ome-tiff' : base.tileWidth > 0 ? 'generic-tiff' : 'tiff',
     levels,
     associated: new Map(),
-    mpp: mx && my ? { x: mx, y: my } : null,
+    mpp: stated ? stated.mpp : mx && my ? { x: mx, y: my } : null,
     properties,
-    warnings: [],
+    warnings: stated?.warnings ?? [],
   };
 }
 
