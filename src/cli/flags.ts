@@ -41,10 +41,12 @@ export interface ChoiceFlag extends FlagCommon {
   /** Old names and what they are called now: the error says so. */
   readonly renamed?: Readonly<Record<string, string>>;
 }
+/** A length of time: 90s, 15m, 1.5h, 1h30m or plain seconds; parses to seconds, > 0 and ≤ max (seconds). */
+export interface DurationFlag extends FlagCommon { readonly type: 'duration'; readonly max?: number }
 /** Strings collected from every occurrence (and split on `separator` when given, blanks dropped). */
 export interface ListFlag extends FlagCommon { readonly type: 'list'; readonly separator?: string }
 
-export type Flag = BooleanFlag | StringFlag | IntFlag | NumberFlag | ChoiceFlag | ListFlag;
+export type Flag = BooleanFlag | StringFlag | IntFlag | NumberFlag | DurationFlag | ChoiceFlag | ListFlag;
 /** A command's options by long name (without the dashes); -h, --help is implicit. */
 export type FlagTable = Readonly<Record<string, Flag>>;
 
@@ -53,6 +55,7 @@ type Defaulted<F, V> = F extends { readonly default: unknown } ? V : V | undefin
 export type FlagValue<F> =
   F extends BooleanFlag ? boolean
   : F extends IntFlag | NumberFlag ? Defaulted<F, number>
+  : F extends DurationFlag ? number | undefined
   : F extends { readonly type: 'choice'; readonly choices: readonly (infer C)[] } ? Defaulted<F, C>
   : F extends ListFlag ? string[] | undefined
   : Defaulted<F, string>;
@@ -88,6 +91,8 @@ function expected(flag: Flag): string {
     }
     case 'choice':
       return `one of ${flag.choices.join(', ')}`;
+    case 'duration':
+      return `a duration such as 90s, 15m, 1.5h or 1h30m${flag.max === undefined ? '' : ` (at most ${flag.max} s)`}`;
     case 'boolean':
       return 'no value';
     default:
@@ -110,6 +115,16 @@ const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 /** A value for a numeric flag may start with '-' (a negative number); any other such value is a forgotten one. */
 const NEGATIVE_NUMBER = /^-(\d|\.\d)/;
 
+const DURATION_UNITS: Record<string, number> = { h: 3600, m: 60, s: 1 };
+
+/** '1h30m' → 5400, '15m' → 900, '1.5h' → 5400, '90' → 90 (seconds); NaN for anything else. */
+export function parseDuration(text: string): number {
+  if (DECIMAL.test(text)) return Number(text);
+  const parts = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(text);
+  if (!parts || text === '') return NaN;
+  return ['h', 'm', 's'].reduce((sum, unit, i) => sum + Number(parts[i + 1] ?? 0) * DURATION_UNITS[unit]!, 0);
+}
+
 /** One flag's string (or strings) as its type, or an error naming it. */
 function convert(name: string, flag: Flag, raw: string | string[] | true): unknown {
   switch (flag.type) {
@@ -129,6 +144,11 @@ function convert(name: string, flag: Flag, raw: string | string[] | true): unkno
     case 'int': {
       const v = Number(raw);
       if (!/^[+-]?[0-9]+$/.test(raw as string) || v < flag.min || v > (flag.max ?? Number.MAX_SAFE_INTEGER)) throw flagError(name, flag, raw as string);
+      return v;
+    }
+    case 'duration': {
+      const v = parseDuration(raw as string);
+      if (!(v > 0) || v > (flag.max ?? Infinity)) throw flagError(name, flag, raw as string);
       return v;
     }
     case 'number': {

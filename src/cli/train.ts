@@ -22,6 +22,7 @@ export const TRAIN_FLAGS = defineFlags({
   lr: { type: 'number', value: 'LR', min: 0, max: 10, help: 'Adam\'s base learning rate (default 0.001)' },
   schedule: { type: 'choice', value: 'S', choices: ['cosine', 'step', 'constant'], help: 'cosine (default) | step | constant' },
   patience: { type: 'int', value: 'P', min: 0, max: 100_000, help: 'stop after P epochs without a better validation AUC\n(default 5; 0 = never)' },
+  'time-budget': { type: 'duration', value: 'T', max: 366 * 86_400, help: 'start no epoch that would end after T (15m, 1.5h, 90s)\nof wall time; best/ keeps the best epoch' },
   augment: { type: 'string', value: 'A', help: `${Object.keys(AUGMENT_PRESETS).join(' | ')} (default ${DEFAULT_AUGMENT}) or a pipeline .json` },
   crop: { type: 'int', value: 'N', min: 8, max: 4096, help: 'train on random NxN crops, predict on the centre crop\n(faster; PCam\'s label is about the centre 32x32)' },
   normalize: { type: 'choice', value: 'M', choices: ['macenko', 'vahadane', 'reinhard', 'ruifrok'], help: 'stain-normalize first: {choices}' },
@@ -31,7 +32,7 @@ export const TRAIN_FLAGS = defineFlags({
   val: { type: 'number', value: 'F', min: 0, max: 1, help: 'validation fraction without a valid split (default 0.2)' },
   'group-by': { type: 'string', value: 'K', help: 'keep groups (e.g. slide) on one side of the split' },
   out: { type: 'string', value: 'DIR', help: 'run folder (default runs/<model>-<date>)' },
-  resume: { type: 'boolean', help: 'continue the run in --out from its last finished epoch\n(--epochs and --patience may change)' },
+  resume: { type: 'boolean', help: 'continue the run in --out from its last finished epoch\n(--epochs, --patience and --time-budget may change)' },
   json: { type: 'boolean', help: 'no progress; the last line is a JSON summary' },
 });
 
@@ -58,7 +59,7 @@ export function parseTrainArgs(argv: string[]): { options: TrainOptions; json: b
     data: values.data, model: values.model, augment: values.augment, target: values.target, groupBy: values['group-by'], out: values.out,
     resume: values.resume || undefined,
     width: values.width, epochs: values.epochs, crop: values.crop, batchSize: values.batch, learningRate: values.lr, schedule: values.schedule,
-    patience: values.patience, normalize: values.normalize, backend: values.backend, seed: values.seed, validation: values.val,
+    patience: values.patience, timeBudget: values['time-budget'], normalize: values.normalize, backend: values.backend, seed: values.seed, validation: values.val,
   } satisfies TrainOptions;
   const options: TrainOptions = {};
   for (const [key, v] of Object.entries(given)) if (v !== undefined) (options as Record<string, unknown>)[key] = v;

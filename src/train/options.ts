@@ -45,6 +45,12 @@ export interface TrainOptions {
   schedule?: LrSchedule;
   /** Stop after this many epochs without a better validation AUC; 0 never stops early (default 5). */
   patience?: number;
+  /**
+   * Seconds of wall time this call may take: no epoch starts that the longest
+   * epoch so far says would end past it (the first always runs); best/ holds
+   * the best epoch as always. Default: none.
+   */
+  timeBudget?: number;
   /** A preset name (none, d4, light, strong), a pipeline JSON file, or a pipeline object (default light). */
   augment?: string | AugmentPipelineInput;
   /**
@@ -81,6 +87,8 @@ export interface RunArgs {
   learningRate: number;
   schedule: LrSchedule;
   patience: number;
+  /** Seconds this call may take (TrainOptions.timeBudget), or null. */
+  timeBudget: number | null;
   /** The augmentation pipeline as given (preset resolved, file read). */
   augment: AugmentPipelineInput;
   /** The preset name or file the pipeline came from. */
@@ -95,7 +103,7 @@ export interface RunArgs {
 }
 
 export const TRAIN_OPTION_KEYS = [
-  'data', 'model', 'width', 'epochs', 'batchSize', 'learningRate', 'schedule', 'patience', 'augment', 'crop', 'normalize',
+  'data', 'model', 'width', 'epochs', 'batchSize', 'learningRate', 'schedule', 'patience', 'timeBudget', 'augment', 'crop', 'normalize',
   'target', 'backend', 'seed', 'validation', 'groupBy', 'out', 'resume',
 ] as const;
 
@@ -140,6 +148,7 @@ export async function resolveRunArgs(options: TrainOptions): Promise<RunArgs> {
     learningRate: o.learningRate === undefined ? 1e-3 : checkNumber('learningRate', o.learningRate, 0, 10),
     schedule: o.schedule === undefined ? 'cosine' : checkOneOf('schedule', o.schedule, LR_SCHEDULES),
     patience: o.patience === undefined ? 5 : checkInteger('patience', o.patience, 0, 100_000),
+    timeBudget: o.timeBudget === undefined ? null : checkTimeBudget(o.timeBudget),
     augment: pipeline,
     augmentSource: source,
     crop: o.crop === undefined ? null : checkInteger('crop', o.crop, 8, 4096),
@@ -152,6 +161,12 @@ export async function resolveRunArgs(options: TrainOptions): Promise<RunArgs> {
   };
 }
 
+function checkTimeBudget(value: unknown): number {
+  const v = checkNumber('timeBudget', value, 0, 366 * 86_400);
+  if (v <= 0) throw invalidRange('timeBudget', 'a number of seconds > 0', v);
+  return v;
+}
+
 function checkValidation(value: unknown): number {
   const v = checkNumber('validation', value, 0, 1);
   if (v <= 0 || v >= 1) throw invalidRange('validation', 'a fraction strictly between 0 and 1', v);
@@ -159,8 +174,8 @@ function checkValidation(value: unknown): number {
 }
 
 /**
- * A resumed run takes its recorded args; `epochs` and `patience` may be
- * changed (train longer, stop later); any other option given must equal the
+ * A resumed run takes its recorded args; `epochs`, `patience` and
+ * `timeBudget` (this call's) may be changed (train longer, stop later); any other option given must equal the
  * recorded one (a RangeError naming it otherwise).
  */
 export function resumeArgs(recorded: RunArgs, options: TrainOptions, backend: TrainingBackend): RunArgs {
@@ -169,6 +184,7 @@ export function resumeArgs(recorded: RunArgs, options: TrainOptions, backend: Tr
   const args = { ...recorded };
   if (o.epochs !== undefined) args.epochs = checkInteger('epochs', o.epochs, 1, 100_000);
   if (o.patience !== undefined) args.patience = checkInteger('patience', o.patience, 0, 100_000);
+  args.timeBudget = o.timeBudget === undefined ? null : checkTimeBudget(o.timeBudget);
   if (o.resume !== undefined) checkBoolean('resume', o.resume);
   const same: Array<[keyof TrainOptions, unknown]> = [
     ['data', recorded.data], ['model', recorded.model], ['width', recorded.width], ['batchSize', recorded.batchSize],

@@ -70,6 +70,8 @@ export interface TrainState {
 }
 
 export interface TrainResult {
+  /** The time budget ended the run before args.epochs (see outOfTime). */
+  stopped_by_time_budget: boolean;
   /** The run folder. */
   run: string;
   /** best/ (what predict and evaluate load). */
@@ -221,7 +223,7 @@ async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }
 
-function resultOf(run: string, state: TrainState, resumedFrom: number, data: TrainingData): TrainResult {
+function resultOf(run: string, state: TrainState, resumedFrom: number, data: TrainingData, outOfTime: boolean): TrainResult {
   const seconds = state.history.reduce((s, r) => s + r.seconds, 0);
   const trainSeconds = state.history.reduce((s, r) => s + (r.images_per_s > 0 ? data.train.size / r.images_per_s : 0), 0);
   return {
@@ -229,13 +231,14 @@ function resultOf(run: string, state: TrainState, resumedFrom: number, data: Tra
     best_val_auc: state.best?.val_auc ?? Number.NaN, best_epoch: state.best?.epoch ?? 0,
     epochs: state.epoch, backend: state.backend, seconds,
     images_per_s: trainSeconds > 0 ? (data.train.size * state.history.length) / trainSeconds : 0,
-    stopped_early: state.stoppedEarly, resumed_from: resumedFrom,
+    stopped_early: state.stoppedEarly, stopped_by_time_budget: outOfTime, resumed_from: resumedFrom,
     train_images: data.train.size, val_images: data.validation.size, skipped: data.skipped.length,
   };
 }
 
 /** Trains (or resumes) a run; see the file comment and options.ts. */
 export async function train(options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const startedAt = performance.now();
   const log = hooks.quiet ? () => undefined : (hooks.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
   const { run, args, resumed } = await resolveRun(options);
   const { backend } = await useTrainingBackend(resumed?.backend ?? args.backend);
@@ -253,8 +256,8 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     const resumedFrom = state.epoch;
     if (resumed) log(`resuming ${run} after epoch ${state.epoch} on ${backend}`);
     else await startRunFolder(run, data, state, log);
-    await runEpochs({ run, args, data, model, card, hooks, log }, state);
-    return resultOf(run, state, resumedFrom, data);
+    const outOfTime = await runEpochs({ run, args, data, model, card, hooks, log, startedAt }, state);
+    return resultOf(run, state, resumedFrom, data, outOfTime);
   } finally {
     model?.dispose();
     data.close();
@@ -271,6 +274,8 @@ interface EpochContext {
   card: ModelCard;
   hooks: TrainHooks;
   log: (line: string) => void;
+  /** performance.now() when train() was called (the time budget counts from it). */
+  startedAt: number;
 }
 
 /** The run folder and its arguments: the recorded ones merged with `options` for a resume, else `options` resolved. */
@@ -352,12 +357,16 @@ async function startRunFolder(run: string, data: TrainingData, state: TrainState
     `${data.skipped.length ? `, ${data.skipped.length} skipped (first: ${data.skipped[0]!.reason}; all in ${SKIPPED_JSON})` : ''} → ${run}`);
 }
 
-/** Epochs from state.epoch until args.epochs or an early stop, each trained, validated and recorded. */
-async function runEpochs(ctx: EpochContext, state: TrainState): Promise<void> {
+/**
+ * Epochs from state.epoch until args.epochs, an early stop or the time budget,
+ * each trained, validated and recorded. True when the time budget stopped it.
+ */
+async function runEpochs(ctx: EpochContext, state: TrainState): Promise<boolean> {
   const { args, data, model } = ctx;
   const loader = new BatchLoader(data.train, state.pipeline, { batchSize: args.batchSize, shuffle: true, seed: args.seed, prefetch: 2, reuse: true, tf });
   const stepsPerEpoch = loader.length;
   while (state.epoch < args.epochs && !state.stoppedEarly) {
+    if (outOfTime(ctx, state)) return true;
     const e = state.epoch;
     await setEpochLearningRate(model.optimizer, args, e);
     const started = performance.now();
@@ -373,6 +382,23 @@ async function runEpochs(ctx: EpochContext, state: TrainState): Promise<void> {
     logEpoch(ctx, state, row, better);
     ctx.hooks.onEpoch?.(row, state);
   }
+  return false;
+}
+
+/**
+ * Whether the next epoch would end past args.timeBudget, judged by the
+ * longest epoch recorded (training + validation); said in the log when so.
+ * The first epoch of a run always starts (nothing to judge by).
+ */
+function outOfTime(ctx: EpochContext, state: TrainState): boolean {
+  const budget = ctx.args.timeBudget;
+  if (budget === null || state.history.length === 0) return false;
+  const elapsed = (performance.now() - ctx.startedAt) / 1000;
+  const longest = state.history.reduce((m, r) => Math.max(m, r.seconds), 0);
+  if (elapsed + longest <= budget) return false;
+  ctx.log(`time budget: ${elapsed.toFixed(0)} s of ${budget} s used and an epoch takes up to ${longest.toFixed(0)} s: stopping after epoch ${state.epoch} ` +
+    `(best ${state.best!.val_auc.toFixed(4)} at epoch ${state.best!.epoch}; --resume with a larger --time-budget continues)`);
+  return true;
 }
 
 /** Sets epoch `e`'s learning rate of the schedule, after reseating the optimizer from the second epoch on (see the file comment). */

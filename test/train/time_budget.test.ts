@@ -1,0 +1,62 @@
+/**
+ * train's time budget (issue 15): no epoch starts that the longest epoch so far
+ * says would end past the budget; the first always runs; best/ is kept; a
+ * resume takes a new budget. Durations parse as people type them.
+ */
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import test from 'ava';
+
+import { parseDuration, parseFlags } from '../../src/cli/flags.js';
+import { TRAIN_FLAGS } from '../../src/cli/train.js';
+import { synthPatches } from '../../src/synth/dataset.js';
+import { train } from '../../src/train/train.js';
+import { nativeAvailable } from '../support/tfjs_support.js';
+
+const BACKEND = nativeAvailable ? ('native' as const) : ('tfjs-cpu' as const);
+let root = '', data = '';
+
+test.before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'hf-budget-'));
+  data = join(root, 'synth');
+  await synthPatches(data, { n: 64, seed: 3, size: 48, workers: 0 });
+});
+test.after.always(async () => {
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+const run = (out: string, extra: Record<string, unknown>) =>
+  ({ data, out: join(root, out), width: 0.125, batchSize: 16, epochs: 4, patience: 0, backend: BACKEND, seed: 1, ...extra });
+
+test('durations: 90s, 15m, 1.5h, 1h30m and plain seconds; anything else is an error naming --time-budget', (t) => {
+  t.is(parseDuration('90s'), 90);
+  t.is(parseDuration('15m'), 900);
+  t.is(parseDuration('1.5h'), 5400);
+  t.is(parseDuration('1h30m'), 5400);
+  t.is(parseDuration('2m30s'), 150);
+  t.is(parseDuration('45'), 45);
+  for (const bad of ['', '15 m', '1d', 'm', '0x10', '1h1h']) t.true(Number.isNaN(parseDuration(bad)), bad);
+  t.is(parseFlags('train', TRAIN_FLAGS, ['--time-budget', '15m']).values['time-budget'], 900);
+  for (const bad of ['0', '0s', '-5m', 'soon', '400d']) {
+    t.throws(() => parseFlags('train', TRAIN_FLAGS, ['--time-budget', bad]), { message: /--time-budget/ }, bad);
+  }
+});
+
+test('a budget shorter than an epoch stops after the first epoch, keeping best/; a resume with a large budget runs on', async (t) => {
+  const r = await train(run('short', { timeBudget: 0.001 }), { quiet: true });
+  t.true(r.stopped_by_time_budget);
+  t.false(r.stopped_early);
+  t.is(r.epochs, 1);
+  t.true((await stat(join(r.checkpoint, 'model.json'))).isFile());
+  const resumed = await train({ out: r.run, resume: true, timeBudget: 3600 }, { quiet: true });
+  t.false(resumed.stopped_by_time_budget);
+  t.is(resumed.epochs, 4);
+});
+
+test('a budget that the epochs fit in changes nothing', async (t) => {
+  const r = await train(run('long', { timeBudget: 3600 }), { quiet: true });
+  t.false(r.stopped_by_time_budget);
+  t.is(r.epochs, 4);
+});
