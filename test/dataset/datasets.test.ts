@@ -63,7 +63,7 @@ test('Kaggle layout: bad rows and orphan images are reported skips, not crashes'
   t.regex(reasons, new RegExp(`${ids[1]}: .*label '2' is not 0 or 1`));
   t.regex(reasons, new RegExp(`${ids[2]}: .*label '' is not 0 or 1`));
   t.regex(reasons, new RegExp(`${ids[0]}: .*duplicate id`));
-  t.regex(reasons, /deadbeef: .*no image train\/deadbeef\.tif/);
+  t.regex(reasons, /deadbeef: .*no image train\/deadbeef\.\(tif\|jpg\|png\)/);
   t.regex(reasons, new RegExp(`${ids[7]}: image without a row`));
 });
 
