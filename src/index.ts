@@ -260,7 +260,7 @@ export {
   type TruthMask,
 } from './synth/slide.js';
 export { readKaggleLayout, readLabelCsv, type DatasetEntry, type DatasetSkip, type KaggleLayout } from './dataset/kaggle.js';
-export { PCAM_SPLITS, PcamReader, pcamFiles, type PcamSplit } from './dataset/pcam.js';
+export { MAX_GUNZIP_BYTES, PCAM_SPLITS, PcamReader, pcamFiles, type PcamSplit } from './dataset/pcam.js';
 export { PACK_SOURCES, packDataset, type PackOptions, type PackResult, type PackSourceKind } from './dataset/pack.js';
 export { stratifiedSplit, type Split, type SplitOptions } from './dataset/split.js';
 export {

@@ -6,13 +6,14 @@
  */
 import { checkOutputPath } from '../output.js';
 import { EVALUATE_SPLITS, evaluateModel } from '../inference/evaluate.js';
+import { ONNX_PROVIDERS } from '../models/onnx.js';
 import { RENAMED_TRAINING_BACKENDS, TRAINING_BACKENDS } from '../tfjs/backend.js';
 import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { modelFlagError } from './predict.js';
 import { Progress, status } from './progress.js';
 
 export const EVALUATE_FLAGS = defineFlags({
-  model: { type: 'string', value: 'M', help: 'run folder, model folder or model.json (required)' },
+  model: { type: 'string', value: 'M', help: 'run folder, model folder, model.json or X.onnx (required)' },
   data: { type: 'string', value: 'D', help: 'labelled dataset' },
   split: {
     type: 'choice', value: 'S', choices: EVALUATE_SPLITS,
@@ -20,7 +21,8 @@ export const EVALUATE_FLAGS = defineFlags({
   },
   tta: { type: 'boolean', help: 'average the 8 flips/rotations of each image' },
   batch: { type: 'int', value: 'B', min: 1, max: 65536, default: 64, help: 'images per forward pass (default {default})' },
-  backend: { type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], renamed: RENAMED_TRAINING_BACKENDS, default: 'auto', help: '{choices} (default {default})' },
+  backend: { type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], renamed: RENAMED_TRAINING_BACKENDS, default: 'auto', help: 'TF.js models: {choices} (default {default})' },
+  provider: { type: 'choice', value: 'P', choices: ONNX_PROVIDERS, help: 'ONNX models: onnxruntime\'s execution provider, {choices} (default cpu)' },
   out: { type: 'string', value: 'DIR', help: 'output folder (default: the run\'s or model\'s folder/evaluation)' },
   bootstrap: { type: 'int', value: 'N', min: 1, max: 1_000_000, default: 1000, help: 'bootstrap resamples for the AUC interval (default {default})' },
   seed: { type: 'int', value: 'S', min: 0, default: 0, help: 'bootstrap seed (default {default})' },
@@ -34,8 +36,10 @@ Score a trained model on labelled data: ROC AUC with a bootstrap 95% confidence
 interval, accuracy at 0.5, the confusion matrix, the ROC curve (roc.png,
 roc.csv), every score (scores.csv) and evaluation.json, in --out.
 M is a training run folder (its best/ checkpoint), a model folder or its
-model.json. D is a Kaggle folder (test/ with test_labels.csv, or train/ with
-train_labels.csv), a packed file with labels, or PatchCamelyon HDF5.
+model.json, or an ONNX model (X.onnx with its card X.card.json, or a folder
+with model.onnx), run by onnxruntime-node. D is a Kaggle folder (test/ with
+test_labels.csv, or train/ with train_labels.csv), a packed file with labels,
+or PatchCamelyon HDF5 (.h5 or .h5.gz).
 --split val scores the validation ids of the run (runs/NAME/split.json) on
 the data the run trained on (or D); it is the default when M is a run folder
 and no --data is given. Unreadable or unlabelled images are left out and listed.
@@ -53,12 +57,13 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
   if (values.data === '') throw new TypeError('Expected a path for --data but received an empty string');
   if (values.out === '') throw new TypeError('Expected a folder for --out but received an empty string');
   if (values.out !== undefined) await checkOutputPath('--out', values.out, 'folder');
-  const { split, backend, batch: batchSize, bootstrap, seed } = values;
+  const { split, backend, provider, batch: batchSize, bootstrap, seed } = values;
   const quiet = values.json;
   let progress: Progress | undefined;
   let shown = 0;
   const r = await evaluateModel({
     model: values.model, tta: values.tta, batchSize, backend, bootstrap, seed,
+    ...(provider === undefined ? {} : { provider }),
     ...(values.data === undefined ? {} : { data: values.data }),
     ...(split === undefined ? {} : { split }),
     ...(values.out === undefined ? {} : { out: values.out }),

@@ -5,19 +5,21 @@
  */
 import { DATA_SPLITS } from '../inference/data.js';
 import { ModelNotFoundError } from '../models/io.js';
+import { ONNX_PROVIDERS } from '../models/onnx.js';
 import { PredictionHolesError, checkOutFile, predictSubmission } from '../inference/submission.js';
 import { RENAMED_TRAINING_BACKENDS, TRAINING_BACKENDS } from '../tfjs/backend.js';
 import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { Progress, status } from './progress.js';
 
 export const PREDICT_FLAGS = defineFlags({
-  model: { type: 'string', value: 'M', help: 'run folder, model folder or model.json (required)' },
+  model: { type: 'string', value: 'M', help: 'run folder, model folder, model.json or X.onnx (required)' },
   data: { type: 'string', value: 'D', help: 'dataset (required)' },
   out: { type: 'string', value: 'FILE', help: 'the CSV to write (required)' },
   split: { type: 'choice', value: 'S', choices: DATA_SPLITS, default: 'test', help: '{choices} (default {default})' },
   tta: { type: 'boolean', help: 'average the 8 flips/rotations of each image' },
   batch: { type: 'int', value: 'B', min: 1, max: 65536, default: 64, help: 'images per forward pass (default {default})' },
-  backend: { type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], renamed: RENAMED_TRAINING_BACKENDS, default: 'auto', help: '{choices} (default {default})' },
+  backend: { type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], renamed: RENAMED_TRAINING_BACKENDS, default: 'auto', help: 'TF.js models: {choices} (default {default})' },
+  provider: { type: 'choice', value: 'P', choices: ONNX_PROVIDERS, help: 'ONNX models: onnxruntime\'s execution provider, {choices} (default cpu)' },
   'fill-unreadable': { type: 'number', value: 'P', min: 0, max: 1, help: 'write P (0..1) for ids without a readable image' },
   json: { type: 'boolean', help: 'print one JSON summary line, no progress' },
 });
@@ -27,9 +29,11 @@ export const PREDICT_HELP = `Usage: histoflow predict --model M --data D --out F
 
 Write the Kaggle submission (id,label with label = P(tumour), one row per image)
 of a trained model. M is a training run folder (its best/ checkpoint), a model
-folder or its model.json. D is a Kaggle folder (test/<id>.tif, rows in
-sample_submission.csv's order), a packed file (ids = record ids) or PatchCamelyon
-HDF5 (an ..._x.h5 file or a folder with --split; ids = indices).
+folder or its model.json, or an ONNX model (X.onnx with its card X.card.json,
+or a folder with model.onnx), run by onnxruntime-node. D is a Kaggle folder
+(test/<id>.tif, rows in sample_submission.csv's order), a packed file (ids =
+record ids) or PatchCamelyon HDF5 (an ..._x.h5 or .h5.gz file, or a folder
+with --split; ids = indices).
 If an image is missing or cannot be decoded, the ids are listed and nothing is
 written, unless --fill-unreadable P writes probability P for them.
 The CSV is written atomically.
@@ -52,13 +56,14 @@ export async function predictCommand(argv: string[]): Promise<number> {
     if (!values[flag]) throw new TypeError(`Expected a path for --${flag} but received none`);
   }
   await checkOutFile('--out', values.out);
-  const { split, backend, batch: batchSize, 'fill-unreadable': fill } = values;
+  const { split, backend, provider, batch: batchSize, 'fill-unreadable': fill } = values;
   const quiet = values.json;
   let progress: Progress | undefined;
   let shown = 0;
   try {
     const r = await predictSubmission({
       model: values.model!, data: values.data!, out: values.out!, split, tta: values.tta, batchSize, backend,
+      ...(provider === undefined ? {} : { provider }),
       ...(fill === undefined ? {} : { fillUnreadable: fill }),
       onProgress: (done, total) => {
         progress ??= new Progress(values.tta ? 'predict (tta)' : 'predict', total, { quiet });

@@ -8,6 +8,7 @@
 import { checkOutputPath } from '../output.js';
 import { BUILTIN_MODELS, loadSlidePredictor } from '../heatmap/load_predictor.js';
 import { predictSlide, type PredictSlideOptions } from '../heatmap/predict_slide.js';
+import { ONNX_PROVIDERS } from '../models/onnx.js';
 import { SLIDE_READERS } from '../slide/slide.js';
 import { RENAMED_TRAINING_BACKENDS, TRAINING_BACKENDS } from '../tfjs/backend.js';
 import { memoryLimit } from '../memory_budget.js';
@@ -15,7 +16,7 @@ import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { Progress, status } from './progress.js';
 
 export const PREDICT_SLIDE_FLAGS = defineFlags({
-  model: { type: 'string', value: 'M', help: `a trained model folder, or ${BUILTIN_MODELS.join(', ')} (test/debug: each tile's mean redness)` },
+  model: { type: 'string', value: 'M', help: `a trained model folder, an X.onnx (with X.card.json), or ${BUILTIN_MODELS.join(', ')} (test/debug: each tile's mean redness)` },
   out: { type: 'string', value: 'DIR', help: 'output folder (required)' },
   level: { type: 'int', value: 'L', min: 0, help: 'pyramid level to read (default 0), or' },
   mpp: { type: 'number', value: 'M', help: 'target µm/px: the coarsest level at least that fine, resampled' },
@@ -26,10 +27,14 @@ export const PREDICT_SLIDE_FLAGS = defineFlags({
   'min-tissue': { type: 'number', value: 'F', help: 'predict tiles with tissue fraction ≥ F, 0..1 (default 0.5)' },
   batch: { type: 'int', value: 'B', min: 0, help: 'tiles per model call (default 64)' },
   thumbnail: { type: 'int', value: 'N', min: 16, max: 16384, help: 'longer side of the thumbnail (mask and overlay; default 1024)' },
+  detections: { type: 'boolean', help: 'also write detections.geojson: one QuPath detection per tile, measurement probability' },
+  'overlay-downsample': { type: 'int', value: 'D', min: 1, help: 'level-0 px per px of overlay.tif (default: the smallest power of two giving ≤ 32 Mpx; 1 = level 0)' },
+  'report-size': { type: 'int', value: 'N', min: 64, max: 32768, help: 'longer side of the report viewer\'s slide image (default 8192)' },
   backend: {
     type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], renamed: RENAMED_TRAINING_BACKENDS, default: 'auto',
     help: 'TF.js backend for a trained model: {choices} (default {default})',
   },
+  provider: { type: 'choice', value: 'P', choices: ONNX_PROVIDERS, help: 'onnxruntime execution provider for an ONNX model: {choices} (default cpu)' },
   reader: { type: 'choice', value: 'R', choices: SLIDE_READERS, help: '{choices} (default auto)' },
   'max-memory': { type: 'string', value: 'SIZE', help: 'refuse a plan that needs more memory (e.g. 512M, 8G; default $HISTOFLOW_MAX_MEMORY, else 2G)' },
   json: { type: 'boolean', help: 'print the summary as JSON (last line), no progress' },
@@ -41,8 +46,12 @@ Tile the slide's tissue, run the model on every tile and write into DIR:
 probability.png (grey = 255·p, alpha 0 = no tissue; one pixel per stride),
 probability.f32 + probability.json (raw little-endian float32, NaN = no
 tissue, and its header), overlay.png (thumbnail + viridis map + colour bar),
-thumbnail.png, regions.geojson (regions ≥ threshold, level-0 px), tiles.csv,
-report.html (self-contained) and summary.json. Nothing is left in DIR on error.
+probability.npy (the same map for numpy.load), overlay.tif (the map in
+viridis, tiled pyramidal RGBA TIFF over the slide, downsample in summary.json),
+thumbnail.png, regions.geojson (regions ≥ threshold as QuPath annotations,
+level-0 px), tiles.csv, report.html + report_files/ (zoomable viewer; opens
+from disk), summary.json, and with --detections detections.geojson. Nothing is
+left in DIR on error.
 
 ${optionsHelp(PREDICT_SLIDE_FLAGS)}`;
 
@@ -69,17 +78,33 @@ export async function predictSlideCommand(argv: string[]): Promise<number> {
     reader: values.reader,
     maxMemory: values['max-memory'] === undefined ? undefined : memoryLimit(values['max-memory']),
     tissue: values.thumbnail === undefined ? undefined : { maxSize: values.thumbnail },
+    detections: values.detections,
+    overlayDownsample: values['overlay-downsample'],
+    reportSize: values['report-size'],
   };
   for (const k of Object.keys(options) as (keyof PredictSlideOptions)[]) if (options[k] === undefined) delete options[k];
 
   const quiet = values.json;
-  const predictor = await loadSlidePredictor(values.model, { backend: values.backend, ...(options.batchSize ? { batchSize: options.batchSize } : {}) });
+  const predictor = await loadSlidePredictor(values.model, {
+    backend: values.backend, ...(options.batchSize ? { batchSize: options.batchSize } : {}), ...(values.provider ? { provider: values.provider } : {}),
+  });
   let progress: Progress | undefined;
   let shown = 0;
   options.onProgress = (done, total) => {
     progress ??= new Progress('predict', total, { quiet });
     progress.tick(done - shown);
     shown = done;
+  };
+  let writing: Progress | undefined;
+  options.onWrite = (done, total, next) => {
+    if (!writing) {
+      // Prediction is over: its bar keeps its line.
+      progress?.end();
+      progress = undefined;
+      writing = new Progress('write', total, { quiet });
+    }
+    writing.tick(done === 0 ? 0 : 1, next);
+    if (done === total) writing.end();
   };
   const result = await predictSlide(positionals[0]!, predictor, options);
   progress?.end();

@@ -10,9 +10,19 @@
  * disagree on N is an Error naming the file and what is wrong.
  * h5wasm's node build opens host paths directly, so a slice read touches
  * only its chunks.
+ *
+ * PatchCamelyon is distributed gzipped (..._x.h5.gz): a gzip file is read
+ * without a manual gunzip, by streaming it through zlib into a temporary
+ * file (HDF5 needs random access; the copy is never whole in memory), at
+ * most `maxGunzipBytes`, removed when the reader closes or the process exits.
  */
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { closeSync, createReadStream, createWriteStream, existsSync, openSync, readSync, rmSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
 
 import h5wasm from 'h5wasm/node';
 
@@ -22,10 +32,21 @@ import type { RgbBatch } from '../kernels/types.js';
 export const PCAM_SPLITS = ['train', 'valid', 'test'] as const;
 export type PcamSplit = (typeof PCAM_SPLITS)[number];
 
-/** The x and y file names of a split in a folder. */
+/** An x file's name: ..._x.h5, or ..._x.h5.gz as PatchCamelyon is distributed. */
+export const PCAM_X_FILE = /_x\.h5(\.gz)?$/i;
+
+/** `stem.h5`, or `stem.h5.gz` when only that exists. */
+const plainOrGz = (stem: string) => (!existsSync(`${stem}.h5`) && existsSync(`${stem}.h5.gz`) ? `${stem}.h5.gz` : `${stem}.h5`);
+
+/** The x and y file names of a split in a folder (each .h5, or .h5.gz when only that is there). */
 export function pcamFiles(dir: string, split: PcamSplit): { x: string; y: string } {
   const stem = join(dir, `camelyonpatch_level_2_split_${split}`);
-  return { x: `${stem}_x.h5`, y: `${stem}_y.h5` };
+  return { x: plainOrGz(`${stem}_x`), y: plainOrGz(`${stem}_y`) };
+}
+
+/** The y file beside an x file (..._y.h5, or ..._y.h5.gz when only that exists). */
+export function pcamLabelsBeside(xPath: string): string {
+  return plainOrGz(xPath.replace(PCAM_X_FILE, '_y'));
 }
 
 type H5Dataset = InstanceType<typeof h5wasm.Dataset>;
@@ -38,6 +59,55 @@ async function h5Path(path: string): Promise<string> {
 }
 
 const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** The largest decompressed size read from a gzip file by default: PCam's largest, train x, is 7.2 GB. */
+export const MAX_GUNZIP_BYTES = 16 * 1024 ** 3;
+
+function isGzip(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(2);
+    return readSync(fd, buf, 0, 2, 0) === 2 && buf[0] === 0x1f && buf[1] === 0x8b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Temporary folders of decompressed files still open, removed at exit if their reader was never closed. */
+const gunzipped = new Set<string>();
+let exitHook = false;
+const removeTemp = (dir: string) => {
+  gunzipped.delete(dir);
+  rmSync(dir, { recursive: true, force: true });
+};
+
+/** `path` decompressed into a temporary file (see the file comment); Errors name `path` and what is wrong. */
+async function gunzipToTemp(path: string, maxBytes: number): Promise<{ file: string; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'histoflow-h5-'));
+  if (!exitHook) process.once('exit', () => [...gunzipped].forEach(removeTemp));
+  exitHook = true;
+  gunzipped.add(dir);
+  const file = join(dir, basename(path).replace(/\.gz$/i, '') || 'data.h5');
+  let bytes = 0;
+  const limit = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      bytes += chunk.length;
+      if (bytes > maxBytes) done(new Error(`it decompresses to more than ${maxBytes} bytes (maxGunzipBytes)`));
+      else done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(createReadStream(path), createGunzip(), limit, createWriteStream(file));
+  } catch (e) {
+    removeTemp(dir);
+    const code = (e as { code?: string }).code ?? '';
+    const message = e instanceof Error ? e.message : String(e);
+    const why = code === 'ENOSPC' ? `no space left in ${tmpdir()} for its decompressed copy (set TMPDIR to a larger disk, or gunzip it once)`
+      : code.startsWith('Z_') ? `${message} (a corrupt or truncated gzip file)` : message;
+    throw new Error(`cannot decompress ${path}: ${why}`);
+  }
+  return { file, dir };
+}
 
 /**
  * Whether a file starts with the HDF5 signature (at 0, or after a user block
@@ -57,20 +127,37 @@ function isHdf5(path: string): boolean {
   }
 }
 
-function openDataset(path: string, name: string): { file: H5File; ds: H5Dataset } {
-  if (!isHdf5(path)) throw new Error(`cannot open ${path} as HDF5: no HDF5 signature (not an HDF5 file, or truncated)`);
-  let file: H5File;
+/** An open dataset; `temp`: the folder of its decompressed copy when the file was gzipped. */
+type Opened = { file: H5File; ds: H5Dataset; temp?: string };
+
+/** Opens dataset `name` of `path`; a gzipped file is read from a decompressed copy. */
+async function openDataset(path: string, name: string, maxGunzipBytes: number): Promise<Opened> {
+  let local = await h5Path(path);
+  let temp: string | undefined;
+  if (isGzip(local)) ({ file: local, dir: temp } = await gunzipToTemp(local, maxGunzipBytes));
+  const fail = (why: string): never => {
+    if (temp) removeTemp(temp);
+    throw new Error(why);
+  };
+  if (!isHdf5(local)) fail(`cannot open ${path} as HDF5: no HDF5 signature (not an HDF5 file, or truncated)${temp ? ' once decompressed' : ''}`);
+  let file!: H5File;
   try {
-    file = new h5wasm.File(path, 'r');
+    file = new h5wasm.File(local, 'r');
   } catch (e) {
-    throw new Error(`cannot open ${path} as HDF5: ${e instanceof Error ? e.message : String(e)}`);
+    fail(`cannot open ${path} as HDF5: ${e instanceof Error ? e.message : String(e)}`);
   }
   const ds = file.get(name);
   if (!(ds instanceof h5wasm.Dataset)) {
     file.close();
-    throw new Error(`${path} has no dataset '${name}' (PatchCamelyon files hold 'x' or 'y')`);
+    fail(`${path} has no dataset '${name}' (PatchCamelyon files hold 'x' or 'y')`);
   }
-  return { file, ds };
+  return { file, ds: ds as H5Dataset, ...(temp ? { temp } : {}) };
+}
+
+/** Closes an opened file and removes its decompressed copy, if any. */
+function closeOpened(o: Opened): void {
+  o.file.close();
+  if (o.temp) removeTemp(o.temp);
 }
 
 export class PcamReader {
@@ -78,11 +165,11 @@ export class PcamReader {
   readonly height: number;
   readonly width: number;
   readonly hasLabels: boolean;
-  readonly #x: { file: H5File; ds: H5Dataset };
-  readonly #y: { file: H5File; ds: H5Dataset; path: string } | undefined;
+  readonly #x: Opened;
+  readonly #y: (Opened & { path: string }) | undefined;
   #closed = false;
 
-  private constructor(x: { file: H5File; ds: H5Dataset }, y: { file: H5File; ds: H5Dataset; path: string } | undefined, shape: number[]) {
+  private constructor(x: Opened, y: (Opened & { path: string }) | undefined, shape: number[]) {
     this.#x = x;
     this.#y = y;
     this.count = shape[0]!;
@@ -91,31 +178,35 @@ export class PcamReader {
     this.hasLabels = y !== undefined;
   }
 
-  /** Opens an x file and, when given, its y file; checks shapes and types. */
-  static async open(xPath: string, yPath?: string): Promise<PcamReader> {
+  /**
+   * Opens an x file and, when given, its y file (either may be gzipped);
+   * checks shapes and types.
+   */
+  static async open(xPath: string, yPath?: string, options: { maxGunzipBytes?: number } = {}): Promise<PcamReader> {
     if (typeof xPath !== 'string' || xPath.length === 0) throw invalidType('xPath', 'an HDF5 file path', xPath);
     if (yPath !== undefined && (typeof yPath !== 'string' || yPath.length === 0)) throw invalidType('yPath', 'an HDF5 file path', yPath);
+    const maxGunzipBytes = options.maxGunzipBytes === undefined ? MAX_GUNZIP_BYTES : checkInteger('options.maxGunzipBytes', options.maxGunzipBytes, 1);
     for (const p of [xPath, yPath]) if (p !== undefined && !existsSync(p)) throw new Error(`${p} does not exist`);
-    const x = openDataset(await h5Path(xPath), 'x');
-    const bad = (file: { file: H5File }, why: string): never => {
-      file.file.close();
+    const x = await openDataset(xPath, 'x', maxGunzipBytes);
+    const bad = (file: Opened, why: string): never => {
+      closeOpened(file);
       throw new Error(why);
     };
     const shape = x.ds.shape ?? [];
     if (shape.length !== 4 || shape[3] !== 3) bad(x, `${xPath}: dataset 'x' has shape [${shape.join(', ')}], expected N x H x W x 3`);
     if (x.ds.dtype !== '<B' && x.ds.dtype !== '>B' && x.ds.dtype !== '|B') bad(x, `${xPath}: dataset 'x' is ${x.ds.dtype}, expected uint8`);
-    let y: { file: H5File; ds: H5Dataset } | undefined;
+    let y: Opened | undefined;
     if (yPath !== undefined) {
       try {
-        y = openDataset(await h5Path(yPath), 'y');
+        y = await openDataset(yPath, 'y', maxGunzipBytes);
       } catch (e) {
-        x.file.close();
+        closeOpened(x);
         throw e;
       }
       const ys = y.ds.shape ?? [];
       const n = ys.reduce((a, b) => a * b, 1);
       if (ys.length < 1 || ys[0] !== shape[0] || n !== shape[0]) {
-        y.file.close();
+        closeOpened(y);
         bad(x, `${yPath}: dataset 'y' has shape [${ys.join(', ')}], expected ${shape[0]} x 1 x 1 x 1 (one label per image of ${xPath})`);
       }
     }
@@ -145,7 +236,7 @@ export class PcamReader {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#x.file.close();
-    this.#y?.file.close();
+    closeOpened(this.#x);
+    if (this.#y) closeOpened(this.#y);
   }
 }

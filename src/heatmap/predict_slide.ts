@@ -6,11 +6,15 @@
  *   probability.png   8-bit grey + alpha, one pixel per cell (grey = round(255·p), alpha 0 = no data)
  *   probability.f32   the map as little-endian float32, row major, NaN = no data
  *   probability.json  its header: width, height, stride, level, downsample, mpp, tile size, …
+ *   probability.npy   the same floats as NumPy .npy v1.0 ('<f4', shape (height, width)), npy.ts
+ *   overlay.tif       the map in viridis as a tiled pyramidal RGBA TIFF over the slide at a stated downsample, overlay_tiff.ts
  *   overlay.png       thumbnail + map in viridis + colour bar
  *   thumbnail.png     the thumbnail the tissue mask was computed on
- *   regions.geojson   cells ≥ threshold as polygons in level-0 px, with area and probabilities
+ *   regions.geojson   cells ≥ threshold as QuPath annotations (polygons in level-0 px) with their scores, regions.ts
+ *   detections.geojson  with options.detections: one QuPath detection per tile with its probability, detections.ts
  *   tiles.csv         x, y (level 0), level, size, tissue_fraction, probability per tile
- *   report.html       all of it on one self-contained page
+ *   report.html       all of it on one page, with a zoomable viewer over report_files/ (deep_zoom.ts)
+ *   report_files/     OpenSeadragon and the Deep Zoom tiles of the slide and the map
  *   summary.json      the report's figures
  *
  * All or nothing: every input (options, the model's input size, the slide,
@@ -29,7 +33,11 @@ import { writeFileAtomic, type RgbBatch } from '../image.js';
 import { openSlide, type OpenSlideOptions, type Slide } from '../slide/slide.js';
 import type { TissueOptions } from '../tissue/options.js';
 import { planBatches, planSlideTiles, type SlideTilePlan, type TilePlanOptions } from '../tiling/tile.js';
+import { VIEWER_FOLDER, writeViewerFiles } from './deep_zoom.js';
+import { tileDetections, type DetectionCollection } from './detections.js';
+import { encodeNpyFloat32 } from './npy.js';
 import { blendMap, withColourBar } from './overlay.js';
+import { overlayGeometry, writeOverlayTiff, type OverlayGeometry } from './overlay_tiff.js';
 import { checkPredictions, checkPredictor, withDihedralTta, type SlidePredictorSpec, type TilePredictor } from './predictor.js';
 import { encodeProbabilityF32, encodeProbabilityPng, probabilityMap, type PlacedProbability, type ProbabilityMap } from './probability_map.js';
 import { tumourRegions, type RegionCollection } from './regions.js';
@@ -59,8 +67,16 @@ export interface PredictSlideOptions {
   reader?: OpenSlideOptions['reader'];
   /** Refuse a tile plan that needs more memory (bytes, or a memoryLimit(); default $HISTOFLOW_MAX_MEMORY, else 2 GiB). */
   maxMemory?: TilePlanOptions['maxMemory'];
+  /** Also write detections.geojson: one QuPath detection per tile (default false). */
+  detections?: boolean;
+  /** overlay.tif's level-0 px per px (default: see overlay_tiff.ts; at most MAX_OVERLAY_PIXELS px). */
+  overlayDownsample?: number;
+  /** Longer side of the report viewer's slide image, px (default 8192; the slide downsampled to it). */
+  reportSize?: number;
   /** Called after every batch: tiles predicted of the total. */
   onProgress?: (done: number, total: number) => void;
+  /** Called as the outputs are written: steps done of the total, and the one starting next (or 'done'). */
+  onWrite?: (done: number, total: number, next: string) => void;
 }
 
 export interface PredictSlideResult extends HeatmapSummary {
@@ -68,19 +84,26 @@ export interface PredictSlideResult extends HeatmapSummary {
   outputs: Record<string, string>;
 }
 
-const KEYS = ['out', 'level', 'mpp', 'size', 'stride', 'tta', 'batchSize', 'minTissue', 'threshold', 'tissue', 'reader', 'maxMemory', 'onProgress'];
+const KEYS = ['out', 'level', 'mpp', 'size', 'stride', 'tta', 'batchSize', 'minTissue', 'threshold', 'tissue', 'reader', 'maxMemory', 'detections', 'overlayDownsample', 'reportSize', 'onProgress', 'onWrite'];
+
+/** The report viewer's default image size (longer side): up to 7 bytes a pixel (slide RGB + map RGBA) while it is written, about 350 MB at 8192 x 6144. */
+export const DEFAULT_REPORT_SIZE = 8192;
 
 const FILES = {
   probability: 'probability.png',
   probabilityRaw: 'probability.f32',
   probabilityHeader: 'probability.json',
+  probabilityNpy: 'probability.npy',
+  overlayTiff: 'overlay.tif',
   overlay: 'overlay.png',
   thumbnail: 'thumbnail.png',
   regions: 'regions.geojson',
   tiles: 'tiles.csv',
   report: 'report.html',
+  reportFiles: VIEWER_FOLDER,
   summary: 'summary.json',
 } as const;
+const DETECTIONS_FILE = 'detections.geojson';
 
 function pngOf(image: RgbBatch): Promise<Buffer> {
   return sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
@@ -96,18 +119,22 @@ export async function predictSlide(slidePath: string, predictor: SlidePredictorS
   const folder = new StagedFolder(request.out, request.outExists);
   try {
     const plan = await planTissueTiles(slide, slidePath, request);
+    const { width, height } = slide.levels[0]!;
+    // Checked before the folder is touched: an explicit overlayDownsample may be too fine.
+    const overlay = overlayGeometry(width, height, request.overlayDownsample);
     const stage = await folder.open('.predict-slide-');
     const placed = await predictTiles(plan, request);
     const heatmap = heatmapOf(slide, plan, placed, request.threshold);
+    const detections = request.detections ? detectionsOf(plan, placed, request.threshold) : null;
     const summary = summarize(slidePath, slide, plan, placed, heatmap, request);
+    Object.assign(summary, { overlayDownsample: overlay.downsample, overlayWidth: overlay.width, overlayHeight: overlay.height, detections: detections?.features.length ?? null });
     const header = probabilityHeader(plan, heatmap, request);
     const csv = tilesCsv(plan, placed);
     const overlayPng = await pngOf(withColourBar(blendMap(plan.thumbnail.image, plan.thumbnail.downsample, heatmap.map, heatmap.cellSize0)));
     const thumbnailPng = await pngOf(plan.thumbnail.image);
-    summary.seconds = (performance.now() - started) / 1000;
-    await writeStaged(stage, { heatmap, header, csv, overlayPng, thumbnailPng, summary });
+    await writeStaged(stage, slide, { heatmap, header, csv, overlayPng, thumbnailPng, summary, overlay, detections, reportSize: request.reportSize, started, onWrite: request.onWrite });
     // Every output exists: move them into place.
-    const outputs = await folder.commit(FILES);
+    const outputs = await folder.commit(detections ? { ...FILES, detections: DETECTIONS_FILE } : FILES);
     return { ...summary, outputs };
   } catch (e) {
     await folder.abandon();
@@ -133,7 +160,11 @@ interface SlideRequest {
   maxMemory: unknown;
   tissue: unknown;
   reader: OpenSlideOptions['reader'];
+  detections: boolean;
+  overlayDownsample: number | undefined;
+  reportSize: number;
   progress: PredictSlideOptions['onProgress'];
+  onWrite: PredictSlideOptions['onWrite'];
   /** The predictor's name and input size. */
   model: SlidePredictorSpec;
   /** The predictor, with dihedral TTA added when it does not handle it. */
@@ -158,11 +189,15 @@ async function checkRequest(slidePath: string, predictor: SlidePredictorSpec, op
   const threshold = o.threshold === undefined ? 0.5 : checkNumber('options.threshold', o.threshold, 0, 1);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidType('options.onProgress', 'a function', o.onProgress);
   const progress = o.onProgress as PredictSlideOptions['onProgress'];
+  if (o.onWrite !== undefined && typeof o.onWrite !== 'function') throw invalidType('options.onWrite', 'a function', o.onWrite);
+  const detections = o.detections === undefined ? false : checkBoolean('options.detections', o.detections);
+  const overlayDownsample = o.overlayDownsample === undefined ? undefined : checkInteger('options.overlayDownsample', o.overlayDownsample, 1, 1 << 20);
+  const reportSize = o.reportSize === undefined ? DEFAULT_REPORT_SIZE : checkInteger('options.reportSize', o.reportSize, 64, 1 << 15);
   const existing = await stat(out).catch(() => null);
   if (existing && !existing.isDirectory()) throw invalidRange('options.out', 'a folder (or a path to create one at)', out);
   const predict = model.handlesTta ? model.predict : withDihedralTta(model.predict);
   return {
-    out, outExists: existing !== null, size, tta, batchSize, minTissue, threshold,
+    out, outExists: existing !== null, size, tta, batchSize, minTissue, threshold, detections, overlayDownsample, reportSize, onWrite: o.onWrite as PredictSlideOptions['onWrite'],
     stride: o.stride, level: o.level, mpp: o.mpp, maxMemory: o.maxMemory, tissue: o.tissue, reader: o.reader as OpenSlideOptions['reader'],
     progress, model, predict,
   };
@@ -266,6 +301,14 @@ function summarize(slidePath: string, slide: Slide, plan: SlideTilePlan, placed:
     regions: regions.features.length,
     model: r.model.name,
     tta: r.tta,
+    // Filled in by predictSlide and writeStaged.
+    overlayDownsample: 0,
+    overlayWidth: 0,
+    overlayHeight: 0,
+    reportWidth: 0,
+    reportHeight: 0,
+    reportDownsample: 0,
+    detections: null,
     seconds: 0,
   };
 }
@@ -304,18 +347,62 @@ function tilesCsv(plan: SlideTilePlan, placed: readonly PlacedProbability[]): st
     `${Math.round(t.x0)},${Math.round(t.y0)},${tiling.level},${tiling.readSize},${t.tissue.toFixed(4)},${placed[i]!.probability.toFixed(6)}`)].join('\n') + '\n';
 }
 
-/** Writes every output of FILES into the staging folder. */
-async function writeStaged(stage: string, o: { heatmap: Heatmap; header: Record<string, unknown>; csv: string; overlayPng: Buffer; thumbnailPng: Buffer; summary: HeatmapSummary }): Promise<void> {
+/** detections.geojson: every tile predicted, in plan order. */
+function detectionsOf(plan: SlideTilePlan, placed: readonly PlacedProbability[], threshold: number): DetectionCollection {
+  const { readSize, readStride, downsample } = plan.tiling;
+  const tiles = plan.tiles.map((t, i) => ({ x0: t.x0, y0: t.y0, tissue: t.tissue, probability: placed[i]!.probability }));
+  return tileDetections(tiles, { readSize, readStride, downsample, threshold });
+}
+
+interface StagedOutputs {
+  heatmap: Heatmap;
+  header: Record<string, unknown>;
+  csv: string;
+  overlayPng: Buffer;
+  thumbnailPng: Buffer;
+  summary: HeatmapSummary;
+  overlay: OverlayGeometry;
+  detections: DetectionCollection | null;
+  reportSize: number;
+  /** performance.now() when the call began: summary.seconds counts up to the last output. */
+  started: number;
+  onWrite: PredictSlideOptions['onWrite'];
+}
+
+/**
+ * Writes every output of FILES (and detections.geojson) into the staging
+ * folder: the small files at once, then the slow ones one after the other
+ * (overlay.tif, the viewer's Deep Zoom tiles), telling onWrite as it goes.
+ */
+async function writeStaged(stage: string, slide: Slide, o: StagedOutputs): Promise<void> {
   const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
+  const { map, cellSize0, mpp0 } = o.heatmap;
+  const steps = ['maps and regions', FILES.overlayTiff, 'report slide image', 'report Deep Zoom tiles', FILES.report];
+  let done = 0;
+  const next = () => o.onWrite?.(done, steps.length, steps[done++] ?? 'done');
+  next();
   await Promise.all([
-    writeFileAtomic(join(stage, FILES.probability), await encodeProbabilityPng(o.heatmap.map)),
-    writeFileAtomic(join(stage, FILES.probabilityRaw), encodeProbabilityF32(o.heatmap.map)),
+    writeFileAtomic(join(stage, FILES.probability), await encodeProbabilityPng(map)),
+    writeFileAtomic(join(stage, FILES.probabilityRaw), encodeProbabilityF32(map)),
+    writeFileAtomic(join(stage, FILES.probabilityNpy), encodeNpyFloat32(map.data, map.height, map.width)),
     writeFileAtomic(join(stage, FILES.probabilityHeader), json(o.header)),
     writeFileAtomic(join(stage, FILES.overlay), o.overlayPng),
     writeFileAtomic(join(stage, FILES.thumbnail), o.thumbnailPng),
     writeFileAtomic(join(stage, FILES.regions), json(o.heatmap.regions)),
     writeFileAtomic(join(stage, FILES.tiles), o.csv),
-    writeFileAtomic(join(stage, FILES.report), reportHtml(o.summary, o.heatmap.regions.features, o.overlayPng, o.thumbnailPng)),
-    writeFileAtomic(join(stage, FILES.summary), json(o.summary)),
+    ...(o.detections ? [writeFileAtomic(join(stage, DETECTIONS_FILE), json(o.detections))] : []),
   ]);
+  next();
+  await writeOverlayTiff(join(stage, FILES.overlayTiff), map, cellSize0, o.overlay, mpp0);
+  next();
+  const image = await slide.thumbnail(o.reportSize);
+  next();
+  const { width, height } = slide.levels[0]!;
+  const viewer = await writeViewerFiles(stage, image, map, cellSize0, width, height);
+  Object.assign(o.summary, { reportWidth: viewer.width, reportHeight: viewer.height, reportDownsample: viewer.downsample });
+  next();
+  o.summary.seconds = (performance.now() - o.started) / 1000;
+  await writeFileAtomic(join(stage, FILES.report), reportHtml(o.summary, o.heatmap.regions.features, o.overlayPng, o.thumbnailPng, viewer));
+  await writeFileAtomic(join(stage, FILES.summary), json(o.summary));
+  next();
 }

@@ -12,13 +12,33 @@
  * In the file's raw (x, y) numbers an exterior ring then has positive
  * shoelace area (counter-clockwise, RFC 7946's right-hand rule) and a hole
  * negative. Collinear vertices are dropped.
+ *
+ * QuPath (0.4+) imports each feature as an annotation of its built-in class
+ * Tumor: `objectType`, `classification: {name, color: [r, g, b]}` and
+ * `measurements` (an object of name → number) are the keys its GeoJSON
+ * reader looks for; it ignores the others, which histoflow's own tools read.
  */
 import type { ProbabilityMap } from './probability_map.js';
 
+/** QuPath's built-in Tumor class (name and colour as QuPath defines them), so imported regions join it. */
+export const TUMOUR_CLASS: QuPathClassification = { name: 'Tumor', color: [200, 0, 0] };
+
+export interface QuPathClassification {
+  name: string;
+  /** RGB 0..255 (QuPath 0.4+ reads `color` as this array). */
+  color: [number, number, number];
+}
+
 export interface RegionProperties {
+  objectType: 'annotation';
+  /** Shown in QuPath's annotation list. */
+  name: string;
+  classification: QuPathClassification;
+  isLocked: false;
+  /** The region's scores as QuPath measurements (numbers only; area_um2 only when the µm/px is known). */
+  measurements: Record<string, number>;
   /** 1-based, in order of the component's first cell (row-major). */
   id: number;
-  classification: { name: 'tumour' };
   cells: number;
   /** Area in level-0 px², and in µm² when the slide's µm/px is known. */
   area_px: number;
@@ -178,16 +198,27 @@ export function tumourRegions(map: ProbabilityMap, options: RegionOptions): Regi
       maxY = Math.max(maxY, y + 1);
     }
     const areaPx = list.length * cellSize0 * cellSize0;
+    const areaUm2 = mpp0 === null ? null : areaPx * mpp0 * mpp0;
     const coordinates = polygons.map((rs) => rs.map(scale));
     return {
       type: 'Feature',
       geometry: coordinates.length === 1 ? { type: 'Polygon', coordinates: coordinates[0]! } : { type: 'MultiPolygon', coordinates },
       properties: {
+        objectType: 'annotation',
+        name: `${TUMOUR_CLASS.name} region ${index + 1}`,
+        classification: { ...TUMOUR_CLASS, color: [...TUMOUR_CLASS.color] },
+        isLocked: false,
+        measurements: {
+          max_probability: max,
+          mean_probability: sum / list.length,
+          cells: list.length,
+          area_px: areaPx,
+          ...(areaUm2 === null ? {} : { area_um2: areaUm2 }),
+        },
         id: index + 1,
-        classification: { name: 'tumour' },
         cells: list.length,
         area_px: areaPx,
-        area_um2: mpp0 === null ? null : areaPx * mpp0 * mpp0,
+        area_um2: areaUm2,
         max_probability: max,
         mean_probability: sum / list.length,
         bbox: [minX * cellSize0, minY * cellSize0, maxX * cellSize0, maxY * cellSize0],

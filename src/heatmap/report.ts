@@ -1,10 +1,16 @@
 /**
- * report.html: one self-contained page (images as base64 data URIs, inline
- * CSS, no script or request beyond the page) with the overlay, the
- * thumbnail, the summary figures and the table of regions. The overlay's
- * onload marks the page (`<body data-overlay="loaded">` and the title), so a
- * headless browser can tell that the image decoded.
+ * report.html: a page that opens from disk, with no request beyond its own
+ * folder: a zoomable viewer (OpenSeadragon over the Deep Zoom images in
+ * report_files/, see deep_zoom.ts: the slide with the map on top and an
+ * opacity slider), then the overlay and the thumbnail (base64 data URIs, so
+ * they show even without report_files/), the summary figures and the table of
+ * regions. The page marks its state on <body> for headless browsers:
+ * `data-overlay="loaded"` (and the title) when the overlay image decoded;
+ * `data-viewer` "open" once OpenSeadragon opened both images ("unavailable"
+ * without its script, "error" on a failed open), and `data-slide-tiles` /
+ * `data-overlay-tiles` count the tiles drawn from each.
  */
+import { VIEWER_FOLDER, type ViewerImages } from './deep_zoom.js';
 import type { RegionFeature } from './regions.js';
 
 export interface HeatmapSummary {
@@ -40,6 +46,16 @@ export interface HeatmapSummary {
   regions: number;
   model: string;
   tta: boolean;
+  /** overlay.tif: level-0 px per px, and its size (ceil(width / d) x ceil(height / d)). */
+  overlayDownsample: number;
+  overlayWidth: number;
+  overlayHeight: number;
+  /** The report viewer's Deep Zoom images: size and level-0 px per px (the mean of both axes). */
+  reportWidth: number;
+  reportHeight: number;
+  reportDownsample: number;
+  /** Features in detections.geojson, or null when it was not asked for. */
+  detections: number | null;
   seconds: number;
 }
 
@@ -59,10 +75,45 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
 figure{margin:0}figcaption{color:#555;font-size:12px}
 img{max-width:100%;max-height:75vh;border:1px solid #ccc}
 table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}
-th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}`;
+th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
+#viewer{width:100%;height:70vh;background:#222;border:1px solid #ccc}`;
 
-/** The report page. `overlayPng` and `thumbnailPng` are the PNG files' bytes. */
-export function reportHtml(summary: HeatmapSummary, regions: readonly RegionFeature[], overlayPng: Uint8Array, thumbnailPng: Uint8Array): string {
+/** The viewer: both Deep Zoom images in one world (same size, so aligned), the overlay's opacity on a slider. */
+function viewerSection(v: ViewerImages): string {
+  // JSON inside <script>: escape '<' so no string can close the element.
+  const sources = JSON.stringify({ slide: v.slide, overlay: v.overlay }).replace(/</g, '\\u003c');
+  return `<h2>Zoomable viewer</h2>
+<p>The slide at ${fmt(v.downsample, 2)}× downsample (${v.width} × ${v.height} px) with the probability map; scroll to zoom, drag to pan.
+<label>Map opacity <input id="opacity" type="range" min="0" max="1" step="0.05" value="0.5"></label></p>
+<div id="viewer"></div>
+<script src="${VIEWER_FOLDER}/openseadragon.min.js"></script>
+<script>
+(function () {
+  var body = document.body, counts = { slide: 0, overlay: 0 };
+  if (typeof OpenSeadragon === 'undefined') { body.dataset.viewer = 'unavailable'; return; }
+  var src = ${sources};
+  var viewer = OpenSeadragon({
+    id: 'viewer', prefixUrl: '${VIEWER_FOLDER}/images/', drawer: 'canvas', showNavigator: true, maxZoomPixelRatio: 4,
+    tileSources: [{ tileSource: src.slide }, { tileSource: src.overlay, opacity: 0.5 }]
+  });
+  var opened = 0;
+  viewer.world.addHandler('add-item', function () { if (++opened === 2) body.dataset.viewer = 'open'; });
+  viewer.addHandler('open-failed', function () { body.dataset.viewer = 'error'; });
+  viewer.addHandler('tile-loaded', function (e) {
+    var which = e.tiledImage === viewer.world.getItemAt(0) ? 'slide' : 'overlay';
+    counts[which]++;
+    body.dataset[which + 'Tiles'] = String(counts[which]);
+  });
+  document.getElementById('opacity').addEventListener('input', function (e) {
+    var overlay = viewer.world.getItemAt(1);
+    if (overlay) overlay.setOpacity(Number(e.target.value));
+  });
+})();
+</script>`;
+}
+
+/** The report page. `overlayPng` and `thumbnailPng` are the PNG files' bytes; `viewer` the Deep Zoom images in report_files/ (none: no viewer). */
+export function reportHtml(summary: HeatmapSummary, regions: readonly RegionFeature[], overlayPng: Uint8Array, thumbnailPng: Uint8Array, viewer?: ViewerImages): string {
   const s = summary;
   const uri = (png: Uint8Array) => `data:image/png;base64,${Buffer.from(png).toString('base64')}`;
   const figures: Array<[string, string]> = [
@@ -90,9 +141,10 @@ export function reportHtml(summary: HeatmapSummary, regions: readonly RegionFeat
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>histoflow heatmap: ${escapeHtml(s.slide)}</title>
 <style>${CSS}</style></head>
-<body data-overlay="pending">
+<body data-overlay="pending" data-viewer="${viewer ? 'pending' : 'none'}">
 <h1>Tumour heatmap: ${escapeHtml(s.slide)}</h1>
 <p>Model <b>${escapeHtml(s.model)}</b>; probability per ${s.stride}-px cell in viridis (0 dark purple, 1 yellow), glass and tiles below the tissue threshold transparent.</p>
+${viewer ? viewerSection(viewer) : ''}
 <div class="images">
 <figure><img id="overlay" alt="probability overlay" src="${uri(overlayPng)}" onload="document.body.dataset.overlay='loaded';document.title+=' (overlay loaded)'" onerror="document.body.dataset.overlay='error'"><figcaption>Probability overlay</figcaption></figure>
 <figure><img id="thumbnail" alt="slide thumbnail" src="${uri(thumbnailPng)}"><figcaption>Thumbnail</figcaption></figure>

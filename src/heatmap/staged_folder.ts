@@ -4,7 +4,7 @@
  * exist; abandoning removes the staging folder, whatever was already moved,
  * and the folder itself if this object created it and it is left empty.
  */
-import { mkdtemp, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { makeDirectory } from '../output.js';
 import { join } from 'node:path';
 
@@ -24,11 +24,18 @@ export class StagedFolder {
     return this.stage;
   }
 
-  /** Moves every staged file (by key: file name) into `out`, one rename each, then removes the staging folder; returns the paths by key. */
+  /**
+   * Moves every staged file or folder (by key: its name) into `out`, one
+   * rename each, then removes the staging folder; returns the paths by key.
+   * A folder of that name already in `out` (an earlier run's) is first moved
+   * into the staging folder, since a rename cannot replace a non-empty folder.
+   */
   async commit(files: Readonly<Record<string, string>>): Promise<Record<string, string>> {
     const stage = this.stage!;
     const outputs: Record<string, string> = {};
     for (const [key, name] of Object.entries(files)) {
+      const old = await stat(join(this.out, name)).catch(() => null);
+      if (old?.isDirectory()) await rename(join(this.out, name), join(stage, `.replaced-${name}`));
       await rename(join(stage, name), join(this.out, name));
       this.moved.push(join(this.out, name));
       outputs[key] = join(this.out, name);
@@ -40,7 +47,7 @@ export class StagedFolder {
   /** Undoes what open and commit did (never throws). */
   async abandon(): Promise<void> {
     if (this.stage) await rm(this.stage, { recursive: true, force: true }).catch(() => undefined);
-    await Promise.all(this.moved.map((f) => rm(f, { force: true }).catch(() => undefined)));
+    await Promise.all(this.moved.map((f) => rm(f, { recursive: true, force: true }).catch(() => undefined)));
     if (this.createdDir && (await readdir(this.out).catch(() => ['?'])).length === 0) await rmdir(this.out).catch(() => undefined);
   }
 }

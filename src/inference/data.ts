@@ -12,7 +12,8 @@
  *                  a Kaggle folder), else slide@x,y, else its index; labels
  *                  from the file (−1 = unlabelled).
  *   PatchCamelyon  an ..._x.h5 file, or a folder with split train|valid|test;
- *                  id = the index; labels from the ..._y.h5 beside it.
+ *                  id = the index; labels from the ..._y.h5 beside it
+ *                  (each may be gzipped, ….h5.gz, as PCam is distributed).
  *
  * `only` keeps the ids of a list (a training run's validation ids), in that
  * list's order; ids of the list the data lacks are reported in `missing`.
@@ -29,7 +30,7 @@ import { decodeImages } from '../dataset/image_files.js';
 import { isPackedFile } from '../dataset/inspect.js';
 import { readKaggleLayout, readLabelCsv, type DatasetSkip } from '../dataset/kaggle.js';
 import { PackedDataset } from '../dataset/packed.js';
-import { PCAM_SPLITS, PcamReader, pcamFiles, type PcamSplit } from '../dataset/pcam.js';
+import { PCAM_SPLITS, PCAM_X_FILE, PcamReader, pcamFiles, pcamLabelsBeside, type PcamSplit } from '../dataset/pcam.js';
 import { stackImages } from '../image.js';
 
 export const DATA_SPLITS = ['test', 'train', 'valid'] as const;
@@ -207,7 +208,7 @@ async function packedData(path: string, only: readonly string[] | undefined): Pr
 }
 
 async function pcamData(xPath: string, split: string, only: readonly string[] | undefined): Promise<ScoringData> {
-  const y = xPath.replace(/_x\.h5$/i, '_y.h5');
+  const y = pcamLabelsBeside(xPath);
   const reader = await PcamReader.open(xPath, (await isFile(y)) ? y : undefined);
   const all = Array.from({ length: reader.count }, (_, i) => i);
   const description = `${xPath} (PatchCamelyon ${split}, ${reader.count} patches)`;
@@ -236,8 +237,8 @@ export async function openScoringData(data: string, options: OpenScoringOptions 
   const only = options.only;
   if (await isFile(data)) {
     if (await isPackedFile(data)) return packedData(data, only);
-    if (/_x\.h5$/i.test(data)) return pcamData(data, /_split_([a-z]+)_x\.h5$/i.exec(data)?.[1] ?? split, only);
-    throw new RangeError(`Expected a Kaggle folder, a packed file or a PatchCamelyon ..._x.h5 file for data but received the file ${data}`);
+    if (PCAM_X_FILE.test(data)) return pcamData(data, /_split_([a-z]+)_x\.h5(\.gz)?$/i.exec(data)?.[1] ?? split, only);
+    throw new RangeError(`Expected a Kaggle folder, a packed file or a PatchCamelyon ..._x.h5 (or .h5.gz) file for data but received the file ${data}`);
   }
   if (!(await isDir(data))) throw new Error(`data ${data} does not exist`);
   if ((await isDir(join(data, 'test'))) || (await isDir(join(data, 'train'))) || (await isFile(join(data, 'sample_submission.csv')))) {

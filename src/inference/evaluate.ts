@@ -30,6 +30,7 @@ import { writeFileAtomic } from '../image.js';
 import { csvText } from '../csv.js';
 import { bootstrapCi, confusionMatrix, rocAuc, rocCurve, type ConfusionMatrix } from '../metrics/index.js';
 import { writeLineChart } from '../plot/chart.js';
+import { ONNX_PROVIDERS, type OnnxBackend, type OnnxProvider } from '../models/onnx.js';
 import { checkTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import { DATA_SPLITS, openScoringData } from './data.js';
 import { readRunValidation, runFolderOf } from './run.js';
@@ -59,6 +60,8 @@ export interface EvaluateOptions {
   tta?: boolean;
   batchSize?: number;
   backend?: 'auto' | TrainingBackend;
+  /** onnxruntime's execution provider for an ONNX model (default 'cpu'; 'cuda' where onnxruntime-node's CUDA provider and a GPU are). */
+  provider?: OnnxProvider;
   /** Output folder (default: the run folder's, or the folder given as `model`, + '/evaluation'). */
   out?: string;
   /** Bootstrap resamples (default 1000) and seed (default 0). */
@@ -74,7 +77,8 @@ export interface EvaluationReport {
   description: string;
   split: EvaluateSplit;
   tta: boolean;
-  backend: TrainingBackend;
+  /** The TF.js backend, or 'onnxruntime-cpu' / 'onnxruntime-cuda' for an ONNX model. */
+  backend: TrainingBackend | OnnxBackend;
   /** Images in the metrics, and per class. */
   n: number;
   positives: number;
@@ -114,20 +118,21 @@ async function chooseData(model: string, data: string | undefined, split: Evalua
 
 export async function evaluateModel(options: EvaluateOptions): Promise<EvaluationReport> {
   const o = checkObject('options', options);
-  checkKnownKeys('options', o, ['model', 'data', 'split', 'tta', 'batchSize', 'backend', 'out', 'bootstrap', 'seed', 'onProgress']);
+  checkKnownKeys('options', o, ['model', 'data', 'split', 'tta', 'batchSize', 'backend', 'provider', 'out', 'bootstrap', 'seed', 'onProgress']);
   if (typeof o.model !== 'string' || o.model === '') throw invalidType('model', 'a model folder, model.json or run folder', o.model);
   if (o.data !== undefined && (typeof o.data !== 'string' || o.data === '')) throw invalidType('data', 'a dataset path', o.data);
   const split = o.split === undefined ? undefined : checkOneOf('split', o.split, EVALUATE_SPLITS);
   const tta = o.tta === undefined ? false : checkBoolean('tta', o.tta);
   const batchSize = o.batchSize === undefined ? 64 : checkInteger('batchSize', o.batchSize, 1, 65536);
   const backend = o.backend === undefined ? 'auto' : checkTrainingBackend('backend', o.backend);
+  const provider = o.provider === undefined ? undefined : checkOneOf('provider', o.provider, ONNX_PROVIDERS);
   if (o.out !== undefined && (typeof o.out !== 'string' || o.out === '')) throw invalidType('out', 'a folder path', o.out);
   const samples = o.bootstrap === undefined ? 1000 : checkInteger('bootstrap', o.bootstrap, 1, 1_000_000);
   const seed = o.seed === undefined ? 0 : checkInteger('seed', o.seed, 0, Number.MAX_SAFE_INTEGER);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidType('onProgress', 'a function', o.onProgress);
 
   const chosen = await chooseData(o.model, o.data as string | undefined, split);
-  const loaded = await openPredictor(o.model, { backend, batchSize });
+  const loaded = await openPredictor(o.model, { backend, batchSize, ...(provider === undefined ? {} : { provider }) });
   try {
     const data = await chosen.open();
     try {

@@ -4,9 +4,10 @@
  * an image that cannot be read is recorded as failed (its score NaN) rather
  * than stopping the run; the caller decides what a failure means.
  */
-import { checkBoolean, checkInteger } from '../errors.js';
+import { checkBoolean, checkInteger, invalidRange } from '../errors.js';
 import type { DatasetSkip } from '../dataset/kaggle.js';
 import { loadModel, resolveModelJson } from '../models/io.js';
+import { ONNX_PROVIDERS, createOnnxPredictor, loadOnnxModel, resolveOnnxModel, type OnnxBackend, type OnnxProvider } from '../models/onnx.js';
 import { createPredictor, type Predictor } from '../models/predict.js';
 import { useTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import type { ScoringChunk, ScoringData } from './data.js';
@@ -65,24 +66,50 @@ export async function scoreData(predictor: Predictor, data: ScoringData, options
 
 export interface LoadedPredictor {
   predictor: Predictor;
-  /** The model.json read. */
+  /** The model file read (model.json, or the .onnx file). */
   path: string;
-  /** The TF.js backend it runs on. */
-  backend: TrainingBackend;
+  /** The TF.js backend it runs on, or onnxruntime and its execution provider for an ONNX model. */
+  backend: TrainingBackend | OnnxBackend;
   dispose(): void;
 }
 
+export interface OpenPredictorOptions {
+  /** TF.js backend of a TF.js model (default 'auto'); an ONNX model takes only 'auto'. */
+  backend?: 'auto' | TrainingBackend;
+  /** onnxruntime's execution provider of an ONNX model (default 'cpu'); not for TF.js models. */
+  provider?: OnnxProvider;
+  batchSize?: number;
+  tta?: boolean;
+}
+
 /**
- * Makes `backend` TF.js's current backend, then loads the model (so its
- * weights live there) and wraps it in a Predictor.
+ * The Predictor of a --model argument. An ONNX model (X.onnx, or a folder
+ * with model.onnx) runs on onnxruntime-node with its card; any other model
+ * is TF.js's: `backend` becomes TF.js's current backend, then the model is
+ * loaded (so its weights live there).
  */
-export async function openPredictor(model: string, options: { backend?: 'auto' | TrainingBackend; batchSize?: number; tta?: boolean } = {}): Promise<LoadedPredictor> {
+export async function openPredictor(model: string, options: OpenPredictorOptions = {}): Promise<LoadedPredictor> {
+  const settings = {
+    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+    ...(options.tta === undefined ? {} : { tta: options.tta }),
+  };
+  const onnx = await resolveOnnxModel(model);
+  if (onnx !== undefined) {
+    if (options.backend !== undefined && options.backend !== 'auto') {
+      throw invalidRange('backend', `auto for the ONNX model ${onnx} (it runs on onnxruntime-node; choose its execution provider with provider: ${ONNX_PROVIDERS.join(' | ')})`, options.backend);
+    }
+    const loaded = await loadOnnxModel(onnx, options.provider === undefined ? {} : { provider: options.provider });
+    return {
+      predictor: createOnnxPredictor(loaded, settings), path: loaded.path, backend: loaded.backend,
+      dispose: () => void loaded.dispose(),
+    };
+  }
+  if (options.provider !== undefined) {
+    throw invalidRange('provider', `no provider for the TF.js model ${model} (providers are onnxruntime's, for .onnx models; TF.js models take backend)`, options.provider);
+  }
   await resolveModelJson(model); // a missing model fails before any backend starts
   const { backend } = await useTrainingBackend(options.backend ?? 'auto');
   const loaded = await loadModel(model);
-  const predictor = createPredictor(loaded.model, loaded.card, {
-    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-    ...(options.tta === undefined ? {} : { tta: options.tta }),
-  });
+  const predictor = createPredictor(loaded.model, loaded.card, settings);
   return { predictor, path: loaded.path, backend, dispose: () => loaded.model.dispose() };
 }

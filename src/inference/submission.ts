@@ -26,6 +26,7 @@ import type { DatasetSkip } from '../dataset/kaggle.js';
 import { writeFileAtomic } from '../image.js';
 import { csvText } from '../csv.js';
 import { checkOutputPath } from '../output.js';
+import { ONNX_PROVIDERS, type OnnxBackend, type OnnxProvider } from '../models/onnx.js';
 import { checkTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import { DATA_SPLITS, openScoringData, type DataSplit } from './data.js';
 import { openPredictor, scoreData } from './score.js';
@@ -45,6 +46,8 @@ export interface PredictSubmissionOptions {
   batchSize?: number;
   /** TF.js backend (default 'auto'). */
   backend?: 'auto' | TrainingBackend;
+  /** onnxruntime's execution provider for an ONNX model (default 'cpu'; 'cuda' where onnxruntime-node's CUDA provider and a GPU are). */
+  provider?: OnnxProvider;
   /** Probability written for ids without a readable image; without it such ids are an error. */
   fillUnreadable?: number;
   onProgress?: (done: number, total: number) => void;
@@ -59,7 +62,8 @@ export interface PredictSubmissionResult {
   tta: boolean;
   seconds: number;
   images_per_s: number;
-  backend: TrainingBackend;
+  /** The TF.js backend, or 'onnxruntime-cpu' / 'onnxruntime-cuda' for an ONNX model. */
+  backend: TrainingBackend | OnnxBackend;
   model: string;
   data: string;
   /** Ids without a readable image (filled with `fillUnreadable`), ids of the data left out, and why. */
@@ -103,7 +107,7 @@ export async function checkOutFile(name: string, out: unknown): Promise<string> 
 
 export async function predictSubmission(options: PredictSubmissionOptions): Promise<PredictSubmissionResult> {
   const o = checkObject('options', options);
-  checkKnownKeys('options', o, ['model', 'data', 'out', 'split', 'tta', 'batchSize', 'backend', 'fillUnreadable', 'onProgress']);
+  checkKnownKeys('options', o, ['model', 'data', 'out', 'split', 'tta', 'batchSize', 'backend', 'provider', 'fillUnreadable', 'onProgress']);
   if (typeof o.model !== 'string' || o.model === '') throw invalidType('model', 'a model folder, model.json or run folder', o.model);
   if (typeof o.data !== 'string' || o.data === '') throw invalidType('data', 'a dataset path', o.data);
   const out = await checkOutFile('out', o.out);
@@ -111,10 +115,11 @@ export async function predictSubmission(options: PredictSubmissionOptions): Prom
   const tta = o.tta === undefined ? false : checkBoolean('tta', o.tta);
   const batchSize = o.batchSize === undefined ? 64 : checkInteger('batchSize', o.batchSize, 1, 65536);
   const backend = o.backend === undefined ? 'auto' : checkTrainingBackend('backend', o.backend);
+  const provider = o.provider === undefined ? undefined : checkOneOf('provider', o.provider, ONNX_PROVIDERS);
   const fill = o.fillUnreadable === undefined ? undefined : checkNumber('fillUnreadable', o.fillUnreadable, 0, 1);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidType('onProgress', 'a function', o.onProgress);
 
-  const loaded = await openPredictor(o.model, { backend, batchSize });
+  const loaded = await openPredictor(o.model, { backend, batchSize, ...(provider === undefined ? {} : { provider }) });
   try {
     const data = await openScoringData(o.data, { split });
     try {

@@ -68,7 +68,8 @@ export interface ModelCard {
 
 export class ModelNotFoundError extends Error {
   constructor(path: string, why: string) {
-    super(`Model not found: ${path} (${why}; expected a folder with ${MODEL_JSON} and its weights, as written by 'histoflow train')`);
+    super(`Model not found: ${path} (${why}; expected a folder with ${MODEL_JSON} and its weights, as written by 'histoflow train', ` +
+      'or an ONNX model: X.onnx with its card X.card.json, or a folder with model.onnx and model.card.json)');
     this.name = 'ModelNotFoundError';
   }
 }

@@ -76,7 +76,7 @@ for (const [level, size, stride] of [[0, 32, 16], [0, 32, 32], [0, 48, 16], [1, 
     // Read back as annotations: the polygon covers most of the square and little outside it.
     const polygons = parseAnnotations(geo);
     const inside = labelTile(polygons, { x: SQUARE.left, y: SQUARE.top, width: SQUARE.side, height: SQUARE.side });
-    t.is(inside.label, 'tumour');
+    t.is(inside.label, 'Tumor'); // QuPath's built-in class
     // Cells are decided whole: the boundary may fall up to half a cell inside the square on each side.
     t.true(inside.coverage > 1 - cell / SQUARE.side, `covers ${inside.coverage} of the square`);
     t.is(r.regions, 1);
@@ -216,7 +216,7 @@ test('histoflow predict-slide writes every output and ends --json with the summa
   t.is(ok.status, 0, ok.stderr);
   const summary = JSON.parse(ok.stdout.trim().split('\n').at(-1)!);
   t.like(summary, { model: 'builtin:redness', tta: true, tileSize: 96, stride: 48, regions: 1 });
-  t.deepEqual(files(out), ['overlay.png', 'probability.f32', 'probability.json', 'probability.png', 'regions.geojson', 'report.html', 'summary.json', 'thumbnail.png', 'tiles.csv']);
+  t.deepEqual(files(out), ['overlay.png', 'overlay.tif', 'probability.f32', 'probability.json', 'probability.npy', 'probability.png', 'regions.geojson', 'report.html', 'report_files', 'summary.json', 'thumbnail.png', 'tiles.csv']);
   t.is(ok.stderr, '', 'quiet with --json');
 
   for (const [args, message] of [
