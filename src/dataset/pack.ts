@@ -91,9 +91,12 @@ async function isFile(p: string): Promise<boolean> {
 }
 
 async function kaggleSource(dir: string, split: string): Promise<PatchSource> {
-  if (split !== 'train' && split !== 'test') throw new RangeError(`Expected train or test for options.split of a Kaggle layout but received '${split}'`);
+  if (split !== 'train' && split !== 'valid' && split !== 'test') {
+    throw new RangeError(`Expected train, valid or test for options.split of a Kaggle layout but received '${split}'`);
+  }
   const layout = await readKaggleLayout(dir);
-  const entries = split === 'train' ? layout.train : layout.test;
+  if (split === 'valid' && layout.valid === null) throw new Error(`${dir} has no valid/ split (valid/ + valid_labels.csv)`);
+  const entries = split === 'train' ? layout.train : split === 'valid' ? layout.valid! : layout.test;
   if (entries.length === 0) throw new Error(`${dir}: no ${split} images to pack`);
   return {
     kind: 'kaggle', split, total: entries.length, skipped: layout.skipped,

@@ -3,10 +3,11 @@
  * BatchSources (train, validation) of 0/1 labels, with the ids of each side
  * and every record left out.
  *
- *   a Kaggle-layout folder  train/<id>.tif + train_labels.csv: decoded into
- *                           memory once (sharp, in parallel); rows without an
- *                           image, missing or non-0/1 labels (kaggle.ts) and
- *                           unreadable or odd-sized images are skipped
+ *   a Kaggle-layout folder  train/<id>.tif|jpg|png + train_labels.csv: decoded
+ *                           into memory once (sharp, in parallel); rows without
+ *                           an image, missing or non-0/1 labels (kaggle.ts) and
+ *                           unreadable or odd-sized images are skipped; its
+ *                           valid/ + valid_labels.csv, when present, validates
  *   a tile folder           manifest.json from `histoflow tile`: the same
  *   a packed file           `histoflow pack` / `tile --format packed`: memory-
  *                           mapped, read per batch; records without a 0/1 label skipped
@@ -14,7 +15,7 @@
  *                           read per batch from the HDF5 files (never whole);
  *                           PCam's own valid split validates
  *
- * Without PCam's valid split, validation is a stratified split of the
+ * Without a valid split (PCam's, or a Kaggle folder's valid/), validation is a stratified split of the
  * records by seed (split.ts), grouped by a key (`groupBy`: a manifest or
  * packed metadata field such as `slide`, or a train_labels.csv column) so
  * that no group straddles the split. A folder that is no dataset, or has
@@ -51,7 +52,7 @@ export interface TrainingDataOptions {
 export interface TrainingData {
   kind: TrainingDataKind;
   /** How validation was chosen. */
-  split: 'stratified' | 'pcam-valid';
+  split: 'stratified' | 'pcam-valid' | 'kaggle-valid';
   train: BatchSource;
   validation: BatchSource;
   trainIds: string[];
@@ -143,13 +144,13 @@ async function csvColumn(path: string, column: string): Promise<Map<string, stri
 }
 
 /** Kaggle and tile folders: every image decoded into one in-memory batch. */
-async function decodedPool(path: string, o: TrainingDataOptions): Promise<LabelledPool> {
-  const src = await openPatchSource(path, 'train');
+async function decodedPool(path: string, o: TrainingDataOptions, split: 'train' | 'valid' = 'train'): Promise<LabelledPool> {
+  const src = await openPatchSource(path, split);
   try {
     const items = src.items(0, src.total);
     const skipped: DatasetSkip[] = [...src.skipped];
     const kind: TrainingDataKind = src.kind === 'tiles' ? 'tiles' : 'kaggle';
-    const groupColumn = o.groupBy !== undefined && kind === 'kaggle' ? await csvColumn(join(path, 'train_labels.csv'), o.groupBy) : undefined;
+    const groupColumn = o.groupBy !== undefined && kind === 'kaggle' ? await csvColumn(join(path, `${split}_labels.csv`), o.groupBy) : undefined;
     let done = 0;
     const images = await mapLimit(items, o.concurrency ?? 8, async (it) => {
       const r = await it.load().then((img) => img, (e: unknown) => (e instanceof Error ? e : new Error(String(e))));
@@ -290,6 +291,36 @@ function splitPool(pool: LabelledPool, o: TrainingDataOptions): TrainingData {
   };
 }
 
+async function isKaggleWithValid(dir: string): Promise<boolean> {
+  return (await isFile(join(dir, 'train_labels.csv'))) && (await isFile(join(dir, 'valid_labels.csv')));
+}
+
+/** Skips listed once (both splits of a Kaggle folder report the layout's own). */
+function unique(skips: DatasetSkip[]): DatasetSkip[] {
+  const seen = new Set<string>();
+  return skips.filter((s) => {
+    const key = JSON.stringify([s.id, s.path, s.reason]);
+    return seen.has(key) ? false : (seen.add(key), true);
+  });
+}
+
+/** A Kaggle folder with its own valid/ split: both decoded, no split drawn. */
+async function openKaggleWithValid(dir: string, o: TrainingDataOptions): Promise<TrainingData> {
+  if (o.groupBy !== undefined) throw invalidRange('groupBy', `no grouping: ${dir} has its own valid/ split`, o.groupBy);
+  const train = await decodedPool(dir, o, 'train');
+  const valid = await decodedPool(dir, o, 'valid');
+  const t = train.source, v = valid.source;
+  if (t.height !== v.height || t.width !== v.width) throw new Error(`${dir}: valid/ holds ${v.width}x${v.height} patches, train/ ${t.width}x${t.height}`);
+  return {
+    kind: 'kaggle', split: 'kaggle-valid', train: t, validation: v, trainIds: train.ids, validationIds: valid.ids,
+    height: t.height, width: t.width, skipped: unique([...train.skipped, ...valid.skipped]),
+    close: () => {
+      train.close();
+      valid.close();
+    },
+  };
+}
+
 /** Opens `path` for training (see the file comment). */
 export async function openTrainingData(path: string, options: TrainingDataOptions = {}): Promise<TrainingData> {
   const s = await stat(path).catch(() => undefined);
@@ -299,6 +330,8 @@ export async function openTrainingData(path: string, options: TrainingDataOption
   if (s.isFile()) {
     if (/_x\.h5$/i.test(path)) throw invalidRange('data', 'a PatchCamelyon folder (with its train and valid splits), not one .h5 file', path);
     pool = await packedPool(path, options);
+  } else if (await isKaggleWithValid(path)) {
+    return openKaggleWithValid(path, options);
   } else {
     pool = await decodedPool(path, options);
   }

@@ -12,6 +12,7 @@ import test from 'ava';
 import sharp from 'sharp';
 
 import { readKaggleLayout, readLabelCsv } from '../../src/dataset/kaggle.js';
+import { openTrainingData } from '../../src/train/data.js';
 import { dataFile } from '../support/helpers.js';
 
 const PCAM = dataFile('pcam');
@@ -71,4 +72,29 @@ test('label CSVs: BOM, CRLF, quotes, extra columns in any order; an unclosed quo
   await t.throwsAsync(readLabelCsv(csv), { message: new RegExp(`${csv}: expected a header with 'id' and 'label' columns but found 'name,label'`) });
   writeFileSync(csv, '');
   await t.throwsAsync(readLabelCsv(csv), { message: /the file is empty/ });
+});
+
+test('training data from a Kaggle folder with valid/: valid/ validates, no split is drawn, the skips are listed once', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'histoflow-kaggle-train-'));
+  mkdirSync(join(dir, 'train'));
+  mkdirSync(join(dir, 'valid'));
+  for (const [id, v] of [['a', 10], ['b', 200], ['c', 30], ['d', 220]] as const) await patch(join(dir, 'train', `${id}.png`), v);
+  for (const [id, v] of [['a', 50], ['e', 240]] as const) await patch(join(dir, 'valid', `${id}.jpg`), v);
+  await patch(join(dir, 'train', 'orphan.png'), 1);
+  writeFileSync(join(dir, 'train_labels.csv'), 'id,label\na,0\nb,1\nc,0\nd,1\n');
+  writeFileSync(join(dir, 'valid_labels.csv'), 'id,label\na,0\ne,1\n');
+  const data = await openTrainingData(dir, { validation: 0.5, seed: 1 });
+  try {
+    t.is(data.split, 'kaggle-valid');
+    t.deepEqual(data.trainIds, ['a', 'b', 'c', 'd']);
+    t.deepEqual(data.validationIds, ['a', 'e']);
+    t.deepEqual(data.skipped.map((s) => s.reason), ['image without a row in train_labels.csv']);
+    const chunk = await data.validation.read([1]);
+    t.deepEqual(Array.from(chunk.labels!), [1]);
+    const want = await sharp(join(dir, 'valid', 'e.jpg')).raw().toBuffer();
+    t.deepEqual(Buffer.from(chunk.batch.data), want);
+  } finally {
+    data.close();
+  }
+  await t.throwsAsync(openTrainingData(dir, { groupBy: 'slide' }), { message: /own valid\/ split for groupBy/ });
 });
