@@ -7,7 +7,8 @@
  *                  hole to report, not a row to drop); without that CSV, every
  *                  test image by id. Labels from test_labels.csv when present
  *                  (`histoflow synth patches --test` writes it).
- *                  split 'train': train/ with train_labels.csv.
+ *                  split 'train': train/ with train_labels.csv; 'valid':
+ *                  valid/ with valid_labels.csv.
  *   packed file    every record; id = the record's id (Kaggle id when packed from
  *                  a Kaggle folder), else slide@x,y, else its index; labels
  *                  from the file (−1 = unlabelled).
@@ -98,15 +99,16 @@ interface FileEntry {
 }
 
 async function kaggleData(dir: string, split: DataSplit, only: readonly string[] | undefined): Promise<ScoringData> {
-  if (split === 'valid') throw new RangeError(`Expected train or test for split of a Kaggle folder but received 'valid'`);
   const layout = await readKaggleLayout(dir);
   let entries: FileEntry[];
   const notes: DatasetSkip[] = [];
   let description: string;
-  if (split === 'train') {
-    entries = layout.train.map((e) => ({ id: e.id, path: e.path, label: label01(e.label) }));
+  if (split === 'train' || split === 'valid') {
+    const listed = split === 'train' ? layout.train : layout.valid;
+    if (listed === null) throw new RangeError(`Expected a Kaggle folder with valid/ and valid_labels.csv for split valid but ${dir} has none`);
+    entries = listed.map((e) => ({ id: e.id, path: e.path, label: label01(e.label) }));
     notes.push(...layout.skipped.filter((s) => !s.reason.startsWith('sample_submission')));
-    description = `${dir} train/ (train_labels.csv)`;
+    description = `${dir} ${split}/ (${split}_labels.csv)`;
   } else {
     if (layout.test.length === 0 && !(await isFile(join(dir, 'sample_submission.csv')))) {
       throw new Error(`${dir} has no test images (test/ is missing or empty); use split train to score train/`);

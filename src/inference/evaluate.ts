@@ -105,7 +105,7 @@ async function chooseData(model: string, data: string | undefined, split: Evalua
     const v = await readRunValidation(run);
     const path = data ?? v.data;
     if (path === undefined) throw new TypeError(`Expected a dataset path for data: ${run} does not record the data it trained on`);
-    return { run, path, split: 'val' as const, open: () => openScoringData(path, { split: 'train', only: v.ids }) };
+    return { run, path, split: 'val' as const, open: () => openScoringData(path, { split: v.split, only: v.ids }) };
   }
   if (data === undefined) throw new TypeError('Expected a dataset path for data but received undefined');
   if (wanted !== undefined) return { run, path: data, split: wanted, open: () => openScoringData(data, { split: wanted }) };

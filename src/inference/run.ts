@@ -33,7 +33,10 @@ export async function runFolderOf(model: string): Promise<string | undefined> {
 
 export interface RunValidation {
   run: string;
+  /** The validation ids as the scoring data names them (PatchCamelyon: the index in its split). */
   ids: string[];
+  /** Where they are: the data's own valid split (PCam's, a Kaggle folder's valid/) or a split drawn from train. */
+  split: 'train' | 'valid';
   /** The data the run trained on, when recorded. */
   data: string | undefined;
 }
@@ -53,5 +56,8 @@ export async function readRunValidation(run: string): Promise<RunValidation> {
     const d = state?.args?.data ?? state?.data;
     if (typeof d === 'string') data = d;
   }
-  return { run, ids: list.map(String), data };
+  // Training drew its validation from train/ unless the data had its own valid split.
+  const own = split!.split === 'pcam-valid' || split!.split === 'kaggle-valid';
+  const ids = list.map(String).map((id) => (split!.split === 'pcam-valid' ? id.replace(/^valid-/, '') : id));
+  return { run, ids, split: own ? 'valid' : 'train', data };
 }

@@ -12,6 +12,8 @@ import test from 'ava';
 import sharp from 'sharp';
 
 import { readKaggleLayout, readLabelCsv } from '../../src/dataset/kaggle.js';
+import { openScoringData } from '../../src/inference/data.js';
+import { readRunValidation } from '../../src/inference/run.js';
 import { openTrainingData } from '../../src/train/data.js';
 import { dataFile } from '../support/helpers.js';
 
@@ -97,4 +99,30 @@ test('training data from a Kaggle folder with valid/: valid/ validates, no split
     data.close();
   }
   await t.throwsAsync(openTrainingData(dir, { groupBy: 'slide' }), { message: /own valid\/ split for groupBy/ });
+});
+
+test('predict/evaluate read a Kaggle folder\'s valid/ (split valid), and a run validated on it is evaluated there', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'histoflow-kaggle-score-'));
+  mkdirSync(join(dir, 'train'));
+  mkdirSync(join(dir, 'valid'));
+  await patch(join(dir, 'train', 'a.png'), 10);
+  for (const [id, v] of [['a', 50], ['e', 240]] as const) await patch(join(dir, 'valid', `${id}.jpg`), v);
+  writeFileSync(join(dir, 'train_labels.csv'), 'id,label\na,0\n');
+  writeFileSync(join(dir, 'valid_labels.csv'), 'id,label\ne,1\na,0\n');
+  const data = await openScoringData(dir, { split: 'valid' });
+  try {
+    t.deepEqual(data.ids, ['e', 'a']);
+    t.deepEqual(Array.from(data.labels), [1, 0]);
+    const chunk = await data.read(0, 2);
+    t.deepEqual(Buffer.from(chunk.batch!.data.subarray(0, 192)), await sharp(join(dir, 'valid', 'e.jpg')).raw().toBuffer());
+  } finally {
+    data.close();
+  }
+  const run = mkdtempSync(join(tmpdir(), 'histoflow-run-'));
+  writeFileSync(join(run, 'split.json'), JSON.stringify({ kind: 'kaggle', split: 'kaggle-valid', train: ['a'], validation: ['e', 'a'] }));
+  t.like(await readRunValidation(run), { split: 'valid', ids: ['e', 'a'] });
+  writeFileSync(join(run, 'split.json'), JSON.stringify({ kind: 'pcam', split: 'pcam-valid', train: ['train-0'], validation: ['valid-0', 'valid-7'] }));
+  t.like(await readRunValidation(run), { split: 'valid', ids: ['0', '7'] });
+  writeFileSync(join(run, 'split.json'), JSON.stringify({ kind: 'kaggle', split: 'stratified', train: ['b'], validation: ['a'] }));
+  t.like(await readRunValidation(run), { split: 'train', ids: ['a'] });
 });
