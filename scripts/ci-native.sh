@@ -9,7 +9,8 @@
 #      not exist) and a broken nvcc: configure reports each off with the
 #      reason and goes on.
 #   5. the parity binary under AddressSanitizer and UndefinedBehaviorSanitizer
-#      (any report fails);
+#      (any report fails), then the addon built with both, under its seam
+#      tests and the fuzz suite;
 #   6. the addon without Node's v8.h (async kernels stage copies instead of
 #      holding V8 backing stores): its array-safety tests.
 # Builds 2–6 use the baseline level only, to keep CI short.
@@ -64,6 +65,22 @@ cmake --build build-native-asan -j "$jobs" > /dev/null
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   build-native-asan/histoflow_native_tests
+
+echo "== 5b. the addon under ASan and UBSan: its seam tests and the fuzz suite"
+if [ -f dist/test/addon/detached_arrays.test.js ]; then
+  node node_modules/cmake-js/bin/cmake-js compile --out build-asan-addon --CDHISTOFLOW_TESTS=OFF --CDHISTOFLOW_CPU_LEVELS=v2 \
+    --CDHISTOFLOW_CUDA=OFF --CDCMAKE_BUILD_TYPE=RelWithDebInfo "--CDCMAKE_CXX_FLAGS=$sanitize" \
+    --CDCMAKE_SHARED_LINKER_FLAGS=-fsanitize=address,undefined > build-asan-addon.log 2>&1 || { tail -30 build-asan-addon.log; exit 1; }
+  # Node is not instrumented: the runtimes are preloaded, leaks (Node's own) not checked.
+  LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
+    ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    HISTOFLOW_ADDON="$PWD/build-asan-addon/Release/histoflow.node" \
+    npx ava dist/test/addon/*.test.js dist/test/color/*.test.js $(ls dist/test/fuzz/*.test.js 2>/dev/null)
+  rm -f build-asan-addon.log
+else
+  echo "ci-native: dist/ is not built (npm ci builds it): skipped"
+  [ "${CI:-}" != true ] || { echo "ci-native: CI needs dist/ here"; exit 1; }
+fi
 
 echo "== 6. the addon without v8.h: async kernels stage copies, arrays stay safe"
 if [ -f dist/test/addon/detached_arrays.test.js ]; then
