@@ -5,7 +5,8 @@
  * parameter's name, what was expected and what came.
  */
 
-function describe(value: unknown): string {
+/** A value as errors show it: bounded whatever it is (a long string is cut, an array is its length). */
+export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
   if (typeof value === 'string') return `'${value.length > 40 ? `${value.slice(0, 40)}…` : value}' of type string`;
@@ -18,11 +19,11 @@ function describe(value: unknown): string {
 }
 
 export function invalidType(name: string, expected: string, value: unknown): TypeError {
-  return new TypeError(`Expected ${expected} for ${name} but received ${describe(value)}`);
+  return new TypeError(`Expected ${expected} for ${name} but received ${describeValue(value)}`);
 }
 
 export function invalidRange(name: string, expected: string, value: unknown): RangeError {
-  return new RangeError(`Expected ${expected} for ${name} but received ${describe(value)}`);
+  return new RangeError(`Expected ${expected} for ${name} but received ${describeValue(value)}`);
 }
 
 export function checkNumber(name: string, value: unknown, min = -Infinity, max = Infinity): number {

@@ -110,6 +110,31 @@ function checkRecordMeta(name: string, value: unknown): PackedRecordMeta {
   return out;
 }
 
+/**
+ * A journal line as the writer writes it, {"label": L, "meta": {…}}, with its
+ * metadata re-serialized; null when the line is torn, corrupt, or holds what
+ * append() would have refused (a label outside the dtype, metadata that is
+ * not a flat record: `null`, a 5000-deep array, an unknown key). Recovery
+ * keeps the records before the first such line, as it does for a torn tail.
+ */
+function journalEntry(line: string, labels: LabelDtype): { label: number; meta: string } | null {
+  let entry: unknown;
+  try {
+    entry = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return null;
+  const { label, meta } = entry as { label?: unknown; meta?: unknown };
+  const [min, max] = labels === 'none' ? [0, 0] : labels === 'uint8' ? [0, 255] : [UNLABELLED, 2 ** 31 - 1];
+  if (typeof label !== 'number' || !Number.isInteger(label) || label < min || label > max) return null;
+  try {
+    return { label, meta: JSON.stringify(checkRecordMeta('meta', meta)) };
+  } catch {
+    return null;
+  }
+}
+
 /** The key `has` looks up: slide/level/x/y when the record has them, else its id. */
 function recordKey(m: PackedRecordMeta): string | undefined {
   if (m.slide !== undefined && m.level !== undefined && m.x !== undefined && m.y !== undefined) {
@@ -247,15 +272,10 @@ export class PackedWriter implements TileSink {
       const records: string[] = [];
       for (const line of lines.slice(1)) {
         if (labels.length >= onDisk) break;
-        let entry: { label?: unknown; meta?: unknown };
-        try {
-          entry = JSON.parse(line) as { label?: unknown; meta?: unknown };
-        } catch {
-          break;
-        }
-        if (typeof entry.label !== 'number' || typeof entry.meta !== 'object' || entry.meta === null) break;
+        const entry = journalEntry(line, settings.labels);
+        if (!entry) break;
         labels.push(entry.label);
-        records.push(JSON.stringify(entry.meta));
+        records.push(entry.meta);
       }
       const count = labels.length;
       await fh.truncate(PACKED_HEADER_BYTES + count * recordBytes);

@@ -24,7 +24,20 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
 import type { AugmentPipelineInput } from '../augment/pipeline.js';
+import { describeValue } from '../errors.js';
 import { writeFileAtomic } from '../image.js';
+
+/**
+ * A value of a model.json for an error message: short lists of numbers and
+ * strings as JSON, anything else bounded (describeValue); never a
+ * JSON.stringify of whatever the file holds (100,000 nested arrays overflow it).
+ */
+function brief(value: unknown): string {
+  const plain = (v: unknown) => v === null || typeof v === 'number' || typeof v === 'boolean' || (typeof v === 'string' && v.length <= 200);
+  if (plain(value)) return JSON.stringify(value);
+  if (Array.isArray(value) && value.length <= 16 && value.every(plain)) return JSON.stringify(value);
+  return describeValue(value);
+}
 
 /**
  * A weightsManifest path of `file`, resolved against its folder; a path that
@@ -32,7 +45,7 @@ import { writeFileAtomic } from '../image.js';
  * model.json cannot make histoflow read an arbitrary file.
  */
 async function weightsPath(file: string, base: string, p: unknown): Promise<string> {
-  const refuse = (why: string) => new Error(`Refusing the weights path ${JSON.stringify(p)} in ${file}: ${why}; weights must be files inside the model's folder`);
+  const refuse = (why: string) => new Error(`Refusing the weights path ${brief(p)} in ${file}: ${why}; weights must be files inside the model's folder`);
   if (typeof p !== 'string' || p === '') throw refuse('not a file name');
   if (isAbsolute(p) || /^[a-zA-Z]:[\\/]/.test(p) || p.startsWith('\\')) throw refuse('it is an absolute path');
   const inside = (root: string, path: string) => {
@@ -107,13 +120,13 @@ const shapeText = (shape: readonly (number | null)[]) => `[${shape.map((d) => (d
  * byte range; one that is longer says by how much.
  */
 function checkWeightBytes(file: string, paths: readonly string[], specs: readonly tf.io.WeightsManifestEntry[], got: number): void {
-  const files = paths.map((p) => JSON.stringify(p)).join(' + ');
+  const files = paths.map((p) => brief(p)).join(' + ');
   specs.forEach((w, i) => {
     if (typeof w?.name !== 'string' || w.name === '') {
-      throw new Error(`${file}: weight ${i} of the weights manifest has no name (received ${JSON.stringify(w?.name)})`);
+      throw new Error(`${file}: weight ${i} of the weights manifest has no name (received ${brief(w?.name)})`);
     }
     if (!Array.isArray(w.shape) || !w.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw new Error(`${file}: weight '${w.name}' of the weights manifest has shape ${JSON.stringify(w.shape)}; expected a list of integers ≥ 0`);
+      throw new Error(`${file}: weight '${w.name}' of the weights manifest has shape ${brief(w.shape)}; expected a list of integers ≥ 0`);
     }
   });
   let offset = 0;
@@ -128,6 +141,25 @@ function checkWeightBytes(file: string, paths: readonly string[], specs: readonl
   if (got !== offset) {
     throw new Error(`The weights ${files} of ${file} hold ${got} bytes where the manifest needs ${offset} (${got - offset} bytes more than its last weight '${specs.at(-1)?.name ?? 'none'}'): truncated or mismatched files`);
   }
+}
+
+/** Window options of TF.js layers, which TF.js takes unchecked (strides 0 loads, then predict divides by it). */
+const WINDOW_OPTIONS = ['strides', 'kernelSize', 'poolSize', 'dilationRate', 'size'];
+
+/** The first layer whose window options are not positive integers, said as an error, or undefined. */
+function badWindow(model: tf.LayersModel): string | undefined {
+  for (const layer of model.layers) {
+    const config = layer.getConfig() as Record<string, unknown>;
+    for (const key of WINDOW_OPTIONS) {
+      const v = config[key];
+      if (v === undefined || v === null) continue;
+      const values = Array.isArray(v) ? v : [v];
+      if (values.length === 0 || !values.every((x) => Number.isSafeInteger(x) && (x as number) >= 1)) {
+        return `layer '${layer.name}' (${layer.getClassName()}) has ${key} ${brief(v)}; expected positive integers`;
+      }
+    }
+  }
+  return undefined;
 }
 
 /** The model.json each loaded model came from, for errors that happen later (predict). */
@@ -314,9 +346,15 @@ export async function loadModel(path: string): Promise<LoadedModel> {
     model.dispose();
     throw new RangeError(`Expected a model with one input of shape [null, S, S, 3] for model but ${file} has ${JSON.stringify(model.inputs.map((i) => i.shape))}`);
   }
-  if (model.outputs.length !== 1 || model.outputs[0]!.shape[model.outputs[0]!.shape.length - 1] !== 1) {
+  const out = model.outputs[0]?.shape;
+  if (model.outputs.length !== 1 || !out || out.length !== 2 || out[1] !== 1) {
     model.dispose();
     throw new RangeError(`Expected a model with one sigmoid output of shape [null, 1] for model but ${file} has ${JSON.stringify(model.outputs.map((o) => o.shape))}`);
+  }
+  const badLayer = badWindow(model);
+  if (badLayer) {
+    model.dispose();
+    throw new RangeError(`${file}: ${badLayer}`);
   }
   const card: ModelCard = meta ?? { inputSize: shape[1], architecture: 'custom', preprocess: {} };
   if (card.inputSize !== shape[1]) {
