@@ -28,7 +28,7 @@ import type { RgbBatch } from '../kernels/types.js';
 import { readKaggleLayout, type DatasetSkip } from './kaggle.js';
 import type { PackedRecordMeta } from './packed_format.js';
 import { PackedWriter } from './packed_writer.js';
-import { PCAM_SPLITS, PcamReader, pcamFiles, type PcamSplit } from './pcam.js';
+import { PCAM_SPLITS, PCAM_X_FILE, PcamReader, pcamFiles, pcamLabelsBeside, type PcamSplit } from './pcam.js';
 
 export const PACK_SOURCES = ['kaggle', 'pcam', 'tiles'] as const;
 export type PackSourceKind = (typeof PACK_SOURCES)[number];
@@ -154,10 +154,10 @@ async function tileFolderSource(dir: string): Promise<PatchSource> {
 /** Recognizes SRC (see the file comment) and lists its records; `pack` and `inspect` read through it. */
 export async function openPatchSource(src: string, split: string): Promise<PatchSource> {
   if (await isFile(src)) {
-    if (!/_x\.h5$/i.test(src)) throw new RangeError(`Expected a PatchCamelyon ..._x.h5 file, a Kaggle folder or a tile folder for SRC but received the file ${src}`);
-    const y = src.replace(/_x\.h5$/i, '_y.h5');
+    if (!PCAM_X_FILE.test(src)) throw new RangeError(`Expected a PatchCamelyon ..._x.h5 (or .h5.gz) file, a Kaggle folder or a tile folder for SRC but received the file ${src}`);
+    const y = pcamLabelsBeside(src);
     // The split is in PCam's file name; options.split only names it for other files.
-    const named = /_split_([a-z]+)_x\.h5$/i.exec(src)?.[1];
+    const named = /_split_([a-z]+)_x\.h5(\.gz)?$/i.exec(src)?.[1];
     return pcamSource(src, (await isFile(y)) ? y : undefined, named ?? split);
   }
   if (!(await isDir(src))) throw new Error(`${src} does not exist`);

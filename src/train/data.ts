@@ -29,7 +29,7 @@ import { InMemorySource } from '../augment/loader.js';
 import type { DatasetSkip } from '../dataset/kaggle.js';
 import { mapLimit, openPatchSource } from '../dataset/pack.js';
 import { PackedDataset } from '../dataset/packed.js';
-import { PcamReader, pcamFiles } from '../dataset/pcam.js';
+import { PCAM_X_FILE, PcamReader, pcamFiles } from '../dataset/pcam.js';
 import { stratifiedSplit } from '../dataset/split.js';
 import { invalidRange } from '../errors.js';
 import type { RgbBatch } from '../image.js';
@@ -328,7 +328,7 @@ export async function openTrainingData(path: string, options: TrainingDataOption
   if (s.isDirectory() && (await isFile(pcamFiles(path, 'train').x))) return openPcam(path, options);
   let pool: LabelledPool;
   if (s.isFile()) {
-    if (/_x\.h5$/i.test(path)) throw invalidRange('data', 'a PatchCamelyon folder (with its train and valid splits), not one .h5 file', path);
+    if (PCAM_X_FILE.test(path)) throw invalidRange('data', 'a PatchCamelyon folder (with its train and valid splits), not one .h5 file', path);
     pool = await packedPool(path, options);
   } else if (await isKaggleWithValid(path)) {
     return openKaggleWithValid(path, options);

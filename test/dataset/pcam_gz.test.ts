@@ -12,6 +12,8 @@ import { gzipSync } from 'node:zlib';
 
 import test from 'ava';
 
+import { packDataset } from '../../src/dataset/pack.js';
+import { PackedDataset } from '../../src/dataset/packed.js';
 import { PcamReader, pcamFiles } from '../../src/dataset/pcam.js';
 import { openScoringData } from '../../src/inference/data.js';
 import { writePcam } from '../support/pcam_support.js';
@@ -73,6 +75,22 @@ test.serial('predict/evaluate data: a folder of .h5.gz and an ..._x.h5.gz file r
     } finally {
       d.close();
     }
+  }
+  t.deepEqual(readdirSync(scratch), []);
+});
+
+test.serial('pack takes one ..._x.h5.gz file (labels from the _y.h5.gz beside) as it takes the .h5', async (t) => {
+  const { plain, gz } = await pcam();
+  const a = await packDataset(plain.x, join(root, 'plain.hfpack'));
+  const b = await packDataset(gz.x, join(root, 'gz.hfpack'));
+  t.is(b.written, a.written);
+  const pa = await PackedDataset.open(join(root, 'plain.hfpack')), pb = await PackedDataset.open(join(root, 'gz.hfpack'));
+  try {
+    t.deepEqual(pb.labels, pa.labels);
+    t.deepEqual(Buffer.from(pb.read([0, N - 1]).batch.data), Buffer.from(pa.read([0, N - 1]).batch.data));
+  } finally {
+    pa.close();
+    pb.close();
   }
   t.deepEqual(readdirSync(scratch), []);
 });
