@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 
 import { loadAddon, packageRoot, type CpuDispatch } from '../bindings/loader.js';
 import { kernelBackendStatus, type BackendStatus } from './kernels/registry.js';
+import { loadOnnxRuntime } from './models/onnxruntime.js';
 import type { TrainingBackendStatus } from './tfjs/backend.js';
 
 export interface TfjsBackendInfo {
@@ -35,6 +36,8 @@ export interface HistoflowInfo {
   tfjsBackends: TfjsBackendInfo[];
   /** TF.js training backends in `auto`'s order (src/tfjs/backend.ts). */
   trainingBackends: TrainingBackendStatus[];
+  /** onnxruntime-node for ONNX models: its version and execution providers, or why it is unavailable. */
+  onnxruntime: { available: true; version: string; providers: string[] } | { available: false; reason: string };
 }
 
 const require = createRequire(import.meta.url);
@@ -155,7 +158,18 @@ export async function info(): Promise<HistoflowInfo> {
     tfjsBackends: await tfjsBackends(),
     // loaded on demand: it brings in TF.js
     trainingBackends: await (await import('./tfjs/backend.js')).trainingBackendStatus(),
+    onnxruntime: await onnxRuntimeStatus(),
   };
+}
+
+async function onnxRuntimeStatus(): Promise<HistoflowInfo['onnxruntime']> {
+  try {
+    const ort = await loadOnnxRuntime();
+    // cuda and tensorrt are not bundled: they work only where their provider libraries were installed.
+    return { available: true, version: ort.version, providers: ort.listSupportedBackends().map((b) => (b.bundled ? b.name : `${b.name} (needs its provider libraries)`)) };
+  } catch (e) {
+    return { available: false, reason: e instanceof Error ? e.message : String(e) };
+  }
 }
 
 /** The human-readable form of info(). */
@@ -190,5 +204,7 @@ export function formatInfo(i: HistoflowInfo): string {
   for (const t of i.tfjsBackends) lines.push(`  ${t.available ? '✓' : '✗'} ${t.name.padEnd(18)} ${t.package}: ${t.detail}`);
   lines.push('training backends (TF.js; auto picks the first available):');
   for (const b of i.trainingBackends) lines.push(`  ${b.available ? '✓' : '✗'} ${b.name.padEnd(10)} ${b.detail}`);
+  const o = i.onnxruntime;
+  lines.push(o.available ? `onnxruntime ${o.version} (ONNX models): providers ${o.providers.join(', ')}` : `onnxruntime NOT available (ONNX models): ${o.reason}`);
   return lines.join('\n');
 }

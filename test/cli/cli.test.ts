@@ -7,7 +7,7 @@ import test from 'ava';
 import sharp from 'sharp';
 
 import { defineFlags, optionsHelp, parseFlags } from '../../src/cli/flags.js';
-import { dataFile, histoflow } from '../support/helpers.js';
+import { IN_CI, dataFile, histoflow } from '../support/helpers.js';
 
 const FLAGS = defineFlags({
   batch: { type: 'int', value: 'B', min: 1, max: 65536, default: 64, help: 'images per forward pass (default {default})' },
@@ -32,6 +32,11 @@ test('histoflow info --json reports the addon, backends, gpu.js and TF.js', asyn
   t.true(Array.isArray(info.addon.cuda.devices));
   t.deepEqual(info.kernelBackends.map((b: { name: string }) => b.name), ['cuda', 'cpu', 'gpujs', 'js']);
   t.true(Array.isArray(info.tfjsBackends));
+  // onnxruntime-node is optional; CI installs it (with its CPU provider).
+  if (IN_CI) t.true(info.onnxruntime.available, info.onnxruntime.reason);
+  if (info.onnxruntime.available) t.true(info.onnxruntime.providers.includes('cpu'));
+  else t.regex(info.onnxruntime.reason, /onnxruntime-node/);
+  t.is(typeof info.addon.zeroCopyAsync, 'boolean');
 });
 
 test('histoflow stain writes one PNG per input under its own name, and --json gives the fits', async (t) => {
