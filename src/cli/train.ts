@@ -31,6 +31,7 @@ export const TRAIN_FLAGS = defineFlags({
   seed: { type: 'int', value: 'S', min: 0, max: 2 ** 31 - 1, help: 'seed of split, weights, shuffles, augmentation (default 0)' },
   val: { type: 'number', value: 'F', min: 0, max: 1, help: 'validation fraction without a valid split (default 0.2)' },
   'group-by': { type: 'string', value: 'K', help: 'keep groups (e.g. slide) on one side of the split' },
+  dedupe: { type: 'boolean', help: 'train on one image of each group of identical images\n(identical images never straddle the split either way)' },
   out: { type: 'string', value: 'DIR', help: 'run folder (default runs/<model>-<date>)' },
   resume: { type: 'boolean', help: 'continue the run in --out from its last finished epoch\n(--epochs, --patience and --time-budget may change)' },
   json: { type: 'boolean', help: 'no progress; the last line is a JSON summary' },
@@ -57,7 +58,7 @@ export function parseTrainArgs(argv: string[]): { options: TrainOptions; json: b
   if (values.target !== undefined && values.normalize === undefined) throw new RangeError(`Expected --target only together with --normalize but received '${values.target}'`);
   const given = {
     data: values.data, model: values.model, augment: values.augment, target: values.target, groupBy: values['group-by'], out: values.out,
-    resume: values.resume || undefined,
+    resume: values.resume || undefined, dedupe: values.dedupe || undefined,
     width: values.width, epochs: values.epochs, crop: values.crop, batchSize: values.batch, learningRate: values.lr, schedule: values.schedule,
     patience: values.patience, timeBudget: values['time-budget'], normalize: values.normalize, backend: values.backend, seed: values.seed, validation: values.val,
   } satisfies TrainOptions;

@@ -21,6 +21,7 @@
  * that no group straddles the split. A folder that is no dataset, or has
  * no usable record, is an Error naming it (pack.ts / kaggle.ts).
  */
+import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -47,6 +48,8 @@ export interface TrainingDataOptions {
   concurrency?: number;
   /** Decoding progress (Kaggle / tile folders). */
   onProgress?: (done: number, total: number) => void;
+  /** Keep one record of each group of identical images (the first); the others are skipped. */
+  dedupe?: boolean;
 }
 
 export interface TrainingData {
@@ -120,8 +123,64 @@ interface LabelledPool {
   ids: string[];
   /** The groupBy value of each record, when asked for. */
   groups?: string[];
+  /** SHA-1 of each record's pixels (Kaggle and tile folders, packed files): identical images. */
+  hashes?: string[];
   skipped: DatasetSkip[];
   close(): void;
+}
+
+const sha1 = (data: Uint8Array) => createHash('sha1').update(data).digest('hex');
+
+/**
+ * Identical images (same hash) never straddle the split: with `dedupe` all
+ * but the first of each are dropped (skipped, naming the kept one); else they
+ * are grouped, together with the groupBy groups, for stratifiedSplit.
+ */
+function withDuplicatesHandled(pool: LabelledPool, dedupe: boolean): LabelledPool {
+  const hashes = pool.hashes;
+  if (!hashes) return pool;
+  const first = new Map<string, number>();
+  const repeats: number[] = [];
+  hashes.forEach((h, i) => (first.has(h) ? repeats.push(i) : first.set(h, i)));
+  if (repeats.length === 0) return pool;
+  if (dedupe) {
+    const drop = new Set(repeats);
+    const keep = pool.ids.map((_, i) => i).filter((i) => !drop.has(i));
+    const skipped = repeats.map((i) => ({ id: pool.ids[i]!, reason: `same pixels as ${pool.ids[first.get(hashes[i]!)!]} (dedupe)` }));
+    return {
+      ...pool, source: new SubsetSource(pool.source, keep), labels: Uint8Array.from(keep, (i) => pool.labels[i]!),
+      ids: keep.map((i) => pool.ids[i]!), hashes: keep.map((i) => hashes[i]!),
+      ...(pool.groups ? { groups: keep.map((i) => pool.groups![i]!) } : {}), skipped: [...pool.skipped, ...skipped],
+    };
+  }
+  // Union of the groupBy groups and the duplicate groups: a record's group is its component's first record.
+  const parent = pool.ids.map((_, i) => i);
+  const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
+  const union = (a: number, b: number) => { parent[find(b)] = find(a); };
+  hashes.forEach((h, i) => union(first.get(h)!, i));
+  if (pool.groups) {
+    const byGroup = new Map<string, number>();
+    pool.groups.forEach((g, i) => (byGroup.has(g) ? union(byGroup.get(g)!, i) : byGroup.set(g, i)));
+  }
+  return { ...pool, groups: pool.ids.map((_, i) => String(find(i))) };
+}
+
+/**
+ * A fixed validation split (PCam's, a Kaggle folder's valid/) keeps no image
+ * identical to a training one: those are left out of validation, skipped with
+ * the training id they repeat.
+ */
+function validationWithoutTrainCopies(train: LabelledPool, valid: LabelledPool): LabelledPool {
+  if (!train.hashes || !valid.hashes) return valid;
+  const inTrain = new Map<string, string>();
+  train.hashes.forEach((h, i) => { if (!inTrain.has(h)) inTrain.set(h, train.ids[i]!); });
+  const keep = valid.ids.map((_, i) => i).filter((i) => !inTrain.has(valid.hashes![i]!));
+  if (keep.length === valid.ids.length) return valid;
+  const skipped = valid.ids.flatMap((id, i) => (inTrain.has(valid.hashes![i]!) ? [{ id, reason: `validation image with the same pixels as training image ${inTrain.get(valid.hashes![i]!)}: left out of validation` }] : []));
+  return {
+    ...valid, source: new SubsetSource(valid.source, keep), labels: Uint8Array.from(keep, (i) => valid.labels[i]!),
+    ids: keep.map((i) => valid.ids[i]!), hashes: keep.map((i) => valid.hashes![i]!), skipped: [...valid.skipped, ...skipped],
+  };
 }
 
 async function isFile(p: string): Promise<boolean> {
@@ -195,7 +254,7 @@ async function decodedPool(path: string, o: TrainingDataOptions, split: 'train' 
     return {
       kind, source: new InMemorySource({ data, n: kept.length, height, width }, Float32Array.from(labels)), labels,
       ids: kept.map((r) => r.id), ...(o.groupBy !== undefined ? { groups: kept.map((r) => r.group!) } : {}),
-      skipped, close: () => undefined,
+      hashes: kept.map((r) => sha1(r.img.data)), skipped, close: () => undefined,
     };
   } finally {
     src.close();
@@ -230,7 +289,9 @@ async function packedPool(path: string, o: TrainingDataOptions): Promise<Labelle
     if (keep.length === 0) throw new Error(`${path}: no record with a 0/1 label (${skipped.length} skipped; first: ${skipped[0]?.reason ?? 'none'})`);
     const labels = Uint8Array.from(keep, (i) => all[i]!);
     const source = keep.length === ds.count ? ds : new SubsetSource(ds, keep);
-    return { kind: 'packed', source, labels, ids, ...(o.groupBy !== undefined ? { groups } : {}), skipped, close: () => ds.close() };
+    // Hashed from the mapping (no decode): a view per record.
+    const hashes = keep.map((i) => sha1(ds.batch(i, 1).data));
+    return { kind: 'packed', source, labels, ids, ...(o.groupBy !== undefined ? { groups } : {}), hashes, skipped, close: () => ds.close() };
   } catch (e) {
     ds.close();
     throw e;
@@ -307,8 +368,8 @@ function unique(skips: DatasetSkip[]): DatasetSkip[] {
 /** A Kaggle folder with its own valid/ split: both decoded, no split drawn. */
 async function openKaggleWithValid(dir: string, o: TrainingDataOptions): Promise<TrainingData> {
   if (o.groupBy !== undefined) throw invalidRange('groupBy', `no grouping: ${dir} has its own valid/ split`, o.groupBy);
-  const train = await decodedPool(dir, o, 'train');
-  const valid = await decodedPool(dir, o, 'valid');
+  const train = withDuplicatesHandled(await decodedPool(dir, o, 'train'), o.dedupe === true);
+  const valid = validationWithoutTrainCopies(train, await decodedPool(dir, o, 'valid'));
   const t = train.source, v = valid.source;
   if (t.height !== v.height || t.width !== v.width) throw new Error(`${dir}: valid/ holds ${v.width}x${v.height} patches, train/ ${t.width}x${t.height}`);
   return {
@@ -336,7 +397,7 @@ export async function openTrainingData(path: string, options: TrainingDataOption
     pool = await decodedPool(path, options);
   }
   try {
-    return splitPool(pool, options);
+    return splitPool(withDuplicatesHandled(pool, options.dedupe === true), options);
   } catch (e) {
     pool.close();
     throw e;

@@ -71,6 +71,12 @@ export interface TrainOptions {
   validation?: number;
   /** Metadata field (packed, tiles) or train_labels.csv column keeping groups on one side of the split. */
   groupBy?: string;
+  /**
+   * Keep one image of each group of identical images (Kaggle and tile folders,
+   * packed files). Without it identical images are kept but never straddle the
+   * split; a fixed valid split never holds a copy of a training image.
+   */
+  dedupe?: boolean;
   /** Run folder (default runs/<model>-<date>). */
   out?: string;
   /** Continue the run in `out` from its last finished epoch. */
@@ -100,11 +106,12 @@ export interface RunArgs {
   seed: number;
   validation: number;
   groupBy: string | null;
+  dedupe: boolean;
 }
 
 export const TRAIN_OPTION_KEYS = [
   'data', 'model', 'width', 'epochs', 'batchSize', 'learningRate', 'schedule', 'patience', 'timeBudget', 'augment', 'crop', 'normalize',
-  'target', 'backend', 'seed', 'validation', 'groupBy', 'out', 'resume',
+  'target', 'backend', 'seed', 'validation', 'groupBy', 'dedupe', 'out', 'resume',
 ] as const;
 
 function checkString(name: string, value: unknown): string {
@@ -158,6 +165,7 @@ export async function resolveRunArgs(options: TrainOptions): Promise<RunArgs> {
     seed: o.seed === undefined ? 0 : checkInteger('seed', o.seed, 0, 2 ** 31 - 1),
     validation: o.validation === undefined ? 0.2 : checkValidation(o.validation),
     groupBy: o.groupBy === undefined ? null : checkString('groupBy', o.groupBy),
+    dedupe: o.dedupe === undefined ? false : checkBoolean('dedupe', o.dedupe),
   };
 }
 
@@ -185,12 +193,14 @@ export function resumeArgs(recorded: RunArgs, options: TrainOptions, backend: Tr
   if (o.epochs !== undefined) args.epochs = checkInteger('epochs', o.epochs, 1, 100_000);
   if (o.patience !== undefined) args.patience = checkInteger('patience', o.patience, 0, 100_000);
   args.timeBudget = o.timeBudget === undefined ? null : checkTimeBudget(o.timeBudget);
+  args.dedupe = recorded.dedupe ?? false; // runs recorded before the option never deduplicated
   if (o.resume !== undefined) checkBoolean('resume', o.resume);
   const same: Array<[keyof TrainOptions, unknown]> = [
     ['data', recorded.data], ['model', recorded.model], ['width', recorded.width], ['batchSize', recorded.batchSize],
     ['learningRate', recorded.learningRate], ['schedule', recorded.schedule], ['normalize', recorded.normalize ?? undefined],
     ['target', recorded.target ?? undefined], ['seed', recorded.seed], ['validation', recorded.validation],
     ['groupBy', recorded.groupBy ?? undefined], ['augment', recorded.augmentSource], ['crop', recorded.crop ?? undefined],
+    ['dedupe', recorded.dedupe ?? false],
   ];
   for (const [key, value] of same) {
     const given = o[key];

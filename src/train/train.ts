@@ -299,7 +299,7 @@ async function resolveRun(options: TrainOptions): Promise<{ run: string; args: R
 function openData(args: RunArgs, quiet: boolean): Promise<TrainingData> {
   let reading: Progress | undefined;
   return openTrainingData(args.data, {
-    validation: args.validation, seed: args.seed, ...(args.groupBy ? { groupBy: args.groupBy } : {}),
+    validation: args.validation, seed: args.seed, ...(args.groupBy ? { groupBy: args.groupBy } : {}), dedupe: args.dedupe,
     onProgress: (done, total) => {
       reading ??= new Progress('reading', total, { quiet });
       reading.tick();
