@@ -6,6 +6,7 @@
  */
 import { checkOutputPath } from '../output.js';
 import { EVALUATE_SPLITS, evaluateModel } from '../inference/evaluate.js';
+import { COMBINE_RULES } from '../inference/score.js';
 import { ONNX_PROVIDERS } from '../models/onnx.js';
 import { RENAMED_TRAINING_BACKENDS, TRAINING_BACKENDS } from '../tfjs/backend.js';
 import { defineFlags, optionsHelp, parseFlags } from './flags.js';
@@ -13,7 +14,8 @@ import { modelFlagError } from './predict.js';
 import { Progress, status } from './progress.js';
 
 export const EVALUATE_FLAGS = defineFlags({
-  model: { type: 'string', value: 'M', help: 'run folder, model folder, model.json or X.onnx (required)' },
+  model: { type: 'list', value: 'M', help: 'run folder, model folder, model.json or X.onnx (required;\nrepeat it for an ensemble)' },
+  combine: { type: 'choice', value: 'C', choices: COMBINE_RULES, default: 'mean', help: 'an ensemble\'s rule: mean of probabilities, or of ranks\n(default {default})' },
   data: { type: 'string', value: 'D', help: 'labelled dataset' },
   split: {
     type: 'choice', value: 'S', choices: EVALUATE_SPLITS,
@@ -53,7 +55,7 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length) throw new RangeError(`Expected no positional arguments (use --model, --data) but received '${positionals.join(' ')}'`);
-  if (!values.model) throw new TypeError('Expected a path for --model but received none');
+  if (!values.model?.length) throw new TypeError('Expected a path for --model but received none');
   if (values.data === '') throw new TypeError('Expected a path for --data but received an empty string');
   if (values.out === '') throw new TypeError('Expected a folder for --out but received an empty string');
   if (values.out !== undefined) await checkOutputPath('--out', values.out, 'folder');
@@ -62,7 +64,7 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
   let progress: Progress | undefined;
   let shown = 0;
   const r = await evaluateModel({
-    model: values.model, tta: values.tta, batchSize, backend, bootstrap, seed,
+    model: values.model, combine: values.combine, tta: values.tta, batchSize, backend, bootstrap, seed,
     ...(provider === undefined ? {} : { provider }),
     ...(values.data === undefined ? {} : { data: values.data }),
     ...(split === undefined ? {} : { split }),
@@ -84,6 +86,11 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
   const c = r.confusion;
   status(false, `${r.description}: ${r.n} images (${r.positives} positive, ${r.negatives} negative), ${r.model} on ${r.backend}${r.tta ? ' with TTA' : ''}`);
   status(false, `AUC ${r.auc.toFixed(4)} (95% CI ${r.auc_ci.lower.toFixed(4)}–${r.auc_ci.upper.toFixed(4)}, ${r.auc_ci.samples} bootstrap resamples)`);
+  if (r.members.length > 1) {
+    const best = Math.max(...r.members.map((m) => m.auc));
+    status(false, `ensemble (${r.combine}) of ${r.members.length}: ${r.members.map((m) => `${m.model} AUC ${m.auc.toFixed(4)}`).join('; ')}; ` +
+      `${r.auc >= best ? '+' : ''}${(r.auc - best).toFixed(4)} over its best member`);
+  }
   status(false, `accuracy at ${r.threshold}: ${(100 * r.accuracy).toFixed(2)}%   confusion: tp ${c.tp}  fp ${c.fp}  tn ${c.tn}  fn ${c.fn}`);
   status(false, `${r.images_per_s.toFixed(1)} images/s; wrote ${r.files.evaluation}, ${r.files.roc_png}, ${r.files.roc_csv}, ${r.files.scores}`);
   if (r.skipped.length) {

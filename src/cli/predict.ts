@@ -5,6 +5,7 @@
  */
 import { DATA_SPLITS } from '../inference/data.js';
 import { ModelNotFoundError } from '../models/io.js';
+import { COMBINE_RULES } from '../inference/score.js';
 import { ONNX_PROVIDERS } from '../models/onnx.js';
 import { PredictionHolesError, checkOutFile, predictSubmission } from '../inference/submission.js';
 import { RENAMED_TRAINING_BACKENDS, TRAINING_BACKENDS } from '../tfjs/backend.js';
@@ -12,7 +13,8 @@ import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { Progress, status } from './progress.js';
 
 export const PREDICT_FLAGS = defineFlags({
-  model: { type: 'string', value: 'M', help: 'run folder, model folder, model.json or X.onnx (required)' },
+  model: { type: 'list', value: 'M', help: 'run folder, model folder, model.json or X.onnx (required;\nrepeat it for an ensemble)' },
+  combine: { type: 'choice', value: 'C', choices: COMBINE_RULES, default: 'mean', help: 'an ensemble\'s rule: mean of probabilities, or of ranks\n(default {default})' },
   data: { type: 'string', value: 'D', help: 'dataset (required)' },
   out: { type: 'string', value: 'FILE', help: 'the CSV to write (required)' },
   split: { type: 'choice', value: 'S', choices: DATA_SPLITS, default: 'test', help: '{choices} (default {default})' },
@@ -53,7 +55,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length) throw new RangeError(`Expected no positional arguments (use --model, --data, --out) but received '${positionals.join(' ')}'`);
   for (const flag of ['model', 'data', 'out'] as const) {
-    if (!values[flag]) throw new TypeError(`Expected a path for --${flag} but received none`);
+    if (!values[flag]?.length) throw new TypeError(`Expected a path for --${flag} but received none`);
   }
   await checkOutFile('--out', values.out);
   const { split, backend, provider, batch: batchSize, 'fill-unreadable': fill } = values;
@@ -62,7 +64,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
   let shown = 0;
   try {
     const r = await predictSubmission({
-      model: values.model!, data: values.data!, out: values.out!, split, tta: values.tta, batchSize, backend,
+      model: values.model!, combine: values.combine, data: values.data!, out: values.out!, split, tta: values.tta, batchSize, backend,
       ...(provider === undefined ? {} : { provider }),
       ...(fill === undefined ? {} : { fillUnreadable: fill }),
       onProgress: (done, total) => {

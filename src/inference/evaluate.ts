@@ -34,8 +34,8 @@ import { ONNX_PROVIDERS, type OnnxBackend, type OnnxProvider } from '../models/o
 import { checkTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import { DATA_SPLITS, openScoringData } from './data.js';
 import { readRunValidation, runFolderOf } from './run.js';
-import { openPredictor, scoreData } from './score.js';
-import { float32String } from './submission.js';
+import { COMBINE_RULES, scoreEnsemble, type CombineRule } from './score.js';
+import { checkModels, float32String } from './submission.js';
 
 export const EVALUATE_SPLITS = [...DATA_SPLITS, 'val'] as const;
 export type EvaluateSplit = (typeof EVALUATE_SPLITS)[number];
@@ -47,8 +47,10 @@ export const SCORES_CSV = 'scores.csv';
 export const THRESHOLD = 0.5;
 
 export interface EvaluateOptions {
-  /** A model folder, its model.json, or a training run folder (its best/ checkpoint). */
-  model: string;
+  /** A model folder, its model.json, a training run folder (its best/ checkpoint) or an ONNX model; several: an ensemble (split 'val' from the first). */
+  model: string | string[];
+  /** How an ensemble combines its members (default 'mean' of probabilities; 'rank': the mean of ranks). */
+  combine?: CombineRule;
   /** Labelled data; optional with split 'val' when the run recorded its data. */
   data?: string;
   /**
@@ -94,6 +96,9 @@ export interface EvaluationReport {
   files: { evaluation: string; roc_png: string; roc_csv: string; scores: string };
   /** Left out of the metrics, and why (unreadable, unlabelled, not in the data). */
   skipped: DatasetSkip[];
+  /** An ensemble's members, each with its own AUC on the same images, and how they were combined. */
+  members: Array<{ model: string; backend: TrainingBackend | OnnxBackend; auc: number }>;
+  combine: CombineRule;
 }
 
 /** Resolves split and data as the option comments say. */
@@ -118,8 +123,9 @@ async function chooseData(model: string, data: string | undefined, split: Evalua
 
 export async function evaluateModel(options: EvaluateOptions): Promise<EvaluationReport> {
   const o = checkObject('options', options);
-  checkKnownKeys('options', o, ['model', 'data', 'split', 'tta', 'batchSize', 'backend', 'provider', 'out', 'bootstrap', 'seed', 'onProgress']);
-  if (typeof o.model !== 'string' || o.model === '') throw invalidType('model', 'a model folder, model.json or run folder', o.model);
+  checkKnownKeys('options', o, ['model', 'data', 'split', 'tta', 'batchSize', 'backend', 'provider', 'out', 'bootstrap', 'seed', 'combine', 'onProgress']);
+  const models = checkModels(o.model);
+  const combine = o.combine === undefined ? 'mean' : checkOneOf('combine', o.combine, COMBINE_RULES);
   if (o.data !== undefined && (typeof o.data !== 'string' || o.data === '')) throw invalidType('data', 'a dataset path', o.data);
   const split = o.split === undefined ? undefined : checkOneOf('split', o.split, EVALUATE_SPLITS);
   const tta = o.tta === undefined ? false : checkBoolean('tta', o.tta);
@@ -131,60 +137,62 @@ export async function evaluateModel(options: EvaluateOptions): Promise<Evaluatio
   const seed = o.seed === undefined ? 0 : checkInteger('seed', o.seed, 0, Number.MAX_SAFE_INTEGER);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidType('onProgress', 'a function', o.onProgress);
 
-  const chosen = await chooseData(o.model, o.data as string | undefined, split);
-  const loaded = await openPredictor(o.model, { backend, batchSize, ...(provider === undefined ? {} : { provider }) });
+  const chosen = await chooseData(models[0]!, o.data as string | undefined, split);
+  const data = await chosen.open();
   try {
-    const data = await chosen.open();
-    try {
-      if (data.ids.length === 0) throw new Error(`data ${chosen.path}: no images to evaluate (${data.description})`);
-      if (!data.hasLabels) throw new Error(`data ${chosen.path}: ${data.description} has no labels to evaluate against (Kaggle: train_labels.csv or test_labels.csv)`);
-      const t0 = performance.now();
-      const r = await scoreData(loaded.predictor, data, { tta, ...(o.onProgress ? { onProgress: o.onProgress as (d: number, t: number) => void } : {}) });
-      const seconds = (performance.now() - t0) / 1000;
-      const skipped: DatasetSkip[] = [...r.failed, ...data.missing];
-      const ids: string[] = [], labels: number[] = [], scores: number[] = [];
-      data.ids.forEach((id, i) => {
-        if (Number.isNaN(r.scores[i]!)) return; // in r.failed
-        if (data.labels[i]! < 0) skipped.push({ id, reason: 'no 0/1 label' });
-        else {
-          ids.push(id);
-          labels.push(data.labels[i]!);
-          scores.push(r.scores[i]!);
-        }
-      });
-      const positives = labels.reduce((s, v) => s + v, 0);
-      if (positives === 0 || positives === labels.length) {
-        throw new Error(`data ${chosen.path}: the ${labels.length} scored images are all of class ${positives ? 1 : 0}; AUC needs both classes`);
+    if (data.ids.length === 0) throw new Error(`data ${chosen.path}: no images to evaluate (${data.description})`);
+    if (!data.hasLabels) throw new Error(`data ${chosen.path}: ${data.description} has no labels to evaluate against (Kaggle: train_labels.csv or test_labels.csv)`);
+    const t0 = performance.now();
+    const r = await scoreEnsemble(models, chosen.open, {
+      tta, batchSize, backend, combine, ...(provider === undefined ? {} : { provider }),
+      ...(o.onProgress ? { onProgress: o.onProgress as (d: number, t: number) => void } : {}),
+    });
+    const loaded = { path: r.members.map((m) => m.model).join(' + '), backend: r.members[0]!.backend };
+    const seconds = (performance.now() - t0) / 1000;
+    const skipped: DatasetSkip[] = [...r.failed, ...data.missing];
+    const ids: string[] = [], labels: number[] = [], scores: number[] = [], kept: number[] = [];
+    const truth = r.labels;
+    data.ids.forEach((id, i) => {
+      if (Number.isNaN(r.scores[i]!)) return; // in r.failed
+      if (truth[i]! < 0) skipped.push({ id, reason: 'no 0/1 label' });
+      else {
+        ids.push(id);
+        labels.push(truth[i]!);
+        scores.push(r.scores[i]!);
+        kept.push(i);
       }
-      const given = resolve(o.model as string);
-      const base = chosen.run ?? ((await stat(given)).isDirectory() ? given : dirname(loaded.path));
-      const out = (o.out as string | undefined) ?? join(base, 'evaluation');
-      const files = { evaluation: join(out, EVALUATION_JSON), roc_png: join(out, ROC_PNG), roc_csv: join(out, ROC_CSV), scores: join(out, SCORES_CSV) };
-      const auc = rocAuc(labels, scores);
-      const ci = bootstrapCi(labels, scores, rocAuc, { samples, seed });
-      const confusion = confusionMatrix(labels, scores, THRESHOLD);
-      const roc = rocCurve(labels, scores);
-      const report: EvaluationReport = {
-        model: loaded.path, data: chosen.path, description: data.description, split: chosen.split, tta, backend: loaded.backend,
-        n: labels.length, positives, negatives: labels.length - positives,
-        auc, auc_ci: { lower: ci.lower, upper: ci.upper, confidence: ci.confidence, samples: ci.samples, seed },
-        threshold: THRESHOLD, accuracy: (confusion.tp + confusion.tn) / labels.length, confusion,
-        seconds, images_per_s: r.scored / Math.max(seconds, 1e-9), files, skipped,
-      };
-      await writeFileAtomic(files.scores, csvText(['id', 'label', 'score'], ids.map((id, k) => [id, labels[k]!, float32String(scores[k]!)])));
-      await writeFileAtomic(files.roc_csv, csvText(['threshold', 'fpr', 'tpr'], roc.map((p) => [p.threshold, p.fpr, p.tpr])));
-      await writeLineChart(files.roc_png, {
-        title: `ROC: AUC ${auc.toFixed(4)} (95% CI ${ci.lower.toFixed(3)}–${ci.upper.toFixed(3)}), n = ${labels.length}`,
-        xLabel: 'false positive rate', yLabel: 'true positive rate',
-        series: [{ name: tta ? 'model (TTA)' : 'model', x: roc.map((p) => p.fpr), y: roc.map((p) => p.tpr) }],
-        xRange: [0, 1], yRange: [0, 1], diagonal: true, width: 560, height: 520,
-      });
-      await writeFileAtomic(files.evaluation, `${JSON.stringify(report, null, 2)}\n`);
-      return report;
-    } finally {
-      data.close();
+    });
+    const positives = labels.reduce((s, v) => s + v, 0);
+    if (positives === 0 || positives === labels.length) {
+      throw new Error(`data ${chosen.path}: the ${labels.length} scored images are all of class ${positives ? 1 : 0}; AUC needs both classes`);
     }
+    const members = r.members.map((m) => ({ model: m.model, backend: m.backend, auc: rocAuc(labels, kept.map((i) => m.scores[i]!)) }));
+    const given = resolve(models[0]!);
+    const base = chosen.run ?? ((await stat(given)).isDirectory() ? given : dirname(loaded.path));
+    const out = (o.out as string | undefined) ?? join(base, 'evaluation');
+    const files = { evaluation: join(out, EVALUATION_JSON), roc_png: join(out, ROC_PNG), roc_csv: join(out, ROC_CSV), scores: join(out, SCORES_CSV) };
+    const auc = rocAuc(labels, scores);
+    const ci = bootstrapCi(labels, scores, rocAuc, { samples, seed });
+    const confusion = confusionMatrix(labels, scores, THRESHOLD);
+    const roc = rocCurve(labels, scores);
+    const report: EvaluationReport = {
+      model: loaded.path, data: chosen.path, description: data.description, split: chosen.split, tta, backend: loaded.backend,
+      n: labels.length, positives, negatives: labels.length - positives,
+      auc, auc_ci: { lower: ci.lower, upper: ci.upper, confidence: ci.confidence, samples: ci.samples, seed },
+      threshold: THRESHOLD, accuracy: (confusion.tp + confusion.tn) / labels.length, confusion,
+      seconds, images_per_s: (r.scored * models.length) / Math.max(seconds, 1e-9), files, skipped, members, combine,
+    };
+    await writeFileAtomic(files.scores, csvText(['id', 'label', 'score'], ids.map((id, k) => [id, labels[k]!, float32String(scores[k]!)])));
+    await writeFileAtomic(files.roc_csv, csvText(['threshold', 'fpr', 'tpr'], roc.map((p) => [p.threshold, p.fpr, p.tpr])));
+    await writeLineChart(files.roc_png, {
+      title: `ROC: AUC ${auc.toFixed(4)} (95% CI ${ci.lower.toFixed(3)}–${ci.upper.toFixed(3)}), n = ${labels.length}`,
+      xLabel: 'false positive rate', yLabel: 'true positive rate',
+      series: [{ name: `${models.length > 1 ? `ensemble of ${models.length} (${combine})` : 'model'}${tta ? ' (TTA)' : ''}`, x: roc.map((p) => p.fpr), y: roc.map((p) => p.tpr) }],
+      xRange: [0, 1], yRange: [0, 1], diagonal: true, width: 560, height: 520,
+    });
+    await writeFileAtomic(files.evaluation, `${JSON.stringify(report, null, 2)}\n`);
+    return report;
   } finally {
-    loaded.dispose();
+    data.close();
   }
 }

@@ -113,3 +113,83 @@ export async function openPredictor(model: string, options: OpenPredictorOptions
   const predictor = createPredictor(loaded.model, loaded.card, settings);
   return { predictor, path: loaded.path, backend, dispose: () => loaded.model.dispose() };
 }
+
+/** How an ensemble combines its members' scores: the mean of probabilities, or of ranks (scaled to (0, 1]). */
+export const COMBINE_RULES = ['mean', 'rank'] as const;
+export type CombineRule = (typeof COMBINE_RULES)[number];
+
+/**
+ * Each score's rank among the finite ones, ties sharing their mean rank,
+ * divided by their count (so in (0, 1]); NaN stays NaN. Rank averaging
+ * (the Kaggle leaders' way to ensemble models of different calibration).
+ */
+export function rankScores(scores: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(scores.length).fill(Number.NaN);
+  const order = Array.from({ length: scores.length }, (_, i) => i).filter((i) => Number.isFinite(scores[i]!)).sort((a, b) => scores[a]! - scores[b]!);
+  for (let k = 0; k < order.length;) {
+    let end = k + 1;
+    while (end < order.length && scores[order[end]!] === scores[order[k]!]) end++;
+    const rank = (k + 1 + end) / 2; // mean of ranks k+1 … end
+    for (let m = k; m < end; m++) out[order[m]!] = rank / order.length;
+    k = end;
+  }
+  return out;
+}
+
+/** The members' scores combined per id by `rule`; NaN where any member has none. */
+export function combineScores(members: readonly ArrayLike<number>[], rule: CombineRule): Float32Array {
+  const n = members[0]?.length ?? 0;
+  const inputs = rule === 'rank' ? members.map((m) => rankScores(m)) : members;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (const m of inputs) s += m[i]!;
+    out[i] = s / inputs.length;
+  }
+  return out;
+}
+
+export interface EnsembleMember {
+  model: string;
+  backend: TrainingBackend | OnnxBackend;
+  scores: Float32Array;
+}
+
+/**
+ * Scores the data with each model in turn (each with its own card's
+ * preprocessing and TTA, the data read once per model) and combines them.
+ * One model is scored as itself (its scores unchanged by `rule`).
+ */
+export async function scoreEnsemble(
+  models: readonly string[],
+  openData: () => Promise<ScoringData>,
+  options: ScoreOptions & OpenPredictorOptions & { combine?: CombineRule } = {},
+): Promise<Scores & { members: EnsembleMember[]; labels: Int8Array }> {
+  const rule = options.combine ?? 'mean';
+  const { onProgress, chunk, tta, ...open } = options;
+  const members: EnsembleMember[] = [];
+  const failed = new Map<string, DatasetSkip>();
+  let labels = new Int8Array(0);
+  for (const [m, model] of models.entries()) {
+    const loaded = await openPredictor(model, { ...(open.backend ? { backend: open.backend } : {}), ...(open.provider ? { provider: open.provider } : {}),
+      ...(open.batchSize === undefined ? {} : { batchSize: open.batchSize }) });
+    try {
+      const data = await openData();
+      try {
+        const r = await scoreData(loaded.predictor, data, {
+          ...(chunk === undefined ? {} : { chunk }), ...(tta === undefined ? {} : { tta }),
+          ...(onProgress ? { onProgress: (done: number, all: number) => onProgress(m * all + done, models.length * all) } : {}),
+        });
+        for (const f of r.failed) failed.set(f.id ?? '', f);
+        labels = data.labels.slice(); // PatchCamelyon's are filled as its chunks are read
+        members.push({ model: loaded.path, backend: loaded.backend, scores: r.scores });
+      } finally {
+        data.close();
+      }
+    } finally {
+      loaded.dispose();
+    }
+  }
+  const scores = members.length === 1 ? members[0]!.scores : combineScores(members.map((m) => m.scores), rule);
+  return { scores, failed: [...failed.values()], scored: scores.reduce((s, v) => s + (Number.isNaN(v) ? 0 : 1), 0), members, labels };
+}

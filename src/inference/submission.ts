@@ -29,11 +29,13 @@ import { checkOutputPath } from '../output.js';
 import { ONNX_PROVIDERS, type OnnxBackend, type OnnxProvider } from '../models/onnx.js';
 import { checkTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import { DATA_SPLITS, openScoringData, type DataSplit } from './data.js';
-import { openPredictor, scoreData } from './score.js';
+import { COMBINE_RULES, scoreEnsemble, type CombineRule } from './score.js';
 
 export interface PredictSubmissionOptions {
-  /** A model folder, its model.json, or a training run folder (its best/ checkpoint). */
-  model: string;
+  /** A model folder, its model.json, a training run folder (its best/ checkpoint) or an ONNX model; several: an ensemble. */
+  model: string | string[];
+  /** How an ensemble combines its members (default 'mean' of probabilities; 'rank': the mean of ranks). */
+  combine?: CombineRule;
   /** A Kaggle folder (test/ + sample_submission.csv), a packed file or PatchCamelyon HDF5. */
   data: string;
   /** The CSV to write. */
@@ -64,7 +66,11 @@ export interface PredictSubmissionResult {
   images_per_s: number;
   /** The TF.js backend, or 'onnxruntime-cpu' / 'onnxruntime-cuda' for an ONNX model. */
   backend: TrainingBackend | OnnxBackend;
+  /** The model file read; for an ensemble, the members' joined by ' + '. */
   model: string;
+  /** An ensemble's members and how they were combined (one member: itself, 'mean'). */
+  members: Array<{ model: string; backend: TrainingBackend | OnnxBackend }>;
+  combine: CombineRule;
   data: string;
   /** Ids without a readable image (filled with `fillUnreadable`), ids of the data left out, and why. */
   skipped: DatasetSkip[];
@@ -107,8 +113,9 @@ export async function checkOutFile(name: string, out: unknown): Promise<string> 
 
 export async function predictSubmission(options: PredictSubmissionOptions): Promise<PredictSubmissionResult> {
   const o = checkObject('options', options);
-  checkKnownKeys('options', o, ['model', 'data', 'out', 'split', 'tta', 'batchSize', 'backend', 'provider', 'fillUnreadable', 'onProgress']);
-  if (typeof o.model !== 'string' || o.model === '') throw invalidType('model', 'a model folder, model.json or run folder', o.model);
+  checkKnownKeys('options', o, ['model', 'data', 'out', 'split', 'tta', 'batchSize', 'backend', 'provider', 'fillUnreadable', 'combine', 'onProgress']);
+  const models = checkModels(o.model);
+  const combine = o.combine === undefined ? 'mean' : checkOneOf('combine', o.combine, COMBINE_RULES);
   if (typeof o.data !== 'string' || o.data === '') throw invalidType('data', 'a dataset path', o.data);
   const out = await checkOutFile('out', o.out);
   const split = o.split === undefined ? 'test' : checkOneOf('split', o.split, DATA_SPLITS);
@@ -119,26 +126,33 @@ export async function predictSubmission(options: PredictSubmissionOptions): Prom
   const fill = o.fillUnreadable === undefined ? undefined : checkNumber('fillUnreadable', o.fillUnreadable, 0, 1);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidType('onProgress', 'a function', o.onProgress);
 
-  const loaded = await openPredictor(o.model, { backend, batchSize, ...(provider === undefined ? {} : { provider }) });
-  try {
-    const data = await openScoringData(o.data, { split });
-    try {
-      const total = data.ids.length;
-      if (total === 0) throw new Error(`data ${o.data}: no images to predict (${data.description})`);
-      const t0 = performance.now();
-      const r = await scoreData(loaded.predictor, data, { tta, ...(o.onProgress ? { onProgress: o.onProgress as (d: number, t: number) => void } : {}) });
-      const seconds = (performance.now() - t0) / 1000;
-      if (r.failed.length > 0 && fill === undefined) throw new PredictionHolesError(r.failed, total);
-      const scores = r.scores.map((s) => (Number.isNaN(s) ? fill! : s));
-      await writeFileAtomic(out, submissionCsv(data.ids, scores));
-      return {
-        out, images: total, scored: r.scored, tta, seconds, images_per_s: r.scored / Math.max(seconds, 1e-9), backend: loaded.backend,
-        model: loaded.path, data: o.data, skipped: [...r.failed, ...data.notes], filled: r.failed.length,
-      };
-    } finally {
-      data.close();
-    }
-  } finally {
-    loaded.dispose();
+  const data = await openScoringData(o.data, { split });
+  const { ids, notes, description } = data;
+  data.close();
+  const total = ids.length;
+  if (total === 0) throw new Error(`data ${o.data}: no images to predict (${description})`);
+  const t0 = performance.now();
+  const r = await scoreEnsemble(models, () => openScoringData(o.data as string, { split }), {
+    tta, batchSize, backend, combine, ...(provider === undefined ? {} : { provider }),
+    ...(o.onProgress ? { onProgress: o.onProgress as (d: number, t: number) => void } : {}),
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  if (r.failed.length > 0 && fill === undefined) throw new PredictionHolesError(r.failed, total);
+  const scores = r.scores.map((s) => (Number.isNaN(s) ? fill! : s));
+  await writeFileAtomic(out, submissionCsv(ids, scores));
+  return {
+    out, images: total, scored: r.scored, tta, seconds, images_per_s: (r.scored * models.length) / Math.max(seconds, 1e-9),
+    backend: r.members[0]!.backend, model: r.members.map((m) => m.model).join(' + '),
+    members: r.members.map(({ model, backend: b }) => ({ model, backend: b })), combine,
+    data: o.data, skipped: [...r.failed, ...notes], filled: r.failed.length,
+  };
+}
+
+/** One model path or several (an ensemble): each a non-empty string. */
+export function checkModels(value: unknown): string[] {
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length === 0 || list.some((m) => typeof m !== 'string' || m === '')) {
+    throw invalidType('model', 'a model folder, model.json, run folder or .onnx file, or a list of them (an ensemble)', value);
   }
+  return list as string[];
 }
