@@ -11,6 +11,7 @@
  *   overlay.png       thumbnail + map in viridis + colour bar
  *   thumbnail.png     the thumbnail the tissue mask was computed on
  *   regions.geojson   cells ≥ threshold as QuPath annotations (polygons in level-0 px) with their scores, regions.ts
+ *   regions.xml       the same polygons as ASAP XML (holes as Exclusion annotations), asap_regions.ts
  *   detections.geojson  with options.detections: one QuPath detection per tile with its probability, detections.ts
  *   tiles.csv         x, y (level 0), level, size, tissue_fraction, probability per tile
  *   report.html       all of it on one page, with a zoomable viewer over report_files/ (deep_zoom.ts)
@@ -40,6 +41,7 @@ import { blendMap, withColourBar } from './overlay.js';
 import { overlayGeometry, writeOverlayTiff, type OverlayGeometry } from './overlay_tiff.js';
 import { checkPredictions, checkPredictor, withDihedralTta, type SlidePredictorSpec, type TilePredictor } from './predictor.js';
 import { encodeProbabilityF32, encodeProbabilityPng, probabilityMap, type PlacedProbability, type ProbabilityMap } from './probability_map.js';
+import { regionsAsapXml } from './asap_regions.js';
 import { tumourRegions, type RegionCollection } from './regions.js';
 import { reportHtml, type HeatmapSummary } from './report.js';
 import { StagedFolder } from './staged_folder.js';
@@ -98,6 +100,7 @@ const FILES = {
   overlay: 'overlay.png',
   thumbnail: 'thumbnail.png',
   regions: 'regions.geojson',
+  regionsXml: 'regions.xml',
   tiles: 'tiles.csv',
   report: 'report.html',
   reportFiles: VIEWER_FOLDER,
@@ -389,6 +392,7 @@ async function writeStaged(stage: string, slide: Slide, o: StagedOutputs): Promi
     writeFileAtomic(join(stage, FILES.overlay), o.overlayPng),
     writeFileAtomic(join(stage, FILES.thumbnail), o.thumbnailPng),
     writeFileAtomic(join(stage, FILES.regions), json(o.heatmap.regions)),
+    writeFileAtomic(join(stage, FILES.regionsXml), regionsAsapXml(o.heatmap.regions)),
     writeFileAtomic(join(stage, FILES.tiles), o.csv),
     ...(o.detections ? [writeFileAtomic(join(stage, DETECTIONS_FILE), json(o.detections))] : []),
   ]);

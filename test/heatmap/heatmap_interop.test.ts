@@ -21,7 +21,9 @@ import { MAX_OVERLAY_PIXELS, overlayGeometry } from '../../src/heatmap/overlay_t
 import { predictSlide } from '../../src/heatmap/predict_slide.js';
 import { decodeProbabilityF32, type ProbabilityMap } from '../../src/heatmap/probability_map.js';
 import { tumourRegions, type RegionCollection } from '../../src/heatmap/regions.js';
-import { labelTile, parseAnnotations } from '../../src/tiling/annotations.js';
+import { regionsAsapXml } from '../../src/heatmap/asap_regions.js';
+import { EXCLUSION_LABEL, labelTile, parseAnnotations } from '../../src/tiling/annotations.js';
+import { parseAsapXml } from '../../src/tiling/asap.js';
 import { CLI } from '../support/helpers.js';
 import { rednessModel, SLIDE_HEIGHT, SLIDE_MPP, SLIDE_WIDTH, SQUARE, SQUARE_CENTRE, writeTestSlide } from '../support/heatmap_support.js';
 
@@ -94,6 +96,15 @@ test('a region with a hole is one Polygon whose second ring is the hole, and the
   t.is(polygons[0]!.rings.length, 2);
   t.is(labelTile(polygons, { x: 30, y: 30, width: 10, height: 10 }).coverage, 0, 'the hole is not tumour');
   t.is(labelTile(polygons, { x: 10, y: 10, width: 10, height: 10 }).coverage, 1);
+  // regions.xml (ASAP): the outline in group Tumor, the hole in group Exclusion; read back, every cell's coverage is the GeoJSON's.
+  const fromXml = parseAsapXml(regionsAsapXml(geo), 'regions.xml');
+  t.deepEqual(fromXml.map((p) => p.label), ['tumor', EXCLUSION_LABEL]);
+  for (let y = 0; y < 70; y += 5) {
+    for (let x = 0; x < 70; x += 5) {
+      const r = { x, y, width: 10, height: 10 };
+      t.is(labelTile(fromXml, r, { minCoverage: 0 }).coverage, labelTile(polygons, r, { minCoverage: 0 }).coverage, `cell at ${x}, ${y}`);
+    }
+  }
 });
 
 test('with detections, detections.geojson holds one QuPath detection per tile: its square, its probability, Tumor when ≥ threshold', async (t) => {
@@ -244,7 +255,7 @@ test('a second run into the same folder replaces report_files/, and a refused on
   t.is(r.stderr, '', 'quiet with --json');
   const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
   t.log(`${summary.tiles} tiles, ${summary.regions} regions, overlay ${summary.overlayWidth}x${summary.overlayHeight} at ${summary.overlayDownsample}, report ${summary.reportWidth}x${summary.reportHeight}`);
-  t.deepEqual(readdirSync(out).sort(), ['detections.geojson', 'overlay.png', 'overlay.tif', 'probability.f32', 'probability.json', 'probability.npy', 'probability.png', 'regions.geojson', 'report.html', 'report_files', 'summary.json', 'thumbnail.png', 'tiles.csv']);
+  t.deepEqual(readdirSync(out).sort(), ['detections.geojson', 'overlay.png', 'overlay.tif', 'probability.f32', 'probability.json', 'probability.npy', 'probability.png', 'regions.geojson', 'regions.xml', 'report.html', 'report_files', 'summary.json', 'thumbnail.png', 'tiles.csv']);
   const detections = readJson<DetectionCollection>(join(out, 'detections.geojson'));
   t.is(detections.features.length, summary.tiles);
   for (const [i, f] of detections.features.entries()) checkQuPathFeature(t, f as never, `detection ${i}`, 'detection', [2220, 2967]);

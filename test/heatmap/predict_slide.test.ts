@@ -216,7 +216,7 @@ test('histoflow predict-slide writes every output and ends --json with the summa
   t.is(ok.status, 0, ok.stderr);
   const summary = JSON.parse(ok.stdout.trim().split('\n').at(-1)!);
   t.like(summary, { model: 'builtin:redness', tta: true, tileSize: 96, stride: 48, regions: 1 });
-  t.deepEqual(files(out), ['overlay.png', 'overlay.tif', 'probability.f32', 'probability.json', 'probability.npy', 'probability.png', 'regions.geojson', 'report.html', 'report_files', 'summary.json', 'thumbnail.png', 'tiles.csv']);
+  t.deepEqual(files(out), ['overlay.png', 'overlay.tif', 'probability.f32', 'probability.json', 'probability.npy', 'probability.png', 'regions.geojson', 'regions.xml', 'report.html', 'report_files', 'summary.json', 'thumbnail.png', 'tiles.csv']);
   t.is(ok.stderr, '', 'quiet with --json');
 
   for (const [args, message] of [
