@@ -53,7 +53,7 @@ const DEMO_PATCHES = { n: 2000, seed: 1 };
  * 16, 32 filters) so a few epochs fit in the demo's time on 2 cores; the full
  * width is what `npm run train` uses by default.
  */
-const DEMO_TRAIN: TrainOptions = { model: 'baseline', width: 0.25, epochs: 6, batchSize: 32, seed: 1, patience: 0 };
+const DEMO_TRAIN: TrainOptions = { model: 'baseline', width: 0.25, epochs: 6, batchSize: 32, seed: 1, patience: 0, crop: 0, ema: 0 };
 /**
  * The synthetic slide: level-0 side and seed; predicted with a stride of 32 px, so
  * each tile's answer (about its centre 32x32, as PCam labels) fills exactly that square.

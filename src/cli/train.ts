@@ -5,26 +5,27 @@
  */
 import { checkOutputPath } from '../output.js';
 import { RENAMED_TRAINING_BACKENDS, TRAINING_BACKENDS } from '../tfjs/backend.js';
-import { AUGMENT_PRESETS, DEFAULT_AUGMENT, type TrainOptions } from '../train/options.js';
+import { AUGMENT_PRESETS, RECIPES, RECIPE_NAMES, type TrainOptions } from '../train/options.js';
 import { train } from '../train/train.js';
 import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 
 /** No defaults here: what is not given, src/train/options.ts defaults (and a resumed run keeps). */
 export const TRAIN_FLAGS = defineFlags({
+  recipe: { type: 'choice', value: 'R', choices: RECIPE_NAMES, help: 'the defaults of the options below: quick (default) or\nbest (see Recipes above)' },
   data: {
     type: 'string', value: 'D',
     help: 'Kaggle folder (train/ + train_labels.csv), tile folder,\npacked file (histoflow pack / tile) or PatchCamelyon\nHDF5 folder (train + valid splits)',
   },
-  model: { type: 'string', value: 'M', help: 'baseline (default), resnet, vgg, or a TF.js model.json\n(folder or file: input [null,S,S,3], one sigmoid output)' },
-  width: { type: 'number', value: 'W', min: 1 / 64, max: 16, help: 'filter multiplier of zoo models (default 1)' },
-  epochs: { type: 'int', value: 'E', min: 1, max: 100_000, help: 'epochs (default 10)' },
+  model: { type: 'string', value: 'M', help: 'baseline (recipe), resnet, vgg, or a TF.js model.json\n(folder or file: input [null,S,S,3], one sigmoid output)' },
+  width: { type: 'number', value: 'W', min: 1 / 64, max: 16, help: 'filter multiplier of zoo models (recipe: quick 0.5, best 1)' },
+  epochs: { type: 'int', value: 'E', min: 1, max: 100_000, help: 'epochs (recipe: quick 8, best 30, each within its budget)' },
   batch: { type: 'int', value: 'B', min: 1, max: 65536, help: 'batch size (default 64)' },
   lr: { type: 'number', value: 'LR', min: 0, max: 10, help: 'Adam\'s base learning rate (default 0.001)' },
   schedule: { type: 'choice', value: 'S', choices: ['cosine', 'step', 'constant'], help: 'cosine (default) | step | constant' },
-  patience: { type: 'int', value: 'P', min: 0, max: 100_000, help: 'stop after P epochs without a better validation AUC\n(default 5; 0 = never)' },
-  'time-budget': { type: 'duration', value: 'T', max: 366 * 86_400, help: 'start no epoch that would end after T (15m, 1.5h, 90s)\nof wall time; best/ keeps the best epoch' },
-  augment: { type: 'string', value: 'A', help: `${Object.keys(AUGMENT_PRESETS).join(' | ')} (default ${DEFAULT_AUGMENT}) or a pipeline .json` },
-  crop: { type: 'int', value: 'N', min: 8, max: 4096, help: 'train on random NxN crops, predict on the centre crop\n(faster; PCam\'s label is about the centre 32x32)' },
+  patience: { type: 'int', value: 'P', min: 0, max: 100_000, help: 'stop after P epochs without a better validation AUC\n(recipe: 0 = never)' },
+  'time-budget': { type: 'duration', value: 'T', max: 366 * 86_400, help: 'fit the run in T of wall time (15m, 1.5h, 90s): the\nschedule ends with the epochs T holds (recipe: quick 15m,\nbest 90m, when --epochs is not given)' },
+  augment: { type: 'string', value: 'A', help: `${Object.keys(AUGMENT_PRESETS).join(' | ')} (recipe: light) or a pipeline .json` },
+  crop: { type: 'int', value: 'N', min: 0, max: 4096, help: 'train on random NxN crops, predict on the centre crop\n(recipe: 2/3 of patches of 96 px or more, 64 for PCam;\n0 = whole patch)' },
   normalize: { type: 'choice', value: 'M', choices: ['macenko', 'vahadane', 'reinhard', 'ruifrok'], help: 'stain-normalize first: {choices}' },
   target: { type: 'string', value: 'T', help: 'image whose stains are the target (with --normalize)' },
   backend: { type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], renamed: RENAMED_TRAINING_BACKENDS, help: `auto (default) | ${TRAINING_BACKENDS.join(' | ')}` },
@@ -32,6 +33,7 @@ export const TRAIN_FLAGS = defineFlags({
   val: { type: 'number', value: 'F', min: 0, max: 1, help: 'validation fraction without a valid split (default 0.2)' },
   'group-by': { type: 'string', value: 'K', help: 'keep groups (e.g. slide) on one side of the split' },
   dedupe: { type: 'boolean', help: 'train on one image of each group of identical images\n(identical images never straddle the split either way)' },
+  ema: { type: 'number', value: 'D', min: 0, max: 0.999999, help: 'validate and keep an average of the weights, decay D per\nstep (recipe: 0.999, about the last 1,000 steps; 0 = none)' },
   out: { type: 'string', value: 'DIR', help: 'run folder (default runs/<model>-<date>)' },
   resume: { type: 'boolean', help: 'continue the run in --out from its last finished epoch\n(--epochs, --patience and --time-budget may change)' },
   json: { type: 'boolean', help: 'no progress; the last line is a JSON summary' },
@@ -42,6 +44,11 @@ export const TRAIN_HELP = `Usage: histoflow train --data D [options]      (npm r
 Train a tumour / non-tumour patch classifier. Writes runs/NAME/: best/ (the
 model of the best validation AUC), last/ (latest epoch, optimizer state),
 state.json, metrics.json, metrics.csv, curves.png, split.json, skipped.json.
+
+Recipes, the defaults of the options (measured on real PatchCamelyon; README,
+"Training recipes"; --recipe quick is the default):
+${Object.entries(RECIPES).map(([name, r]) => `  ${name.padEnd(6)} --model ${r.model} --width ${r.width} --crop 2/3 --augment ${r.augment} --ema ${r.ema}
+         --epochs ${r.epochs} --time-budget ${r.timeBudget / 60}m --patience ${r.patience}`).join('\n')}
 
 ${optionsHelp(TRAIN_FLAGS)}`;
 
@@ -57,10 +64,10 @@ export function parseTrainArgs(argv: string[]): { options: TrainOptions; json: b
   }
   if (values.target !== undefined && values.normalize === undefined) throw new RangeError(`Expected --target only together with --normalize but received '${values.target}'`);
   const given = {
-    data: values.data, model: values.model, augment: values.augment, target: values.target, groupBy: values['group-by'], out: values.out,
+    recipe: values.recipe, data: values.data, model: values.model, augment: values.augment, target: values.target, groupBy: values['group-by'], out: values.out,
     resume: values.resume || undefined, dedupe: values.dedupe || undefined,
     width: values.width, epochs: values.epochs, crop: values.crop, batchSize: values.batch, learningRate: values.lr, schedule: values.schedule,
-    patience: values.patience, timeBudget: values['time-budget'], normalize: values.normalize, backend: values.backend, seed: values.seed, validation: values.val,
+    patience: values.patience, timeBudget: values['time-budget'], ema: values.ema, normalize: values.normalize, backend: values.backend, seed: values.seed, validation: values.val,
   } satisfies TrainOptions;
   const options: TrainOptions = {};
   for (const [key, v] of Object.entries(given)) if (v !== undefined) (options as Record<string, unknown>)[key] = v;

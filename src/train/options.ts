@@ -28,7 +28,46 @@ export const AUGMENT_PRESETS: Record<string, AugmentPipelineInput> = {
 };
 export const DEFAULT_AUGMENT = 'light';
 
+/**
+ * Recipes: the defaults of a run, chosen by experiment on real PatchCamelyon
+ * (README, "Training recipes"). `quick` is the default of every option it
+ * sets; an option given explicitly wins over the recipe. The time budget
+ * applies only when --epochs is not given (a run of an explicit length runs
+ * that long unless it is given a budget too). The crop, a fraction of the
+ * patch side rounded to a multiple of 8, applies to patches of 96 px and
+ * larger (64 for PCam's 96: the labelled centre 32x32 and 16 px of context
+ * around it in every random crop).
+ */
+export interface Recipe {
+  model: string;
+  width: number;
+  epochs: number;
+  /** Seconds (when epochs is not given explicitly). */
+  timeBudget: number;
+  augment: string;
+  /** Crop side as a fraction of the patch side, for patches ≥ RECIPE_CROP_MIN_SIDE. */
+  cropFraction: number;
+  ema: number;
+  patience: number;
+}
+export const RECIPE_CROP_MIN_SIDE = 96;
+export const RECIPES = {
+  quick: { model: 'baseline', width: 0.5, epochs: 8, timeBudget: 15 * 60, augment: 'light', cropFraction: 2 / 3, ema: 0.999, patience: 0 },
+  best: { model: 'baseline', width: 1, epochs: 30, timeBudget: 90 * 60, augment: 'light', cropFraction: 2 / 3, ema: 0.999, patience: 0 },
+} as const satisfies Record<string, Recipe>;
+export type RecipeName = keyof typeof RECIPES;
+export const RECIPE_NAMES = Object.keys(RECIPES) as RecipeName[];
+export const DEFAULT_RECIPE: RecipeName = 'quick';
+
+/** The recipe's crop for patches of side `side`, or null (smaller patches, or the whole patch). */
+export function recipeCrop(recipe: RecipeName, side: number): number | null {
+  if (side < RECIPE_CROP_MIN_SIDE) return null;
+  return Math.max(8, Math.round((side * RECIPES[recipe].cropFraction) / 8) * 8);
+}
+
 export interface TrainOptions {
+  /** The defaults of every option not given (default quick; see RECIPES). */
+  recipe?: RecipeName;
   /** Dataset: Kaggle folder, tile folder, packed file or PatchCamelyon folder (required unless resuming). */
   data?: string;
   /** 'baseline' (default), 'resnet', 'vgg', or a path to a TF.js model.json (folder or file). */
@@ -56,7 +95,8 @@ export interface TrainOptions {
   /**
    * Train on random crops of this side and predict on the centre crop (PCam's
    * label is about the centre 32x32, which every crop of at least
-   * (size + 32) / 2 contains; smaller inputs train faster). Default: no crop.
+   * (size + 32) / 2 contains; smaller inputs train faster). 0 = the whole
+   * patch. Default: the recipe's (2/3 of patches of 96 px and more).
    */
   crop?: number;
   /** Stain-normalize every patch first (train and inference). */
@@ -77,6 +117,11 @@ export interface TrainOptions {
    * split; a fixed valid split never holds a copy of a training image.
    */
   dedupe?: boolean;
+  /**
+   * Decay per step of an exponential moving average of the weights, which
+   * validation scores and best/ keeps (train/ema.ts); 0 = none (default 0).
+   */
+  ema?: number;
   /** Run folder (default runs/<model>-<date>). */
   out?: string;
   /** Continue the run in `out` from its last finished epoch. */
@@ -85,6 +130,8 @@ export interface TrainOptions {
 
 /** The options a run records (state.json `args`): everything resolved, JSON only. */
 export interface RunArgs {
+  /** The recipe the defaults came from (runs recorded before recipes: none). */
+  recipe?: RecipeName;
   data: string;
   model: string;
   width: number;
@@ -107,11 +154,13 @@ export interface RunArgs {
   validation: number;
   groupBy: string | null;
   dedupe: boolean;
+  /** Weight-average decay per step; 0 = none (runs recorded before the option: none). */
+  ema: number;
 }
 
 export const TRAIN_OPTION_KEYS = [
-  'data', 'model', 'width', 'epochs', 'batchSize', 'learningRate', 'schedule', 'patience', 'timeBudget', 'augment', 'crop', 'normalize',
-  'target', 'backend', 'seed', 'validation', 'groupBy', 'dedupe', 'out', 'resume',
+  'recipe', 'data', 'model', 'width', 'epochs', 'batchSize', 'learningRate', 'schedule', 'patience', 'timeBudget', 'augment', 'crop', 'normalize',
+  'target', 'backend', 'seed', 'validation', 'groupBy', 'dedupe', 'ema', 'out', 'resume',
 ] as const;
 
 function checkString(name: string, value: unknown): string {
@@ -143,22 +192,27 @@ export async function resolveRunArgs(options: TrainOptions): Promise<RunArgs> {
   const o = checkObject('options', options);
   checkKnownKeys('options', o, TRAIN_OPTION_KEYS);
   if (o.data === undefined) throw invalidType('data', 'a dataset path (Kaggle folder, tile folder, packed file or PatchCamelyon folder)', o.data);
-  const epochs = o.epochs === undefined ? 10 : checkInteger('epochs', o.epochs, 1, 100_000);
-  const { pipeline, source } = await resolveAugment(o.augment);
+  const recipeName = o.recipe === undefined ? DEFAULT_RECIPE : checkOneOf('recipe', o.recipe, RECIPE_NAMES);
+  const recipe: Recipe = RECIPES[recipeName];
+  const epochs = o.epochs === undefined ? recipe.epochs : checkInteger('epochs', o.epochs, 1, 100_000);
+  const timeBudget = o.timeBudget !== undefined ? checkTimeBudget(o.timeBudget) : o.epochs === undefined ? recipe.timeBudget : null;
+  const { pipeline, source } = await resolveAugment(o.augment ?? recipe.augment);
   if (o.target !== undefined && o.normalize === undefined) throw invalidRange('target', 'a target only together with normalize', o.target);
   return {
+    recipe: recipeName,
     data: checkString('data', o.data),
-    model: o.model === undefined ? 'baseline' : checkString('model', o.model),
-    width: o.width === undefined ? 1 : checkNumber('width', o.width, 1 / 64, 16),
+    model: o.model === undefined ? recipe.model : checkString('model', o.model),
+    width: o.width === undefined ? recipe.width : checkNumber('width', o.width, 1 / 64, 16),
     epochs,
     batchSize: o.batchSize === undefined ? 64 : checkInteger('batchSize', o.batchSize, 1, 65536),
     learningRate: o.learningRate === undefined ? 1e-3 : checkNumber('learningRate', o.learningRate, 0, 10),
     schedule: o.schedule === undefined ? 'cosine' : checkOneOf('schedule', o.schedule, LR_SCHEDULES),
-    patience: o.patience === undefined ? 5 : checkInteger('patience', o.patience, 0, 100_000),
-    timeBudget: o.timeBudget === undefined ? null : checkTimeBudget(o.timeBudget),
+    patience: o.patience === undefined ? recipe.patience : checkInteger('patience', o.patience, 0, 100_000),
+    timeBudget,
     augment: pipeline,
     augmentSource: source,
-    crop: o.crop === undefined ? null : checkInteger('crop', o.crop, 8, 4096),
+    // Without a crop given, train() sets the recipe's once the patch side is known.
+    crop: o.crop === undefined ? null : checkCrop(o.crop),
     normalize: o.normalize === undefined ? null : checkOneOf('normalize', o.normalize, STAIN_METHODS),
     target: o.target === undefined ? null : checkString('target', o.target),
     backend: o.backend === undefined ? 'auto' : checkTrainingBackend('backend', o.backend),
@@ -166,12 +220,25 @@ export async function resolveRunArgs(options: TrainOptions): Promise<RunArgs> {
     validation: o.validation === undefined ? 0.2 : checkValidation(o.validation),
     groupBy: o.groupBy === undefined ? null : checkString('groupBy', o.groupBy),
     dedupe: o.dedupe === undefined ? false : checkBoolean('dedupe', o.dedupe),
+    ema: o.ema === undefined ? recipe.ema : checkEma(o.ema),
   };
 }
 
 function checkTimeBudget(value: unknown): number {
   const v = checkNumber('timeBudget', value, 0, 366 * 86_400);
   if (v <= 0) throw invalidRange('timeBudget', 'a number of seconds > 0', v);
+  return v;
+}
+
+function checkCrop(value: unknown): number | null {
+  const v = checkInteger('crop', value, 0, 4096);
+  if (v > 0 && v < 8) throw invalidRange('crop', '0 (the whole patch) or a side of 8 to 4096 pixels', v);
+  return v === 0 ? null : v;
+}
+
+function checkEma(value: unknown): number {
+  const v = checkNumber('ema', value, 0, 1);
+  if (v >= 1) throw invalidRange('ema', 'a decay per step in [0, 1) (0 = no weight average)', v);
   return v;
 }
 
@@ -194,13 +261,14 @@ export function resumeArgs(recorded: RunArgs, options: TrainOptions, backend: Tr
   if (o.patience !== undefined) args.patience = checkInteger('patience', o.patience, 0, 100_000);
   args.timeBudget = o.timeBudget === undefined ? null : checkTimeBudget(o.timeBudget);
   args.dedupe = recorded.dedupe ?? false; // runs recorded before the option never deduplicated
+  args.ema = recorded.ema ?? 0; // nor averaged weights
   if (o.resume !== undefined) checkBoolean('resume', o.resume);
   const same: Array<[keyof TrainOptions, unknown]> = [
     ['data', recorded.data], ['model', recorded.model], ['width', recorded.width], ['batchSize', recorded.batchSize],
     ['learningRate', recorded.learningRate], ['schedule', recorded.schedule], ['normalize', recorded.normalize ?? undefined],
     ['target', recorded.target ?? undefined], ['seed', recorded.seed], ['validation', recorded.validation],
-    ['groupBy', recorded.groupBy ?? undefined], ['augment', recorded.augmentSource], ['crop', recorded.crop ?? undefined],
-    ['dedupe', recorded.dedupe ?? false],
+    ['groupBy', recorded.groupBy ?? undefined], ['augment', recorded.augmentSource], ['crop', recorded.crop ?? 0],
+    ['dedupe', recorded.dedupe ?? false], ['ema', recorded.ema ?? 0], ['recipe', recorded.recipe],
   ];
   for (const [key, value] of same) {
     const given = o[key];

@@ -4,7 +4,8 @@
  *   runs/NAME/best/          model.json + weights.bin of the best validation AUC
  *                            (card: epoch, val_auc, …): what predict / evaluate load
  *   runs/NAME/last/          the latest finished epoch, optimizer state included,
- *                            its card holding the run state (`train_state`)
+ *                            its card holding the run state (`train_state`);
+ *                            ema.bin, the weight average (ema.ts), with --ema
  *   runs/NAME/state.json     the run state: epoch, best, patience counter, lr,
  *                            seed, args, history (a mirror of last/'s card)
  *   runs/NAME/metrics.json   { epochs: [per-epoch row] }; metrics.csv the same rows
@@ -17,7 +18,7 @@
  * the new one, never a mix; `recoverCheckpoint` finishes a swap a crash
  * interrupted.
  */
-import { rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type * as tf from '@tensorflow/tfjs';
@@ -66,11 +67,14 @@ export async function recoverCheckpoint(run: string, name: string): Promise<void
   await rm(old, { recursive: true, force: true });
 }
 
-/** Saves `model` as run/name/, replacing the previous checkpoint whole. */
-export async function writeCheckpoint(run: string, name: string, model: tf.LayersModel, card: ModelCard, includeOptimizer: boolean): Promise<void> {
+/** Saves `model` (and `extra` files beside it) as run/name/, replacing the previous checkpoint whole. */
+export async function writeCheckpoint(
+  run: string, name: string, model: tf.LayersModel, card: ModelCard, includeOptimizer: boolean, extra: Record<string, Uint8Array> = {},
+): Promise<void> {
   const dir = join(run, name), partial = `${dir}.partial`, old = `${dir}.old`;
   await rm(partial, { recursive: true, force: true });
   await saveModel(model, partial, { card, includeOptimizer });
+  for (const [file, bytes] of Object.entries(extra)) await writeFile(join(partial, file), bytes);
   await rm(old, { recursive: true, force: true });
   if (await exists(dir)) await rename(dir, old);
   await rename(partial, dir);

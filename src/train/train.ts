@@ -35,11 +35,12 @@ import { readImage } from '../image.js';
 import { accuracy, rocAuc } from '../metrics/index.js';
 import { loadModel, type ModelCard } from '../models/io.js';
 import { createPredictor, inferencePipeline } from '../models/predict.js';
-import { buildModel, setDropoutSeeds } from '../models/zoo.js';
+import { buildModel, isZooModel, setDropoutSeeds } from '../models/zoo.js';
+import { EMA_FILE, WeightAverage } from './ema.js';
 import { fitStainTarget } from '../stain/normalize.js';
 import { recordedTrainingBackend, useTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import { openTrainingData, type TrainingData } from './data.js';
-import { resolveRunArgs, resumeArgs, type RunArgs, type TrainOptions } from './options.js';
+import { DEFAULT_RECIPE, recipeCrop, resolveRunArgs, resumeArgs, type RunArgs, type TrainOptions } from './options.js';
 import {
   BEST_DIR, LAST_DIR, SKIPPED_JSON, SPLIT_JSON, STATE_JSON, recoverCheckpoint, writeCheckpoint, writeJson, writeMetrics,
   type EpochMetrics,
@@ -67,6 +68,13 @@ export interface TrainState {
   inputSize: number;
   imageSize: number;
   history: EpochMetrics[];
+  /** Steps in the weight average (args.ema > 0; absent in runs recorded before it). */
+  emaSteps?: number;
+  /**
+   * The epochs the schedule runs over: args.epochs, or fewer when the time
+   * budget fits fewer (planned after the first epoch of a call; see planEpochs).
+   */
+  horizon?: number;
 }
 
 export interface TrainResult {
@@ -243,7 +251,10 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
   const { run, args, resumed } = await resolveRun(options);
   const { backend } = await useTrainingBackend(resumed?.backend ?? args.backend);
   const data = await openData(args, hooks.quiet ?? false);
+  // The recipe's crop depends on the patch side; a custom model keeps the input side it was built for.
+  if (!resumed && options.crop === undefined && isZooModel(args.model)) args.crop = recipeCrop(args.recipe ?? DEFAULT_RECIPE, Math.min(data.height, data.width));
   let model: tf.LayersModel | undefined;
+  let ema: WeightAverage | undefined;
   try {
     if (resumed) await checkSplit(run, args, data);
     const pipeline = resumed ? resumed.pipeline : await trainingPipeline(args);
@@ -254,11 +265,16 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     state.args = args;
     const card = modelCard(state, args);
     const resumedFrom = state.epoch;
+    if (args.ema > 0) {
+      ema = new WeightAverage(model, args.ema);
+      if (resumed && state.epoch > 0) await ema.restore(join(run, LAST_DIR, EMA_FILE), state.emaSteps ?? 0);
+    }
     if (resumed) log(`resuming ${run} after epoch ${state.epoch} on ${backend}`);
     else await startRunFolder(run, data, state, log);
-    const outOfTime = await runEpochs({ run, args, data, model, card, hooks, log, startedAt }, state);
+    const outOfTime = await runEpochs({ run, args, data, model, card, hooks, log, startedAt, ...(ema ? { ema } : {}) }, state);
     return resultOf(run, state, resumedFrom, data, outOfTime);
   } finally {
+    ema?.dispose();
     model?.dispose();
     data.close();
   }
@@ -276,6 +292,13 @@ interface EpochContext {
   log: (line: string) => void;
   /** performance.now() when train() was called (the time budget counts from it). */
   startedAt: number;
+  /** The weight average (args.ema > 0): validated and kept in best/. */
+  ema?: WeightAverage;
+}
+
+/** Runs `fn` with the weight average in the model when the run keeps one. */
+function scoredWeights<T>(ctx: EpochContext, fn: () => Promise<T>): Promise<T> {
+  return ctx.ema ? ctx.ema.withAverage(fn) : fn();
 }
 
 /** The run folder and its arguments: the recorded ones merged with `options` for a resume, else `options` resolved. */
@@ -365,14 +388,22 @@ async function runEpochs(ctx: EpochContext, state: TrainState): Promise<boolean>
   const { args, data, model } = ctx;
   const loader = new BatchLoader(data.train, state.pipeline, { batchSize: args.batchSize, shuffle: true, seed: args.seed, prefetch: 2, reuse: true, tf });
   const stepsPerEpoch = loader.length;
-  while (state.epoch < args.epochs && !state.stoppedEarly) {
+  // A new run plans after its first epoch (nothing to judge the pace by before); a resume at once.
+  state.horizon = args.epochs;
+  let planned = false;
+  while (state.epoch < state.horizon && !state.stoppedEarly) {
+    if (!planned && state.history.length > 0) {
+      planEpochs(ctx, state);
+      planned = true;
+      if (state.epoch >= state.horizon) return true;
+    }
     if (outOfTime(ctx, state)) return true;
     const e = state.epoch;
-    await setEpochLearningRate(model.optimizer, args, e);
+    await setEpochLearningRate(model.optimizer, args, e, state.horizon ?? args.epochs);
     const started = performance.now();
-    const fit = await trainEpoch(ctx, loader, e, stepsPerEpoch);
+    const fit = await trainEpoch(ctx, loader, e, stepsPerEpoch, state.horizon ?? args.epochs);
     const trainSeconds = (performance.now() - started) / 1000;
-    const v = await evaluate(model, ctx.card, data.validation);
+    const v = await scoredWeights(ctx, () => evaluate(model, ctx.card, data.validation));
     const row: EpochMetrics = {
       epoch: e + 1, lr: getLearningRate(model.optimizer), train_loss: fit.lossSum / fit.seen, train_acc: fit.accSum / fit.seen,
       val_loss: v.loss, val_acc: v.acc, val_auc: v.auc,
@@ -382,7 +413,31 @@ async function runEpochs(ctx: EpochContext, state: TrainState): Promise<boolean>
     logEpoch(ctx, state, row, better);
     ctx.hooks.onEpoch?.(row, state);
   }
-  return false;
+  return (state.horizon ?? args.epochs) < args.epochs && !state.stoppedEarly;
+}
+
+/**
+ * With a time budget, the schedule's horizon: as many epochs as the budget's
+ * rest holds at the longest epoch's pace (at most args.epochs, at least the
+ * epochs done), so that a cosine schedule anneals fully before the budget
+ * ends instead of being cut off at a high rate. Planned once per call, after
+ * its first epoch (a resume plans at once from the recorded epochs); a resume
+ * with another budget plans the rest of the curve again.
+ */
+function planEpochs(ctx: EpochContext, state: TrainState): void {
+  const { args } = ctx;
+  if (args.timeBudget === null) {
+    state.horizon = args.epochs;
+    return;
+  }
+  const elapsed = (performance.now() - ctx.startedAt) / 1000;
+  const longest = state.history.reduce((m, r) => Math.max(m, r.seconds), 0);
+  const fits = Math.floor(Math.max(0, args.timeBudget - elapsed) / Math.max(longest, 1e-6));
+  state.horizon = Math.max(state.epoch, Math.min(args.epochs, state.epoch + fits));
+  if (state.horizon < args.epochs) {
+    ctx.log(`time budget: ${elapsed.toFixed(0)} s of ${args.timeBudget} s used, an epoch takes up to ${longest.toFixed(0)} s: ` +
+      `the ${args.schedule} schedule now ends at epoch ${state.horizon} of ${args.epochs}`);
+  }
 }
 
 /**
@@ -402,16 +457,18 @@ function outOfTime(ctx: EpochContext, state: TrainState): boolean {
 }
 
 /** Sets epoch `e`'s learning rate of the schedule, after reseating the optimizer from the second epoch on (see the file comment). */
-async function setEpochLearningRate(optimizer: tf.Optimizer, args: RunArgs, e: number): Promise<void> {
-  const lr = learningRateAt(args.schedule, args.learningRate, e, args.epochs);
+async function setEpochLearningRate(optimizer: tf.Optimizer, args: RunArgs, e: number, horizon: number): Promise<void> {
+  const lr = learningRateAt(args.schedule, args.learningRate, e, horizon);
   if (e > 0) await reseatOptimizer(optimizer);
   setLearningRate(optimizer, lr);
 }
 
 /** One pass over the training set (epoch `e`, from 0): the summed loss and accuracy, weighted by batch size, and the images seen. */
-async function trainEpoch(ctx: EpochContext, loader: BatchLoader<typeof tf>, e: number, stepsPerEpoch: number): Promise<{ lossSum: number; accSum: number; seen: number }> {
+async function trainEpoch(
+  ctx: EpochContext, loader: BatchLoader<typeof tf>, e: number, stepsPerEpoch: number, of: number,
+): Promise<{ lossSum: number; accSum: number; seen: number }> {
   const { args, model, hooks } = ctx;
-  const progress = new Progress(`epoch ${e + 1}/${args.epochs}`, ctx.data.train.size, { quiet: hooks.quiet ?? false });
+  const progress = new Progress(`epoch ${e + 1}/${of}`, ctx.data.train.size, { quiet: hooks.quiet ?? false });
   let lossSum = 0, accSum = 0, seen = 0;
   for await (const b of loader.epoch(e)) {
     setDropoutSeeds(model, args.seed, e * stepsPerEpoch + b.batch);
@@ -422,6 +479,7 @@ async function trainEpoch(ctx: EpochContext, loader: BatchLoader<typeof tf>, e: 
       b.release();
     }
     const [loss, acc] = Array.isArray(out) ? out : [out, Number.NaN];
+    ctx.ema?.update();
     lossSum += loss! * b.n;
     accSum += acc! * b.n;
     seen += b.n;
@@ -448,12 +506,14 @@ async function recordEpoch(ctx: EpochContext, state: TrainState, row: EpochMetri
   if (better) {
     state.best = { epoch: row.epoch, val_auc: row.val_auc };
     state.sinceBest = 0;
-    await writeCheckpoint(run, BEST_DIR, model, { ...card, epoch: row.epoch, val_auc: row.val_auc }, false);
+    await scoredWeights(ctx, () => writeCheckpoint(run, BEST_DIR, model, { ...card, epoch: row.epoch, val_auc: row.val_auc, ...(ctx.ema ? { ema: ctx.ema.decay } : {}) }, false));
   } else {
     state.sinceBest++;
   }
-  if (args.patience > 0 && state.sinceBest >= args.patience && state.epoch < args.epochs) state.stoppedEarly = true;
-  await writeCheckpoint(run, LAST_DIR, model, { ...card, epoch: row.epoch, val_auc: row.val_auc, train_state: state }, true);
+  if (args.patience > 0 && state.sinceBest >= args.patience && state.epoch < (state.horizon ?? args.epochs)) state.stoppedEarly = true;
+  if (ctx.ema) state.emaSteps = ctx.ema.steps;
+  const extra: Record<string, Uint8Array> = ctx.ema ? { [EMA_FILE]: await ctx.ema.bytes() } : {};
+  await writeCheckpoint(run, LAST_DIR, model, { ...card, epoch: row.epoch, val_auc: row.val_auc, train_state: state }, true, extra);
   await writeJson(join(run, STATE_JSON), state);
   await writeMetrics(run, state.history);
   return better;
@@ -462,7 +522,7 @@ async function recordEpoch(ctx: EpochContext, state: TrainState, row: EpochMetri
 /** The epoch's line, and the early stop's when it came. */
 function logEpoch(ctx: EpochContext, state: TrainState, row: EpochMetrics, better: boolean): void {
   const { args, log } = ctx;
-  log(`epoch ${row.epoch}/${args.epochs}  lr ${row.lr.toPrecision(3)}  loss ${row.train_loss.toFixed(4)} acc ${row.train_acc.toFixed(3)}` +
+  log(`epoch ${row.epoch}/${state.horizon ?? args.epochs}  lr ${row.lr.toPrecision(3)}  loss ${row.train_loss.toFixed(4)} acc ${row.train_acc.toFixed(3)}` +
     `  val loss ${row.val_loss.toFixed(4)} acc ${row.val_acc.toFixed(3)} AUC ${row.val_auc.toFixed(4)}` +
     `  ${row.images_per_s.toFixed(1)} img/s  ${row.seconds.toFixed(1)} s${better ? '  (best)' : ''}`);
   if (state.stoppedEarly) log(`early stop: no better validation AUC in ${args.patience} epochs (best ${state.best!.val_auc.toFixed(4)} at epoch ${state.best!.epoch})`);

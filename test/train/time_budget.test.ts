@@ -1,9 +1,10 @@
 /**
  * train's time budget (issue 15): no epoch starts that the longest epoch so far
  * says would end past the budget; the first always runs; best/ is kept; a
- * resume takes a new budget. Durations parse as people type them.
+ * resume takes a new budget; the schedule's horizon is planned to fit the
+ * budget so the cosine anneals before it ends. Durations parse as people type them.
  */
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -12,7 +13,8 @@ import test from 'ava';
 import { parseDuration, parseFlags } from '../../src/cli/flags.js';
 import { TRAIN_FLAGS } from '../../src/cli/train.js';
 import { synthPatches } from '../../src/synth/dataset.js';
-import { train } from '../../src/train/train.js';
+import { learningRateAt } from '../../src/train/schedule.js';
+import { train, type TrainState } from '../../src/train/train.js';
 import { nativeAvailable } from '../support/tfjs_support.js';
 
 const BACKEND = nativeAvailable ? ('native' as const) : ('tfjs-cpu' as const);
@@ -59,4 +61,18 @@ test('a budget that the epochs fit in changes nothing', async (t) => {
   const r = await train(run('long', { timeBudget: 3600 }), { quiet: true });
   t.false(r.stopped_by_time_budget);
   t.is(r.epochs, 4);
+});
+
+test('the cosine schedule is planned over the epochs the budget holds, and anneals over them', async (t) => {
+  // Each step takes at least 150 ms, so an epoch (3 steps) about 0.5 s: a 10 s budget holds several, far fewer than 50.
+  const busy = () => {
+    const until = performance.now() + 150;
+    while (performance.now() < until);
+  };
+  const r = await train(run('fit', { epochs: 50, timeBudget: 10 }), { quiet: true, onBatch: busy });
+  t.true(r.stopped_by_time_budget);
+  t.true(r.epochs > 1 && r.epochs < 50, String(r.epochs));
+  const state = JSON.parse(await readFile(join(r.run, 'state.json'), 'utf8')) as TrainState;
+  t.is(state.horizon, r.epochs);
+  state.history.forEach((row, e) => t.is(row.lr, learningRateAt('cosine', 1e-3, e, r.epochs), `epoch ${e + 1}`));
 });

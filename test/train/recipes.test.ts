@@ -1,0 +1,79 @@
+/**
+ * Training recipes (src/train/options.ts RECIPES): `quick` is the default of
+ * every option it sets, `best` is one flag away, explicit options win, the
+ * budget applies only to runs of unstated length, and the crop follows the
+ * patch side.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import test from 'ava';
+
+import { parseTrainArgs } from '../../src/cli/train.js';
+import { synthPatches } from '../../src/synth/dataset.js';
+import { AUGMENT_PRESETS, RECIPES, recipeCrop, resolveRunArgs } from '../../src/train/options.js';
+import { train, type TrainState } from '../../src/train/train.js';
+import { nativeAvailable } from '../support/tfjs_support.js';
+
+const BACKEND = nativeAvailable ? 'native' : 'tfjs-cpu';
+let root = '';
+
+test.before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'hf-recipe-'));
+});
+test.after.always(async () => {
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+test('no options at all is the quick recipe', async (t) => {
+  const args = await resolveRunArgs({ data: 'd' });
+  const q = RECIPES.quick;
+  t.like(args, { recipe: 'quick', model: q.model, width: q.width, epochs: q.epochs, timeBudget: q.timeBudget, ema: q.ema, patience: q.patience, augmentSource: q.augment });
+  t.deepEqual(args.augment, AUGMENT_PRESETS[q.augment]);
+  t.deepEqual(await resolveRunArgs({ data: 'd' }), await resolveRunArgs({ data: 'd', recipe: 'quick' }));
+});
+
+test('--recipe best takes the best recipe, and every option given wins over the recipe', async (t) => {
+  const b = RECIPES.best;
+  t.like(await resolveRunArgs({ data: 'd', recipe: 'best' }), { recipe: 'best', width: b.width, epochs: b.epochs, timeBudget: b.timeBudget, ema: b.ema });
+  t.like(await resolveRunArgs({ data: 'd', recipe: 'best', width: 2, ema: 0, patience: 3, augment: 'd4', timeBudget: 60 }),
+    { width: 2, ema: 0, patience: 3, augmentSource: 'd4', timeBudget: 60 });
+  t.like(parseTrainArgs(['--data', 'd', '--recipe', 'best']).options, { recipe: 'best' });
+});
+
+test('a run of stated length has no time budget unless it is given one', async (t) => {
+  t.is((await resolveRunArgs({ data: 'd', epochs: 40 })).timeBudget, null);
+  t.is((await resolveRunArgs({ data: 'd', epochs: 40, timeBudget: 120 })).timeBudget, 120);
+});
+
+test('the recipe crop is 2/3 of patches of 96 px and more, rounded to 8; smaller patches are not cropped', (t) => {
+  t.is(recipeCrop('quick', 96), 64);
+  t.is(recipeCrop('best', 96), 64);
+  t.is(recipeCrop('quick', 128), 88);
+  t.is(recipeCrop('quick', 95), null);
+  t.is(recipeCrop('quick', 48), null);
+});
+
+test('bad recipe and crop values are errors naming the option', async (t) => {
+  await t.throwsAsync(resolveRunArgs({ data: 'd', recipe: 'fast' as 'quick' }), { instanceOf: RangeError, message: /for recipe/ });
+  await t.throwsAsync(resolveRunArgs({ data: 'd', crop: 5 }), { instanceOf: RangeError, message: /for crop/ });
+  await t.throwsAsync(resolveRunArgs({ data: 'd', crop: -1 }), { message: /for crop/ });
+  t.throws(() => parseTrainArgs(['--data', 'd', '--recipe', 'slow']), { message: /--recipe/ });
+});
+
+test.serial('on 96 px patches a run crops to 64 by default, and --crop 0 trains on the whole patch', async (t) => {
+  const data = join(root, 'p96');
+  await synthPatches(data, { n: 24, seed: 2, size: 96, workers: 0 });
+  const run = async (out: string, crop?: number) => {
+    const r = await train({ data, out: join(root, out), width: 0.125, batchSize: 8, epochs: 1, backend: BACKEND, ...(crop === undefined ? {} : { crop }) }, { quiet: true });
+    return JSON.parse(await readFile(join(r.run, 'state.json'), 'utf8')) as TrainState;
+  };
+  const cropped = await run('default');
+  t.is(cropped.args.crop, 64);
+  t.is(cropped.inputSize, 64);
+  t.deepEqual(cropped.pipeline.crop, { size: 64, mode: 'random' });
+  const whole = await run('whole', 0);
+  t.is(whole.args.crop, null);
+  t.is(whole.inputSize, 96);
+});
