@@ -390,11 +390,9 @@ async function runEpochs(ctx: EpochContext, state: TrainState): Promise<boolean>
   const stepsPerEpoch = loader.length;
   // A new run plans after its first epoch (nothing to judge the pace by before); a resume at once.
   state.horizon = args.epochs;
-  let planned = false;
   while (state.epoch < state.horizon && !state.stoppedEarly) {
-    if (!planned && state.history.length > 0) {
+    if (state.history.length > 0) {
       planEpochs(ctx, state);
-      planned = true;
       if (state.epoch >= state.horizon) return true;
     }
     if (outOfTime(ctx, state)) return true;
@@ -420,24 +418,23 @@ async function runEpochs(ctx: EpochContext, state: TrainState): Promise<boolean>
  * With a time budget, the schedule's horizon: as many epochs as the budget's
  * rest holds at the longest epoch's pace (at most args.epochs, at least the
  * epochs done), so that a cosine schedule anneals fully before the budget
- * ends instead of being cut off at a high rate. Planned once per call, after
- * its first epoch (a resume plans at once from the recorded epochs); a resume
- * with another budget plans the rest of the curve again.
+ * ends instead of being cut off at a high rate. Planned before every epoch
+ * but the first of a new run; within a call it only shrinks (a slower epoch
+ * brings the end of the curve closer, a faster one never pushes it away), so
+ * the rate never rises. A resume with another budget plans the rest again.
  */
 function planEpochs(ctx: EpochContext, state: TrainState): void {
   const { args } = ctx;
-  if (args.timeBudget === null) {
-    state.horizon = args.epochs;
-    return;
-  }
+  if (args.timeBudget === null) return;
   const elapsed = (performance.now() - ctx.startedAt) / 1000;
   const longest = state.history.reduce((m, r) => Math.max(m, r.seconds), 0);
   const fits = Math.floor(Math.max(0, args.timeBudget - elapsed) / Math.max(longest, 1e-6));
-  state.horizon = Math.max(state.epoch, Math.min(args.epochs, state.epoch + fits));
-  if (state.horizon < args.epochs) {
+  const horizon = Math.max(state.epoch, Math.min(state.horizon ?? args.epochs, state.epoch + fits));
+  if (horizon < (state.horizon ?? args.epochs)) {
     ctx.log(`time budget: ${elapsed.toFixed(0)} s of ${args.timeBudget} s used, an epoch takes up to ${longest.toFixed(0)} s: ` +
-      `the ${args.schedule} schedule now ends at epoch ${state.horizon} of ${args.epochs}`);
+      `the ${args.schedule} schedule now ends at epoch ${horizon} of ${args.epochs}`);
   }
+  state.horizon = horizon;
 }
 
 /**

@@ -64,15 +64,17 @@ test('a budget that the epochs fit in changes nothing', async (t) => {
 });
 
 test('the cosine schedule is planned over the epochs the budget holds, and anneals over them', async (t) => {
-  // Each step takes at least 150 ms, so an epoch (3 steps) about 0.5 s: a 10 s budget holds several, far fewer than 50.
+  // Each step takes at least 300 ms, so an epoch (3 steps) about 1 s: a 20 s budget holds several, far fewer than 50.
   const busy = () => {
-    const until = performance.now() + 150;
+    const until = performance.now() + 300;
     while (performance.now() < until);
   };
-  const r = await train(run('fit', { epochs: 50, timeBudget: 10 }), { quiet: true, onBatch: busy });
+  const r = await train(run('fit', { epochs: 50, timeBudget: 20 }), { quiet: true, onBatch: busy });
   t.true(r.stopped_by_time_budget);
   t.true(r.epochs > 1 && r.epochs < 50, String(r.epochs));
   const state = JSON.parse(await readFile(join(r.run, 'state.json'), 'utf8')) as TrainState;
   t.is(state.horizon, r.epochs);
-  state.history.forEach((row, e) => t.is(row.lr, learningRateAt('cosine', 1e-3, e, r.epochs), `epoch ${e + 1}`));
+  // The horizon may have shrunk on the way (a slower epoch), never grown: the rate only falls, and the last epoch is the curve's last.
+  state.history.slice(1).forEach((row, e) => t.true(row.lr <= state.history[e]!.lr, `epoch ${e + 2}`));
+  t.is(state.history.at(-1)!.lr, learningRateAt('cosine', 1e-3, r.epochs - 1, r.epochs));
 });
