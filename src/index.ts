@@ -287,7 +287,7 @@ export {
   type SlidePredictorSpec,
   type TilePredictor,
 } from './heatmap/predictor.js';
-export { loadSlidePredictor } from './heatmap/load_predictor.js';
+export { ensembleSlidePredictor, loadSlideEnsemble, loadSlidePredictor } from './heatmap/load_predictor.js';
 export { decodeProbabilityF32, probabilityMap, type ProbabilityMap } from './heatmap/probability_map.js';
 export { tumourRegions, type RegionCollection, type RegionFeature } from './heatmap/regions.js';
 export { planBatches } from './tiling/tile.js';

@@ -6,7 +6,7 @@
  * last line of stdout is the summary JSON.
  */
 import { checkOutputPath } from '../output.js';
-import { BUILTIN_MODELS, loadSlidePredictor } from '../heatmap/load_predictor.js';
+import { BUILTIN_MODELS, loadSlideEnsemble } from '../heatmap/load_predictor.js';
 import { predictSlide, type PredictSlideOptions } from '../heatmap/predict_slide.js';
 import { ONNX_PROVIDERS } from '../models/onnx.js';
 import { SLIDE_READERS } from '../slide/slide.js';
@@ -16,7 +16,10 @@ import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { Progress, status } from './progress.js';
 
 export const PREDICT_SLIDE_FLAGS = defineFlags({
-  model: { type: 'string', value: 'M', help: `a trained model folder, an X.onnx (with X.card.json), or ${BUILTIN_MODELS.join(', ')} (test/debug: each tile's mean redness)` },
+  model: {
+    type: 'list', value: 'M',
+    help: `a trained model folder, an X.onnx (with X.card.json), or ${BUILTIN_MODELS.join(', ')} (test/debug: each tile's mean redness);\nrepeat it for an ensemble (the mean of the models' probabilities)`,
+  },
   out: { type: 'string', value: 'DIR', help: 'output folder (required)' },
   level: { type: 'int', value: 'L', min: 0, help: 'pyramid level to read (default 0), or' },
   mpp: { type: 'number', value: 'M', help: 'target µm/px: the coarsest level at least that fine, resampled' },
@@ -62,7 +65,7 @@ export async function predictSlideCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) throw new RangeError('Expected one slide (histoflow predict-slide SLIDE --model M --out DIR)');
-  if (!values.model) throw new RangeError('Expected --model M (a trained model folder, or builtin:redness)');
+  if (!values.model?.length) throw new RangeError('Expected --model M (a trained model folder, or builtin:redness)');
   if (!values.out) throw new RangeError('Expected --out DIR');
   await checkOutputPath('--out', values.out, 'folder');
   const options: PredictSlideOptions = {
@@ -85,7 +88,7 @@ export async function predictSlideCommand(argv: string[]): Promise<number> {
   for (const k of Object.keys(options) as (keyof PredictSlideOptions)[]) if (options[k] === undefined) delete options[k];
 
   const quiet = values.json;
-  const predictor = await loadSlidePredictor(values.model, {
+  const predictor = await loadSlideEnsemble(values.model, {
     backend: values.backend, ...(options.batchSize ? { batchSize: options.batchSize } : {}), ...(values.provider ? { provider: values.provider } : {}),
   });
   let progress: Progress | undefined;

@@ -14,7 +14,7 @@ import { loadModel, ModelNotFoundError } from '../models/io.js';
 import { createOnnxPredictor, loadOnnxModel, onnxModelName, resolveOnnxModel, type OnnxProvider } from '../models/onnx.js';
 import { createPredictor } from '../models/predict.js';
 import { useTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
-import { rednessPredictor, type SlidePredictorSpec } from './predictor.js';
+import { rednessPredictor, withDihedralTta, type SlidePredictorSpec } from './predictor.js';
 
 export const BUILTIN_MODELS = ['builtin:redness'] as const;
 
@@ -67,4 +67,45 @@ export async function loadSlidePredictor(modelArg: string, options: LoadSlidePre
     name: `${name} (${loaded.card.architecture})`,
     handlesTta: true,
   };
+}
+
+/**
+ * Several models as one: every tile through each member (each with its own
+ * preprocessing and, when asked, its own TTA), the tile's probability the
+ * mean of theirs. (A slide map needs probabilities against a threshold, so
+ * the rank average that `evaluate` offers does not apply here.) The members
+ * must take tiles of one size.
+ */
+export function ensembleSlidePredictor(members: readonly SlidePredictorSpec[]): SlidePredictorSpec {
+  if (!Array.isArray(members) || members.length === 0) throw invalidType('--model', 'one or more models', members);
+  if (members.length === 1) return members[0]!;
+  const size = members[0]!.inputSize;
+  const odd = members.find((m) => m.inputSize !== size);
+  if (odd) {
+    throw new RangeError(`Expected models that take tiles of one size for --model but ${members[0]!.name} takes ${size}x${size} and ${odd.name} ${odd.inputSize}x${odd.inputSize}`);
+  }
+  const predicts = members.map((m) => (m.handlesTta ? m.predict : withDihedralTta(m.predict)));
+  return {
+    name: `ensemble of ${members.length}: ${members.map((m) => m.name).join(', ')}`,
+    inputSize: size,
+    handlesTta: true,
+    predict: async (batch, options) => {
+      const out = new Float32Array(batch.n);
+      for (const predict of predicts) {
+        const p = await predict(batch, options);
+        for (let i = 0; i < batch.n; i++) out[i]! += p[i]! / predicts.length;
+      }
+      // Rounding can put a mean of probabilities a hair outside [0, 1].
+      for (let i = 0; i < batch.n; i++) out[i] = Math.min(1, Math.max(0, out[i]!));
+      return out;
+    },
+  };
+}
+
+/** loadSlidePredictor for each `--model`, combined by ensembleSlidePredictor. */
+export async function loadSlideEnsemble(modelArgs: readonly string[], options: LoadSlidePredictorOptions = {}): Promise<SlidePredictorSpec> {
+  if (!Array.isArray(modelArgs) || modelArgs.length === 0) throw invalidType('--model', 'one or more models', modelArgs);
+  const members: SlidePredictorSpec[] = [];
+  for (const m of modelArgs) members.push(await loadSlidePredictor(m, options));
+  return ensembleSlidePredictor(members);
 }

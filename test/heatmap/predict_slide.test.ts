@@ -4,7 +4,8 @@
  * map is aligned with the slide (its peak and its region land on the square,
  * at level 0 and level 1, stride = size and stride < size), the raw float32
  * map equals the PNG within quantization and is NaN off the tissue, TTA goes
- * through, and bad input leaves the output folder as it was.
+ * through, and bad input leaves the output folder as it was. Several
+ * models make an ensemble (the mean of their probabilities, each with its TTA).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,9 @@ import { join } from 'node:path';
 import test from 'ava';
 import sharp from 'sharp';
 
-import { loadSlidePredictor } from '../../src/heatmap/load_predictor.js';
+import { ensembleSlidePredictor, loadSlidePredictor } from '../../src/heatmap/load_predictor.js';
+import { rednessPredictor, withDihedralTta, type SlidePredictorSpec } from '../../src/heatmap/predictor.js';
+import type { RgbBatch } from '../../src/image.js';
 import { predictSlide } from '../../src/heatmap/predict_slide.js';
 import { decodeProbabilityF32 } from '../../src/heatmap/probability_map.js';
 import type { RegionCollection } from '../../src/heatmap/regions.js';
@@ -235,4 +238,62 @@ test('histoflow predict-slide writes every output and ends --json with the summa
   t.is(r.status, 1);
   t.regex(r.stderr, /no tissue/);
   t.is(files(glass), null);
+});
+
+/** A stand-in that is not rotation-invariant: the redness of each tile's left half. */
+function leftHalfRedness(inputSize = 96): SlidePredictorSpec {
+  return {
+    name: 'left-half', inputSize,
+    predict: async (batch) => Float32Array.from({ length: batch.n }, (_, i) => {
+      let s = 0;
+      for (let y = 0; y < batch.height; y++) {
+        for (let x = 0; x < batch.width / 2; x++) {
+          const p = ((i * batch.height + y) * batch.width + x) * 3;
+          s += batch.data[p]! - (batch.data[p + 1]! + batch.data[p + 2]!) / 2;
+        }
+      }
+      return Math.min(1, Math.max(0, s / (batch.height * (batch.width / 2)) / 255));
+    }),
+  };
+}
+
+function randomTiles(n: number, size: number, seed: number): RgbBatch {
+  let s = seed;
+  const data = Uint8Array.from({ length: n * size * size * 3 }, () => ((s = (s * 1103515245 + 12345) >>> 0) >>> 24));
+  return { data, n, height: size, width: size };
+}
+
+test('an ensemble of slide models is the mean of its members per tile, each with its own TTA', async (t) => {
+  const a = rednessPredictor(16), b = leftHalfRedness(16);
+  const tiles = randomTiles(5, 16, 3);
+  const ensemble = ensembleSlidePredictor([a, b]);
+  t.is(ensemble.inputSize, 16);
+  t.true(ensemble.handlesTta);
+  for (const tta of [false, true]) {
+    const pa = await (tta ? withDihedralTta(a.predict) : a.predict)(tiles, { tta });
+    const pb = await (tta ? withDihedralTta(b.predict) : b.predict)(tiles, { tta });
+    const pe = await ensemble.predict(tiles, { tta });
+    for (let i = 0; i < 5; i++) t.true(Math.abs(pe[i]! - (pa[i]! + pb[i]!) / 2) <= 1e-7, `tile ${i}, tta ${tta}`);
+  }
+  // The left half's redness depends on orientation: TTA must have changed something.
+  t.notDeepEqual(await withDihedralTta(b.predict)(tiles, { tta: true }), await b.predict(tiles, { tta: false }));
+  t.is(ensembleSlidePredictor([a]), a);
+  t.throws(() => ensembleSlidePredictor([a, rednessPredictor(32)]), { instanceOf: RangeError, message: /--model .*16x16 .*32x32/ });
+  t.throws(() => ensembleSlidePredictor([]), { instanceOf: TypeError, message: /--model/ });
+});
+
+test('histoflow predict-slide with --model twice maps the slide as the one model does (the mean of equals), and a bad member writes nothing', (t) => {
+  const one = outDir(), two = outDir();
+  const common = [CLI, 'predict-slide', SLIDE, '--stride', '48', '--json'];
+  const r1 = spawnSync(process.execPath, [...common, '--model', 'builtin:redness', '--out', one], { encoding: 'utf8' });
+  const r2 = spawnSync(process.execPath, [...common, '--model', 'builtin:redness', '--model', 'builtin:redness', '--out', two], { encoding: 'utf8' });
+  t.is(r1.status, 0, r1.stderr);
+  t.is(r2.status, 0, r2.stderr);
+  t.deepEqual(readFileSync(join(two, 'probability.f32')), readFileSync(join(one, 'probability.f32')));
+  t.regex(JSON.parse(r2.stdout.trim().split('\n').at(-1)!).model, /^ensemble of 2: builtin:redness, builtin:redness$/);
+  const bad = join(root, `bad${n++}`);
+  const r = spawnSync(process.execPath, [CLI, 'predict-slide', SLIDE, '--model', 'builtin:redness', '--model', join(root, 'missing'), '--out', bad], { encoding: 'utf8' });
+  t.is(r.status, 1);
+  t.regex(r.stderr, /model not found: .*missing/);
+  t.is(files(bad), null);
 });
