@@ -35,6 +35,10 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; summa
   evaluate: { run: evaluateCommand, summary: 'AUC with bootstrap CI, accuracy, confusion matrix and ROC curve of a model on labelled data' },
   predict: { run: predictCommand, summary: 'a model\'s probabilities as the Kaggle submission (id,label), optional TTA' },
   'predict-slide': { run: predictSlideCommand, summary: 'tumour heatmap of a slide: probability map, overlay, regions (GeoJSON), tiles.csv, report.html' },
+  // Loaded on use: they bring BullMQ and ioredis, which no other command needs.
+  batch: { run: async (argv) => (await import('./batch.js')).batchCommand(argv), summary: 'one tile / predict-slide / pack job per slide of a manifest: here in a process pool, or enqueued on Redis (--queue)' },
+  worker: { run: async (argv) => (await import('./worker.js')).workerCommand(argv), summary: 'run the jobs of a batch queue (BullMQ on Redis); any number, on any machines' },
+  queue: { run: async (argv) => (await import('./queue.js')).queueCommand(argv), summary: 'a batch queue: status (counts, progress, failures), retry, drain' },
 };
 
 /** Options before any command (only the first argument is read). */

@@ -123,8 +123,8 @@ test('the Options rows of --help are made from the table, -h, --help last', (t) 
 });
 
 test('every command prints its help with exit 0, and a hostile value exits 1 with one line naming the flag', async (t) => {
-  const commands = ['info', 'stain', 'tile', 'augment', 'bench', 'demo', 'fetch-data', 'pack', 'inspect', 'train', 'evaluate', 'predict', 'predict-slide'];
-  const helps = await Promise.all([...commands.map((c) => [c]), ['synth', 'patches'], ['synth', 'slide']].map((c) => histoflow(...c, '--help')));
+  const commands = ['info', 'stain', 'tile', 'augment', 'bench', 'demo', 'fetch-data', 'pack', 'inspect', 'train', 'evaluate', 'predict', 'predict-slide', 'batch', 'worker'];
+  const helps = await Promise.all([...commands.map((c) => [c]), ['synth', 'patches'], ['synth', 'slide'], ['queue', 'status']].map((c) => histoflow(...c, '--help')));
   helps.forEach((r, i) => {
     t.is(r.code, 0, r.stderr);
     t.regex(r.stdout, /\nOptions:\n(.*\n)*  -h, --help +this help\n$/, String(i));
@@ -136,6 +136,9 @@ test('every command prints its help with exit 0, and a hostile value exits 1 wit
     [['tile', 'x', '--out', 'o', '--size', '1.5'], '--size'],
     [['inspect', 'x', '--bogus'], '--bogus'],
     [['demo', '--out'], '--out'],
+    [['batch', 'x.csv', '--job', 'tile', '--out', 'o', '--workers', '0'], '--workers'],
+    [['worker', '--queue', 'redis://127.0.0.1:1/q', '--concurrency', 'many'], '--concurrency'],
+    [['queue', 'status', '--queue', 'http://x'], '--queue'],
   ] as const) {
     const r = await histoflow(...args);
     t.is(r.code, 1, args.join(' '));
