@@ -19,7 +19,9 @@ numpy and cv2, per patch, single-threaded (cv2.setNumThreads(1)), in float32:
   normalize   (x − mean) / std to float32
 
 The per-patch parameters are histoflow's own draw (a JSON file), so both sides
-do exactly the same work on the same patches.
+do exactly the same work on the same patches. With HISTOFLOW_PEER_WORKERS=N
+(worker_pool.py) the patches are split over N forked processes, as a
+DataLoader with num_workers=N would.
 
 Usage: augment_opencv.py RAW N H W PARAMS.json REPEATS WARMUP [OUT_F32]
 RAW: N*H*W*3 bytes of interleaved RGB. PARAMS.json: {"params": [{d4, hedEnabled,
@@ -38,6 +40,7 @@ import cv2
 import numpy as np
 
 from timing import time_calls
+from worker_pool import chunk_bounds, fork_pool, peer_workers
 
 cv2.setNumThreads(1)
 
@@ -131,6 +134,21 @@ def augment_batch(batch, params, mean, std, out):
     return out
 
 
+WORK = None  # (batch, params, mean, std), for forked workers
+
+
+def augment_chunk(bounds):
+    batch, params, mean, std = WORK
+    i0, i1 = bounds
+    return augment_batch(batch[i0:i1], params[i0:i1], mean, std, np.empty((i1 - i0,) + batch.shape[1:], np.float32))
+
+
+def augment_pooled(pool, bounds, out):
+    for (i0, i1), part in zip(bounds, pool.map(augment_chunk, bounds)):
+        out[i0:i1] = part
+    return out
+
+
 def main(argv):
     if len(argv) not in (8, 9):
         sys.stderr.write(__doc__)
@@ -153,11 +171,20 @@ def main(argv):
 
     # Every call computes the same output (the parameters are given), so the
     # buffer after timing is what the parity check reads.
-    _, timing = time_calls(lambda: augment_batch(batch, params, mean, std, out), repeats, warmup)
+    workers = peer_workers()
+    if workers > 1:
+        global WORK
+        WORK = (batch, params, mean, std)
+        bounds = chunk_bounds(n, workers)
+        with fork_pool(workers) as pool:
+            _, timing = time_calls(lambda: augment_pooled(pool, bounds, out), repeats, warmup)
+    else:
+        _, timing = time_calls(lambda: augment_batch(batch, params, mean, std, out), repeats, warmup)
     if len(argv) == 9:
         out.tofile(argv[8])
     print(json.dumps({
         **timing,
+        "workers": workers,
         "patches": n,
         "python": platform.python_version(),
         "numpy": np.__version__,

@@ -10,6 +10,9 @@ set to 254, cast to uint8. Fit + transform of every image, no H/E images.
 An image with fewer than 2 tissue pixels (where the original would fail) is
 copied unchanged, as histoflow does.
 
+With HISTOFLOW_PEER_WORKERS=N (worker_pool.py) the images are split over N
+forked processes, each running the same code on its share.
+
 Usage: macenko_numpy.py RAW N H W REPEATS WARMUP [OUT_RAW]
 RAW: N*H*W*3 bytes of interleaved RGB. Times itself (first run apart, WARMUP
 untimed runs, REPEATS timed runs, median) and prints one JSON object.
@@ -22,6 +25,7 @@ import sys
 import numpy as np
 
 from timing import time_calls
+from worker_pool import chunk_bounds, fork_pool, peer_workers
 
 HE_REF = np.array([[0.5626, 0.2159], [0.7201, 0.8012], [0.4062, 0.5581]])
 MAX_C_REF = np.array([1.9705, 1.0308])
@@ -59,6 +63,13 @@ def normalize_batch(batch):
     return np.stack([normalize_staining(im) for im in batch])
 
 
+BATCH = None  # the batch, for forked workers
+
+
+def normalize_chunk(bounds):
+    return normalize_batch(BATCH[bounds[0]:bounds[1]])
+
+
 def main(argv):
     if len(argv) not in (7, 8):
         sys.stderr.write(__doc__)
@@ -69,12 +80,21 @@ def main(argv):
         sys.stderr.write(f"Expected {n * h * w * 3} bytes in {path} but read {batch.size}\n")
         return 2
     batch = batch.reshape((n, h, w, 3))
+    workers = peer_workers()
 
-    out, timing = time_calls(lambda: normalize_batch(batch), repeats, warmup)
+    if workers > 1:
+        global BATCH
+        BATCH = batch
+        bounds = chunk_bounds(n, workers)
+        with fork_pool(workers) as pool:
+            out, timing = time_calls(lambda: np.concatenate(pool.map(normalize_chunk, bounds)), repeats, warmup)
+    else:
+        out, timing = time_calls(lambda: normalize_batch(batch), repeats, warmup)
     if len(argv) == 8:
         out.tofile(argv[7])
     print(json.dumps({
         **timing,
+        "workers": workers,
         "pixels": n * h * w,
         "python": platform.python_version(),
         "numpy": np.__version__,

@@ -2,9 +2,11 @@
 skimage.color.rgb2hed (Ruifrok & Johnston colour deconvolution) on every
 image of the batch, float64 as scikit-image computes it.
 
-Usage: rgb2hed_skimage.py RAW N H W REPEATS WARMUP
+Usage: rgb2hed_skimage.py RAW N H W REPEATS WARMUP [OUT_F32]
 Times itself (first run apart, WARMUP untimed runs, REPEATS timed runs,
-median) and prints one JSON object. Run it single-threaded.
+median) and prints one JSON object. Run it single-threaded. OUT_F32: the
+first run's output (N*H*W*3 float32, H, E, D per pixel), which the suite
+compares with histoflow's.
 """
 import json
 import platform
@@ -22,10 +24,11 @@ def main():
     batch = np.fromfile(raw, dtype=np.uint8).reshape((n, h, w, 3))
 
     def once():
-        for img in batch:
-            rgb2hed(img)
+        return [rgb2hed(img) for img in batch]
 
-    _, timing = time_calls(once, repeats, warmup)
+    first, timing = time_calls(once, repeats, warmup)
+    if len(sys.argv) > 7:
+        np.stack(first).astype(np.float32).tofile(sys.argv[7])
     print(json.dumps({
         **timing,
         "numpy": np.__version__,

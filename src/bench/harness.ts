@@ -12,7 +12,10 @@
  *
  * Results are plain rows `{ suite, case, backend, value, unit }`; peers (other
  * tools on identical inputs) are rows with `backend: 'peer:<name>'`. A backend
- * that throws is recorded as a failure of its case, never fatal.
+ * that throws is recorded as a failure of its case, never fatal to the run; so
+ * is an output that differs from a peer's by more than the case's stated
+ * tolerance (`ctx.check`). A report with any failure makes `histoflow bench`
+ * exit with status 1 (`exitStatus`), naming each.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -101,8 +104,36 @@ export interface BenchFailure {
   suite: string;
   case: string;
   backend: string;
+  /** 'error': the case threw; 'tolerance': its output differed from the reference by more than the stated tolerance. */
+  kind: 'error' | 'tolerance';
   error: string;
 }
+
+/** One asserted comparison of an output with a reference's (a peer's, or the same network's shape). */
+export interface BenchCheck {
+  suite: string;
+  case: string;
+  backend: string;
+  /** What the output was compared with ('peer:numpy', …). */
+  reference: string;
+  /** What was measured ('max |Δ| (8-bit levels)', 'fraction of bytes differing', …). */
+  what: string;
+  value: number;
+  /** The case's stated bound: the check passes when value ≤ tolerance. */
+  tolerance: number;
+  pass: boolean;
+}
+
+/** A table a suite lays out itself (the train suite's summary), rendered after its rows. */
+export interface BenchTable {
+  suite: string;
+  title: string;
+  header: string[];
+  rows: string[][];
+}
+
+/** A target's reference meaning "the best peer configuration of the case in this run". */
+export const BEST_PEER = 'peer:best';
 
 /** A claim the project makes: `backend` on `case` is at least `atLeast` times `reference`. */
 export interface BenchTarget {
@@ -116,14 +147,28 @@ export interface BenchTarget {
   met: boolean | null;
 }
 
+/** The instruction-set level of the machine, from /proc/cpuinfo's flags (x86-64). */
+export interface IsaRecord {
+  /** The highest of 'AVX-512', 'AVX2', 'AVX', 'SSE4.2', or 'baseline' (none of these), or 'unknown' (no flags readable). */
+  level: string;
+  /** The SIMD-relevant flags present (sse4_2, avx, avx2, fma, avx512*, amx*). */
+  flags: string[];
+  /** The addon file loaded for this CPU ('v2' | 'v3' | 'v4' | 'native' | 'base'), null when the addon did not load. */
+  addonLevel: string | null;
+  /** What the loaded addon was compiled with (`buildInfo().simd`), null when unknown. */
+  addonSimd: string | null;
+}
+
 export interface BenchEnvironment {
   date: string;
   node: string;
   v8: string;
   os: string;
   arch: string;
+  /** The CPU model (/proc/cpuinfo 'model name', else os.cpus()). */
   cpu: string;
   cores: number;
+  isa: IsaRecord;
   memoryGiB: number;
   freeMemoryGiB: number;
   /** 1, 5 and 15 minute load averages when the run started: above the core count, timings are contended. */
@@ -144,7 +189,9 @@ export interface BenchReport {
   env: BenchEnvironment;
   results: BenchResult[];
   failures: BenchFailure[];
+  checks: BenchCheck[];
   targets: BenchTarget[];
+  tables: BenchTable[];
   notes: string[];
 }
 
@@ -161,7 +208,15 @@ export interface SuiteContext {
   readonly options: BenchOptions;
   record(caseName: string, backend: string, value: number, unit: string, extra?: Record<string, unknown>): void;
   fail(caseName: string, backend: string, error: unknown): void;
-  /** Declares a ratio the project promises, evaluated once all results are in. */
+  /**
+   * Asserts that `backend`'s output on `caseName` is within `tolerance` of
+   * `reference`'s (value ≤ tolerance; NaN fails). A miss is a failure of the
+   * case, named in the report and in the exit status. Returns whether it passed.
+   */
+  check(caseName: string, backend: string, reference: string, what: string, value: number, tolerance: number): boolean;
+  /** A summary table of the suite's own layout (rendered after its rows; in the JSON's tables). */
+  table(title: string, header: string[], rows: string[][]): void;
+  /** Declares a ratio the project promises, evaluated once all results are in (reference BEST_PEER: the case's best peer). */
   target(caseName: string, backend: string, reference: string, atLeast: number): void;
   /** A fact about the environment this suite found (recorded under env[key]). */
   environment(key: string, value: unknown): void;
@@ -175,6 +230,30 @@ export interface Suite {
   name: string;
   description: string;
   run(ctx: SuiteContext): Promise<void>;
+}
+
+/** The CPU model and flags from /proc/cpuinfo (Linux), or null where it cannot be read. */
+function procCpuinfo(): { model: string | null; flags: string[] } | null {
+  let text: string;
+  try {
+    text = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return null;
+  }
+  const field = (name: string) => text.match(new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm'))?.[1]?.trim() ?? null;
+  return { model: field('model name'), flags: (field('flags') ?? '').split(/\s+/).filter(Boolean) };
+}
+
+const SIMD_FLAG = /^(sse4_2|avx|avx2|fma|f16c|avx512.*|avx_vnni|amx.*)$/;
+
+/** The highest SIMD level a flag list shows (AVX-512 means the F, BW, DQ, VL set x86-64-v4 needs). */
+export function isaLevel(flags: readonly string[]): string {
+  const has = (f: string) => flags.includes(f);
+  if (['avx512f', 'avx512bw', 'avx512dq', 'avx512vl'].every(has)) return 'AVX-512';
+  if (has('avx2') && has('fma')) return 'AVX2';
+  if (has('avx')) return 'AVX';
+  if (has('sse4_2')) return 'SSE4.2';
+  return 'baseline';
 }
 
 function gitInfo(root: string): { commit: string | null; dirty: boolean | null } {
@@ -217,14 +296,23 @@ export function collectEnvironment(): BenchEnvironment {
   }
   const { commit, dirty } = gitInfo(root);
   const cpuList = cpus();
+  const proc = procCpuinfo();
+  const simd = addon.ok && addon.build && typeof addon.build === 'object' ? (addon.build as { simd?: unknown }).simd : undefined;
+  const isa: IsaRecord = {
+    level: proc && proc.flags.length ? isaLevel(proc.flags) : 'unknown',
+    flags: proc ? proc.flags.filter((f) => SIMD_FLAG.test(f)) : [],
+    addonLevel: addon.ok ? (addon.cpuLevel?.level ?? null) : null,
+    addonSimd: typeof simd === 'string' ? simd : null,
+  };
   return {
     date: new Date().toISOString(),
     node: process.version,
     v8: process.versions.v8,
     os: `${platform()} ${release()}`,
     arch: arch(),
-    cpu: cpuList[0]?.model.trim() ?? 'unknown',
+    cpu: proc?.model ?? cpuList[0]?.model.trim() ?? 'unknown',
     cores: cpuList.length,
+    isa,
     memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     freeMemoryGiB: Math.round((freemem() / 2 ** 30) * 10) / 10,
     loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
@@ -239,7 +327,7 @@ function errorLine(e: unknown): string {
 
 /** Runs suites in order and collects one report. */
 export async function runSuites(suites: Suite[], options: BenchOptions, log: (line: string) => void): Promise<BenchReport> {
-  const report: BenchReport = { env: collectEnvironment(), results: [], failures: [], targets: [], notes: [] };
+  const report: BenchReport = { env: collectEnvironment(), results: [], failures: [], checks: [], targets: [], tables: [], notes: [] };
   const pendingTargets: Omit<BenchTarget, 'ratio' | 'met'>[] = [];
   for (const suite of suites) {
     const ctx: SuiteContext = {
@@ -249,7 +337,26 @@ export async function runSuites(suites: Suite[], options: BenchOptions, log: (li
         report.results.push({ suite: suite.name, case: caseName, backend, value, unit, ...(extra ? { extra } : {}) });
       },
       fail(caseName, backend, error) {
-        report.failures.push({ suite: suite.name, case: caseName, backend, error: errorLine(error) });
+        report.failures.push({ suite: suite.name, case: caseName, backend, kind: 'error', error: errorLine(error) });
+      },
+      check(caseName, backend, reference, what, value, tolerance) {
+        if (typeof value !== 'number') throw new TypeError(`Expected a number for value but received ${typeof value}`);
+        if (typeof tolerance !== 'number' || !(tolerance >= 0)) throw new RangeError(`Expected a number ≥ 0 for tolerance but received ${String(tolerance)}`);
+        const pass = value <= tolerance;
+        report.checks.push({ suite: suite.name, case: caseName, backend, reference, what, value, tolerance, pass });
+        if (!pass) {
+          report.failures.push({
+            suite: suite.name,
+            case: caseName,
+            backend,
+            kind: 'tolerance',
+            error: `output differs from ${reference}: ${what} ${fmtExact(value)} > tolerance ${fmtExact(tolerance)}`,
+          });
+        }
+        return pass;
+      },
+      table(title, header, rows) {
+        report.tables.push({ suite: suite.name, title, header, rows });
       },
       target(caseName, backend, reference, atLeast) {
         pendingTargets.push({ suite: suite.name, case: caseName, backend, reference, atLeast });
@@ -271,10 +378,22 @@ export async function runSuites(suites: Suite[], options: BenchOptions, log: (li
   }
   report.env.loadAverageAfter = loadavg().map((x) => Math.round(x * 100) / 100);
   for (const t of pendingTargets) {
-    const ratio = ratioOf(report.results, t.suite, t.case, t.backend, t.reference);
-    report.targets.push({ ...t, ratio, met: ratio === null ? null : ratio >= t.atLeast });
+    // 'peer:best' is whichever peer configuration did best on the case in this run
+    const reference = t.reference === BEST_PEER ? (bestPeer(report.results, t.suite, t.case)?.backend ?? BEST_PEER) : t.reference;
+    const ratio = ratioOf(report.results, t.suite, t.case, t.backend, reference);
+    report.targets.push({ ...t, reference, ratio, met: ratio === null ? null : ratio >= t.atLeast });
   }
   return report;
+}
+
+/** 0 when every case ran and every asserted comparison held, 1 otherwise. */
+export function exitStatus(report: BenchReport): 0 | 1 {
+  return report.failures.length ? 1 : 0;
+}
+
+/** One line per failed case, saying which and why (what `histoflow bench` prints on stderr before exiting 1). */
+export function failureLines(report: BenchReport): string[] {
+  return report.failures.map((f) => `${f.suite} ${f.case} ${f.backend}: ${f.kind === 'tolerance' ? 'out of tolerance' : 'failed'}: ${f.error}`);
 }
 
 /** Throughput units (higher is better) end in '/s'; anything else is a time (lower is better). */
@@ -304,6 +423,11 @@ function fmt(x: number): string {
   return x.toPrecision(3);
 }
 
+/** Enough digits to show why a value missed its bound (1.0004 vs 1). */
+function fmtExact(x: number): string {
+  return Number.isFinite(x) ? String(Number(x.toPrecision(6))) : String(x);
+}
+
 function fmtRatio(r: number | null): string {
   return r === null ? '—' : `${fmt(r)}x`;
 }
@@ -312,10 +436,28 @@ function fmtMs(seconds: unknown): string {
   return typeof seconds === 'number' ? fmt(seconds * 1000) : '—';
 }
 
+/** A markdown table cell: a '|' inside would end it. */
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|');
+}
+
+/** The best (highest throughput, or shortest time) peer row of a case, or null when no peer ran it. */
+function bestPeer(results: BenchResult[], suite: string, caseName: string): BenchResult | null {
+  let best: BenchResult | null = null;
+  for (const r of results) {
+    if (r.suite !== suite || r.case !== caseName || !r.backend.startsWith('peer:') || !(r.value > 0)) continue;
+    if (!best || (higherIsBetter(r.unit) ? r.value > best.value : r.value < best.value)) best = r;
+  }
+  return best;
+}
+
 /**
- * Markdown: the environment in a few lines, then one row per result with its
- * median and first-run times, speedups against the case's reference backend
- * and against each peer, failures, and the targets with their verdicts.
+ * Markdown: the environment in a few lines (the machine: CPU model, cores,
+ * ISA level), then one row per result with its median and first-run times,
+ * its speedup against the case's reference backend and against the case's
+ * best peer (every peer configuration is a row of its own), the suites' own
+ * summary tables, the asserted comparisons, failures, and the targets with
+ * their verdicts.
  */
 export function renderMarkdown(report: BenchReport, options: { reference?: string } = {}): string {
   const reference = options.reference ?? 'js';
@@ -326,7 +468,7 @@ export function renderMarkdown(report: BenchReport, options: { reference?: strin
   lines.push(`# histoflow bench — ${e.date}`);
   lines.push('');
   lines.push(
-    `- machine: ${e.cpu}, ${e.cores} cores, ${e.memoryGiB} GiB; ${e.os} ${e.arch}; Node ${e.node}; load ${e.loadAverage.join(' ')}${
+    `- machine: ${e.cpu}, ${e.cores} cores, ISA ${e.isa.level}${e.isa.flags.length ? ` (${e.isa.flags.join(' ')})` : ''}, ${e.memoryGiB} GiB; ${e.os} ${e.arch}; Node ${e.node}; load ${e.loadAverage.join(' ')}${
       e.loadAverageAfter ? ` → ${e.loadAverageAfter.join(' ')}` : ''
     }${Math.max(e.loadAverage[0] ?? 0, e.loadAverageAfter?.[0] ?? 0) > e.cores ? ' (busy machine: timings are contended)' : ''}`,
   );
@@ -338,61 +480,84 @@ export function renderMarkdown(report: BenchReport, options: { reference?: strin
     }`,
   );
   for (const [k, v] of Object.entries(e)) {
-    if (['date', 'node', 'v8', 'os', 'arch', 'cpu', 'cores', 'memoryGiB', 'freeMemoryGiB', 'loadAverage', 'loadAverageAfter', 'histoflow'].includes(k)) continue;
+    if (['date', 'node', 'v8', 'os', 'arch', 'cpu', 'cores', 'isa', 'memoryGiB', 'freeMemoryGiB', 'loadAverage', 'loadAverageAfter', 'histoflow'].includes(k)) continue;
     // long explanations (why a backend is unavailable) stay whole in the JSON
     const short = (x: unknown) => (typeof x === 'string' && x.length > 110 ? `${x.slice(0, 109)}…` : x);
     if (v && typeof v === 'object' && !Array.isArray(v)) {
-      lines.push(`- ${k}: ${Object.entries(v).map(([kk, vv]) => `${kk} ${String(short(vv))}`).join('; ')}`);
+      lines.push(`- ${k}: ${Object.entries(v).map(([kk, vv]) => `${kk} ${String(short(typeof vv === 'object' && vv !== null ? JSON.stringify(vv) : vv))}`).join('; ')}`);
     } else {
       lines.push(`- ${k}: ${String(short(typeof v === 'string' ? v : JSON.stringify(v)))}`);
     }
   }
   lines.push('');
 
-  const suites = [...new Set(report.results.map((r) => r.suite))];
+  const suites = [...new Set([...report.results.map((r) => r.suite), ...report.tables.map((t) => t.suite)])];
   for (const suite of suites) {
     const rows = report.results.filter((r) => r.suite === suite);
-    const peers = [...new Set(rows.filter((r) => r.backend.startsWith('peer:')).map((r) => r.backend))];
-    const header = ['case', 'backend', 'input', 'value', 'unit', 'median ms', 'first ms', 'runs', `vs ${reference}`, ...peers.map((p) => `vs ${p}`)];
     lines.push(`## ${suite}`);
     lines.push('');
-    lines.push(`| ${header.join(' | ')} |`);
-    lines.push(`| ${header.map((h, i) => (i < 3 || h === 'unit' ? '---' : '---:')).join(' | ')} |`);
-    for (const r of rows) {
-      const x = r.extra ?? {};
-      const cells = [
-        r.case,
-        r.backend,
-        typeof x.input === 'string' ? x.input : '—',
-        fmt(r.value),
-        r.unit,
-        fmtMs(x.median_s),
-        fmtMs(x.first_s),
-        typeof x.repeats === 'number' ? (x.repeats === 0 ? 'cold only' : String(x.repeats)) : '—',
-        r.backend === reference ? '1x' : fmtRatio(ratioOf(report.results, suite, r.case, r.backend, reference)),
-        ...peers.map((p) => (r.backend === p ? '1x' : fmtRatio(ratioOf(report.results, suite, r.case, r.backend, p)))),
-      ];
-      lines.push(`| ${cells.join(' | ')} |`);
-    }
-    lines.push('');
-    // the speedup line per case: every backend against each peer present
-    for (const p of peers) {
+    if (rows.length) {
+      const hasPeers = rows.some((r) => r.backend.startsWith('peer:'));
+      const hasReference = rows.some((r) => r.backend === reference);
+      const header = ['case', 'backend', 'input', 'value', 'unit', 'median ms', 'first ms', 'runs', ...(hasReference ? [`vs ${reference}`] : []), ...(hasPeers ? ['vs best peer'] : [])];
+      lines.push(`| ${header.join(' | ')} |`);
+      lines.push(`| ${header.map((h, i) => (i < 3 || h === 'unit' ? '---' : '---:')).join(' | ')} |`);
+      for (const r of rows) {
+        const x = r.extra ?? {};
+        const best = hasPeers ? bestPeer(report.results, suite, r.case) : null;
+        const cells = [
+          r.case,
+          r.backend,
+          typeof x.input === 'string' ? x.input : '—',
+          fmt(r.value),
+          r.unit,
+          fmtMs(x.median_s),
+          fmtMs(x.first_s),
+          typeof x.repeats === 'number' ? (x.repeats === 0 ? 'cold only' : String(x.repeats)) : '—',
+          ...(hasReference ? [r.backend === reference ? '1x' : fmtRatio(ratioOf(report.results, suite, r.case, r.backend, reference))] : []),
+          ...(hasPeers ? [!best ? '—' : r.backend === best.backend ? '1x (best)' : fmtRatio(ratioOf(report.results, suite, r.case, r.backend, best.backend))] : []),
+        ];
+        lines.push(`| ${cells.map(cell).join(' | ')} |`);
+      }
+      lines.push('');
+      // the speedup line per case: every backend against the case's best peer (every peer is a row above)
       for (const c of [...new Set(rows.map((r) => r.case))]) {
-        const others = rows.filter((r) => r.case === c && r.backend !== p);
-        const parts = others
-          .map((r) => ({ b: r.backend, x: ratioOf(report.results, suite, c, r.backend, p) }))
+        const best = bestPeer(report.results, suite, c);
+        if (!best) continue;
+        const parts = rows
+          .filter((r) => r.case === c && !r.backend.startsWith('peer:'))
+          .map((r) => ({ b: r.backend, x: ratioOf(report.results, suite, c, r.backend, best.backend) }))
           .filter((o) => o.x !== null)
           .map((o) => `${o.b} ${fmtRatio(o.x)}`);
-        if (parts.length) lines.push(`- speedup vs ${p}, ${c}: ${parts.join(', ')}`);
+        if (parts.length) lines.push(`- speedup vs best peer (${best.backend}), ${c}: ${parts.join(', ')}`);
       }
+      if (rows.some((r) => r.backend.startsWith('peer:'))) lines.push('');
     }
-    if (peers.length) lines.push('');
+    for (const t of report.tables.filter((x) => x.suite === suite)) {
+      lines.push(`### ${t.title}`);
+      lines.push('');
+      lines.push(`| ${t.header.join(' | ')} |`);
+      lines.push(`| ${t.header.map(() => '---').join(' | ')} |`);
+      for (const row of t.rows) lines.push(`| ${row.map(cell).join(' | ')} |`);
+      lines.push('');
+    }
   }
 
+  if (report.checks.length) {
+    lines.push('## output checks (asserted)');
+    lines.push('');
+    lines.push('| suite | case | backend | vs | measure | value | tolerance | verdict |');
+    lines.push('| --- | --- | --- | --- | --- | ---: | ---: | --- |');
+    for (const c of report.checks) {
+      const cells = [c.suite, c.case, c.backend, c.reference, c.what, fmtExact(c.value), fmtExact(c.tolerance), c.pass ? 'pass' : '**FAIL**'];
+      lines.push(`| ${cells.map(cell).join(' | ')} |`);
+    }
+    lines.push('');
+  }
   if (report.failures.length) {
     lines.push('## failures');
     lines.push('');
-    for (const f of report.failures) lines.push(`- ${f.suite} ${f.case} ${f.backend}: ${f.error}`);
+    for (const line of failureLines(report)) lines.push(`- ${line}`);
     lines.push('');
   }
   if (report.targets.length) {

@@ -9,15 +9,15 @@ import { packedSuite } from './packed.js';
 import { tileSuite } from './tile.js';
 import { trainSuite } from './train.js';
 import { dataSuite } from './data.js';
+import { batchSuite } from './batch.js';
 
-export type { BenchReport, BenchResult, BenchFailure, BenchTarget, BenchEnvironment } from './harness.js';
-export { renderJson, renderMarkdown } from './harness.js';
+export type { BenchReport, BenchResult, BenchFailure, BenchCheck, BenchTable, BenchTarget, BenchEnvironment, Suite, SuiteContext } from './harness.js';
+export { exitStatus, failureLines, renderJson, renderMarkdown } from './harness.js';
 
+export const SUITES: readonly Suite[] = [stainSuite, augmentSuite, packedSuite, tileSuite, trainSuite, dataSuite, batchSuite];
 
-export const SUITES: readonly Suite[] = [stainSuite, augmentSuite, packedSuite, tileSuite, trainSuite, dataSuite];
-
-export function suiteNames(): string[] {
-  return SUITES.map((s) => s.name);
+export function suiteNames(available: readonly Suite[] = SUITES): string[] {
+  return available.map((s) => s.name);
 }
 
 export interface RunBenchOptions {
@@ -26,14 +26,17 @@ export interface RunBenchOptions {
   repeats?: number;
   /** Where progress lines go (default stderr); never called with json. */
   log?: (line: string) => void;
+  /** The suites names are looked up in (default SUITES; tests pass synthetic ones). */
+  available?: readonly Suite[];
 }
 
 /** Runs the named suites (all when none are named) and returns the report. */
 export async function runBench(suites: string[], options: RunBenchOptions): Promise<BenchReport> {
-  const names = suites.length ? suites : suiteNames();
+  const available = options.available ?? SUITES;
+  const names = suites.length ? suites : suiteNames(available);
   const chosen = names.map((name) => {
-    const suite = SUITES.find((s) => s.name === name);
-    if (!suite) throw new RangeError(`Expected a benchmark suite (one of ${suiteNames().join(', ')}) but received '${name}'`);
+    const suite = available.find((s) => s.name === name);
+    if (!suite) throw new RangeError(`Expected a benchmark suite (one of ${suiteNames(available).join(', ')}) but received '${name}'`);
     return suite;
   });
   if (options.repeats !== undefined && !(Number.isInteger(options.repeats) && options.repeats >= 1)) {

@@ -16,6 +16,12 @@
  * `*-1024` cases (with its 180° rotation as a second image, so a batch has
  * more than one image). gpujs and js, far slower, run on a prefix of the
  * same batch (see `inputFor`); every row says which input it ran on.
+ *
+ * The peers run single-threaded, so native `cpu` runs twice: on all cores
+ * (`cpu`) and pinned to one thread (`cpu:1t`), the same-threads comparison.
+ * Wherever a peer computes the same thing, every backend's output is asserted
+ * within the case's stated tolerance of the peer's (MACENKO_VS_NUMPY_TOLERANCE,
+ * RGB2HED_VS_SKIMAGE_TOLERANCE): a miss fails the case.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -28,13 +34,29 @@ import { readImage } from '../image.js';
 import { kernelBackendStatus, availableKernelBackends } from '../kernels/registry.js';
 import type { KernelBackendName, RgbBatch } from '../kernels/types.js';
 import { fitStainTarget, normalizeStain, type StainTarget } from '../stain/normalize.js';
-import { measure, type MeasureOptions, type Suite, type SuiteContext } from './harness.js';
-import { PYTHON, dataFile, isNative, runProcess } from './suite_support.js';
+import { BEST_PEER, measure, type MeasureOptions, type Suite, type SuiteContext } from './harness.js';
+import { PYTHON, dataFile, isNative, peerLabel, peerWorkerCounts, runProcess, runnersFor, withAddonThreads } from './suite_support.js';
 
 const METHODS = ['macenko', 'vahadane', 'reinhard', 'ruifrok'] as const;
 
 /** The project's promise: native CPU Macenko at least this many times the numpy peer. */
 const CPU_VS_NUMPY_TARGET = 100;
+
+/**
+ * How close Macenko's output must be to the numpy peer's (the same recipe on
+ * the same bytes), asserted per backend: at most 2 levels apart anywhere (the
+ * bound test/stain/macenko_canonical.test.ts holds against HEnorm_python's
+ * published images) and at most 0.1 % of bytes differing at all (rounding at
+ * .5 boundaries; measured here: ≤ 20 of 3.1 M bytes, max 1 level).
+ */
+export const MACENKO_VS_NUMPY_TOLERANCE = { maxAbsDiff: 2, differingFraction: 1e-3 } as const;
+
+/**
+ * How close rgb2hed must be to skimage.color.rgb2hed (float64) on the same
+ * bytes, asserted per backend: the bound test/color/deconvolution.test.ts
+ * holds on ihc.png (float32 arithmetic).
+ */
+export const RGB2HED_VS_SKIMAGE_TOLERANCE = 1e-4;
 
 interface Inputs {
   name: string;
@@ -152,6 +174,7 @@ async function runNumpy(
   batch: RgbBatch,
   repeats: number,
   warmup: number,
+  workers: number,
 ): Promise<{ timing: PeerResult; output: Uint8Array }> {
   const dir = await mkdtemp(join(tmpdir(), 'histoflow-bench-'));
   try {
@@ -159,7 +182,7 @@ async function runNumpy(
     const output = join(dir, 'output.rgb');
     await writeFile(input, batch.data);
     const args = [peer.script, input, String(batch.n), String(batch.height), String(batch.width), String(repeats), String(warmup), output];
-    const r = await runProcess(PYTHON, args, peer.env);
+    const r = await runProcess(PYTHON, args, { ...peer.env, HISTOFLOW_PEER_WORKERS: String(workers) });
     if (r.code !== 0) throw new Error(`exited with ${r.code}: ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
     const timing = JSON.parse(r.stdout.trim().split('\n').pop()!) as PeerResult;
     const out = await readFile(output);
@@ -215,7 +238,7 @@ async function run(ctx: SuiteContext): Promise<void> {
     'stainInputs',
     inputs.map((i) => `${describeInput(i.batch)} RGB from HEnorm_python__example1.png`).join('; '),
   );
-  ctx.environment('peer:numpy', 'reason' in peer ? `not run: ${peer.reason}` : `numpy ${peer.numpy}, ${PYTHON}, 1 thread (HEnorm_python normalizeStaining)`);
+  ctx.environment('peer:numpy', 'reason' in peer ? `not run: ${peer.reason}` : `numpy ${peer.numpy}, ${PYTHON}, 1 thread (HEnorm_python normalizeStaining)${peerWorkerCounts().length > 1 ? `; peer:numpy:${peerWorkerCounts()[1]}p: the same over ${peerWorkerCounts()[1]} forked processes` : ''}`);
   if ('reason' in peer) ctx.note(`peer:numpy not run: ${peer.reason}`);
 
   let target: StainTarget | undefined;
@@ -232,9 +255,9 @@ async function run(ctx: SuiteContext): Promise<void> {
     for (const method of METHODS) {
       const caseName = `${method}-${set.name}`;
       const outputs = new Map<string, Uint8Array>();
-      for (const backend of backends) {
+      for (const { label, backend, threads } of runnersFor(backends)) {
         if (method === 'reinhard' && !target) {
-          ctx.fail(caseName, backend, targetError);
+          ctx.fail(caseName, label, targetError);
           continue;
         }
         const input = inputFor(backend, batch, big, ctx);
@@ -249,11 +272,11 @@ async function run(ctx: SuiteContext): Promise<void> {
         };
         try {
           let unchanged = 0;
-          const m = await measure(async () => {
+          const m = await withAddonThreads(threads, () => measure(async () => {
             unchanged = (await normalizeStain(input, options)).unchanged.length;
-          }, budget(backend, big, ctx));
+          }, budget(backend, big, ctx)));
           const value = megapixels / m.median;
-          ctx.record(caseName, backend, value, 'MP/s', {
+          ctx.record(caseName, label, value, 'MP/s', {
             median_s: m.median,
             first_s: m.first,
             min_s: m.min,
@@ -263,47 +286,58 @@ async function run(ctx: SuiteContext): Promise<void> {
             height: input.height,
             width: input.width,
             unchanged,
+            ...(threads !== null ? { threads } : {}),
           });
-          outputs.set(backend, out);
+          outputs.set(label, out);
           ctx.log(
-            `stain ${caseName} ${backend} (${describeInput(input)}): ${value.toFixed(2)} MP/s (${
+            `stain ${caseName} ${label} (${describeInput(input)}): ${value.toFixed(2)} MP/s (${
               m.repeats ? `median ${(m.median * 1000).toFixed(1)} ms of ${m.repeats}, ` : 'cold run only, '
             }first ${(m.first * 1000).toFixed(1)} ms)`,
           );
         } catch (e) {
-          ctx.fail(caseName, backend, e);
-          ctx.log(`stain ${caseName} ${backend}: failed: ${e instanceof Error ? e.message : String(e)}`);
+          ctx.fail(caseName, label, e);
+          ctx.log(`stain ${caseName} ${label}: failed: ${e instanceof Error ? e.message : String(e)}`);
         }
       }
 
       if (method === 'macenko' && !('reason' in peer)) {
-        try {
-          const { timing, output } = await runNumpy(peer, batch, ctx.options.repeats ?? (quick ? 1 : 3), quick ? 0 : 1);
-          const value = (batch.n * batch.height * batch.width) / 1e6 / timing.median_s;
-          ctx.record(caseName, 'peer:numpy', value, 'MP/s', {
-            median_s: timing.median_s,
-            first_s: timing.first_s,
-            min_s: timing.min_s,
-            repeats: timing.repeats,
-            input: describeInput(batch),
-            images: batch.n,
-            height: batch.height,
-            width: batch.width,
-            numpy: timing.numpy,
-            python: timing.python,
-            threads: 1,
-          });
-          ctx.log(`stain ${caseName} peer:numpy (${describeInput(batch)}): ${value.toFixed(2)} MP/s (median ${(timing.median_s * 1000).toFixed(1)} ms of ${timing.repeats}, first ${(timing.first_s * 1000).toFixed(1)} ms)`);
-          // the same recipe on the same bytes should give the same bytes: say how close each backend came
-          const parts: string[] = [];
-          for (const [backend, out] of outputs) {
-            const a = agreement(out, output.subarray(0, out.length));
-            parts.push(`${backend} max |Δ| ${a.maxAbsDiff}, ${a.differing} of ${out.length} bytes differ`);
+        let single: Uint8Array | null = null;
+        for (const workers of peerWorkerCounts()) {
+          const name = peerLabel('peer:numpy', workers);
+          try {
+            const { timing, output } = await runNumpy(peer, batch, ctx.options.repeats ?? (quick ? 1 : 3), quick ? 0 : 1, workers);
+            const value = (batch.n * batch.height * batch.width) / 1e6 / timing.median_s;
+            ctx.record(caseName, name, value, 'MP/s', {
+              median_s: timing.median_s,
+              first_s: timing.first_s,
+              min_s: timing.min_s,
+              repeats: timing.repeats,
+              input: describeInput(batch),
+              images: batch.n,
+              height: batch.height,
+              width: batch.width,
+              numpy: timing.numpy,
+              python: timing.python,
+              threads: 1,
+              workers,
+            });
+            ctx.log(`stain ${caseName} ${name} (${describeInput(batch)}): ${value.toFixed(2)} MP/s (median ${(timing.median_s * 1000).toFixed(1)} ms of ${timing.repeats}, first ${(timing.first_s * 1000).toFixed(1)} ms)`);
+            if (workers === 1) {
+              single = output;
+              // the same recipe on the same bytes gives the same bytes, within the stated tolerance (asserted)
+              for (const [backend, out] of outputs) {
+                const a = agreement(out, output.subarray(0, out.length));
+                ctx.check(caseName, backend, name, 'max |Δ| (8-bit levels)', a.maxAbsDiff, MACENKO_VS_NUMPY_TOLERANCE.maxAbsDiff);
+                ctx.check(caseName, backend, name, 'fraction of bytes differing', a.differing / out.length, MACENKO_VS_NUMPY_TOLERANCE.differingFraction);
+              }
+            } else if (single) {
+              // the pooled configuration did the same work: byte for byte the single process's output
+              ctx.check(caseName, name, 'peer:numpy', 'bytes differing', single.length === output.length ? agreement(output, single).differing : Number.NaN, 0);
+            }
+          } catch (e) {
+            ctx.fail(caseName, name, e);
+            ctx.log(`stain ${caseName} ${name}: failed: ${e instanceof Error ? e.message : String(e)}`);
           }
-          if (parts.length) ctx.note(`${caseName} output vs peer:numpy: ${parts.join('; ')}`);
-        } catch (e) {
-          ctx.fail(caseName, 'peer:numpy', e);
-          ctx.log(`stain ${caseName} peer:numpy: failed: ${e instanceof Error ? e.message : String(e)}`);
         }
       }
     }
@@ -312,7 +346,7 @@ async function run(ctx: SuiteContext): Promise<void> {
 
   for (const set of inputs) {
     for (const backend of ['cpu', 'cuda'] as const) {
-      if (backend === 'cpu' || backends.includes(backend)) ctx.target(`macenko-${set.name}`, backend, 'peer:numpy', CPU_VS_NUMPY_TARGET);
+      if (backend === 'cpu' || backends.includes(backend)) ctx.target(`macenko-${set.name}`, backend, BEST_PEER, CPU_VS_NUMPY_TARGET);
     }
   }
 }
@@ -330,18 +364,22 @@ export const stainSuite: Suite = {
 async function deconvolutionCase(ctx: SuiteContext, set: Inputs, backends: KernelBackendName[]): Promise<void> {
   const caseName = `rgb2hed-${set.name}`;
   const big = set.batch.height > 256;
-  for (const backend of backends) {
+  const outputs = new Map<string, Float32Array>();
+  for (const { label, backend, threads } of runnersFor(backends)) {
     const input = inputFor(backend, set.batch, big, ctx);
     const out = new Float32Array(input.data.length);
     try {
-      const m = await measure(async () => {
+      const m = await withAddonThreads(threads, () => measure(async () => {
         await rgb2hed(input, { backend, out });
-      }, budget(backend, big, ctx));
+      }, budget(backend, big, ctx)));
+      outputs.set(label, out);
       const value = (input.n * input.height * input.width) / 1e6 / m.median;
-      ctx.record(caseName, backend, value, 'MP/s', { median_s: m.median, first_s: m.first, min_s: m.min, repeats: m.repeats, input: describeInput(input) });
-      ctx.log(`stain ${caseName} ${backend} (${describeInput(input)}): ${value.toFixed(2)} MP/s`);
+      ctx.record(caseName, label, value, 'MP/s', {
+        median_s: m.median, first_s: m.first, min_s: m.min, repeats: m.repeats, input: describeInput(input), ...(threads !== null ? { threads } : {}),
+      });
+      ctx.log(`stain ${caseName} ${label} (${describeInput(input)}): ${value.toFixed(2)} MP/s`);
     } catch (e) {
-      ctx.fail(caseName, backend, e);
+      ctx.fail(caseName, label, e);
     }
   }
   const script = join(packageRoot(), 'benchmarks', 'peers', 'rgb2hed_skimage.py');
@@ -354,16 +392,30 @@ async function deconvolutionCase(ctx: SuiteContext, set: Inputs, backends: Kerne
   const dir = await mkdtemp(join(tmpdir(), 'histoflow-bench-'));
   try {
     const raw = join(dir, 'input.rgb');
+    const outFile = join(dir, 'output.f32');
     await writeFile(raw, set.batch.data);
     const quick = ctx.options.quick;
     const b = set.batch;
-    const args = [script, raw, String(b.n), String(b.height), String(b.width), String(ctx.options.repeats ?? (quick ? 1 : 3)), quick ? '0' : '1'];
+    const args = [script, raw, String(b.n), String(b.height), String(b.width), String(ctx.options.repeats ?? (quick ? 1 : 3)), quick ? '0' : '1', outFile];
     const r = await runProcess(PYTHON, args, env);
     if (r.code !== 0) throw new Error(`exited with ${r.code}: ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
     const t = JSON.parse(r.stdout.trim().split('\n').pop()!) as PeerResult;
     const value = (b.n * b.height * b.width) / 1e6 / t.median_s;
     ctx.record(caseName, 'peer:skimage', value, 'MP/s', { median_s: t.median_s, first_s: t.first_s, repeats: t.repeats, input: describeInput(b), threads: 1 });
     ctx.log(`stain ${caseName} peer:skimage (${describeInput(b)}): ${value.toFixed(2)} MP/s`);
+    // the same transform on the same bytes: asserted within the stated tolerance
+    const bytes = await readFile(outFile);
+    const peerOut = new Float32Array(bytes.length / 4);
+    new Uint8Array(peerOut.buffer).set(bytes);
+    for (const [backend, out] of outputs) {
+      if (out.length > peerOut.length) {
+        ctx.fail(caseName, backend, new Error(`output has ${out.length} values, peer:skimage's ${peerOut.length}`));
+        continue;
+      }
+      let max = 0;
+      for (let i = 0; i < out.length; i++) max = Math.max(max, Math.abs(out[i]! - peerOut[i]!));
+      ctx.check(caseName, backend, 'peer:skimage', 'max |Δ| (HED units)', max, RGB2HED_VS_SKIMAGE_TOLERANCE);
+    }
   } catch (e) {
     ctx.fail(caseName, 'peer:skimage', e);
   } finally {
