@@ -272,31 +272,11 @@ function defined<T extends object>(o: T): T {
   return o;
 }
 
-function parseRoi(value: string): { x: number; y: number; width: number; height: number } {
-  const parts = value.split(',').map((v) => Number(v.trim()));
-  if (parts.length !== 4 || parts.some((v) => !Number.isFinite(v))) {
-    throw new RangeError(`Expected --roi as X,Y,WIDTH,HEIGHT (level-0 px) but received '${value}'`);
-  }
-  return { x: parts[0]!, y: parts[1]!, width: parts[2]!, height: parts[3]! };
-}
-
-/** As `histoflow tile --target`: an image path, or a JSON target (`histoflow stain --json` output or a bare target). */
-async function readTarget(path: string): Promise<unknown> {
-  if (!/\.json$/i.test(path)) return path;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(await readFile(path, 'utf8'));
-  } catch (e) {
-    throw new RangeError(`Expected a JSON stain target in ${path} for --target: ${(e as Error).message}`);
-  }
-  const o = parsed as { target?: unknown };
-  return o && typeof o === 'object' && 'target' in o ? o.target : parsed;
-}
-
 /** The same mapping from flags to options as `histoflow tile` (src/cli/tile.ts), always resuming. */
 const runTile: Runner = async (job, v, { onProgress, signal }) => {
   const { tileSlide } = await import('../tiling/tile.js');
   const { memoryLimit } = await import('../memory_budget.js');
+  const { parseRoi, readTarget } = await import('../cli/tile.js');
   const result = await tileSlide(job.slide, job.out, defined({
     size: v.size as number | undefined,
     stride: v.stride as number | undefined,

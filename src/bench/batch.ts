@@ -24,7 +24,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rename, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +32,7 @@ import { Redis } from 'ioredis';
 
 import { runSuites, renderJson, renderMarkdown, type Suite, type SuiteContext } from './harness.js';
 import { runProcess } from './suite_support.js';
+import { freePort } from '../batch/free_port.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -57,17 +57,6 @@ async function benchSlides(count: number, size: number, log: (m: string) => void
   await rm(dir, { recursive: true, force: true });
   await rename(tmp, dir);
   return dir;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 interface BenchRedis {

@@ -50,7 +50,8 @@ Rerun the same command to resume an interrupted run.
 
 ${optionsHelp(TILE_FLAGS)}`;
 
-function parseRoi(value: string): { x: number; y: number; width: number; height: number } {
+/** `--roi X,Y,WIDTH,HEIGHT` (level-0 px); histoflow batch reads it the same way. */
+export function parseRoi(value: string): { x: number; y: number; width: number; height: number } {
   const parts = value.split(',').map((v) => Number(v.trim()));
   if (parts.length !== 4 || parts.some((v) => !Number.isFinite(v))) {
     throw new RangeError(`Expected --roi as X,Y,WIDTH,HEIGHT (level-0 px) but received '${value}'`);
@@ -58,7 +59,8 @@ function parseRoi(value: string): { x: number; y: number; width: number; height:
   return { x: parts[0]!, y: parts[1]!, width: parts[2]!, height: parts[3]! };
 }
 
-async function readTarget(path: string): Promise<string | StainTarget> {
+/** `--target`: an image path, or a JSON stain target (`histoflow stain --json` output or a bare target). */
+export async function readTarget(path: string): Promise<string | StainTarget> {
   if (!/\.json$/i.test(path)) return path;
   let parsed: unknown;
   try {

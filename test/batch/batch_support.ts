@@ -7,13 +7,13 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 import { Redis } from 'ioredis';
 
 import { CLI, histoflow } from '../support/helpers.js';
+import { freePort } from '../../src/batch/free_port.js';
 
 const started = new Set<ChildProcess>();
 const folders = new Set<string>();
@@ -29,17 +29,6 @@ export function stopAll(): void {
 /** Whether redis-server is installed (.ci/run installs it with apt). */
 export function hasRedisServer(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export interface RedisServer {
