@@ -78,7 +78,7 @@ export interface TrainState {
 }
 
 export interface TrainResult {
-  /** The time budget ended the run before args.epochs (see outOfTime). */
+  /** The time budget ended the run before args.epochs (see planEpochs). */
   stopped_by_time_budget: boolean;
   /** The run folder. */
   run: string;
@@ -395,7 +395,6 @@ async function runEpochs(ctx: EpochContext, state: TrainState): Promise<boolean>
       planEpochs(ctx, state);
       if (state.epoch >= state.horizon) return true;
     }
-    if (outOfTime(ctx, state)) return true;
     const e = state.epoch;
     await setEpochLearningRate(model.optimizer, args, e, state.horizon ?? args.epochs);
     const started = performance.now();
@@ -421,7 +420,9 @@ async function runEpochs(ctx: EpochContext, state: TrainState): Promise<boolean>
  * ends instead of being cut off at a high rate. Planned before every epoch
  * but the first of a new run; within a call it only shrinks (a slower epoch
  * brings the end of the curve closer, a faster one never pushes it away), so
- * the rate never rises. A resume with another budget plans the rest again.
+ * the rate never rises. When no further epoch fits, the run stops (no epoch
+ * starts that the slowest so far says would end past the budget). A resume
+ * with another budget plans the rest again.
  */
 function planEpochs(ctx: EpochContext, state: TrainState): void {
   const { args } = ctx;
@@ -430,27 +431,14 @@ function planEpochs(ctx: EpochContext, state: TrainState): void {
   const longest = state.history.reduce((m, r) => Math.max(m, r.seconds), 0);
   const fits = Math.floor(Math.max(0, args.timeBudget - elapsed) / Math.max(longest, 1e-6));
   const horizon = Math.max(state.epoch, Math.min(state.horizon ?? args.epochs, state.epoch + fits));
-  if (horizon < (state.horizon ?? args.epochs)) {
-    ctx.log(`time budget: ${elapsed.toFixed(0)} s of ${args.timeBudget} s used, an epoch takes up to ${longest.toFixed(0)} s: ` +
-      `the ${args.schedule} schedule now ends at epoch ${horizon} of ${args.epochs}`);
+  const used = `time budget: ${elapsed.toFixed(0)} s of ${args.timeBudget} s used, an epoch takes up to ${longest.toFixed(0)} s`;
+  if (horizon === state.epoch) {
+    ctx.log(`${used}: stopping after epoch ${state.epoch} (best ${state.best!.val_auc.toFixed(4)} at epoch ${state.best!.epoch}; ` +
+      '--resume with a larger --time-budget continues)');
+  } else if (horizon < (state.horizon ?? args.epochs)) {
+    ctx.log(`${used}: the ${args.schedule} schedule now ends at epoch ${horizon} of ${args.epochs}`);
   }
   state.horizon = horizon;
-}
-
-/**
- * Whether the next epoch would end past args.timeBudget, judged by the
- * longest epoch recorded (training + validation); said in the log when so.
- * The first epoch of a run always starts (nothing to judge by).
- */
-function outOfTime(ctx: EpochContext, state: TrainState): boolean {
-  const budget = ctx.args.timeBudget;
-  if (budget === null || state.history.length === 0) return false;
-  const elapsed = (performance.now() - ctx.startedAt) / 1000;
-  const longest = state.history.reduce((m, r) => Math.max(m, r.seconds), 0);
-  if (elapsed + longest <= budget) return false;
-  ctx.log(`time budget: ${elapsed.toFixed(0)} s of ${budget} s used and an epoch takes up to ${longest.toFixed(0)} s: stopping after epoch ${state.epoch} ` +
-    `(best ${state.best!.val_auc.toFixed(4)} at epoch ${state.best!.epoch}; --resume with a larger --time-budget continues)`);
-  return true;
 }
 
 /** Sets epoch `e`'s learning rate of the schedule, after reseating the optimizer from the second epoch on (see the file comment). */
