@@ -289,6 +289,7 @@ const runTile: Runner = async (job, v, { onProgress, signal }) => {
     format: v.format as never,
     quality: v.quality as number | undefined,
     annotations: v.annotations as string | undefined,
+    masks: v.masks ? true : undefined,
     reader: v.reader as never,
     maxMemory: memoryLimit(v['max-memory'] as string | undefined),
     resume: true,

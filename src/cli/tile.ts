@@ -1,9 +1,10 @@
 /**
  * `histoflow tile SLIDE --out DIR [--size 96] [--stride S] [--level L | --mpp M]
  *  [--min-tissue 0.5] [--normalize M [--target T]] [--format png|jpeg|packed]
- *  [--annotations A.geojson] [--json]`
+ *  [--annotations A.geojson [--masks]] [--json]`
  * Cuts a slide's tissue into tiles (src/tiling/tile.ts): a folder of tiles with
- * manifest.csv/json, or DIR/tiles.hfpack, plus DIR/mask.png and DIR/overview.png.
+ * manifest.csv/json, or DIR/tiles.hfpack, plus DIR/mask.png and DIR/overview.png;
+ * with --masks, each tile's label mask from the annotations (src/tiling/masks.ts).
  * A progress bar on a TTY; --json prints one JSON summary and nothing else.
  * Ctrl-C stops cleanly: finished tiles and the journal stay, a rerun resumes.
  */
@@ -30,7 +31,8 @@ export const TILE_FLAGS = defineFlags({
   target: { type: 'string', value: 'T', help: 'stain target: an image, or a JSON target (histoflow stain --json); default: the method\'s reference' },
   format: { type: 'choice', value: 'F', choices: TILE_OUTPUT_FORMATS, help: '{choices} (default png)' },
   quality: { type: 'int', value: 'Q', min: 0, help: 'JPEG quality 1..100 (default 90)' },
-  annotations: { type: 'string', value: 'A', help: 'GeoJSON (QuPath) or ASAP XML polygons (level-0 px): each tile gets the label covering ≥ 50 % of it' },
+  annotations: { type: 'string', value: 'A', help: 'GeoJSON (QuPath), ASAP XML or synth slide S.json polygons (level-0 px): each tile gets the label covering ≥ 50 % of it' },
+  masks: { type: 'boolean', help: 'with --annotations: write each tile\'s label mask (class per pixel: 0 background, 1.. the labels, 255 exclusion)' },
   'tissue-channel': { type: 'choice', value: 'C', choices: TISSUE_CHANNELS, help: '{choices}: what Otsu thresholds on the thumbnail (default saturation)' },
   'exclude-pen': { type: 'boolean', help: 'drop red, green and blue pen ink from the tissue mask' },
   thumbnail: { type: 'int', value: 'N', min: 16, max: 16384, help: 'longer side of the thumbnail the mask is computed on (default 1024)' },
@@ -47,6 +49,14 @@ enough tissue: DIR/tiles/… + DIR/manifest.csv|json (png, jpeg) or
 DIR/tiles.hfpack (packed), and DIR/mask.png (tissue mask, white = tissue, at
 the thumbnail's scale) and DIR/overview.png (thumbnail, kept tiles outlined).
 Rerun the same command to resume an interrupted run.
+
+With --annotations A --masks, every tile also gets its label mask at the
+tile's size, level and µm/px: a pixel takes the label whose polygons contain
+its centre (the later label in DIR/masks.json's list where labels overlap),
+0 is background and 255 an exclusion region (train with it ignored). Folder
+output: STEM.mask.png (8-bit grey) beside each tile, a 'mask' manifest column
+and DIR/masks.json { labels, ignore, level, downsample, mpp }; packed output:
+a mask per record in tiles.hfpack (format version 2).
 
 ${optionsHelp(TILE_FLAGS)}`;
 
@@ -81,6 +91,9 @@ export async function tileCommand(argv: string[]): Promise<number> {
   }
   if (positionals.length !== 1) throw new RangeError('Expected one slide (histoflow tile SLIDE --out DIR)');
   if (!values.out) throw new RangeError('Expected --out DIR');
+  if (values.masks && values.annotations === undefined) {
+    throw new RangeError('Expected --annotations A with --masks: label masks are rasterized from the annotations');
+  }
   await checkOutputPath('--out', values.out, 'folder');
   const options: TileSlideOptions = {
     size: values.size,
@@ -94,6 +107,7 @@ export async function tileCommand(argv: string[]): Promise<number> {
     format: values.format,
     quality: values.quality,
     annotations: values.annotations,
+    masks: values.masks ? true : undefined,
     reader: values.reader,
     maxMemory: memoryLimit(values['max-memory']),
     resume: !values['no-resume'],
@@ -126,6 +140,10 @@ export async function tileCommand(argv: string[]): Promise<number> {
       status(false, `${result.written} tiles written (${result.skipped} from an earlier run) of ${result.kept} kept / ${result.total} grid positions, ` +
         `level ${result.level}, ${result.size} px, ${result.tilesPerSecond.toFixed(0)} tiles/s, reader ${result.reader}`);
       status(false, `outputs: ${[...result.outputs.sink, result.outputs.mask, result.outputs.overview].join(', ')}`);
+      if (result.masks) {
+        status(false, `label masks: ${result.masks.count}, labels ${result.masks.labels.map((l, i) => `${i}=${l}`).join(' ')}, ` +
+          `${result.masks.ignore}=exclusion, in ${result.masks.files}`);
+      }
     }
     return 0;
   } finally {

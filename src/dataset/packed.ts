@@ -5,6 +5,7 @@
  *   ds.mapped;                       // true: memory-mapped through the addon
  *   const b = ds.batch(0, 64);       // RgbBatch viewing the mapping (no copy)
  *   const g = ds.gather([5, 2, 9]);  // RgbBatch copy
+ *   ds.maskLabels; ds.readMasks([5, 2, 9]);   // label masks (version 2 files, `tile --masks`)
  *   for await (const { batch, labels } of ds.batches({ batchSize: 64, shuffle: true, seed: 1 })) …
  *   new BatchLoader(ds, pipeline, { … })   // ds is a BatchSource: augmented batches
  *
@@ -83,6 +84,8 @@ export interface PackedMetadata {
   version: number;
   info: Record<string, unknown>;
   records: PackedRecordMeta[];
+  /** Version 2: what the mask values mean (labels[v]; `ignore` excluded). */
+  masks?: { labels: string[]; ignore: number };
 }
 
 export interface PackedBatchesOptions {
@@ -173,6 +176,9 @@ export class PackedDataset implements BatchSource {
   #segments: Segment[];
   #labelSegment: Segment | undefined;
   #labels: Int32Array | Uint8Array | undefined;
+  /** The masks block in segments of `maskSegmentRecords` records; empty without masks. */
+  #maskSegments: Segment[];
+  readonly #maskSegmentRecords: number;
   #metaBytes: Uint8Array;
   #metadata: PackedMetadata | undefined;
   readonly #release: (segment: Segment) => void;
@@ -186,7 +192,7 @@ export class PackedDataset implements BatchSource {
     path: string,
     header: PackedHeader,
     storage: { mapped: boolean; why: string; release: (s: Segment) => void; identity: FileIdentity },
-    held: { segmentRecords: number; segments: Segment[]; labels: Segment | undefined; meta: Uint8Array },
+    held: { segmentRecords: number; segments: Segment[]; labels: Segment | undefined; masks: Segment[]; maskSegmentRecords: number; meta: Uint8Array },
   ) {
     this.path = path;
     this.header = header;
@@ -202,6 +208,8 @@ export class PackedDataset implements BatchSource {
     this.#recordBytes = header.height * header.width * 3;
     this.#segments = held.segments;
     this.#labelSegment = held.labels;
+    this.#maskSegments = held.masks;
+    this.#maskSegmentRecords = held.maskSegmentRecords;
     this.#metaBytes = held.meta;
     const lb = held.labels?.bytes;
     if (lb && header.labelDtype === 'int32') this.#labels = new Int32Array(lb.buffer, lb.byteOffset, header.count);
@@ -232,21 +240,30 @@ export class PackedDataset implements BatchSource {
       const rb = header.height * header.width * 3;
       if (rb > maxSegment) throw new PackedFormatError(path, `records of ${rb} bytes exceed the ${maxSegment}-byte segment limit`);
       const segmentRecords = Math.floor(maxSegment / rb);
+      const mb = header.height * header.width;
+      const maskSegmentRecords = Math.floor(maxSegment / mb);
 
-      const load = async (l: BlockLoader): Promise<{ segments: Segment[]; labels: Segment | undefined }> => {
+      const load = async (l: BlockLoader): Promise<{ segments: Segment[]; labels: Segment | undefined; masks: Segment[] }> => {
         const segments: Segment[] = [];
+        const masks: Segment[] = [];
         try {
           for (let first = 0; first < header.count || segments.length === 0; first += segmentRecords) {
             const n = Math.min(segmentRecords, header.count - first);
             segments.push(await l.load(header.pixelOffset + first * rb, n * rb));
           }
           if (header.labelDtype !== 'none') segments.push(await l.load(header.labelsOffset, header.labelsBytes));
+          if (header.maskDtype === 'uint8') {
+            for (let first = 0; first < header.count; first += maskSegmentRecords) {
+              const n = Math.min(maskSegmentRecords, header.count - first);
+              masks.push(await l.load(header.masksOffset + first * mb, n * mb));
+            }
+          }
         } catch (e) {
-          for (const s of segments) l.release(s);
+          for (const s of [...segments, ...masks]) l.release(s);
           throw e;
         }
         const labels = header.labelDtype !== 'none' ? segments.pop() : undefined;
-        return { segments, labels };
+        return { segments, labels, masks };
       };
 
       let why = 'read into memory: mmap was not asked for';
@@ -257,7 +274,7 @@ export class PackedDataset implements BatchSource {
         else if (typeof addon.addon.mapFile !== 'function') why = 'read into memory: this histoflow.node predates mapFile (rebuild it)';
         else mapping = mapper(addon.addon, path);
       }
-      let held: { segments: Segment[]; labels: Segment | undefined } | undefined;
+      let held: { segments: Segment[]; labels: Segment | undefined; masks: Segment[] } | undefined;
       if (mapping) {
         try {
           held = await load(mapping);
@@ -277,7 +294,7 @@ export class PackedDataset implements BatchSource {
         ? { mapped: true, why: `memory-mapped (histoflow.node mapFile, ${n} segment${n > 1 ? 's' : ''})`, release: used.release }
         : { mapped: false, why, release: used.release };
       const identity = { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeNs: stats.mtimeNs };
-      return new PackedDataset(path, header, { ...storage, identity }, { segmentRecords, ...held, meta });
+      return new PackedDataset(path, header, { ...storage, identity }, { segmentRecords, maskSegmentRecords, ...held, meta });
     } finally {
       await fh.close();
     }
@@ -332,6 +349,46 @@ export class PackedDataset implements BatchSource {
       this.#metadata = m as PackedMetadata;
     }
     return this.#metadata;
+  }
+
+  /** True when the file holds a label mask per record (version 2). */
+  get hasMasks(): boolean {
+    return this.header.maskDtype === 'uint8';
+  }
+
+  /** The mask values' labels (mask value v is maskLabels[v]; 255 = ignore), null without masks. */
+  get maskLabels(): string[] | null {
+    if (!this.hasMasks) return null;
+    const m = this.metadata.masks;
+    if (!m || !Array.isArray(m.labels) || m.labels.some((l) => typeof l !== 'string')) {
+      throw new PackedFormatError(this.path, 'a version 2 file whose metadata lacks masks.labels');
+    }
+    return m.labels;
+  }
+
+  /**
+   * The label masks of the records at these indices, in this order, copied:
+   * indices.length·height·width class indices (255 = ignore), into `out` when given.
+   */
+  readMasks(indices: ArrayLike<number>, out?: Uint8Array): Uint8Array {
+    this.#checkOpen();
+    if (!this.hasMasks) throw new Error(`${this.path} holds no label masks (tile it again with --masks)`);
+    if (typeof indices !== 'object' || indices === null || typeof indices.length !== 'number') {
+      throw invalidType('indices', 'an array of record indices', indices);
+    }
+    const mb = this.height * this.width;
+    if (out !== undefined && (!(out instanceof Uint8Array) || out.length !== indices.length * mb)) {
+      throw (out instanceof Uint8Array ? invalidRange : invalidType)('out', `a Uint8Array of ${indices.length * mb} bytes`, out);
+    }
+    const data = out ?? new Uint8Array(indices.length * mb);
+    const per = this.#maskSegmentRecords;
+    for (let k = 0; k < indices.length; k++) {
+      const i = indices[k];
+      if (!(Number.isInteger(i) && i! >= 0 && i! < this.count)) checkInteger(`indices[${k}]`, i, 0, this.count - 1);
+      const s = Math.floor(i! / per), r = i! - s * per;
+      data.set(this.#maskSegments[s]!.bytes.subarray(r * mb, (r + 1) * mb), k * mb);
+    }
+    return data;
   }
 
   /** Record i's metadata and label. */
@@ -443,8 +500,10 @@ export class PackedDataset implements BatchSource {
     if (this.#closed) return;
     this.#closed = true;
     for (const s of this.#segments) this.#release(s);
+    for (const s of this.#maskSegments) this.#release(s);
     if (this.#labelSegment) this.#release(this.#labelSegment);
     this.#segments = [];
+    this.#maskSegments = [];
     this.#labelSegment = undefined;
     this.#labels = undefined;
     this.#metaBytes = new Uint8Array(0);

@@ -10,14 +10,18 @@
  *   FILE.partial          the header (complete flag clear) and the pixel records
  *                         appended so far, at their final offsets;
  *   FILE.partial.journal  newline-delimited JSON: a first line with the
- *                         settings, then one line per record (label, metadata).
+ *                         settings, then one line per record (label, metadata);
+ * and with `masks`, a third:
+ *   FILE.partial.masks    the records' label masks (height·width bytes each),
+ *                         appended so far.
  * Records are buffered `chunkRecords` at a time; a flush writes the chunk's
- * pixels and fsyncs them, then appends the chunk's journal lines and fsyncs
+ * pixels (and masks) and fsyncs them, then appends the chunk's journal lines and fsyncs
  * those. A record is complete when its journal line is (its pixels are then
  * on disk too), so the durable record count is the number of complete journal
  * lines: the journal is the writer's record count and metadata store.
  *
- * finish() writes the labels and metadata blocks after the pixels, then the
+ * finish() writes the labels (and masks, copied from FILE.partial.masks: a
+ * version 2 file) and metadata blocks after the pixels, then the
  * header with the complete flag, fsyncs, renames FILE.partial to FILE and
  * removes the journal. A crash at any point leaves no FILE (or the previous
  * one, with `overwrite`), only the .partial pair; FILE.partial never passes
@@ -37,6 +41,7 @@ import { dirname } from 'node:path';
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
 import { checkBatch, writeFileAtomic } from '../image.js';
 import type { RgbBatch } from '../kernels/types.js';
+import { MASK_IGNORE, checkMaskLabels } from '../tiling/masks.js';
 import {
   LABEL_DTYPES,
   PACKED_HEADER_BYTES,
@@ -63,6 +68,11 @@ export interface PackedWriterOptions {
   overwrite?: boolean;
   /** Records per durable flush. Default: 8 MiB of pixels, at least 1. */
   chunkRecords?: number;
+  /**
+   * Store a label mask per record (a version 2 file): height·width class
+   * indices into `labels` ('background' first; src/tiling/masks.ts), 255 = ignore.
+   */
+  masks?: { labels: readonly string[] };
 }
 
 export interface PackedRecords {
@@ -70,9 +80,11 @@ export interface PackedRecords {
   labels?: ArrayLike<number | null>;
   /** One metadata object per record. */
   meta?: readonly PackedRecordMeta[];
+  /** The records' label masks, n·height·width bytes (writers created with `masks` only, and then required). */
+  masks?: Uint8Array;
 }
 
-const OPTION_KEYS = ['height', 'width', 'labels', 'info', 'resume', 'overwrite', 'chunkRecords'];
+const OPTION_KEYS = ['height', 'width', 'labels', 'info', 'resume', 'overwrite', 'chunkRecords', 'masks'];
 const META_KEYS = ['id', 'source', 'slide', 'level', 'x', 'y', 'tissueFraction', 'labelCoverage'];
 const JOURNAL_KIND = 'histoflow-packed-journal';
 
@@ -83,6 +95,8 @@ interface JournalSettings {
   width: number;
   labels: LabelDtype;
   info: Record<string, unknown>;
+  /** The mask labels; absent without masks. */
+  masks?: string[];
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -147,6 +161,10 @@ export class PackedWriter implements TileSink {
   readonly path: string;
   readonly partialPath: string;
   readonly journalPath: string;
+  /** FILE.partial.masks (used only with masks). */
+  readonly masksPath: string;
+  /** The mask labels, or null when the writer stores no masks. */
+  readonly maskLabels: string[] | null;
   readonly height: number;
   readonly width: number;
   readonly labelDtype: LabelDtype;
@@ -157,6 +175,8 @@ export class PackedWriter implements TileSink {
   readonly #recordBytes: number;
   #fh: FileHandle | undefined;
   #journal: FileHandle | undefined;
+  #masksFh: FileHandle | undefined;
+  #pendingMasks: Uint8Array;
   /** Records on disk (pixels and journal line). */
   #committed: number;
   #pending: Uint8Array;
@@ -171,10 +191,17 @@ export class PackedWriter implements TileSink {
   #state: 'open' | 'finished' | 'aborted' | 'failed' = 'open';
   #tail: Promise<unknown> = Promise.resolve();
 
-  private constructor(path: string, o: Required<Omit<PackedWriterOptions, 'resume' | 'overwrite'>>, resumed: { labels: number[]; records: string[] }) {
+  private constructor(
+    path: string,
+    o: Required<Omit<PackedWriterOptions, 'resume' | 'overwrite' | 'masks'>> & { masks: string[] | null },
+    resumed: { labels: number[]; records: string[] },
+  ) {
     this.path = path;
     this.partialPath = `${path}.partial`;
     this.journalPath = `${path}.partial.journal`;
+    this.masksPath = `${path}.partial.masks`;
+    this.maskLabels = o.masks;
+    this.#pendingMasks = new Uint8Array(o.masks ? o.chunkRecords * o.height * o.width : 0);
     this.height = o.height;
     this.width = o.width;
     this.labelDtype = o.labels;
@@ -207,12 +234,13 @@ export class PackedWriter implements TileSink {
     const chunkRecords = o.chunkRecords === undefined
       ? Math.max(1, Math.floor((8 << 20) / recordBytes))
       : checkInteger('options.chunkRecords', o.chunkRecords, 1, 1 << 20);
+    const masks = o.masks === undefined ? null : checkMaskLabels('options.masks.labels', checkObject('options.masks', o.masks).labels).slice();
     JSON.stringify(info); // throws on cycles / BigInt before any file exists
     if (!overwrite && (await exists(path))) {
       throw new Error(`${path} already exists; pass overwrite: true to replace it`);
     }
     await makeDirectory(dirname(path), 'path');
-    const settings: JournalSettings = { kind: JOURNAL_KIND, version: 1, height, width, labels, info };
+    const settings: JournalSettings = { kind: JOURNAL_KIND, version: 1, height, width, labels, info, ...(masks ? { masks } : {}) };
     const partial = `${path}.partial`, journal = `${path}.partial.journal`;
     const haveJournal = await exists(journal);
     const havePartial = await exists(partial);
@@ -225,8 +253,9 @@ export class PackedWriter implements TileSink {
     } else {
       await rm(partial, { force: true });
       await rm(journal, { force: true });
+      await rm(`${partial}.masks`, { force: true });
     }
-    const writer = new PackedWriter(path, { height, width, labels, info, chunkRecords }, kept);
+    const writer = new PackedWriter(path, { height, width, labels, info, chunkRecords, masks }, kept);
     await writer.#openFiles(!(resume && havePartial), settings);
     return writer;
   }
@@ -255,6 +284,13 @@ export class PackedWriter implements TileSink {
           'pass the same options, or resume: false to start over');
       }
     }
+    const wasMasks = JSON.stringify(first.masks ?? null), isMasks = JSON.stringify(settings.masks ?? null);
+    if (wasMasks !== isMasks) {
+      throw new Error(`cannot resume ${partial}: it was started with masks ${wasMasks === 'null' ? 'off' : wasMasks}, not ${isMasks === 'null' ? 'off' : isMasks}; ` +
+        'pass the same options, or resume: false to start over');
+    }
+    const maskBytes = settings.masks ? settings.height * settings.width : 0;
+    const masksFh = settings.masks ? await open(`${partial}.masks`, 'a+') : undefined;
     const fh = await open(partial, 'r+');
     try {
       const size = (await fh.stat()).size;
@@ -263,11 +299,12 @@ export class PackedWriter implements TileSink {
         const headerBytes = new Uint8Array(PACKED_HEADER_BYTES);
         await fh.read(headerBytes, 0, PACKED_HEADER_BYTES, 0);
         const h = decodeHeader(partial, headerBytes, size, false);
-        if (h.height !== settings.height || h.width !== settings.width || h.labelDtype !== settings.labels) {
+        if (h.height !== settings.height || h.width !== settings.width || h.labelDtype !== settings.labels || (h.maskDtype === 'uint8') !== !!settings.masks) {
           throw new Error(`cannot resume ${partial}: its header (${h.width}x${h.height}, ${h.labelDtype}) disagrees with its journal`);
         }
       }
-      const onDisk = Math.max(0, Math.floor((size - PACKED_HEADER_BYTES) / recordBytes));
+      let onDisk = Math.max(0, Math.floor((size - PACKED_HEADER_BYTES) / recordBytes));
+      if (masksFh) onDisk = Math.min(onDisk, Math.floor((await masksFh.stat()).size / maskBytes));
       const labels: number[] = [];
       const records: string[] = [];
       for (const line of lines.slice(1)) {
@@ -280,8 +317,13 @@ export class PackedWriter implements TileSink {
       const count = labels.length;
       await fh.truncate(PACKED_HEADER_BYTES + count * recordBytes);
       // The complete flag may be set if a finish() did not reach its rename.
-      await fh.write(encodeHeader({ ...packedLayout(0, settings.height, settings.width, settings.labels, 0), complete: false }), 0, PACKED_HEADER_BYTES, 0);
+      const layout = packedLayout(0, settings.height, settings.width, settings.labels, 0, settings.masks ? 'uint8' : 'none');
+      await fh.write(encodeHeader({ ...layout, complete: false }), 0, PACKED_HEADER_BYTES, 0);
       await fh.datasync();
+      if (masksFh) {
+        await masksFh.truncate(count * maskBytes);
+        await masksFh.datasync();
+      }
       if (count !== lines.length - 1 || !text.endsWith('\n')) {
         const kept = [lines[0]!, ...lines.slice(1, 1 + count)].join('\n') + '\n';
         await writeFileAtomic(journal, kept, { sync: true });
@@ -289,6 +331,7 @@ export class PackedWriter implements TileSink {
       return { labels, records };
     } finally {
       await fh.close();
+      await masksFh?.close();
     }
   }
 
@@ -299,14 +342,17 @@ export class PackedWriter implements TileSink {
       await jh.writeFile(`${JSON.stringify(settings)}\n`);
       await jh.datasync();
       await jh.close();
+      if (this.maskLabels) await (await open(this.masksPath, 'w')).close();
       const fh = await open(this.partialPath, 'w');
-      const header = encodeHeader({ ...packedLayout(0, this.height, this.width, this.labelDtype, 0), complete: false });
+      const layout = packedLayout(0, this.height, this.width, this.labelDtype, 0, this.maskLabels ? 'uint8' : 'none');
+      const header = encodeHeader({ ...layout, complete: false });
       await fh.write(header, 0, header.length, 0);
       await fh.datasync();
       await fh.close();
     }
     this.#fh = await open(this.partialPath, 'r+');
     this.#journal = await open(this.journalPath, 'a');
+    if (this.maskLabels) this.#masksFh = await open(this.masksPath, 'r+');
   }
 
   /** Records complete or buffered (TileSink). */
@@ -333,25 +379,27 @@ export class PackedWriter implements TileSink {
       throw invalidRange('batch', `tiles of ${this.width}x${this.height}`, `${b.width}x${b.height}`);
     }
     const r = checkObject('records', records);
-    checkKnownKeys('records', r, ['labels', 'meta']);
+    checkKnownKeys('records', r, ['labels', 'meta', 'masks']);
     const labels = this.#checkLabels(b.n, r.labels);
+    const masks = this.#checkMasks('records.masks', b.n, r.masks);
     let metas: PackedRecordMeta[] = [];
     if (r.meta !== undefined) {
       if (!Array.isArray(r.meta)) throw invalidType('records.meta', 'an array of metadata objects', r.meta);
       if (r.meta.length !== b.n) throw invalidRange('records.meta', `${b.n} entries (one per image)`, r.meta);
       metas = r.meta.map((m, i) => checkRecordMeta(`records.meta[${i}]`, m));
     }
-    return this.#enqueue(() => this.#appendChecked(b, labels, metas));
+    return this.#enqueue(() => this.#appendChecked(b, labels, metas, masks));
   }
 
-  /** TileSink.add: appends the tiles not already in the file, in order. */
-  add(tiles: RgbBatch, meta: TileMeta | readonly TileMeta[]): Promise<void> {
+  /** TileSink.add: appends the tiles not already in the file, in order (with their masks when the writer stores masks). */
+  add(tiles: RgbBatch, meta: TileMeta | readonly TileMeta[], masks?: Uint8Array): Promise<void> {
     this.#checkOpen();
     const b = checkBatch('tiles', tiles);
     if (b.height !== this.height || b.width !== this.width) {
       throw invalidRange('tiles', `tiles of ${this.width}x${this.height}`, `${b.width}x${b.height}`);
     }
     const metas = tileMetas(b.n, meta);
+    const checkedMasks = this.#checkMasks('masks', b.n, masks);
     if (this.labelDtype === 'none' && metas.some((m) => m.label !== undefined)) {
       throw invalidRange('meta.label', "no label (the writer was created with labels: 'none')", metas.find((m) => m.label !== undefined)!.label);
     }
@@ -365,7 +413,24 @@ export class PackedWriter implements TileSink {
       ...(tissueFraction === undefined ? {} : { tissueFraction }),
       ...(labelCoverage === undefined ? {} : { labelCoverage }),
     }));
-    return this.#enqueue(() => this.#appendChecked(b, labels, records, true));
+    return this.#enqueue(() => this.#appendChecked(b, labels, records, checkedMasks, true));
+  }
+
+  /** n masks of height·width values < the label count or 255, when the writer stores masks; none otherwise. */
+  #checkMasks(name: string, n: number, value: unknown): Uint8Array | undefined {
+    if (!this.maskLabels) {
+      if (value !== undefined) throw invalidRange(name, 'no masks (the writer was created without options.masks)', value);
+      return undefined;
+    }
+    const bytes = n * this.height * this.width;
+    if (!(value instanceof Uint8Array)) throw invalidType(name, `a Uint8Array of ${bytes} mask bytes (n·height·width)`, value);
+    if (value.length !== bytes) throw invalidRange(name, `a Uint8Array of ${bytes} mask bytes (n·height·width)`, value);
+    const k = this.maskLabels.length;
+    for (let i = 0; i < value.length; i++) {
+      const v = value[i]!;
+      if (v >= k && v !== MASK_IGNORE) throw invalidRange(`${name}[${i}]`, `a label index below ${k} or ${MASK_IGNORE} (ignore)`, v);
+    }
+    return value;
   }
 
   #checkLabels(n: number, value: unknown): number[] {
@@ -390,8 +455,8 @@ export class PackedWriter implements TileSink {
     });
   }
 
-  async #appendChecked(b: RgbBatch, labels: number[], metas: PackedRecordMeta[], skipKnown = false): Promise<void> {
-    const rb = this.#recordBytes;
+  async #appendChecked(b: RgbBatch, labels: number[], metas: PackedRecordMeta[], masks: Uint8Array | undefined, skipKnown = false): Promise<void> {
+    const rb = this.#recordBytes, mb = this.height * this.width;
     for (let i = 0; i < b.n; i++) {
       const meta = metas[i] ?? {};
       const key = recordKey(meta);
@@ -401,6 +466,7 @@ export class PackedWriter implements TileSink {
       }
       if (key !== undefined) this.#keys.add(key);
       this.#pending.set(b.data.subarray(i * rb, (i + 1) * rb), this.#pendingCount * rb);
+      if (masks) this.#pendingMasks.set(masks.subarray(i * mb, (i + 1) * mb), this.#pendingCount * mb);
       const metaJson = JSON.stringify(meta);
       this.#pendingLines.push(`{"label":${labels[i]!},"meta":${metaJson}}\n`);
       this.#labels.push(labels[i]!);
@@ -423,6 +489,11 @@ export class PackedWriter implements TileSink {
     const bytes = this.#pendingCount * this.#recordBytes;
     await fh.write(this.#pending, 0, bytes, PACKED_HEADER_BYTES + this.#committed * this.#recordBytes);
     await fh.datasync();
+    if (this.#masksFh) {
+      const mb = this.height * this.width;
+      await this.#masksFh.write(this.#pendingMasks, 0, this.#pendingCount * mb, this.#committed * mb);
+      await this.#masksFh.datasync();
+    }
     await jh.write(this.#pendingLines.join(''));
     await jh.datasync();
     this.#committed += this.#pendingCount;
@@ -437,16 +508,18 @@ export class PackedWriter implements TileSink {
       await this.#flush();
       const fh = this.#fh!;
       const count = this.#committed;
+      const masks = this.maskLabels ? `,"masks":${JSON.stringify({ labels: this.maskLabels, ignore: MASK_IGNORE })}` : '';
       const meta = Buffer.from(
-        `{"format":"histoflow-packed","version":1,"info":${JSON.stringify(this.#info)},"records":[${this.#records.join(',')}]}`,
+        `{"format":"histoflow-packed","version":${this.maskLabels ? 2 : 1},"info":${JSON.stringify(this.#info)},"records":[${this.#records.join(',')}]${masks}}`,
         'utf8',
       );
-      const layout = packedLayout(count, this.height, this.width, this.labelDtype, meta.length);
+      const layout = packedLayout(count, this.height, this.width, this.labelDtype, meta.length, this.maskLabels ? 'uint8' : 'none');
       if (this.labelDtype !== 'none') {
         const labels = Buffer.alloc(layout.labelsBytes);
         this.#labels.forEach((l, i) => (this.labelDtype === 'int32' ? labels.writeInt32LE(l, i * 4) : labels.writeUInt8(l, i)));
         await fh.write(labels, 0, labels.length, layout.labelsOffset);
       }
+      if (this.#masksFh) await this.#copyMasks(fh, layout.masksOffset, layout.masksBytes);
       await fh.write(meta, 0, meta.length, layout.metaOffset);
       await fh.truncate(layout.metaOffset + layout.metaBytes);
       const header = encodeHeader(layout);
@@ -455,6 +528,7 @@ export class PackedWriter implements TileSink {
       await this.#closeFiles();
       await rename(this.partialPath, this.path);
       await rm(this.journalPath, { force: true });
+      if (this.maskLabels) await rm(this.masksPath, { force: true });
       this.#state = 'finished';
       return {
         count, written: this.#written, skipped: this.#skipped, files: [this.path], path: this.path,
@@ -479,14 +553,27 @@ export class PackedWriter implements TileSink {
     if (discard) {
       await rm(this.partialPath, { force: true });
       await rm(this.journalPath, { force: true });
+      await rm(this.masksPath, { force: true });
+    }
+  }
+
+  /** Copies FILE.partial.masks into the masks block, 16 MiB at a time. */
+  async #copyMasks(fh: FileHandle, offset: number, length: number): Promise<void> {
+    const chunk = Buffer.alloc(Math.min(length, 16 << 20));
+    for (let done = 0; done < length;) {
+      const { bytesRead } = await this.#masksFh!.read(chunk, 0, Math.min(chunk.length, length - done), done);
+      if (bytesRead === 0) throw new Error(`${this.masksPath} holds ${done} bytes, fewer than the ${length} of its records' masks`);
+      await fh.write(chunk, 0, bytesRead, offset + done);
+      done += bytesRead;
     }
   }
 
   async #closeFiles(): Promise<void> {
-    const fh = this.#fh, jh = this.#journal;
-    this.#fh = this.#journal = undefined;
+    const fh = this.#fh, jh = this.#journal, mh = this.#masksFh;
+    this.#fh = this.#journal = this.#masksFh = undefined;
     await fh?.close().catch(() => undefined);
     await jh?.close().catch(() => undefined);
+    await mh?.close().catch(() => undefined);
   }
 
   /** Operations run one after another; the first failure fails the writer (abort() still cleans up). */

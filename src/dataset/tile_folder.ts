@@ -9,11 +9,17 @@
  * CSV field and null in JSON. Rows are sorted by slide, level, y, x, so the
  * manifests do not depend on the order encodes finished in.
  *
+ * With `masks` (tile --masks), each tile STEM.png|jpg has its label mask
+ * beside it, STEM.mask.png (8-bit grey PNG, lossless, the tile's size: class
+ * indices, 255 = ignore; src/tiling/masks.ts), the manifests gain a last
+ * column `mask` (its file, relative to DIR) and finish() writes
+ * DIR/masks.json: { labels: ['background', …], ignore: 255, …options.masks.info }.
+ *
  * Atomic: each tile is encoded to a temporary `.NAME.RANDOM.tmp` and renamed
  * (image.ts writeImage); the manifests are written once, at finish(), the
  * same way. Until then the record of finished tiles is DIR/.tiles-journal
  * (newline-delimited JSON: a settings line, then one row per tile appended
- * after its rename, with its size in bytes).
+ * after its rename (and its mask's), with its size in bytes).
  *
  * Resumable (the default): open() on a DIR with a journal checks the settings
  * match, keeps the rows whose file exists with the journalled size (so a tile
@@ -37,7 +43,10 @@ import { availableParallelism } from 'node:os';
 import { open, readdir, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
+import sharp from 'sharp';
+
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
+import { MASK_IGNORE, checkMaskLabels } from '../tiling/masks.js';
 import { checkPngOptions, writePngFiles, type PngOptions, type ResolvedPngOptions } from '../codec/png.js';
 import { csvText } from '../csv.js';
 import { OWNED_MARKER, isOwnedDirectory, makeDirectory, makeOwnedDirectory } from '../output.js';
@@ -48,6 +57,10 @@ import { tileKey, tileMetas, type TileMeta, type TileSink, type TileSinkResult }
 export const TILE_FORMATS = ['png', 'jpeg'] as const;
 export type TileFormat = (typeof TILE_FORMATS)[number];
 export const MANIFEST_COLUMNS = ['slide', 'level', 'x', 'y', 'size', 'tissue_fraction', 'label', 'label_coverage', 'file'] as const;
+/** The manifests' columns with masks: the mask file last. */
+export const MASK_MANIFEST_COLUMNS = [...MANIFEST_COLUMNS, 'mask'] as const;
+/** The folder's mask description (labels, ignore value, level, µm/px), written by finish() with masks. */
+export const MASKS_FILE = 'masks.json';
 
 export interface TileFolderOptions {
   /** 'png' (lossless, default) or 'jpeg'. */
@@ -60,6 +73,12 @@ export interface TileFolderOptions {
   resume?: boolean;
   /** PNG compression level, row filter and encoder (src/codec/png.ts); lossless whatever the choice. */
   png?: PngOptions;
+  /**
+   * Write a label mask beside every tile (add() then takes them): `labels`
+   * name the mask values ('background' first); `info` (level, downsample,
+   * mpp, …) is copied into masks.json.
+   */
+  masks?: { labels: readonly string[]; info?: Record<string, unknown> };
 }
 
 /** One manifest row (the CSV's columns). */
@@ -75,13 +94,17 @@ export interface ManifestRow {
   label: number | null;
   /** Relative to DIR, '/'-separated. */
   file: string;
+  /** The label mask's file, relative to DIR (folders written with masks only). */
+  mask?: string;
 }
 
 interface JournalRow extends ManifestRow {
   bytes: number;
+  /** The mask file's size (with masks). */
+  mask_bytes?: number;
 }
 
-const OPTION_KEYS = ['format', 'quality', 'concurrency', 'resume', 'png'];
+const OPTION_KEYS = ['format', 'quality', 'concurrency', 'resume', 'png', 'masks'];
 const JOURNAL = '.tiles-journal';
 const JOURNAL_KIND = 'histoflow-tiles-journal';
 
@@ -91,8 +114,19 @@ export function safeName(slide: string): string {
   return s.length === 0 || s.startsWith('.') ? `_${s}` : s;
 }
 
-export function manifestCsv(rows: readonly ManifestRow[]): string {
-  return csvText(MANIFEST_COLUMNS, rows.map((r) => MANIFEST_COLUMNS.map((c) => r[c])));
+export function manifestCsv(rows: readonly ManifestRow[], columns: readonly (keyof ManifestRow)[] = MANIFEST_COLUMNS): string {
+  return csvText(columns as string[], rows.map((r) => columns.map((c) => r[c] ?? null)));
+}
+
+/** Writes a label mask as an 8-bit grey PNG, atomically; resolves to its size in bytes. */
+async function writeMaskPng(path: string, mask: Uint8Array, width: number, height: number): Promise<number> {
+  // b-w: without it sharp writes one raw channel as an RGB PNG.
+  const png = await sharp(Buffer.from(mask.buffer, mask.byteOffset, mask.byteLength), { raw: { width, height, channels: 1 } })
+    .toColourspace('b-w')
+    .png({ compressionLevel: 6, adaptiveFiltering: false })
+    .toBuffer();
+  await writeFileAtomic(path, png);
+  return png.length;
 }
 
 function compareRows(a: ManifestRow, b: ManifestRow): number {
@@ -115,6 +149,7 @@ function toRow(r: Record<string, unknown>): JournalRow | undefined {
     tissue_fraction: r.tissue_fraction as number | null, label: r.label as number | null,
     label_coverage: (r.label_coverage as number | null | undefined) ?? null, file: r.file as string,
     bytes: typeof r.bytes === 'number' ? r.bytes : -1,
+    ...(typeof r.mask === 'string' ? { mask: r.mask, mask_bytes: typeof r.mask_bytes === 'number' ? r.mask_bytes : -1 } : {}),
   };
 }
 
@@ -125,6 +160,9 @@ export class TileFolderWriter implements TileSink {
   readonly concurrency: number;
   /** How PNG tiles are encoded (level, filter, native or sharp). */
   readonly png: ResolvedPngOptions;
+  /** The mask labels, or null when the folder has no masks. */
+  readonly maskLabels: string[] | null;
+  readonly #maskInfo: Record<string, unknown>;
   /** Tiles kept from an interrupted (or finished) run when this writer opened. */
   readonly resumed: number;
   /** Finished tiles by key. */
@@ -142,9 +180,14 @@ export class TileFolderWriter implements TileSink {
   #skipped = 0;
   #state: 'open' | 'finished' | 'aborted' = 'open';
 
-  private constructor(dir: string, format: TileFormat, quality: number, concurrency: number, kept: JournalRow[], png: ResolvedPngOptions) {
+  private constructor(
+    dir: string, format: TileFormat, quality: number, concurrency: number, kept: JournalRow[], png: ResolvedPngOptions,
+    masks: { labels: string[]; info: Record<string, unknown> } | null,
+  ) {
     this.dir = dir;
     this.png = png;
+    this.maskLabels = masks?.labels ?? null;
+    this.#maskInfo = masks?.info ?? {};
     this.format = format;
     this.quality = quality;
     this.concurrency = concurrency;
@@ -168,7 +211,16 @@ export class TileFolderWriter implements TileSink {
       : checkInteger('options.concurrency', o.concurrency, 1, 64);
     const resume = o.resume === undefined ? true : checkBoolean('options.resume', o.resume);
     const png = checkPngOptions(o.png === undefined ? {} : o.png);
-    const settings = { kind: JOURNAL_KIND, version: 1, format, quality: format === 'jpeg' ? quality : null };
+    let masks: { labels: string[]; info: Record<string, unknown> } | null = null;
+    if (o.masks !== undefined) {
+      const m = checkObject('options.masks', o.masks);
+      checkKnownKeys('options.masks', m, ['labels', 'info']);
+      masks = { labels: checkMaskLabels('options.masks.labels', m.labels).slice(), info: m.info === undefined ? {} : checkObject('options.masks.info', m.info) };
+      JSON.stringify(masks.info);
+    }
+    const settings = {
+      kind: JOURNAL_KIND, version: 1, format, quality: format === 'jpeg' ? quality : null, ...(masks ? { masks: masks.labels } : {}),
+    };
     await makeDirectory(dir, 'dir');
     const journal = join(dir, JOURNAL);
     const tiles = join(dir, 'tiles');
@@ -179,14 +231,14 @@ export class TileFolderWriter implements TileSink {
         throw new Error(`Refusing to delete ${tiles} for resume: false (--no-resume): histoflow did not create it (no ${OWNED_MARKER} in it); ` +
           'move it away or choose another output folder');
       }
-      for (const p of [tiles, journal, join(dir, 'manifest.csv'), join(dir, 'manifest.json')]) {
+      for (const p of [tiles, journal, join(dir, 'manifest.csv'), join(dir, 'manifest.json'), join(dir, MASKS_FILE)]) {
         await rm(p, { recursive: true, force: true });
       }
     } else {
       kept = await TileFolderWriter.#recover(dir, settings);
     }
     await makeOwnedDirectory(tiles, 'dir');
-    const writer = new TileFolderWriter(dir, format, quality, concurrency, kept, png);
+    const writer = new TileFolderWriter(dir, format, quality, concurrency, kept, png, masks);
     // A fresh journal holding exactly the kept rows: torn lines and lost tiles are gone.
     const lines = [JSON.stringify(settings), ...kept.map((r) => JSON.stringify(r))];
     await writeAtomic(journal, `${lines.join('\n')}\n`);
@@ -195,7 +247,9 @@ export class TileFolderWriter implements TileSink {
   }
 
   /** The rows of an earlier run whose files are intact; removes its stray temporaries. */
-  static async #recover(dir: string, settings: { format: TileFormat; quality: number | null }): Promise<JournalRow[]> {
+  static async #recover(dir: string, settings: { format: TileFormat; quality: number | null; masks?: string[] }): Promise<JournalRow[]> {
+    const masksOf = (labels: unknown) => (labels === undefined || labels === null ? 'off' : JSON.stringify(labels));
+    const wantMasks = masksOf(settings.masks);
     const journal = join(dir, JOURNAL);
     let candidates: JournalRow[] = [];
     const text = await readFile(journal, 'utf8').catch(() => undefined);
@@ -214,6 +268,9 @@ export class TileFolderWriter implements TileSink {
         throw new Error(`${dir} holds an unfinished run with format ${String(first.format)}` +
           `${first.quality === null ? '' : `, quality ${String(first.quality)}`}; pass the same options, or resume: false to start over`);
       }
+      if (masksOf(first.masks) !== wantMasks) {
+        throw new Error(`${dir} holds an unfinished run with masks ${masksOf(first.masks)}, not ${wantMasks}; pass the same options, or resume: false to start over`);
+      }
       for (const line of lines.slice(1)) {
         try {
           const row = toRow(JSON.parse(line) as Record<string, unknown>);
@@ -225,9 +282,12 @@ export class TileFolderWriter implements TileSink {
     } else {
       const manifest = await readFile(join(dir, 'manifest.json'), 'utf8').catch(() => undefined);
       if (manifest !== undefined) {
-        const m = JSON.parse(manifest) as { format?: unknown; quality?: unknown; tiles?: unknown };
+        const m = JSON.parse(manifest) as { format?: unknown; quality?: unknown; tiles?: unknown; masks?: unknown };
         if (m.format !== settings.format || (m.quality ?? null) !== settings.quality) {
           throw new Error(`${dir} holds a finished run with format ${String(m.format)}; pass the same options, or resume: false to start over`);
+        }
+        if (masksOf(m.masks) !== wantMasks) {
+          throw new Error(`${dir} holds a finished run with masks ${masksOf(m.masks)}, not ${wantMasks}; pass the same options, or resume: false to start over`);
         }
         if (Array.isArray(m.tiles)) candidates = m.tiles.map((t) => toRow(t as Record<string, unknown>)).filter((r): r is JournalRow => !!r);
       }
@@ -235,7 +295,16 @@ export class TileFolderWriter implements TileSink {
     const kept: JournalRow[] = [];
     await Promise.all(candidates.map(async (r) => {
       const s = await stat(join(dir, r.file)).catch(() => undefined);
-      if (s && s.isFile() && s.size > 0 && (r.bytes < 0 || s.size === r.bytes)) kept.push({ ...r, bytes: s.size });
+      if (!(s && s.isFile() && s.size > 0 && (r.bytes < 0 || s.size === r.bytes))) return;
+      if (settings.masks) {
+        if (r.mask === undefined) return;
+        const ms = await stat(join(dir, r.mask)).catch(() => undefined);
+        if (!(ms && ms.isFile() && ms.size > 0 && (r.mask_bytes === undefined || r.mask_bytes < 0 || ms.size === r.mask_bytes))) return;
+        kept.push({ ...r, bytes: s.size, mask_bytes: ms.size });
+      } else {
+        const { mask: _m, mask_bytes: _mb, ...row } = r;
+        kept.push({ ...row, bytes: s.size });
+      }
     }));
     // Last entry wins for a tile journalled twice.
     const byKey = new Map(kept.sort(compareRows).map((r) => [tileKey(r), r]));
@@ -266,11 +335,28 @@ export class TileFolderWriter implements TileSink {
     return `tiles/${slide}/${slide}_L${meta.level}_x${meta.x}_y${meta.y}.${this.format === 'jpeg' ? 'jpg' : 'png'}`;
   }
 
-  async add(tiles: RgbBatch, meta: TileMeta | readonly TileMeta[]): Promise<void> {
+  /** The file a tile's label mask goes to, relative to DIR: STEM.mask.png beside the tile. */
+  maskFile(meta: TileMeta): string {
+    return this.tileFile(meta).replace(/\.(png|jpg)$/, '.mask.png');
+  }
+
+  async add(tiles: RgbBatch, meta: TileMeta | readonly TileMeta[], masks?: Uint8Array): Promise<void> {
     this.#checkOpen();
     const b = checkBatch('tiles', tiles);
     if (b.height !== b.width) throw invalidRange('tiles', 'square tiles (the manifest has one size column)', `${b.width}x${b.height}`);
     const metas = tileMetas(b.n, meta);
+    const mb = b.height * b.width;
+    if (this.maskLabels) {
+      if (!(masks instanceof Uint8Array)) throw invalidType('masks', `a Uint8Array of ${b.n * mb} mask bytes (n·height·width)`, masks);
+      if (masks.length !== b.n * mb) throw invalidRange('masks', `a Uint8Array of ${b.n * mb} mask bytes (n·height·width)`, masks);
+      const k = this.maskLabels.length;
+      for (let i = 0; i < masks.length; i++) {
+        if (masks[i]! >= k && masks[i] !== MASK_IGNORE) throw invalidRange(`masks[${i}]`, `a label index below ${k} or ${MASK_IGNORE} (ignore)`, masks[i]);
+      }
+    } else if (masks !== undefined) {
+      throw invalidRange('masks', 'no masks (the writer was opened without options.masks)', masks);
+    }
+    const maskOf = (i: number) => (masks && this.maskLabels ? masks.slice(i * mb, (i + 1) * mb) : undefined);
     const batched = this.format === 'png' && this.png.encoder === 'native';
     const fresh: Array<{ i: number; key: string; file: string; m: TileMeta }> = [];
     for (let i = 0; i < b.n; i++) {
@@ -298,7 +384,7 @@ export class TileFolderWriter implements TileSink {
       }
       const tile = imageAt(b, i);
       const pixels: RgbBatch = { ...tile, data: tile.data.slice() };
-      this.#track(this.#store(key, file, m, b.width, () => writeImage(join(this.dir, file), pixels, 0, { quality: this.quality })));
+      this.#track(this.#store(key, file, m, b.width, () => writeImage(join(this.dir, file), pixels, 0, { quality: this.quality }), maskOf(i)));
     }
     if (fresh.length === 0) return;
     // One native call encodes and writes (atomically) every new tile of the batch; then they are journalled.
@@ -314,7 +400,7 @@ export class TileFolderWriter implements TileSink {
     }
     // The pixels are consumed once the call resolves, so add() waits for it: the caller may then reuse them.
     const sizes = await writePngFiles(sub, paths, this.png).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
-    this.#track(this.#storeMany(fresh, b.width, async () => {
+    this.#track(this.#storeMany(fresh.map((f) => ({ ...f, mask: maskOf(f.i) })), b.width, async () => {
       if (sizes instanceof Error) throw sizes;
       return sizes;
     }));
@@ -326,20 +412,26 @@ export class TileFolderWriter implements TileSink {
   }
 
   /** Writes one tile (`write` resolves to its size in bytes), then journals it. */
-  async #store(key: string, file: string, m: TileMeta, size: number, write: () => Promise<number>): Promise<void> {
-    return this.#storeMany([{ key, file, m }], size, async () => [await write()]);
+  async #store(key: string, file: string, m: TileMeta, size: number, write: () => Promise<number>, mask?: Uint8Array): Promise<void> {
+    return this.#storeMany([{ key, file, m, mask }], size, async () => [await write()]);
   }
 
   /**
    * Writes tiles (`write` resolves to their sizes in bytes), then journals them
    * with one append: a batch costs one journal write, not one per tile.
    */
-  async #storeMany(tiles: ReadonlyArray<{ key: string; file: string; m: TileMeta }>, size: number, write: () => Promise<number[]>): Promise<void> {
+  async #storeMany(
+    tiles: ReadonlyArray<{ key: string; file: string; m: TileMeta; mask?: Uint8Array | undefined }>, size: number, write: () => Promise<number[]>,
+  ): Promise<void> {
     try {
       const bytes = await write();
+      // The masks after their tiles, before the journal: a journalled row has both files.
+      const maskFiles = tiles.map(({ m, mask }) => (mask ? this.maskFile(m) : undefined));
+      const maskBytes = await Promise.all(tiles.map(({ mask }, j) => (mask ? writeMaskPng(join(this.dir, maskFiles[j]!), mask, size, size) : -1)));
       const rows = tiles.map(({ file, m }, j): JournalRow => ({
         slide: m.slide, level: m.level, x: m.x, y: m.y, size,
         tissue_fraction: m.tissueFraction ?? null, label: m.label ?? null, label_coverage: m.labelCoverage ?? null, file, bytes: bytes[j]!,
+        ...(maskFiles[j] === undefined ? {} : { mask: maskFiles[j], mask_bytes: maskBytes[j]! }),
       }));
       const text = rows.map((row) => `${JSON.stringify(row)}\n`).join('');
       const append = this.#journalTail.then(() => this.#journal!.write(text));
@@ -367,18 +459,27 @@ export class TileFolderWriter implements TileSink {
     this.#checkOpen();
     await this.#drain();
     if (this.#error) throw this.#error;
-    const rows: ManifestRow[] = [...this.#rows.values()].sort(compareRows).map(({ bytes: _bytes, ...row }) => row);
+    const rows: ManifestRow[] = [...this.#rows.values()].sort(compareRows).map(({ bytes: _bytes, mask_bytes: _maskBytes, ...row }) => row);
     const csv = join(this.dir, 'manifest.csv'), json = join(this.dir, 'manifest.json');
-    await writeAtomic(csv, manifestCsv(rows));
+    const columns = this.maskLabels ? MASK_MANIFEST_COLUMNS : MANIFEST_COLUMNS;
+    const files = [csv, json];
+    if (this.maskLabels) {
+      const masks = join(this.dir, MASKS_FILE);
+      await writeAtomic(masks, `${JSON.stringify({ ...this.#maskInfo, labels: this.maskLabels, ignore: MASK_IGNORE }, null, 2)}\n`);
+      files.push(masks);
+    }
+    await writeAtomic(csv, manifestCsv(rows, columns));
     const quality = this.format === 'jpeg' ? this.quality : null;
     // One row per line: readable, diffable, and a third of an indented dump.
-    const head = JSON.stringify({ format: this.format, quality, count: rows.length, columns: MANIFEST_COLUMNS }).slice(0, -1);
+    const head = JSON.stringify({
+      format: this.format, quality, count: rows.length, columns, ...(this.maskLabels ? { masks: this.maskLabels } : {}),
+    }).slice(0, -1);
     await writeAtomic(json, `${head},"tiles":[\n${rows.map((r) => JSON.stringify(r)).join(',\n')}\n]}\n`);
     this.#state = 'finished';
     await this.#journal?.close();
     this.#journal = undefined;
     await rm(join(this.dir, JOURNAL), { force: true });
-    return { count: rows.length, written: this.#written, skipped: this.#skipped, files: [csv, json], rows };
+    return { count: rows.length, written: this.#written, skipped: this.#skipped, files, rows };
   }
 
   async abort(options: { discard?: boolean } = {}): Promise<void> {
@@ -391,7 +492,7 @@ export class TileFolderWriter implements TileSink {
     await this.#journal?.close();
     this.#journal = undefined;
     if (discard) {
-      await Promise.all([...this.#rows.values()].map((r) => rm(join(this.dir, r.file), { force: true })));
+      await Promise.all([...this.#rows.values()].flatMap((r) => [r.file, ...(r.mask ? [r.mask] : [])]).map((f) => rm(join(this.dir, f), { force: true })));
       await rm(join(this.dir, JOURNAL), { force: true });
     }
   }

@@ -51,11 +51,13 @@ export interface TileSink {
   /** True when this tile is already complete (from this run or a resumed one). */
   has(meta: TileMeta): boolean;
   /**
-   * Adds tiles: a batch of n with n metas (or one meta for n = 1). Resolves
-   * when the sink can take more; the pixels are copied or written before that,
-   * so the caller may reuse its buffer.
+   * Adds tiles: a batch of n with n metas (or one meta for n = 1), and their
+   * label masks (n·height·width class indices, src/tiling/masks.ts) when the
+   * sink was opened to store masks. Resolves when the sink can take more; the
+   * pixels and masks are copied or written before that, so the caller may
+   * reuse its buffers.
    */
-  add(tiles: { data: Uint8Array; n: number; height: number; width: number }, meta: TileMeta | readonly TileMeta[]): Promise<void>;
+  add(tiles: { data: Uint8Array; n: number; height: number; width: number }, meta: TileMeta | readonly TileMeta[], masks?: Uint8Array): Promise<void>;
   /** Completes the output (atomically) and says what it holds. */
   finish(): Promise<TileSinkResult>;
   /**

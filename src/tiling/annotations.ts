@@ -250,7 +250,8 @@ export class AnnotationIndex {
   private readonly blocks = new Map<AnnotationPolygon, Map<string, Point[][]>>();
   private blockSize = 0;
 
-  constructor(private readonly polygons: readonly AnnotationPolygon[]) {
+  /** The polygons, in the order given (rasterizers read them: src/tiling/masks.ts). */
+  constructor(readonly polygons: readonly AnnotationPolygon[]) {
     if (polygons.length === 0) {
       this.index = null;
       return;

@@ -19,6 +19,13 @@
  * arguments skips their reads as well as their writes (`sink.has`) and ends
  * with the same outputs as an uninterrupted run. An error mid-run aborts the
  * sink, keeping that state; mask.png and overview.png are written last.
+ *
+ * Label masks (`masks: true`, with annotations): every tile gets its label
+ * mask, rasterized over the tile's level-0 rectangle at the tile's size
+ * (so at its level and µm/px) by src/tiling/masks.ts, with the labels of
+ * maskLabels (background first, every annotation label, exclusion = 255).
+ * The sink stores them beside the tiles (STEM.mask.png + masks.json) or in
+ * the packed file (a version 2 file's masks block).
  */
 import { readFile, rm, stat } from 'node:fs/promises';
 import { makeDirectory } from '../output.js';
@@ -55,6 +62,7 @@ import type { StainFit } from '../kernels/types.js';
 import { detectTissue, type TissueMask } from '../tissue/detect.js';
 import type { TissueOptions } from '../tissue/options.js';
 import { AnnotationIndex, labelTile, parseAnnotations, type AnnotationPolygon, type TileLabelOptions } from './annotations.js';
+import { MASK_IGNORE, maskLabels, rasterizeLabels } from './masks.js';
 import { looksLikeXml, parseAsapXml } from './asap.js';
 import { gridPositions, planTiling, tileGrid, type GridTile, type Rect, type TilingPlan } from './grid.js';
 import { checkMemory, formatBytes, memoryLimit, type MemoryLimit } from '../memory_budget.js';
@@ -100,6 +108,12 @@ export interface TileReadOptions extends TilePlanOptions {
   /** Slide reader and tile-cache budget. */
   reader?: OpenSlideOptions['reader'];
   cacheBytes?: number;
+  /**
+   * Each tile's label mask from the annotations (required with it): written
+   * beside the tiles (STEM.mask.png, DIR/masks.json) or into the packed
+   * file by tileSlide, in each SlideBatch by slideBatches.
+   */
+  masks?: boolean;
 }
 
 export interface TileSlideOptions extends TileReadOptions {
@@ -143,6 +157,8 @@ export interface SlideTilePlan {
   tiles: PlannedTile[];
   /** Label names (annotations), index = the tiles' label. */
   labels: string[];
+  /** The annotations, indexed (null without): label masks are rasterized from them. */
+  annotations: AnnotationIndex | null;
 }
 
 const PLAN_KEYS = ['size', 'stride', 'level', 'mpp', 'minTissue', 'roi', 'annotations', 'labelOptions', 'tissue', 'maxMemory'];
@@ -189,8 +205,20 @@ function checkPlanMemory(
     limit,
   );
 }
-const READ_KEYS = [...PLAN_KEYS, 'normalize', 'target', 'batchSize', 'reader', 'cacheBytes'];
+const READ_KEYS = [...PLAN_KEYS, 'normalize', 'target', 'batchSize', 'reader', 'cacheBytes', 'masks'];
 const SLIDE_KEYS = [...READ_KEYS, 'format', 'quality', 'png', 'resume', 'onProgress', 'signal'];
+
+/**
+ * The polygons of an annotations document: GeoJSON, or the S.json that
+ * `histoflow synth slide` writes beside its slide (its tumourRegions).
+ */
+function annotationsOf(json: unknown): AnnotationPolygon[] {
+  const o = json as { generator?: unknown; tumourRegions?: unknown } | null;
+  if (o !== null && typeof o === 'object' && !Array.isArray(o) && o.generator === 'histoflow synth slide' && o.tumourRegions !== undefined) {
+    return parseAnnotations(o.tumourRegions);
+  }
+  return parseAnnotations(json);
+}
 
 async function loadAnnotations(value: unknown): Promise<AnnotationPolygon[]> {
   if (typeof value === 'string') {
@@ -207,9 +235,9 @@ async function loadAnnotations(value: unknown): Promise<AnnotationPolygon[]> {
     } catch (e) {
       throw new RangeError(`Expected GeoJSON or ASAP XML in ${value} but it is neither: ${(e as Error).message}`);
     }
-    return parseAnnotations(json);
+    return annotationsOf(json);
   }
-  return parseAnnotations(checkObject('options.annotations', value));
+  return annotationsOf(checkObject('options.annotations', value));
 }
 
 /**
@@ -269,7 +297,7 @@ export async function planSlideTiles(slide: Slide, options: TilePlanOptions = {}
     label: labelled[i]!.label === null ? null : names.get(labelled[i]!.label!)!,
     coverage: labelled[i]!.coverage,
   }));
-  return { slide, name: basename(slide.path, extname(slide.path)), tiling, tissue, thumbnail, total: grid.total, tiles, labels };
+  return { slide, name: basename(slide.path, extname(slide.path)), tiling, tissue, thumbnail, total: grid.total, tiles, labels, annotations: polygons };
 }
 
 /** Reads one planned tile at its level, resampled to the output size when the plan says so. */
@@ -327,14 +355,21 @@ export interface SlideBatch {
   /** The tiles' pixels (normalized when asked), n x size x size x 3. */
   batch: RgbBatch;
   tiles: PlannedTile[];
+  /** With options.masks: the tiles' label masks, n·size·size indices into maskLabels (255 = ignore). */
+  masks?: Uint8Array;
+  maskLabels?: string[];
 }
 
-function checkReadOptions(o: Record<string, unknown>): { normalize: StainMethod | null; batchSize: number } {
+function checkReadOptions(o: Record<string, unknown>): { normalize: StainMethod | null; batchSize: number; masks: boolean } {
   const normalize = o.normalize === undefined || o.normalize === null ? null : checkOneOf('options.normalize', o.normalize, STAIN_METHODS);
   const batchSize = o.batchSize === undefined ? 64 : checkInteger('options.batchSize', o.batchSize, 1, 4096);
   if (o.target !== undefined && normalize === null) throw new RangeError('Expected options.normalize with options.target');
   if (o.target !== undefined && typeof o.target !== 'string') checkObject('options.target', o.target);
-  return { normalize, batchSize };
+  const masks = o.masks === undefined ? false : checkBoolean('options.masks', o.masks);
+  if (masks && o.annotations === undefined) {
+    throw new RangeError('Expected options.annotations with options.masks (--masks needs --annotations): masks are rasterized from the annotations');
+  }
+  return { normalize, batchSize, masks };
 }
 
 /** Batches of a planned slide's tiles, read ahead by one batch, normalized when asked. */
@@ -372,10 +407,15 @@ export function planBatches(plan: SlideTilePlan, batchSize = 64): AsyncGenerator
 export async function* slideBatches(slide: Slide, options: TileReadOptions = {}): AsyncGenerator<SlideBatch> {
   const o = checkObject('options', options);
   checkKnownKeys('options', o, READ_KEYS);
-  const { normalize, batchSize } = checkReadOptions(o);
+  const { normalize, batchSize, masks } = checkReadOptions(o);
   const plan = await planSlideTiles(slide, o as TilePlanOptions, READ_KEYS.filter((k) => !PLAN_KEYS.includes(k)));
   const norm = await prepareNormalizer(plan, normalize, o.target, checkLimitOption(o.maxMemory));
-  yield* batchesOf(plan, plan.tiles, batchSize, norm);
+  if (!masks) {
+    yield* batchesOf(plan, plan.tiles, batchSize, norm);
+    return;
+  }
+  const labels = maskLabels(plan.annotations!);
+  for await (const b of batchesOf(plan, plan.tiles, batchSize, norm)) yield { ...b, masks: batchMasks(plan, b.tiles, labels), maskLabels: labels };
 }
 
 export interface TileSlideResult {
@@ -403,6 +443,23 @@ export interface TileSlideResult {
   tilesPerSecond: number;
   /** The output files: manifests or the packed file, mask.png, overview.png. */
   outputs: { sink: string[]; mask: string; overview: string; labels?: string };
+  /**
+   * With masks: what their values mean (labels[v], `ignore` excluded), how
+   * many tiles have one, and where they are: DIR/masks.json beside STEM.mask.png
+   * files (listed in the manifests' mask column), or the packed file.
+   */
+  masks?: { labels: string[]; ignore: number; count: number; level: number; downsample: number; mpp: number | null; files: string };
+}
+
+/** The label masks of a batch of planned tiles: n·size·size class indices. */
+function batchMasks(plan: SlideTilePlan, tiles: readonly PlannedTile[], labels: readonly string[]): Uint8Array {
+  const { size, readSize, downsample } = plan.tiling;
+  const side = readSize * downsample;
+  const out = new Uint8Array(tiles.length * size * size);
+  tiles.forEach((t, k) => {
+    out.set(rasterizeLabels(plan.annotations!, { x: t.x0, y: t.y0, width: side, height: side }, size, size, labels), k * size * size);
+  });
+  return out;
 }
 
 /** Outlines each kept tile (1 px, green) on a copy of the thumbnail. */
@@ -454,7 +511,7 @@ export async function tileSlide(path: string, dir: string, options: TileSlideOpt
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidType('options.onProgress', 'a function', o.onProgress);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', o.signal);
   const signal = o.signal as AbortSignal | undefined;
-  const { normalize, batchSize } = checkReadOptions(o);
+  const { normalize, batchSize, masks: withMasks } = checkReadOptions(o);
 
   // Everything that can fail on bad input happens before DIR is created.
   const slide = await openSlide(path, {
@@ -473,6 +530,11 @@ export async function tileSlide(path: string, dir: string, options: TileSlideOpt
       );
     }
     const norm = await prepareNormalizer(plan, normalize, o.target, checkLimitOption(o.maxMemory));
+    const masks = withMasks ? maskLabels(plan.annotations!) : null;
+    const maskInfo = {
+      slide: plan.name, level: plan.tiling.level, downsample: plan.tiling.downsample, size: plan.tiling.size,
+      readSize: plan.tiling.readSize, mpp: plan.tiling.mpp,
+    };
 
     await makeDirectory(dir, 'dir');
     const setupDone = performance.now();
@@ -484,9 +546,13 @@ export async function tileSlide(path: string, dir: string, options: TileSlideOpt
     sink = format === 'packed'
       ? await PackedWriter.create(join(dir, 'tiles.hfpack'), {
           height: size, width: size, labels: 'int32', resume, overwrite: true,
-          info: { slide: plan.name, level: plan.tiling.level, size, mpp: plan.tiling.mpp, labels: plan.labels, normalize },
+          info: { slide: plan.name, level: plan.tiling.level, size, mpp: plan.tiling.mpp, labels: plan.labels, normalize, ...(masks ? { masks: maskInfo } : {}) },
+          ...(masks ? { masks: { labels: masks } } : {}),
         })
-      : await TileFolderWriter.open(dir, { format, quality, resume, png: { ...TILE_PNG_DEFAULTS, ...(o.png as PngOptions | undefined) } });
+      : await TileFolderWriter.open(dir, {
+          format, quality, resume, png: { ...TILE_PNG_DEFAULTS, ...(o.png as PngOptions | undefined) },
+          ...(masks ? { masks: { labels: masks, info: maskInfo } } : {}),
+        });
     sinkOpened = true;
     const todo = plan.tiles.filter((t) => !sink!.has(meta(t)));
     const progress = o.onProgress as TileSlideOptions['onProgress'];
@@ -494,7 +560,7 @@ export async function tileSlide(path: string, dir: string, options: TileSlideOpt
     progress?.(done, plan.tiles.length);
     for await (const { batch, tiles } of batchesOf(plan, todo, batchSize, norm)) {
       signal?.throwIfAborted();
-      await sink.add(batch, tiles.map(meta));
+      await sink.add(batch, tiles.map(meta), masks ? batchMasks(plan, tiles, masks) : undefined);
       done += tiles.length;
       progress?.(done, plan.tiles.length);
     }
@@ -531,6 +597,14 @@ export async function tileSlide(path: string, dir: string, options: TileSlideOpt
       tileSeconds,
       tilesPerSecond: result.written / tileSeconds,
       outputs: { sink: result.files, mask, overview, ...(labelsFile ? { labels: labelsFile } : {}) },
+      ...(masks
+        ? {
+            masks: {
+              labels: masks, ignore: MASK_IGNORE, count: result.count, level: plan.tiling.level, downsample: plan.tiling.downsample,
+              mpp: plan.tiling.mpp, files: format === 'packed' ? result.files[0]! : join(dir, 'masks.json'),
+            },
+          }
+        : {}),
     };
   } catch (e) {
     // Keep what a rerun resumes from; remove a folder this call created and never filled.

@@ -279,7 +279,8 @@ for (const mmap of [true, false]) {
         b.writeBigUInt64LE(48n, 72);
         return b;
       }, /overlaps|truncated|unaligned/],
-      ['version', (b) => (b.writeUInt32LE(2, 8), b), /version 2/],
+      ['version', (b) => (b.writeUInt32LE(3, 8), b), /version 3/],
+      ['version 2 without masks', (b) => (b.writeUInt32LE(2, 8), b), /maskDtype 0 in a version 2 header/],
       ['label dtype', (b) => (b.writeUInt32LE(7, 40), b), /labelDtype 7/],
       ['channels', (b) => (b.writeUInt32LE(4, 20), b), /channels 4/],
       ['zero height', (b) => (b.writeUInt32LE(0, 32), b), /tile size/],
@@ -514,4 +515,128 @@ test('a file opened with mmap: false is unaffected by a truncation after open', 
   const ds = await PackedDataset.open(file, { mmap: false });
   writeFileSync(file, '');
   t.deepEqual(ds.batch(0, 30).data, r0.batch.data);
+});
+
+// ---- label masks (version 2) ---------------------------------------------------------
+
+const MASK_LABELS = ['background', 'a', 'b'];
+
+/** n masks of H·W values in 0, 1, 2 and 255 (ignore). */
+function masksOf(n: number, seed = 5): Uint8Array {
+  const values = [0, 1, 2, 255];
+  return Uint8Array.from({ length: n * H * W }, (_, i) => values[(i * 7 + seed * (1 + Math.floor(i / (H * W)))) % 4]!);
+}
+
+async function writeMasked(path: string, n: number, chunkRecords = 4): Promise<{ r: ReturnType<typeof records>; masks: Uint8Array }> {
+  const r = records(n);
+  const masks = masksOf(n);
+  const w = await PackedWriter.create(path, { height: H, width: W, chunkRecords, masks: { labels: MASK_LABELS } });
+  for (let i = 0; i < n; i++) {
+    await w.add({ data: r.batch.data.subarray(i * RB, (i + 1) * RB), n: 1, height: H, width: W }, { ...r.meta[i]!, label: r.labels[i] },
+      masks.subarray(i * H * W, (i + 1) * H * W));
+  }
+  await w.finish();
+  return { r, masks };
+}
+
+for (const mmap of [true, false]) {
+  test(`a writer with masks writes a version 2 file whose masks read back exactly, alongside the same pixels and labels (${mmap ? 'mapped' : 'read'})`, async (t) => {
+    const dir = tmp();
+    const file = join(dir, 'm.hfpack');
+    const { r, masks } = await writeMasked(file, 23);
+    t.deepEqual(readdirSync(dir), ['m.hfpack'], 'no .partial, journal or masks file left');
+    // Segments of 5 records' pixels and 13 records' masks: reads cross segment ends.
+    const ds = await PackedDataset.open(file, { mmap, maxSegmentBytes: 5 * RB + 2 });
+    t.is(ds.header.version, 2);
+    t.true(ds.hasMasks);
+    t.deepEqual(ds.maskLabels, MASK_LABELS);
+    t.deepEqual(ds.metadata.masks, { labels: MASK_LABELS, ignore: 255 });
+    t.deepEqual(ds.gather(Array.from({ length: 23 }, (_, i) => i)).data, r.batch.data);
+    t.deepEqual(Array.from(ds.labels!), r.labels.map((l) => l ?? -1));
+    t.deepEqual(ds.readMasks(Array.from({ length: 23 }, (_, i) => i)), masks);
+    const some = ds.readMasks([14, 2, 22]);
+    t.deepEqual(some, Uint8Array.from([...masks.subarray(14 * H * W, 15 * H * W), ...masks.subarray(2 * H * W, 3 * H * W), ...masks.subarray(22 * H * W, 23 * H * W)]));
+    const out = new Uint8Array(H * W);
+    t.is(ds.readMasks([3], out), out);
+    t.throws(() => ds.readMasks([23]), { instanceOf: RangeError, message: /indices\[0\]/ });
+    t.throws(() => ds.readMasks([0], new Uint8Array(3)), { instanceOf: RangeError, message: /out/ });
+    ds.close();
+  });
+}
+
+test('a file without masks stays version 1 with its reserved bytes zero, and says it has no masks', async (t) => {
+  const file = join(tmp(), 'plain.hfpack');
+  await writePacked(file, 9);
+  const bytes = readFileSync(file);
+  t.is(bytes.readUInt32LE(8), 1);
+  t.true(bytes.subarray(44, 48).every((b) => b === 0) && bytes.subarray(96, 128).every((b) => b === 0));
+  const ds = await PackedDataset.open(file);
+  t.false(ds.hasMasks);
+  t.is(ds.maskLabels, null);
+  t.throws(() => ds.readMasks([0]), { message: /plain\.hfpack holds no label masks \(tile it again with --masks\)/ });
+  ds.close();
+});
+
+test('version 2 files whose masks block lies are refused with a clear Error', async (t) => {
+  const dir = tmp();
+  const file = join(dir, 'm.hfpack');
+  await writeMasked(file, 11);
+  const bytes = readFileSync(file);
+  const cases: [string, (b: Buffer) => Buffer, RegExp][] = [
+    ['maskDtype', (b) => (b.writeUInt32LE(0, 44), b), /maskDtype 0/],
+    ['masksBytes', (b) => (b.writeBigUInt64LE(BigInt(10 * H * W), 104), b), /masksBytes/],
+    ['masksOffset overlapping labels', (b) => (b.writeBigUInt64LE(b.readBigUInt64LE(64), 96), b), /masksOffset .* overlaps/],
+    ['masksOffset unaligned', (b) => (b.writeBigUInt64LE(b.readBigUInt64LE(96) + 1n, 96), b), /masksOffset/],
+    ['truncated', (b) => b.subarray(0, b.length - 3), /truncated/],
+  ];
+  for (const [name, corrupt, message] of cases) {
+    const f = join(dir, `${name.replace(/\W/g, '_')}.hfpack`);
+    writeFileSync(f, corrupt(Buffer.from(bytes)));
+    await t.throwsAsync(PackedDataset.open(f), { message }, name);
+  }
+});
+
+test('a masked writer cut short (masks behind the pixels) resumes to a file identical to an uninterrupted run', async (t) => {
+  const dir = tmp();
+  const whole = join(dir, 'whole.hfpack');
+  const { r, masks } = await writeMasked(whole, 14);
+  const file = join(dir, 'cut.hfpack');
+  const w = await PackedWriter.create(file, { height: H, width: W, chunkRecords: 4, masks: { labels: MASK_LABELS } });
+  for (let i = 0; i < 10; i++) {
+    await w.add({ data: r.batch.data.subarray(i * RB, (i + 1) * RB), n: 1, height: H, width: W }, { ...r.meta[i]!, label: r.labels[i] },
+      masks.subarray(i * H * W, (i + 1) * H * W));
+  }
+  await w.abort();
+  t.deepEqual(readdirSync(dir).sort(), ['cut.hfpack.partial', 'cut.hfpack.partial.journal', 'cut.hfpack.partial.masks', 'whole.hfpack']);
+  // A crash between the pixels' fsync and the masks': only 6 records' masks (and a torn seventh) reached the disk.
+  writeFileSync(`${file}.partial.masks`, readFileSync(`${file}.partial.masks`).subarray(0, 6 * H * W + 5));
+  await t.throwsAsync(PackedWriter.create(file, { height: H, width: W, chunkRecords: 4 }), { message: /started with masks \["background","a","b"\], not off/ });
+  const again = await PackedWriter.create(file, { height: H, width: W, chunkRecords: 4, masks: { labels: MASK_LABELS } });
+  t.is(again.resumed, 6);
+  for (let i = 0; i < 14; i++) {
+    if (again.has(r.meta[i]!)) continue;
+    await again.add({ data: r.batch.data.subarray(i * RB, (i + 1) * RB), n: 1, height: H, width: W }, { ...r.meta[i]!, label: r.labels[i] },
+      masks.subarray(i * H * W, (i + 1) * H * W));
+  }
+  await again.finish();
+  t.deepEqual(readFileSync(file), readFileSync(whole));
+});
+
+test('masks of the wrong size or value, or masks a writer was not created for, are refused naming them', async (t) => {
+  const dir = tmp();
+  const r = records(2);
+  const tile = { data: r.batch.data.subarray(0, RB), n: 1, height: H, width: W };
+  const w = await PackedWriter.create(join(dir, 'm.hfpack'), { height: H, width: W, masks: { labels: MASK_LABELS } });
+  t.throws(() => w.add(tile, r.meta[0]!), { instanceOf: TypeError, message: /masks/ });
+  t.throws(() => w.add(tile, r.meta[0]!, new Uint8Array(H * W - 1)), { instanceOf: RangeError, message: /masks/ });
+  const bad = new Uint8Array(H * W);
+  bad[17] = 3;
+  t.throws(() => w.add(tile, r.meta[0]!, bad), { instanceOf: RangeError, message: /below 3 or 255 \(ignore\) for masks\[17\]/ });
+  t.throws(() => w.append(tile, { masks: bad }), { instanceOf: RangeError, message: /records\.masks\[17\]/ });
+  await w.abort({ discard: true });
+  const plain = await PackedWriter.create(join(dir, 'p.hfpack'), { height: H, width: W });
+  t.throws(() => plain.add(tile, r.meta[0]!, new Uint8Array(H * W)), { instanceOf: RangeError, message: /no masks/ });
+  await plain.abort({ discard: true });
+  await t.throwsAsync(PackedWriter.create(join(dir, 'x.hfpack'), { height: H, width: W, masks: { labels: ['a'] } }), { instanceOf: RangeError, message: /options\.masks\.labels\[0\]/ });
+  t.deepEqual(readdirSync(dir), []);
 });

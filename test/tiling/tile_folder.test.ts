@@ -291,3 +291,83 @@ test('bad input is a TypeError or RangeError naming the parameter', async (t) =>
   await t.throwsAsync(w.add(tile, { slide: 'a:b', level: 0, x: 0, y: 0 }), { instanceOf: RangeError, message: /distinct as file names/ });
   await w.abort({ discard: true });
 });
+
+// ---- label masks -----------------------------------------------------------------------
+
+const LABELS = ['background', 'a', 'b'];
+
+/** n masks of S·S values in 0, 1, 2 and 255. */
+function masksFor(n: number): Uint8Array {
+  return Uint8Array.from({ length: n * S * S }, (_, i) => [0, 1, 2, 255][(i * 5 + Math.floor(i / (S * S))) % 4]!);
+}
+
+async function readMask(path: string): Promise<{ data: Uint8Array; channels: number }> {
+  const { channels } = await sharp(path).metadata();
+  const data = await sharp(path).extractChannel(0).raw().toBuffer();
+  return { data: new Uint8Array(data), channels: channels! };
+}
+
+for (const encoder of ['native', 'sharp'] as const) {
+  test(`with masks, each tile has STEM.mask.png beside it (8-bit grey, exact), a mask column and masks.json (${encoder} PNG tiles)`, async (t) => {
+    const dir = tmp();
+    const tl = tiles(9);
+    const masks = masksFor(9);
+    const w = await TileFolderWriter.open(dir, { png: { encoder: encoder === 'native' ? 'auto' : 'sharp' }, masks: { labels: LABELS, info: { level: 0, mpp: 0.5 } } });
+    await w.add(tl.batch, tl.meta, masks);
+    const { rows, files } = await w.finish();
+    t.deepEqual(files.map((f) => f.slice(dir.length + 1)), ['manifest.csv', 'manifest.json', 'masks.json']);
+    const json = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { columns: string[]; masks: string[]; tiles: ManifestRow[] };
+    t.deepEqual(json.columns, [...MANIFEST_COLUMNS, 'mask']);
+    t.deepEqual(json.masks, LABELS);
+    t.deepEqual(JSON.parse(readFileSync(join(dir, 'masks.json'), 'utf8')), { level: 0, mpp: 0.5, labels: LABELS, ignore: 255 });
+    t.true(readFileSync(join(dir, 'manifest.csv'), 'utf8').split('\n')[0]!.endsWith(',file,mask'));
+    for (const row of rows) {
+      const i = tl.meta.findIndex((m) => m.slide === row.slide && m.level === row.level && m.x === row.x && m.y === row.y);
+      t.is(row.mask, row.file.replace(/\.png$/, '.mask.png'));
+      const m = await readMask(join(dir, row.mask!));
+      t.is(m.channels, 1, 'grey');
+      t.deepEqual(m.data, masks.subarray(i * S * S, (i + 1) * S * S), row.mask);
+    }
+    t.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), [], 'no journal or temporaries left');
+  });
+}
+
+test('a masked run whose mask file was lost resumes: that tile is redone, the outputs equal an uninterrupted run', async (t) => {
+  const tl = tiles(8);
+  const masks = masksFor(8);
+  const whole = tmp(), part = tmp();
+  const w0 = await TileFolderWriter.open(whole, { masks: { labels: LABELS } });
+  await w0.add(tl.batch, tl.meta, masks);
+  await w0.finish();
+  const w1 = await TileFolderWriter.open(part, { masks: { labels: LABELS } });
+  for (let i = 0; i < 5; i++) await w1.add(one(tl.batch, i), tl.meta[i]!, masks.subarray(i * S * S, (i + 1) * S * S));
+  await w1.abort();
+  const lost = w1.maskFile(tl.meta[2]!);
+  rmSync(join(part, lost));
+  await t.throwsAsync(TileFolderWriter.open(part), { message: /unfinished run with masks \["background","a","b"\], not off/ });
+  const w2 = await TileFolderWriter.open(part, { masks: { labels: LABELS } });
+  t.is(w2.resumed, 4);
+  t.false(w2.has(tl.meta[2]!));
+  for (let i = 0; i < 8; i++) if (!w2.has(tl.meta[i]!)) await w2.add(one(tl.batch, i), tl.meta[i]!, masks.subarray(i * S * S, (i + 1) * S * S));
+  await w2.finish();
+  for (const f of ['manifest.csv', 'manifest.json', 'masks.json']) t.deepEqual(readFileSync(join(part, f)), readFileSync(join(whole, f)), f);
+  t.deepEqual(readFileSync(join(part, lost)), readFileSync(join(whole, lost)));
+  // A finished masked folder resumes only with masks.
+  await t.throwsAsync(TileFolderWriter.open(part), { message: /finished run with masks/ });
+});
+
+test('masks missing, of the wrong size or value, or not asked for are refused naming them', async (t) => {
+  const dir = tmp();
+  const tl = tiles(2);
+  const w = await TileFolderWriter.open(dir, { masks: { labels: LABELS } });
+  await t.throwsAsync(w.add(tl.batch, tl.meta), { instanceOf: TypeError, message: /masks/ });
+  await t.throwsAsync(w.add(tl.batch, tl.meta, new Uint8Array(S * S)), { instanceOf: RangeError, message: /masks/ });
+  const bad = new Uint8Array(2 * S * S);
+  bad[S * S + 3] = 7;
+  await t.throwsAsync(w.add(tl.batch, tl.meta, bad), { instanceOf: RangeError, message: /for masks\[579\]/ });
+  await w.abort({ discard: true });
+  const plain = await TileFolderWriter.open(tmp());
+  await t.throwsAsync(plain.add(tl.batch, tl.meta, new Uint8Array(2 * S * S)), { instanceOf: RangeError, message: /no masks/ });
+  await plain.abort({ discard: true });
+  await t.throwsAsync(TileFolderWriter.open(tmp(), { masks: { labels: ['background', 'exclusion'] } }), { instanceOf: RangeError, message: /options\.masks\.labels\[1\]/ });
+});
