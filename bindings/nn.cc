@@ -16,6 +16,7 @@
 #include "common.h"
 #include "core/runtime.h"
 #include "nn/batch_norm.h"
+#include "nn/concat.h"
 #include "nn/conv2d.h"
 #include "nn/depthwise_conv2d.h"
 #include "nn/elementwise.h"
@@ -318,6 +319,61 @@ Napi::Value ReduceSum(const Napi::CallbackInfo& info) {
   return Run(info, "reduceSum", [&] { hf::nn::reduce_sum_cpu(x, dims[0], dims[1], dims[2], mean, out); });
 }
 
+// concat(inputs, outer, inners, out): inputs[i] is [outer, inners[i]], out [outer, Σ inners].
+Napi::Value Concat(const Napi::CallbackInfo& info) {
+  if (!info[0].IsArray()) throw Napi::TypeError::New(info.Env(), "Expected an array of Float32Arrays for inputs");
+  auto arr = info[0].As<Napi::Array>();
+  const double outer_d = NumberArg(info, 1, "outer");
+  if (!(outer_d >= 0 && outer_d <= 9.0e15) || outer_d != static_cast<double>(static_cast<int64_t>(outer_d))) {
+    throw Napi::RangeError::New(info.Env(), "Expected a non-negative integer for outer");
+  }
+  const int64_t outer = static_cast<int64_t>(outer_d);
+  auto inner = Ints(info, 2, "inners", 1 << 16);
+  if (inner.empty() || inner.size() != arr.Length()) {
+    throw Napi::RangeError::New(info.Env(), "Expected one inner size per input (at least one input)");
+  }
+  std::vector<const float*> inputs(inner.size());
+  int64_t row = 0;
+  for (uint32_t k = 0; k < arr.Length(); ++k) {
+    Napi::Value v = arr.Get(k);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      throw Napi::TypeError::New(info.Env(), "Expected a Float32Array for inputs[" + std::to_string(k) + "]");
+    }
+    auto ta = v.As<Napi::Float32Array>();
+    int64_t length = CheckedProduct(info.Env(), {outer, inner[k]}, "an input (outer·inner)");
+    if (static_cast<int64_t>(ta.ElementLength()) != length) {
+      throw Napi::RangeError::New(info.Env(), "Expected inputs[" + std::to_string(k) + "] to hold " + std::to_string(length) +
+                                                  " elements but it holds " + std::to_string(ta.ElementLength()));
+    }
+    inputs[k] = ta.Data();
+    if (__builtin_add_overflow(row, inner[k], &row)) throw Napi::RangeError::New(info.Env(), "Expected Σ inners to fit in 64 bits");
+  }
+  float* out = F32(info, 3, "out", CheckedProduct(info.Env(), {outer, row}, "out (outer·Σ inners)"));
+  return Run(info, "concat", [&] {
+    hf::nn::concat_cpu(inputs.data(), inner.data(), static_cast<int>(inner.size()), outer, out);
+  });
+}
+
+// slice(x, shape, begin, size, out)
+Napi::Value Slice(const Napi::CallbackInfo& info) {
+  auto shape = Ints(info, 1, "shape", hf::nn::kMaxRank);
+  auto begin = Ints(info, 2, "begin", hf::nn::kMaxRank);
+  auto size = Ints(info, 3, "size", hf::nn::kMaxRank);
+  if (shape.empty() || begin.size() != shape.size() || size.size() != shape.size()) {
+    throw Napi::RangeError::New(info.Env(), "Expected shape, begin and size of one rank (1 to 8)");
+  }
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (begin[d] > shape[d] || size[d] > shape[d] - begin[d]) {
+      throw Napi::RangeError::New(info.Env(), "Expected begin + size ≤ shape in dimension " + std::to_string(d));
+    }
+  }
+  float* x = F32(info, 0, "x", Product(info, shape, "shape"));
+  float* out = F32(info, 4, "out", Product(info, size, "size"));
+  return Run(info, "slice", [&] {
+    hf::nn::slice_cpu(x, shape.data(), begin.data(), size.data(), static_cast<int>(shape.size()), out);
+  });
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("engine", hf::nn::engine_name(hf::nn::engine()));
@@ -365,6 +421,8 @@ void InitNn(Napi::Env env, Napi::Object exports) {
   nn.Set("binary", Napi::Function::New(env, Binary, "binary"));
   nn.Set("tile", Napi::Function::New(env, Tile, "tile"));
   nn.Set("reduceSum", Napi::Function::New(env, ReduceSum, "reduceSum"));
+  nn.Set("concat", Napi::Function::New(env, Concat, "concat"));
+  nn.Set("slice", Napi::Function::New(env, Slice, "slice"));
   nn.Set("retainFreedMemory", Napi::Function::New(env, RetainFreedMemory, "retainFreedMemory"));
   exports.Set("nn", nn);
 }

@@ -43,4 +43,8 @@ export interface NnAddon {
   tile(x: Float32Array, shape: readonly number[], reps: readonly number[], out: Float32Array): void;
   /** x viewed as [outer, reduce, inner] → out [outer, inner]. */
   reduceSum(x: Float32Array, dims: readonly [number, number, number], mean: boolean, out: Float32Array): void;
+  /** inputs[i] viewed as [outer, inners[i]] → out [outer, Σ inners], rows joined in order. */
+  concat(inputs: readonly Float32Array[], outer: number, inners: readonly number[], out: Float32Array): void;
+  /** The box [begin, begin + size) of x (rank ≤ 8) → out. */
+  slice(x: Float32Array, shape: readonly number[], begin: readonly number[], size: readonly number[], out: Float32Array): void;
 }

@@ -26,6 +26,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { AugmentPipelineInput } from '../augment/pipeline.js';
 import { describeValue } from '../errors.js';
 import { writeFileAtomic } from '../image.js';
+import { compileForSegmentation } from '../train/segment_loss.js';
 
 /**
  * A value of a model.json for an error message: short lists of numbers and
@@ -68,7 +69,7 @@ export interface ModelCard {
   inputSize: number;
   /** Side of the training images before preprocessing (default inputSize; larger with a crop). */
   imageSize?: number;
-  /** Zoo name ('baseline', 'resnet', 'vgg') or 'custom'. */
+  /** Zoo name ('baseline', 'resnet', 'vgg', 'unet') or 'custom'. */
   architecture: string;
   /**
    * The deterministic part of the training pipeline (stain normalization,
@@ -324,13 +325,47 @@ export interface LoadedModel {
 }
 
 /**
+ * What a model predicts: 'classify' for one output [null, 1] (a probability
+ * per image), 'segment' for one output [null, S, S, 1] over an input
+ * [null, S, S, 3] (a probability per pixel); undefined for anything else.
+ */
+export function outputTask(model: tf.LayersModel): 'classify' | 'segment' | undefined {
+  const input = model.inputs.length === 1 ? model.inputs[0]!.shape : undefined;
+  const out = model.outputs.length === 1 ? model.outputs[0]!.shape : undefined;
+  if (!input || !out || out[out.length - 1] !== 1) return undefined;
+  if (out.length === 2) return 'classify';
+  if (out.length === 4 && input.length === 4 && out[1] === input[1] && out[2] === input[2] && out[1] !== null) return 'segment';
+  return undefined;
+}
+
+/**
+ * A loss that TF.js cannot name (a function, such as the segmentation loss)
+ * is saved in trainingConfig as {}, which TF.js cannot compile at load. It is
+ * loaded as binary cross-entropy, so that TF.js rebuilds the optimizer and
+ * restores its slots; loadModel then recompiles a segmentation model with its
+ * Dice + BCE and the same optimizer (a classifier keeps binary cross-entropy,
+ * the zoo's). True when the loss was replaced.
+ */
+function withNamedLoss(artifacts: tf.io.ModelArtifacts): boolean {
+  const config = artifacts.trainingConfig as { loss?: unknown } | undefined;
+  const loss = config?.loss;
+  if (!config || typeof loss !== 'object' || loss === null || Array.isArray(loss) || Object.keys(loss).length > 0) return false;
+  artifacts.trainingConfig = { ...artifacts.trainingConfig!, loss: 'binary_crossentropy' };
+  return true;
+}
+
+/**
  * Loads a folder written by saveModel (or any TF.js layers model.json with
  * its weights). Foreign models get a card from their input shape, which must
- * be [null, S, S, 3], and no preprocessing beyond scaling to [0, 1].
+ * be [null, S, S, 3], and no preprocessing beyond scaling to [0, 1]. Their
+ * output is a classifier's [null, 1] or a segmentation model's [null, S, S, 1]
+ * (outputTask). A model saved with its optimizer comes back compiled with it,
+ * a segmentation model with its Dice + BCE loss (src/train/segment_loss.ts).
  */
 export async function loadModel(path: string): Promise<LoadedModel> {
   const file = await resolveModelJson(path);
   const artifacts = await fileSystemHandler(file).load!();
+  const unnamedLoss = withNamedLoss(artifacts);
   let model: tf.LayersModel;
   try {
     model = await tf.loadLayersModel({ load: async () => artifacts });
@@ -346,10 +381,14 @@ export async function loadModel(path: string): Promise<LoadedModel> {
     model.dispose();
     throw new RangeError(`Expected a model with one input of shape [null, S, S, 3] for model but ${file} has ${JSON.stringify(model.inputs.map((i) => i.shape))}`);
   }
-  const out = model.outputs[0]?.shape;
-  if (model.outputs.length !== 1 || !out || out.length !== 2 || out[1] !== 1) {
+  const task = outputTask(model);
+  if (!task) {
     model.dispose();
-    throw new RangeError(`Expected a model with one sigmoid output of shape [null, 1] for model but ${file} has ${JSON.stringify(model.outputs.map((o) => o.shape))}`);
+    throw new RangeError(`Expected a model with one sigmoid output of shape [null, 1] (a classifier) or [null, ${shape[1]}, ${shape[1]}, 1] ` +
+      `(a segmentation model) for model but ${file} has ${JSON.stringify(model.outputs.map((o) => o.shape))}`);
+  }
+  if (unnamedLoss && task === 'segment' && model.optimizer) {
+    compileForSegmentation(model, model.optimizer);
   }
   const badLayer = badWindow(model);
   if (badLayer) {

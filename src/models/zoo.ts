@@ -1,7 +1,9 @@
 /**
- * The model zoo: every model takes [null, S, S, 3] images and gives one
- * sigmoid probability [null, 1], and comes back compiled for training
- * (Adam, binary cross-entropy, accuracy).
+ * The model zoo: every model takes [null, S, S, 3] images. The classifiers
+ * give one sigmoid probability [null, 1] and come back compiled for training
+ * with Adam, binary cross-entropy and accuracy; the segmentation model (unet)
+ * gives one per pixel [null, S, S, 1] and comes back compiled with Adam and
+ * Dice + BCE (src/train/segment_loss.ts). modelTask says which a model is.
  *
  *   baseline   the baseline CNN (baseline_cnn.ts), filters 32·w, 64·w, 128·w
  *   resnet     a small ResNet (He et al. 2016, "basic" blocks): stem conv 3x3
@@ -11,8 +13,11 @@
  *   vgg        VGG-like (Simonyan & Zisserman 2015): blocks of
  *              [conv 3x3 + ReLU] x 2 → max pool 2x2 with 32·w, 64·w, 128·w
  *              filters, flatten, dense 128·w + ReLU, dropout 0.5, dense 1
+ *   unet       UNet (unet.ts): `depth` poolings (default 3), 16·w filters at
+ *              the top level doubling per level; S a multiple of 2^depth
  *   a path     any TF.js layers model.json (src/models/io.ts loadModel): input
- *              [null, S, S, 3], one sigmoid output; recompiled here
+ *              [null, S, S, 3], one sigmoid output [null, 1] or [null, S, S, 1];
+ *              recompiled here for its task
  *
  * `width` (w) scales every filter count (rounded, at least 1). Kernel
  * initializers are glorot-uniform with seeds drawn in layer order from
@@ -21,19 +26,34 @@
  * (setDropoutSeeds) so that training stays reproducible and resumable.
  *
  * Every op here has a kernel on the `native` TF.js backend: the addon's own
- * (conv, pooling, matmul, batch norm, element-wise) or TF.js cpu's, which the
- * native backend registers for everything else (native_backend.ts).
+ * (conv and transposed conv, pooling, matmul, batch norm, element-wise,
+ * concat) or TF.js cpu's, which the native backend registers for everything
+ * else (native_backend.ts).
  */
 import { stat } from 'node:fs/promises';
 
 import * as tf from '@tensorflow/tfjs';
 
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, invalidRange, invalidType } from '../errors.js';
-import { loadModel, type ModelCard } from './io.js';
+import { compileForSegmentation } from '../train/segment_loss.js';
+import { loadModel, outputTask, type ModelCard } from './io.js';
 import { baselineCnn } from './baseline_cnn.js';
+import { BN_MOMENTUM, initializers, scaled } from './conventions.js';
+import { unet, UNET_DEFAULT_DEPTH, UNET_MAX_DEPTH } from './unet.js';
 
-export const ZOO_MODELS = ['baseline', 'resnet', 'vgg'] as const;
+export { BN_MOMENTUM };
+
+export const ZOO_MODELS = ['baseline', 'resnet', 'vgg', 'unet'] as const;
 export type ZooModel = (typeof ZOO_MODELS)[number];
+
+/** What a model predicts: one probability per image, or one per pixel. */
+export type ModelTask = 'classify' | 'segment';
+
+/** The task of a zoo model. */
+export function modelTask(name: ZooModel): ModelTask {
+  if (!isZooModel(name)) throw invalidRange('model', `one of ${ZOO_MODELS.join(', ')}`, name);
+  return name === 'unet' ? 'segment' : 'classify';
+}
 
 export interface BuildModelOptions {
   /** Input side S (default 96). A custom model's own input side must match when given. */
@@ -42,6 +62,8 @@ export interface BuildModelOptions {
   width?: number;
   /** Initializer seed (default 1). Ignored by custom models (their weights are loaded). */
   seed?: number;
+  /** unet only: number of poolings (default 3; the input side must be a multiple of 2^depth). */
+  depth?: number;
   /** Adam's learning rate (default 1e-3). */
   learningRate?: number;
 }
@@ -50,32 +72,16 @@ export interface BuiltModel {
   model: tf.LayersModel;
   /** Zoo name, or 'custom'. */
   architecture: string;
+  /** What it predicts (and so the loss it was compiled with). */
+  task: ModelTask;
   inputSize: number;
   /** The custom model's card when it had one (its preprocessing, …). */
   card?: ModelCard;
 }
 
-/**
- * Batch norm's moving-average momentum in the zoo: 0.9 (PyTorch's 0.1). With
- * Keras's 0.99 the moving statistics need hundreds of steps to forget their
- * initial 0/1, more than a few epochs of a 2,000-patch set (32 steps each),
- * and validation then scores a network that training never saw.
- */
-export const BN_MOMENTUM = 0.9;
-
 /** Compiles for the trainer: Adam(lr), binary cross-entropy, accuracy at 0.5. */
 export function compileForTraining(model: tf.LayersModel, learningRate: number): void {
   model.compile({ optimizer: tf.train.adam(learningRate), loss: 'binaryCrossentropy', metrics: ['accuracy'] });
-}
-
-function scaled(filters: number, width: number): number {
-  return Math.max(1, Math.round(filters * width));
-}
-
-/** Glorot-uniform initializers with consecutive seeds. */
-function initializers(seed: number): () => ReturnType<typeof tf.initializers.glorotUniform> {
-  let s = seed;
-  return () => tf.initializers.glorotUniform({ seed: s++ });
 }
 
 function resnet(size: number, width: number, seed: number): tf.LayersModel {
@@ -133,11 +139,13 @@ export function isZooModel(name: string): name is ZooModel {
 export async function buildModel(name: string, options: BuildModelOptions = {}): Promise<BuiltModel> {
   if (typeof name !== 'string' || name === '') throw invalidType('model', `one of ${ZOO_MODELS.join(', ')} or a model.json path`, name);
   const o = checkObject('options', options);
-  checkKnownKeys('options', o, ['inputSize', 'width', 'seed', 'learningRate']);
+  checkKnownKeys('options', o, ['inputSize', 'width', 'seed', 'depth', 'learningRate']);
   const inputSize = o.inputSize === undefined ? undefined : checkInteger('inputSize', o.inputSize, 8, 4096);
   const width = o.width === undefined ? 1 : checkNumber('width', o.width, 1 / 64, 16);
   const seed = o.seed === undefined ? 1 : checkInteger('seed', o.seed, 0, 2 ** 31 - 1);
   const learningRate = o.learningRate === undefined ? 1e-3 : checkNumber('learningRate', o.learningRate, 0, 10);
+  const depth = o.depth === undefined ? undefined : checkInteger('depth', o.depth, 1, UNET_MAX_DEPTH);
+  if (depth !== undefined && name !== 'unet') throw invalidRange('depth', 'no depth (only unet takes one)', depth);
   if (!isZooModel(name)) {
     if (!(await stat(name).then(() => true, () => false))) {
       throw invalidRange('model', `one of ${ZOO_MODELS.join(', ')} or the path of a TF.js model.json (file or folder)`, name);
@@ -150,8 +158,10 @@ export async function buildModel(name: string, options: BuildModelOptions = {}):
       throw new RangeError(`Expected a model with a ${inputSize}x${inputSize} input (the data's image size) for model but ${path} takes ${side}x${side} ` +
         `(input layer '${input.sourceLayer.name}', shape [${input.shape.map((d) => d ?? 'null').join(', ')}])`);
     }
-    compileForTraining(model, learningRate);
-    return { model, architecture: 'custom', inputSize: side, card };
+    const task = outputTask(model) === 'segment' ? 'segment' : 'classify';
+    if (task === 'segment') compileForSegmentation(model, learningRate);
+    else compileForTraining(model, learningRate);
+    return { model, architecture: 'custom', task, inputSize: side, card };
   }
   const size = inputSize ?? 96;
   let model: tf.LayersModel;
@@ -160,11 +170,15 @@ export async function buildModel(name: string, options: BuildModelOptions = {}):
     model = baselineCnn({ inputSize: size, filters, seed, batchNormMomentum: BN_MOMENTUM });
   } else if (name === 'resnet') {
     model = resnet(size, width, seed);
-  } else {
+  } else if (name === 'vgg') {
     model = vgg(size, width, seed);
+  } else {
+    model = unet({ inputSize: size, width, depth: depth ?? UNET_DEFAULT_DEPTH, seed });
+    compileForSegmentation(model, learningRate);
+    return { model, architecture: name, task: 'segment', inputSize: size };
   }
   compileForTraining(model, learningRate);
-  return { model, architecture: name, inputSize: size };
+  return { model, architecture: name, task: 'classify', inputSize: size };
 }
 
 /**

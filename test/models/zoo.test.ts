@@ -1,8 +1,9 @@
 /**
- * The model zoo (src/models/zoo.ts): every model builds with the stated
- * input and output shapes, one seed gives identical weights, every model
+ * The model zoo (src/models/zoo.ts): every classifier builds with the stated
+ * input and output shapes, one seed gives identical weights, every classifier
  * trains a step on the `native` backend, custom model.json files load and
- * recompile, bad names are RangeErrors naming `model`.
+ * recompile, bad names are RangeErrors naming `model`. (The segmentation
+ * model, unet, has its own file: unet.test.ts.)
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import test from 'ava';
 import * as tf from '@tensorflow/tfjs';
 
 import { saveModel } from '../../src/models/io.js';
-import { ZOO_MODELS, buildModel, setDropoutSeeds } from '../../src/models/zoo.js';
+import { ZOO_MODELS, buildModel, modelTask, setDropoutSeeds } from '../../src/models/zoo.js';
 import { nativeAvailable, random } from '../support/tfjs_support.js';
 
 const SIZE = 32;
@@ -26,7 +27,12 @@ test.before(async () => {
   await tf.setBackend(nativeAvailable ? 'native' : 'cpu');
 });
 
-for (const name of ZOO_MODELS) {
+test('the zoo names its models and their task: three classifiers and one segmentation model', (t) => {
+  t.deepEqual(ZOO_MODELS.map((name) => [name, modelTask(name)]), [['baseline', 'classify'], ['resnet', 'classify'], ['vgg', 'classify'], ['unet', 'segment']]);
+  t.throws(() => modelTask('densenet' as 'unet'), { instanceOf: RangeError, message: /for model/ });
+});
+
+for (const name of ZOO_MODELS.filter((n) => modelTask(n) === 'classify')) {
   test(`${name}: input [null, ${SIZE}, ${SIZE}, 3], one sigmoid output in (0, 1), compiled for training`, async (t) => {
     const { model, architecture, inputSize } = await buildModel(name, { inputSize: SIZE, width: 0.25, seed: 3 });
     t.is(architecture, name);

@@ -53,9 +53,10 @@ export function output(backend: MathBackendCPU, shape: readonly number[], values
 
 /**
  * A kernel for `native` that runs `run` (the addon) and, where `run` returns
- * null, TF.js cpu's kernel of the same name with the same arguments.
+ * null, TF.js cpu's kernel of the same name with the same arguments. Kernels
+ * with several outputs (SplitV) return them as an array.
  */
-export function nativeKernel(kernelName: string, run: (args: KernelArgs) => TensorInfo | null): KernelConfig {
+export function nativeKernel(kernelName: string, run: (args: KernelArgs) => TensorInfo | TensorInfo[] | null): KernelConfig {
   const cpu = getKernel(kernelName, 'cpu');
   const fallback: KernelFunc | undefined = cpu?.kernelFunc;
   const kernelFunc = ((args: KernelArgs) => {
