@@ -321,3 +321,17 @@ export { AUGMENT_PRESETS, DEFAULT_AUGMENT, type RunArgs, type TrainOptions } fro
 export { LR_SCHEDULES, learningRateAt, getLearningRate, setLearningRate, type LrSchedule } from './train/schedule.js';
 export { openTrainingData, SubsetSource, type TrainingData, type TrainingDataKind, type TrainingDataOptions } from './train/data.js';
 export { BEST_DIR, LAST_DIR, METRICS_COLUMNS, type EpochMetrics } from './train/run_folder.js';
+
+// Segmentation (issue 17): label masks from annotations, masks through augmentation, the UNet and its training.
+export { MASK_BACKGROUND, MASK_IGNORE, MAX_MASK_LABELS, maskLabels, rasterizeLabels } from './tiling/masks.js';
+export { readMaskedTiles, type MaskedTiles } from './dataset/masked_tiles.js';
+export { MASK_TARGET_IGNORE, augmentMasks, geometryPipeline, maskTargets } from './augment/masks.js';
+export { unet, type UnetOptions } from './models/unet.js';
+export { modelTask, type ModelTask } from './models/zoo.js';
+export { outputTask } from './models/io.js';
+export { diceBceLoss, compileForSegmentation, segmentationScores } from './train/segment_loss.js';
+export {
+  TRAIN_TASKS, choosePositive, evaluateSegmentation, openSegmentationData, predictPixels, readMaskedTileSets,
+  type SegmentationData, type SegmentationScores, type TrainTask,
+} from './train/segment.js';
+export { SEGMENT_METRICS_COLUMNS } from './train/run_folder.js';

@@ -49,6 +49,7 @@ import { KERNEL_BACKENDS, type KernelBackendChoice } from '../kernels/registry.j
 import type { RgbBatch } from '../kernels/types.js';
 import { splitmix64, splitmix64Unit } from '../stain/math.js';
 import { augment, chooseAugmentBackend, type AugmentBackendName } from './augment.js';
+import { augmentMasks } from './masks.js';
 import { augmentKey, type AugmentImageParams } from './params.js';
 import { checkPipeline, outputShape, type AugmentPipeline, type AugmentPipelineInput, type AugmentShape } from './pipeline.js';
 import { batchToTensor, labelsToTensor, type TfLike } from './tensor.js';
@@ -168,6 +169,12 @@ export interface BatchLoaderOptions<T extends TfLike | undefined = TfLike | unde
   reuse?: boolean;
   /** A TF.js namespace: batches come as tensors (see tensor.ts for which backends copy). */
   tf?: T;
+  /**
+   * The labels are per-pixel targets of each image (labelSize = height ·
+   * width; 0/1, or −1 for ignored pixels): they go through the image's
+   * geometry (masks.ts), so a batch's labels are n × outHeight × outWidth. Default false.
+   */
+  masks?: boolean;
 }
 
 /** One augmented batch. */
@@ -218,7 +225,7 @@ export interface BatchLoaderStats {
   yielded: number;
 }
 
-const OPTION_KEYS = ['batchSize', 'shuffle', 'dropLast', 'prefetch', 'seed', 'epoch', 'backend', 'reuse', 'tf'];
+const OPTION_KEYS = ['batchSize', 'shuffle', 'dropLast', 'prefetch', 'seed', 'epoch', 'backend', 'reuse', 'tf', 'masks'];
 /** More than this many batches ahead only costs memory. */
 export const MAX_PREFETCH = 64;
 
@@ -253,6 +260,8 @@ export class BatchLoader<T extends TfLike | undefined = undefined> implements As
   readonly prefetch: number;
   readonly seed: number;
   readonly reuse: boolean;
+  /** Labels are per-pixel targets moved with their images (BatchLoaderOptions.masks). */
+  readonly masks: boolean;
   /** Output size of every image. */
   readonly shape: AugmentShape;
   readonly stats: BatchLoaderStats = { started: 0, settled: 0, inFlight: 0, maxInFlight: 0, yielded: 0 };
@@ -282,6 +291,10 @@ export class BatchLoader<T extends TfLike | undefined = undefined> implements As
       }
     }
     this.#tf = o.tf as TfLike | undefined;
+    this.masks = o.masks === undefined ? false : checkBoolean('masks', o.masks);
+    if (this.masks && this.source.labelSize !== this.source.height * this.source.width) {
+      throw invalidRange('source.labelSize', `height × width (${this.source.height * this.source.width}) per-pixel targets with options.masks`, this.source.labelSize);
+    }
     this.shape = outputShape(this.pipeline, this.source.height, this.source.width);
   }
 
@@ -411,7 +424,7 @@ class EpochIterator implements EpochBatches<ArrayBatch | TensorBatch> {
   }
 
   #start(batch: number, buffer: Float32Array | undefined, backend: AugmentBackendName): Job {
-    const { source, batchSize, pipeline, seed, stats } = this.#loader;
+    const { source, batchSize, pipeline, seed, stats, masks } = this.#loader;
     const startIndex = batch * batchSize;
     const count = Math.min(batchSize, source.size - startIndex);
     const order = this.#order;
@@ -440,6 +453,9 @@ class EpochIterator implements EpochBatches<ArrayBatch | TensorBatch> {
         }
         const out = buffer?.subarray(0, count * this.#imageFloats);
         const r = await augment(images, pipeline, { seed, epoch: this.#epoch, indices, backend, ...(out ? { out } : {}) });
+        if (masks && labels) {
+          labels = await augmentMasks(labels, count, source.height, source.width, pipeline, { seed, epoch: this.#epoch, indices, backend, imageParams: r.params });
+        }
         return { ok: true, data: r.data, params: r.params, labels };
       } catch (error) {
         return { ok: false, error };

@@ -1,6 +1,6 @@
 /**
  * `histoflow predict-slide SLIDE --model M [--level L | --mpp M] [--stride S]
- *  [--tta] [--threshold T] [--batch B] --out DIR [--json]`
+ *  [--map-downsample D] [--tta] [--threshold T] [--batch B] --out DIR [--json]`
  * Runs a model over a slide's tissue and writes the heatmap outputs
  * (src/heatmap/predict_slide.ts). A progress bar on a TTY; with --json the
  * last line of stdout is the summary JSON.
@@ -18,16 +18,20 @@ import { Progress, status } from './progress.js';
 export const PREDICT_SLIDE_FLAGS = defineFlags({
   model: {
     type: 'list', value: 'M',
-    help: `a trained model folder, an X.onnx (with X.card.json), or ${BUILTIN_MODELS.join(', ')} (test/debug: each tile's mean redness);\nrepeat it for an ensemble (the mean of the models' probabilities)`,
+    help: `a trained model folder (a classifier, or a segmentation model such as a unet: a pixel map),\nan X.onnx (with X.card.json), or ${BUILTIN_MODELS.join(', ')} (test/debug: each tile's,\nor each pixel's, redness); repeat it for an ensemble (the mean of the models' probabilities, per pixel\nfor segmentation models)`,
   },
   out: { type: 'string', value: 'DIR', help: 'output folder (required)' },
   level: { type: 'int', value: 'L', min: 0, help: 'pyramid level to read (default 0), or' },
   mpp: { type: 'number', value: 'M', help: 'target µm/px: the coarsest level at least that fine, resampled' },
   size: { type: 'int', value: 'N', min: 0, help: 'tile size; must be the model\'s input size (default: it)' },
-  stride: { type: 'int', value: 'S', min: 0, help: 'step between tiles = cell size of the map (default: the tile size)' },
+  stride: { type: 'int', value: 'S', min: 0, help: 'step between tiles = cell size of the map (default: the tile size);\nfor a segmentation model, between its overlapping windows (default: half the window)' },
+  'map-downsample': {
+    type: 'int', value: 'D', min: 1,
+    help: 'segmentation models: level px per pixel of the map (1 = full resolution at the level;\ndefault: the smallest power of two giving ≤ 16 Mpx within --max-memory)',
+  },
   tta: { type: 'boolean', help: 'average the 8 dihedral views of each tile' },
   threshold: { type: 'number', value: 'T', help: 'probability at which a cell is tumour, 0..1 (default 0.5)' },
-  'min-tissue': { type: 'number', value: 'F', help: 'predict tiles with tissue fraction ≥ F, 0..1 (default 0.5)' },
+  'min-tissue': { type: 'number', value: 'F', help: 'predict tiles with tissue fraction ≥ F, 0..1 (default 0.5);\nfor a segmentation model, map pixels with less tissue are no data' },
   batch: { type: 'int', value: 'B', min: 0, help: 'tiles per model call (default 64)' },
   thumbnail: { type: 'int', value: 'N', min: 16, max: 16384, help: 'longer side of the thumbnail (mask and overlay; default 1024)' },
   detections: { type: 'boolean', help: 'also write detections.geojson: one QuPath detection per tile, measurement probability' },
@@ -46,7 +50,9 @@ export const PREDICT_SLIDE_FLAGS = defineFlags({
 export const PREDICT_SLIDE_HELP = `Usage: histoflow predict-slide SLIDE --model M --out DIR [options]
 
 Tile the slide's tissue, run the model on every tile and write into DIR:
-probability.png (grey = 255·p, alpha 0 = no tissue; one pixel per stride),
+probability.png (grey = 255·p, alpha 0 = no tissue; one pixel per stride;
+for a segmentation model, a pixel map stitched from overlapping windows with
+a smooth weight, one pixel per --map-downsample level px),
 probability.f32 + probability.json (raw little-endian float32, NaN = no
 tissue, and its header), overlay.png (thumbnail + viridis map + colour bar),
 probability.npy (the same map for numpy.load), overlay.tif (the map in
@@ -65,7 +71,7 @@ export async function predictSlideCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) throw new RangeError('Expected one slide (histoflow predict-slide SLIDE --model M --out DIR)');
-  if (!values.model?.length) throw new RangeError('Expected --model M (a trained model folder, or builtin:redness)');
+  if (!values.model?.length) throw new RangeError(`Expected --model M (a trained model folder, or one of ${BUILTIN_MODELS.join(', ')})`);
   if (!values.out) throw new RangeError('Expected --out DIR');
   await checkOutputPath('--out', values.out, 'folder');
   const options: PredictSlideOptions = {
@@ -74,6 +80,7 @@ export async function predictSlideCommand(argv: string[]): Promise<number> {
     mpp: values.mpp,
     size: values.size,
     stride: values.stride,
+    mapDownsample: values['map-downsample'],
     tta: values.tta,
     threshold: values.threshold,
     minTissue: values['min-tissue'],
@@ -114,7 +121,10 @@ export async function predictSlideCommand(argv: string[]): Promise<number> {
   if (quiet) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else {
-    status(false, `${result.tiles} tiles, ${result.regions} regions ≥ ${result.threshold}, tumour ${(100 * result.tumourFraction).toFixed(1)} % of the analysed tissue, ` +
+    const map = result.mapKind === 'pixels'
+      ? `${result.tiles} windows, pixel map ${result.mapWidth}x${result.mapHeight}${result.mapMpp ? ` at ${result.mapMpp.toFixed(2)} µm/px` : ''}`
+      : `${result.tiles} tiles`;
+    status(false, `${map}, ${result.regions} regions ≥ ${result.threshold}, tumour ${(100 * result.tumourFraction).toFixed(1)} % of the analysed tissue, ` +
       `max p ${result.maxProbability.toFixed(3)}, model ${result.model}${result.tta ? ' (TTA)' : ''}, ${result.seconds.toFixed(1)} s`);
     status(false, `open ${result.outputs.report}`);
   }

@@ -6,17 +6,20 @@
 import { checkOutputPath } from '../output.js';
 import { RENAMED_TRAINING_BACKENDS, TRAINING_BACKENDS } from '../tfjs/backend.js';
 import { AUGMENT_PRESETS, RECIPES, RECIPE_NAMES, type TrainOptions } from '../train/options.js';
+import { TRAIN_TASKS } from '../train/segment.js';
 import { train } from '../train/train.js';
 import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 
 /** No defaults here: what is not given, src/train/options.ts defaults (and a resumed run keeps). */
 export const TRAIN_FLAGS = defineFlags({
+  task: { type: 'choice', value: 'T', choices: TRAIN_TASKS, help: 'classify (default): a label per patch; segment: label masks\n(tiles written with --masks), a per-pixel tumour map (unet)' },
+  positive: { type: 'string', value: 'L', help: 'segment: the mask label to segment (default tumour, or the\nmasks\' only label)' },
   recipe: { type: 'choice', value: 'R', choices: RECIPE_NAMES, help: 'the defaults of the options below: quick (default) or\nbest (see Recipes above)' },
   data: {
     type: 'string', value: 'D',
     help: 'Kaggle folder (train/ + train_labels.csv), tile folder,\npacked file (histoflow pack / tile) or PatchCamelyon\nHDF5 folder (train + valid splits)',
   },
-  model: { type: 'string', value: 'M', help: 'baseline (recipe), resnet, vgg, or a TF.js model.json\n(folder or file: input [null,S,S,3], one sigmoid output)' },
+  model: { type: 'string', value: 'M', help: 'baseline (recipe), resnet, vgg, unet (--task segment), or a\nTF.js model.json (folder or file: input [null,S,S,3], one\nsigmoid output [null,1], or [null,S,S,1] to segment)' },
   width: { type: 'number', value: 'W', min: 1 / 64, max: 16, help: 'filter multiplier of zoo models (recipe: quick 0.5, best 1)' },
   epochs: { type: 'int', value: 'E', min: 1, max: 100_000, help: 'epochs (recipe: quick 8, best 30, each within its budget)' },
   batch: { type: 'int', value: 'B', min: 1, max: 65536, help: 'batch size (default 64)' },
@@ -41,8 +44,10 @@ export const TRAIN_FLAGS = defineFlags({
 
 export const TRAIN_HELP = `Usage: histoflow train --data D [options]      (npm run train -- --data D …)
 
-Train a tumour / non-tumour patch classifier. Writes runs/NAME/: best/ (the
-model of the best validation AUC), last/ (latest epoch, optimizer state),
+Train a tumour / non-tumour patch classifier, or (--task segment) a UNet that
+maps tumour pixel by pixel from tiles with label masks (histoflow tile
+--annotations A --masks). Writes runs/NAME/: best/ (the model of the best
+validation AUC; segment: Dice), last/ (latest epoch, optimizer state),
 state.json, metrics.json, metrics.csv, curves.png, split.json, skipped.json.
 
 Recipes, the defaults of the options (measured on real PatchCamelyon; README,
@@ -64,7 +69,7 @@ export function parseTrainArgs(argv: string[]): { options: TrainOptions; json: b
   }
   if (values.target !== undefined && values.normalize === undefined) throw new RangeError(`Expected --target only together with --normalize but received '${values.target}'`);
   const given = {
-    recipe: values.recipe, data: values.data, model: values.model, augment: values.augment, target: values.target, groupBy: values['group-by'], out: values.out,
+    task: values.task, positive: values.positive, recipe: values.recipe, data: values.data, model: values.model, augment: values.augment, target: values.target, groupBy: values['group-by'], out: values.out,
     resume: values.resume || undefined, dedupe: values.dedupe || undefined,
     width: values.width, epochs: values.epochs, crop: values.crop, batchSize: values.batch, learningRate: values.lr, schedule: values.schedule,
     patience: values.patience, timeBudget: values['time-budget'], ema: values.ema, normalize: values.normalize, backend: values.backend, seed: values.seed, validation: values.val,
@@ -92,7 +97,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const r = await train(options, { quiet: json, signal: abort.signal });
     if (json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else {
-      process.stderr.write(`best validation AUC ${r.best_val_auc.toFixed(4)} at epoch ${r.best_epoch} of ${r.epochs}` +
+      const best = r.best_val_dice !== undefined ? `Dice ${r.best_val_dice.toFixed(4)}` : `AUC ${r.best_val_auc.toFixed(4)}`;
+      process.stderr.write(`best validation ${best} at epoch ${r.best_epoch} of ${r.epochs}` +
         `${r.stopped_early ? ' (stopped early)' : ''}, ${r.seconds.toFixed(0)} s on ${r.backend}; model: ${r.checkpoint}\n`);
     }
     return 0;

@@ -1,6 +1,7 @@
 /**
  * How well a predicted tumour map matches a synthetic slide's ground truth:
- * the map (probability.f32, one cell per stride at the level read) and the
+ * the map (probability.f32, one cell per stride at the level read, or one
+ * pixel per map downsample for a segmentation model's pixel map) and the
  * truth mask (S.tumour.png, one cell per MASK_DOWNSAMPLE level-0 px) are
  * brought onto the map's grid (resampleMask: majority vote where the truth is
  * finer) and compared by Dice at the threshold. Cells without tissue (NaN)
@@ -25,7 +26,8 @@ export interface SlideAgreement {
 export async function slideAgreement(slidePath: string, result: PredictSlideResult): Promise<SlideAgreement> {
   const truth = await readSlideTruth(slidePath);
   const probs = decodeProbabilityF32(await readFile(result.outputs.probabilityRaw!));
-  const cell = result.stride * result.downsample;
+  // Level-0 px per map cell: the stride of a patch classifier's map, the map downsample of a pixel map.
+  const cell = (result.mapKind === 'pixels' ? result.mapDownsample! : result.stride) * result.downsample;
   const map = { data: probs.map((p) => (Number.isNaN(p) ? 0 : p)), width: result.mapWidth, height: result.mapHeight, downsample: cell };
   const truthOnMap = resampleMask(truth.tumour, { width: result.mapWidth, height: result.mapHeight, downsample: cell });
   let predictedCells = 0, truthCells = 0;

@@ -5,7 +5,12 @@
  * own preprocessing and TTA (src/models/predict.ts), an ONNX model (X.onnx
  * or a folder with model.onnx, and its card; src/models/onnx.ts) run the same
  * way by onnxruntime-node, or `builtin:redness` (a test/debug stand-in: each
- * tile's mean redness).
+ * tile's mean redness) and `builtin:redness-pixels` (its per-pixel twin).
+ *
+ * A TF.js model whose output is a map, [null, S, S, 1] (a segmentation model
+ * such as the zoo's UNet), becomes a pixel predictor (`output: 'pixels'`,
+ * pixel_model.ts): predictSlide then stitches a pixel-level map. ONNX models
+ * are patch classifiers only (their card's `output` says one score per image).
  */
 import { basename, dirname } from 'node:path';
 
@@ -14,9 +19,10 @@ import { loadModel, ModelNotFoundError } from '../models/io.js';
 import { createOnnxPredictor, loadOnnxModel, onnxModelName, resolveOnnxModel, type OnnxProvider } from '../models/onnx.js';
 import { createPredictor } from '../models/predict.js';
 import { useTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
-import { rednessPredictor, withDihedralTta, type SlidePredictorSpec } from './predictor.js';
+import { hasPixelOutput, pixelModelPredictor } from './pixel_model.js';
+import { rednessPixelsPredictor, rednessPredictor, withDihedralPixelTta, withDihedralTta, type SlidePredictorSpec } from './predictor.js';
 
-export const BUILTIN_MODELS = ['builtin:redness'] as const;
+export const BUILTIN_MODELS = ['builtin:redness', 'builtin:redness-pixels'] as const;
 
 export interface LoadSlidePredictorOptions {
   /** TF.js backend for a trained model (default 'auto'). */
@@ -28,8 +34,9 @@ export interface LoadSlidePredictorOptions {
 }
 
 export async function loadSlidePredictor(modelArg: string, options: LoadSlidePredictorOptions = {}): Promise<SlidePredictorSpec> {
-  if (typeof modelArg !== 'string' || modelArg.length === 0) throw invalidType('--model', 'a model folder, an .onnx file or builtin:redness', modelArg);
+  if (typeof modelArg !== 'string' || modelArg.length === 0) throw invalidType('--model', `a model folder, an .onnx file or one of ${BUILTIN_MODELS.join(', ')}`, modelArg);
   if (modelArg === 'builtin:redness') return rednessPredictor();
+  if (modelArg === 'builtin:redness-pixels') return rednessPixelsPredictor();
   if (modelArg.startsWith('builtin:')) {
     throw new RangeError(`Expected one of ${BUILTIN_MODELS.join(', ')} for --model but received '${modelArg}': no such built-in model`);
   }
@@ -58,9 +65,10 @@ export async function loadSlidePredictor(modelArg: string, options: LoadSlidePre
     if (e instanceof ModelNotFoundError) throw new Error(`model not found: ${modelArg} (expected a trained model folder, or ${BUILTIN_MODELS.join(', ')})`, { cause: e });
     throw e;
   }
-  const predictor = createPredictor(loaded.model, loaded.card, { batchSize: options.batchSize ?? 64 });
   const folder = dirname(loaded.path);
   const name = basename(folder) === 'best' ? basename(dirname(folder)) : basename(folder);
+  if (hasPixelOutput(loaded.model)) return pixelModelPredictor(loaded, `${name} (${loaded.card.architecture}, pixel map)`, options.batchSize ?? 64);
+  const predictor = createPredictor(loaded.model, loaded.card, { batchSize: options.batchSize ?? 64 });
   return {
     predict: (batch, { tta }) => predictor.predict(batch, { tta }),
     inputSize: predictor.imageSize,
@@ -74,7 +82,8 @@ export async function loadSlidePredictor(modelArg: string, options: LoadSlidePre
  * preprocessing and, when asked, its own TTA), the tile's probability the
  * mean of theirs. (A slide map needs probabilities against a threshold, so
  * the rank average that `evaluate` offers does not apply here.) The members
- * must take tiles of one size.
+ * must take tiles of one size and be of one kind: patch classifiers, or
+ * pixel predictors (then the mean is per pixel).
  */
 export function ensembleSlidePredictor(members: readonly SlidePredictorSpec[]): SlidePredictorSpec {
   if (!Array.isArray(members) || members.length === 0) throw invalidType('--model', 'one or more models', members);
@@ -84,19 +93,29 @@ export function ensembleSlidePredictor(members: readonly SlidePredictorSpec[]): 
   if (odd) {
     throw new RangeError(`Expected models that take tiles of one size for --model but ${members[0]!.name} takes ${size}x${size} and ${odd.name} ${odd.inputSize}x${odd.inputSize}`);
   }
-  const predicts = members.map((m) => (m.handlesTta ? m.predict : withDihedralTta(m.predict)));
+  const output = members[0]!.output ?? 'tiles';
+  const other = members.find((m) => (m.output ?? 'tiles') !== output);
+  if (other) {
+    const kind = (m: SlidePredictorSpec) => ((m.output ?? 'tiles') === 'pixels' ? 'a pixel map (segmentation)' : 'one probability per tile (classifier)');
+    throw new RangeError(`Expected models of one kind for --model but ${members[0]!.name} gives ${kind(members[0]!)} and ${other.name} ${kind(other)}`);
+  }
+  const pixels = output === 'pixels';
+  const predicts = members.map((m) => (m.handlesTta ? m.predict : pixels ? withDihedralPixelTta(m.predict, size) : withDihedralTta(m.predict)));
   return {
     name: `ensemble of ${members.length}: ${members.map((m) => m.name).join(', ')}`,
     inputSize: size,
     handlesTta: true,
+    ...(pixels ? { output } : {}),
     predict: async (batch, options) => {
-      const out = new Float32Array(batch.n);
+      const length = pixels ? batch.n * size * size : batch.n;
+      const out = new Float32Array(length);
       for (const predict of predicts) {
         const p = await predict(batch, options);
-        for (let i = 0; i < batch.n; i++) out[i]! += p[i]! / predicts.length;
+        if (p.length !== length) throw new RangeError(`Expected ${length} probabilities from each model of the ensemble but one gave ${p.length}`);
+        for (let i = 0; i < length; i++) out[i]! += p[i]! / predicts.length;
       }
       // Rounding can put a mean of probabilities a hair outside [0, 1].
-      for (let i = 0; i < batch.n; i++) out[i] = Math.min(1, Math.max(0, out[i]!));
+      for (let i = 0; i < length; i++) out[i] = Math.min(1, Math.max(0, out[i]!));
       return out;
     },
   };

@@ -18,6 +18,16 @@
  *   report_files/     OpenSeadragon and the Deep Zoom tiles of the slide and the map
  *   summary.json      the report's figures
  *
+ * With a pixel predictor (a segmentation model, `output: 'pixels'`) the map
+ * is a pixel map instead (pixel_map.ts): windows of the model's size every
+ * `stride` px (default half the size) over the whole level, each window's
+ * per-pixel probabilities blended with a sin² weight, one map pixel per
+ * `mapDownsample` level px (default: the finest power of two within the
+ * memory bound), NaN where the tissue fraction of a map pixel is below
+ * minTissue; the outputs are the same, made from that map (tiles.csv lists
+ * the windows and their mean probability; detections.geojson, a detection
+ * per tile, is for patch classifiers only).
+ *
  * All or nothing: every input (options, the model's input size, the slide,
  * its tissue) is checked before DIR is touched; the outputs are written to a
  * hidden staging folder inside DIR and renamed into place only once all of
@@ -29,8 +39,8 @@ import { basename, extname, join } from 'node:path';
 
 import sharp from 'sharp';
 
-import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, invalidRange, invalidType } from '../errors.js';
-import { writeFileAtomic, type RgbBatch } from '../image.js';
+import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, describeValue, invalidRange, invalidType } from '../errors.js';
+import { stackImages, writeFileAtomic, type RgbBatch } from '../image.js';
 import { openSlide, type OpenSlideOptions, type Slide } from '../slide/slide.js';
 import type { TissueOptions } from '../tissue/options.js';
 import { planBatches, planSlideTiles, type SlideTilePlan, type TilePlanOptions } from '../tiling/tile.js';
@@ -39,7 +49,10 @@ import { tileDetections, type DetectionCollection } from './detections.js';
 import { encodeNpyFloat32 } from './npy.js';
 import { blendMap, withColourBar } from './overlay.js';
 import { overlayGeometry, writeOverlayTiff, type OverlayGeometry } from './overlay_tiff.js';
-import { checkPredictions, checkPredictor, withDihedralTta, type SlidePredictorSpec, type TilePredictor } from './predictor.js';
+import { checkPixelPredictions, checkPredictions, checkPredictor, withDihedralPixelTta, withDihedralTta, type SlidePredictorSpec, type TilePredictor } from './predictor.js';
+import { defaultMapDownsample, MAP_BYTES_PER_PIXEL, PixelMapAccumulator, tissuePixels, windowStarts, type PixelMapGeometry } from './pixel_map.js';
+import { checkMemory, memoryLimit, type MemoryLimit } from '../memory_budget.js';
+import { integralImage, tissueFraction } from '../tiling/grid.js';
 import { encodeProbabilityF32, encodeProbabilityPng, probabilityMap, type PlacedProbability, type ProbabilityMap } from './probability_map.js';
 import { regionsAsapXml } from './asap_regions.js';
 import { tumourRegions, type RegionCollection } from './regions.js';
@@ -54,8 +67,10 @@ export interface PredictSlideOptions {
   mpp?: number;
   /** Tile size: must equal the model's input size (the default). */
   size?: number;
-  /** Step between tiles and cell side of the map, in output px (default size). */
+  /** Step between tiles and cell side of the map, in output px (default size; a pixel model's windows: half the size). */
   stride?: number;
+  /** Pixel models only: level px per map pixel side (default: the smallest power of two keeping the map within the memory bound; 1 = full resolution). */
+  mapDownsample?: number;
   /** Average the 8 dihedral views of each tile (default false). */
   tta?: boolean;
   /** Tiles per predictor call (default 64). */
@@ -86,7 +101,7 @@ export interface PredictSlideResult extends HeatmapSummary {
   outputs: Record<string, string>;
 }
 
-const KEYS = ['out', 'level', 'mpp', 'size', 'stride', 'tta', 'batchSize', 'minTissue', 'threshold', 'tissue', 'reader', 'maxMemory', 'detections', 'overlayDownsample', 'reportSize', 'onProgress', 'onWrite'];
+const KEYS = ['out', 'level', 'mpp', 'size', 'stride', 'mapDownsample', 'tta', 'batchSize', 'minTissue', 'threshold', 'tissue', 'reader', 'maxMemory', 'detections', 'overlayDownsample', 'reportSize', 'onProgress', 'onWrite'];
 
 /** The report viewer's default image size (longer side): up to 7 bytes a pixel (slide RGB + map RGBA) while it is written, about 350 MB at 8192 x 6144. */
 export const DEFAULT_REPORT_SIZE = 8192;
@@ -121,6 +136,7 @@ export async function predictSlide(slidePath: string, predictor: SlidePredictorS
   const slide = await openSlide(slidePath, request.reader === undefined ? {} : { reader: request.reader });
   const folder = new StagedFolder(request.out, request.outExists);
   try {
+    if (request.pixels) return await predictPixelSlide(slidePath, slide, folder, request, started);
     const plan = await planTissueTiles(slide, slidePath, request);
     const { width, height } = slide.levels[0]!;
     // Checked before the folder is touched: an explicit overlayDownsample may be too fine.
@@ -172,6 +188,10 @@ interface SlideRequest {
   model: SlidePredictorSpec;
   /** The predictor, with dihedral TTA added when it does not handle it. */
   predict: TilePredictor;
+  /** A pixel predictor (a segmentation model): the map is stitched per pixel. */
+  pixels: boolean;
+  /** Pixel predictors: options.mapDownsample, when given. */
+  mapDownsample: number | undefined;
 }
 
 /** Validates every argument (and that out is a folder or free) before anything is opened or written. */
@@ -196,13 +216,30 @@ async function checkRequest(slidePath: string, predictor: SlidePredictorSpec, op
   const detections = o.detections === undefined ? false : checkBoolean('options.detections', o.detections);
   const overlayDownsample = o.overlayDownsample === undefined ? undefined : checkInteger('options.overlayDownsample', o.overlayDownsample, 1, 1 << 20);
   const reportSize = o.reportSize === undefined ? DEFAULT_REPORT_SIZE : checkInteger('options.reportSize', o.reportSize, 64, 1 << 15);
+  const pixels = model.output === 'pixels';
+  let stride = o.stride, mapDownsample: number | undefined;
+  if (pixels) {
+    stride = o.stride === undefined ? Math.max(1, Math.floor(size / 2)) : checkInteger('options.stride', o.stride, 1, 1 << 16);
+    if ((stride as number) > size) {
+      throw new RangeError(`Expected an integer between 1 and ${size} for options.stride but received ${describeValue(stride)}: ` +
+        `the windows of the pixel model '${model.name}' are ${size} px, and a longer step leaves pixels no window covers`);
+    }
+    if (o.mapDownsample !== undefined) mapDownsample = checkInteger('options.mapDownsample', o.mapDownsample, 1, 1 << 16);
+    if (detections) {
+      throw new RangeError(`Expected no options.detections for the pixel model '${model.name}' but received true: detections.geojson holds one detection ` +
+        'per tile of a patch classifier; a pixel map\'s regions are in regions.geojson');
+    }
+  } else if (o.mapDownsample !== undefined) {
+    throw new RangeError(`Expected no options.mapDownsample for model '${model.name}' but received ${describeValue(o.mapDownsample)}: it gives one probability per tile, ` +
+      'and its map has one cell per stride (options.stride); mapDownsample sets the pixel map of a segmentation model');
+  }
   const existing = await stat(out).catch(() => null);
   if (existing && !existing.isDirectory()) throw invalidRange('options.out', 'a folder (or a path to create one at)', out);
-  const predict = model.handlesTta ? model.predict : withDihedralTta(model.predict);
+  const predict = model.handlesTta ? model.predict : pixels ? withDihedralPixelTta(model.predict, model.inputSize) : withDihedralTta(model.predict);
   return {
     out, outExists: existing !== null, size, tta, batchSize, minTissue, threshold, detections, overlayDownsample, reportSize, onWrite: o.onWrite as PredictSlideOptions['onWrite'],
-    stride: o.stride, level: o.level, mpp: o.mpp, maxMemory: o.maxMemory, tissue: o.tissue, reader: o.reader as OpenSlideOptions['reader'],
-    progress, model, predict,
+    stride, level: o.level, mpp: o.mpp, maxMemory: o.maxMemory, tissue: o.tissue, reader: o.reader as OpenSlideOptions['reader'],
+    progress, model, predict, pixels, mapDownsample,
   };
 }
 
@@ -409,4 +446,154 @@ async function writeStaged(stage: string, slide: Slide, o: StagedOutputs): Promi
   await writeFileAtomic(join(stage, FILES.report), reportHtml(o.summary, o.heatmap.regions.features, o.overlayPng, o.thumbnailPng, viewer));
   await writeFileAtomic(join(stage, FILES.summary), json(o.summary));
   next();
+}
+
+/** The windows of a pixel map over the level, decided before anything is written. */
+interface PixelWindowPlan {
+  /** The tiling (level, read size and stride), the tissue mask and the thumbnail. */
+  base: SlideTilePlan;
+  geometry: PixelMapGeometry;
+  accumulator: PixelMapAccumulator;
+  /** Windows over map pixels with data, top-left at the level, with their tissue fraction; and all window positions. */
+  windows: Array<{ x: number; y: number; tissue: number }>;
+  total: number;
+}
+
+/** The limit options.maxMemory (already checked by planSlideTiles) stands for. */
+function limitOf(value: unknown): MemoryLimit {
+  if (value !== null && typeof value === 'object') {
+    const l = value as { bytes: number; source?: string };
+    return { bytes: l.bytes, source: String(l.source ?? 'options.maxMemory') };
+  }
+  return memoryLimit(value as number | undefined, 'options.maxMemory');
+}
+
+/**
+ * Level, tissue and thumbnail (planSlideTiles: its grid of whole tiles is not
+ * used), the map downsample within the memory limit, the map pixels with
+ * tissue, and the windows over them; a RangeError when there are none.
+ */
+async function planPixelWindows(slide: Slide, slidePath: string, r: SlideRequest): Promise<PixelWindowPlan> {
+  const base = await planSlideTiles(slide, {
+    size: r.size,
+    stride: r.stride as number,
+    // Only the tiles wholly in tissue are listed: the windows are placed below.
+    minTissue: 1,
+    ...(r.level === undefined ? {} : { level: r.level as number }),
+    ...(r.mpp === undefined ? {} : { mpp: r.mpp as number }),
+    ...(r.maxMemory === undefined ? {} : { maxMemory: r.maxMemory as TilePlanOptions['maxMemory'] }),
+    ...(r.tissue === undefined ? {} : { tissue: r.tissue as TissueOptions }),
+  });
+  const { tiling, tissue } = base;
+  const level = slide.levels[tiling.level]!;
+  const limit = limitOf(r.maxMemory);
+  const mapDownsample = r.mapDownsample ?? defaultMapDownsample(level.width, level.height, limit.bytes);
+  const geometry: PixelMapGeometry = { levelWidth: level.width, levelHeight: level.height, mapDownsample, windowSize: tiling.readSize, outputSize: tiling.size };
+  const mapWidth = Math.ceil(level.width / mapDownsample), mapHeight = Math.ceil(level.height / mapDownsample);
+  checkMemory(
+    `a pixel map of level ${tiling.level} (${level.width}x${level.height}) at map downsample ${mapDownsample} (${mapWidth}x${mapHeight} px, ` +
+      `${MAP_BYTES_PER_PIXEL} bytes each; a larger options.mapDownsample / --map-downsample makes it smaller)`,
+    mapWidth * mapHeight * MAP_BYTES_PER_PIXEL,
+    limit,
+  );
+  if (tissue.tissueFraction === 0) {
+    throw new RangeError(`No tissue to predict on ${slidePath}: no tissue was found on the slide (level ${tiling.level}); check the slide`);
+  }
+  const data = tissuePixels(geometry, tiling.downsample, tissue, r.minTissue);
+  const accumulator = new PixelMapAccumulator(geometry, data);
+  const xs = windowStarts(level.width, tiling.readSize, tiling.readStride), ys = windowStarts(level.height, tiling.readSize, tiling.readStride);
+  const sat = integralImage(tissue.mask, tissue.width, tissue.height);
+  const d = tiling.downsample;
+  const windows: PixelWindowPlan['windows'] = [];
+  for (const y of ys) {
+    for (const x of xs) {
+      if (!accumulator.touchesData(x, y)) continue;
+      const w = Math.min(level.width, x + tiling.readSize) - x, h = Math.min(level.height, y + tiling.readSize) - y;
+      windows.push({ x, y, tissue: tissueFraction(sat, tissue, x * d, y * d, w * d, h * d) });
+    }
+  }
+  if (windows.length === 0) {
+    throw new RangeError(`No tissue to predict on ${slidePath}: no map pixel has a tissue fraction ≥ ${r.minTissue} ` +
+      `(${mapWidth}x${mapHeight} map pixels at level ${tiling.level}); lower options.minTissue or check the slide`);
+  }
+  return { base, geometry, accumulator, windows, total: xs.length * ys.length };
+}
+
+/** One window read at the level (white beyond its edges), resampled to the model's size when the plan says so. */
+async function readWindow(plan: PixelWindowPlan, x: number, y: number): Promise<RgbBatch> {
+  const { level, readSize, size } = plan.base.tiling;
+  const region = await plan.base.slide.readRegion(level, x, y, readSize, readSize);
+  if (readSize === size) return region;
+  const data = await sharp(Buffer.from(region.data.buffer, region.data.byteOffset, region.data.byteLength), {
+    raw: { width: readSize, height: readSize, channels: 3 },
+  }).resize(size, size, { kernel: 'lanczos3' }).raw().toBuffer();
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), n: 1, height: size, width: size };
+}
+
+/** Every window through the predictor, read ahead by one batch, into the map; each window's mean probability (tiles.csv). */
+async function predictWindows(plan: PixelWindowPlan, r: SlideRequest): Promise<Float64Array> {
+  const { windows } = plan;
+  const S = r.size;
+  const means = new Float64Array(windows.length);
+  const read = (start: number) => {
+    const batch = Promise.all(windows.slice(start, start + r.batchSize).map((w) => readWindow(plan, w.x, w.y))).then(stackImages);
+    // A read that fails while the model is still busy must not be an unhandled rejection.
+    batch.catch(() => undefined);
+    return batch;
+  };
+  r.progress?.(0, windows.length);
+  let next = read(0);
+  for (let start = 0; start < windows.length; start += r.batchSize) {
+    const batch = await next;
+    if (start + r.batchSize < windows.length) next = read(start + r.batchSize);
+    const p = checkPixelPredictions(r.model.name, await r.predict(batch, { tta: r.tta }), batch.n, S);
+    for (let i = 0; i < batch.n; i++) means[start + i] = plan.accumulator.add(windows[start + i]!.x, windows[start + i]!.y, p, i * S * S);
+    r.progress?.(start + batch.n, windows.length);
+  }
+  return means;
+}
+
+/** predictSlide for a pixel predictor: the windows, the stitched map, the same outputs. */
+async function predictPixelSlide(slidePath: string, slide: Slide, folder: StagedFolder, r: SlideRequest, started: number): Promise<PredictSlideResult> {
+  const plan = await planPixelWindows(slide, slidePath, r);
+  const { width, height } = slide.levels[0]!;
+  const overlay = overlayGeometry(width, height, r.overlayDownsample);
+  const stage = await folder.open('.predict-slide-');
+  const means = await predictWindows(plan, r);
+  const { tiling } = plan.base;
+  const map = plan.accumulator.finish();
+  const mpp0 = slide.mpp?.x ?? null;
+  const cellSize0 = plan.geometry.mapDownsample * tiling.downsample;
+  const heatmap: Heatmap = { map, regions: tumourRegions(map, { threshold: r.threshold, cellSize0, mpp0 }), cellSize0, mpp0 };
+  const placed = plan.windows.map((w, i) => ({ x: w.x, y: w.y, probability: means[i]! }));
+  const summary = summarize(slidePath, slide, plan.base, placed, heatmap, r);
+  let max = 0, sum = 0, count = 0;
+  for (const p of map.data) {
+    if (Number.isNaN(p)) continue;
+    max = Math.max(max, p);
+    sum += p;
+    count++;
+  }
+  Object.assign(summary, {
+    gridPositions: plan.total, maxProbability: max, meanProbability: count ? sum / count : 0,
+    mapKind: 'pixels', mapDownsample: plan.geometry.mapDownsample, mapMpp: mpp0 === null ? null : cellSize0 * mpp0,
+    overlayDownsample: overlay.downsample, overlayWidth: overlay.width, overlayHeight: overlay.height,
+  });
+  const header = {
+    ...probabilityHeader(plan.base, heatmap, r),
+    kind: 'pixels',
+    stride: tiling.readStride,
+    cell: 'pixel (i, j) covers level px [j*mapDownsample, (j+1)*mapDownsample) x [i*mapDownsample, (i+1)*mapDownsample); ' +
+      'the blend of the windows over it, each weighted by sin^2(pi*(u+0.5)/size) * sin^2(pi*(v+0.5)/size) at its pixel (u, v)',
+    mapDownsample: plan.geometry.mapDownsample,
+    mapMpp: summary.mapMpp,
+    windows: plan.windows.length,
+  };
+  const csv = ['x,y,level,size,tissue_fraction,mean_probability', ...plan.windows.map((w, i) =>
+    `${Math.round(w.x * tiling.downsample)},${Math.round(w.y * tiling.downsample)},${tiling.level},${tiling.readSize},${w.tissue.toFixed(4)},${means[i]!.toFixed(6)}`)].join('\n') + '\n';
+  const overlayPng = await pngOf(withColourBar(blendMap(plan.base.thumbnail.image, plan.base.thumbnail.downsample, map, cellSize0)));
+  const thumbnailPng = await pngOf(plan.base.thumbnail.image);
+  await writeStaged(stage, slide, { heatmap, header, csv, overlayPng, thumbnailPng, summary, overlay, detections: null, reportSize: r.reportSize, started, onWrite: r.onWrite });
+  const outputs = await folder.commit(FILES);
+  return { ...summary, outputs };
 }

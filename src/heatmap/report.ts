@@ -57,6 +57,10 @@ export interface HeatmapSummary {
   /** Features in detections.geojson, or null when it was not asked for. */
   detections: number | null;
   seconds: number;
+  /** Only for a pixel map (a segmentation model's): 'pixels', its level px per map pixel and µm per map pixel (null when unknown). */
+  mapKind?: 'pixels';
+  mapDownsample?: number;
+  mapMpp?: number | null;
 }
 
 function escapeHtml(s: string): string {
@@ -121,8 +125,14 @@ export function reportHtml(summary: HeatmapSummary, regions: readonly RegionFeat
     ['Dimensions (level 0)', `${s.width} × ${s.height} px`],
     ['µm/px (level 0)', s.mpp === null ? 'unknown' : fmt(s.mpp, 4)],
     ['Level read, downsample', `${s.level}, ${fmt(s.downsample, 3)}`],
-    ['Tile size, stride', `${s.tileSize} px, ${s.stride} px${s.tileMpp === null ? '' : ` at ${fmt(s.tileMpp, 3)} µm/px`}`],
-    ['Tiles predicted', `${s.tiles} of ${s.gridPositions} grid positions`],
+    ...(s.mapKind === 'pixels' ? [
+      ['Window size, stride', `${s.tileSize} px, ${s.stride} px${s.tileMpp === null ? '' : ` at ${fmt(s.tileMpp, 3)} µm/px`}`],
+      ['Windows predicted', `${s.tiles} of ${s.gridPositions} window positions`],
+      ['Pixel map', `${s.mapWidth} × ${s.mapHeight} px, ${s.mapDownsample} level px per map px${s.mapMpp === null || s.mapMpp === undefined ? '' : `, ${fmt(s.mapMpp, 3)} µm/px`}`],
+    ] as Array<[string, string]> : [
+      ['Tile size, stride', `${s.tileSize} px, ${s.stride} px${s.tileMpp === null ? '' : ` at ${fmt(s.tileMpp, 3)} µm/px`}`],
+      ['Tiles predicted', `${s.tiles} of ${s.gridPositions} grid positions`],
+    ] as Array<[string, string]>),
     ['Tissue area', area(s.tissueAreaPx, s.tissueAreaMm2)],
     ['Tumour area', area(s.tumourAreaPx, s.tumourAreaMm2)],
     ['Tumour fraction of analysed tissue', `${(100 * s.tumourFraction).toFixed(1)} %`],
@@ -143,7 +153,9 @@ export function reportHtml(summary: HeatmapSummary, regions: readonly RegionFeat
 <style>${CSS}</style></head>
 <body data-overlay="pending" data-viewer="${viewer ? 'pending' : 'none'}">
 <h1>Tumour heatmap: ${escapeHtml(s.slide)}</h1>
-<p>Model <b>${escapeHtml(s.model)}</b>; probability per ${s.stride}-px cell in viridis (0 dark purple, 1 yellow), glass and tiles below the tissue threshold transparent.</p>
+<p>Model <b>${escapeHtml(s.model)}</b>; ${s.mapKind === 'pixels'
+    ? `pixel map of probabilities (${s.mapDownsample === 1 ? 'one map pixel per pixel' : `one map pixel per ${s.mapDownsample} × ${s.mapDownsample} pixels`} of level ${s.level}${s.mapMpp === null || s.mapMpp === undefined ? '' : `, ${fmt(s.mapMpp, 3)} µm/px`}), blended from overlapping ${s.tileSize}-px windows, in viridis (0 dark purple, 1 yellow), glass and pixels below the tissue threshold transparent.`
+    : `probability per ${s.stride}-px cell in viridis (0 dark purple, 1 yellow), glass and tiles below the tissue threshold transparent.`}</p>
 ${viewer ? viewerSection(viewer) : ''}
 <div class="images">
 <figure><img id="overlay" alt="probability overlay" src="${uri(overlayPng)}" onload="document.body.dataset.overlay='loaded';document.title+=' (overlay loaded)'" onerror="document.body.dataset.overlay='error'"><figcaption>Probability overlay</figcaption></figure>

@@ -9,7 +9,9 @@ import { checkPipeline, type AugmentPipelineInput } from '../augment/pipeline.js
 import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
 import { STAIN_METHODS, type StainMethod } from '../stain/normalize.js';
 import { checkTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
+import { isZooModel, modelTask } from '../models/zoo.js';
 import { LR_SCHEDULES, type LrSchedule } from './schedule.js';
+import { TRAIN_TASKS, type TrainTask } from './segment.js';
 
 /**
  * Augmentation presets. `light` (the default) is what trains well on
@@ -25,8 +27,14 @@ export const AUGMENT_PRESETS: Record<string, AugmentPipelineInput> = {
     d4: true, hed: 'strong', hsv: { brightness: 0.2, contrast: 0.2, saturation: 0.2, hue: 0.04 },
     blur: { sigma: [0.1, 1.5], p: 0.3 }, elastic: { alpha: 4, sigma: 16, p: 0.3 },
   },
+  /** `light` plus elastic deformation, which a mask follows (segmentation's default). */
+  segment: {
+    d4: true, hed: 'light', hsv: { brightness: 0.1, contrast: 0.1, saturation: 0.1, hue: 0.02 }, elastic: { alpha: 4, sigma: 16, p: 0.5 },
+  },
 };
 export const DEFAULT_AUGMENT = 'light';
+/** Defaults of `task: 'segment'` where they differ from the recipe's: the model and the augmentation. */
+export const SEGMENT_DEFAULTS = { model: 'unet', augment: 'segment' } as const;
 
 /**
  * Recipes: the defaults of a run, chosen by experiment on real PatchCamelyon
@@ -66,6 +74,14 @@ export function recipeCrop(recipe: RecipeName, side: number): number | null {
 }
 
 export interface TrainOptions {
+  /**
+   * 'classify' (default): one label per patch; 'segment': per-pixel targets
+   * from label masks (tiles written with --masks) for a segmentation model
+   * (default unet, augmentation 'segment', whole tiles: no crop).
+   */
+  task?: TrainTask;
+  /** segment: the mask label trained as foreground (default 'tumour' when the masks have it, else their only label). */
+  positive?: string;
   /** The defaults of every option not given (default quick; see RECIPES). */
   recipe?: RecipeName;
   /** Dataset: Kaggle folder, tile folder, packed file or PatchCamelyon folder (required unless resuming). */
@@ -130,6 +146,10 @@ export interface TrainOptions {
 
 /** The options a run records (state.json `args`): everything resolved, JSON only. */
 export interface RunArgs {
+  /** What the run trains (runs recorded before the option: classify). */
+  task?: TrainTask;
+  /** segment: the mask label trained as foreground; null until the masks are read. */
+  positive?: string | null;
   /** The recipe the defaults came from (runs recorded before recipes: none). */
   recipe?: RecipeName;
   data: string;
@@ -159,7 +179,7 @@ export interface RunArgs {
 }
 
 export const TRAIN_OPTION_KEYS = [
-  'recipe', 'data', 'model', 'width', 'epochs', 'batchSize', 'learningRate', 'schedule', 'patience', 'timeBudget', 'augment', 'crop', 'normalize',
+  'task', 'positive', 'recipe', 'data', 'model', 'width', 'epochs', 'batchSize', 'learningRate', 'schedule', 'patience', 'timeBudget', 'augment', 'crop', 'normalize',
   'target', 'backend', 'seed', 'validation', 'groupBy', 'dedupe', 'ema', 'out', 'resume',
 ] as const;
 
@@ -196,12 +216,21 @@ export async function resolveRunArgs(options: TrainOptions): Promise<RunArgs> {
   const recipe: Recipe = RECIPES[recipeName];
   const epochs = o.epochs === undefined ? recipe.epochs : checkInteger('epochs', o.epochs, 1, 100_000);
   const timeBudget = o.timeBudget !== undefined ? checkTimeBudget(o.timeBudget) : o.epochs === undefined ? recipe.timeBudget : null;
-  const { pipeline, source } = await resolveAugment(o.augment ?? recipe.augment);
+  const task = o.task === undefined ? 'classify' : checkOneOf('task', o.task, TRAIN_TASKS);
+  const segment = task === 'segment';
+  if (o.positive !== undefined && !segment) throw invalidRange('positive', 'a positive label only with task segment', o.positive);
+  const model = o.model === undefined ? (segment ? SEGMENT_DEFAULTS.model : recipe.model) : checkString('model', o.model);
+  if (isZooModel(model) && modelTask(model) !== task) {
+    throw invalidRange('model', `a ${task === 'segment' ? 'segmentation model (unet) for task segment' : 'classifier for task classify (unet needs --task segment)'}`, model);
+  }
+  const { pipeline, source } = await resolveAugment(o.augment ?? (segment ? SEGMENT_DEFAULTS.augment : recipe.augment));
   if (o.target !== undefined && o.normalize === undefined) throw invalidRange('target', 'a target only together with normalize', o.target);
   return {
+    task,
+    positive: o.positive === undefined ? null : checkString('positive', o.positive),
     recipe: recipeName,
     data: checkString('data', o.data),
-    model: o.model === undefined ? recipe.model : checkString('model', o.model),
+    model,
     width: o.width === undefined ? recipe.width : checkNumber('width', o.width, 1 / 64, 16),
     epochs,
     batchSize: o.batchSize === undefined ? 64 : checkInteger('batchSize', o.batchSize, 1, 65536),
@@ -212,7 +241,7 @@ export async function resolveRunArgs(options: TrainOptions): Promise<RunArgs> {
     augment: pipeline,
     augmentSource: source,
     // Without a crop given, train() sets the recipe's once the patch side is known.
-    crop: o.crop === undefined ? null : checkCrop(o.crop),
+    crop: o.crop === undefined ? null : checkCrop(o.crop, segment),
     normalize: o.normalize === undefined ? null : checkOneOf('normalize', o.normalize, STAIN_METHODS),
     target: o.target === undefined ? null : checkString('target', o.target),
     backend: o.backend === undefined ? 'auto' : checkTrainingBackend('backend', o.backend),
@@ -230,8 +259,9 @@ function checkTimeBudget(value: unknown): number {
   return v;
 }
 
-function checkCrop(value: unknown): number | null {
+function checkCrop(value: unknown, segment: boolean): number | null {
   const v = checkInteger('crop', value, 0, 4096);
+  if (segment && v !== 0) throw invalidRange('crop', '0 with task segment (a segmentation model trains and predicts on whole tiles)', v);
   if (v > 0 && v < 8) throw invalidRange('crop', '0 (the whole patch) or a side of 8 to 4096 pixels', v);
   return v === 0 ? null : v;
 }
@@ -269,6 +299,7 @@ export function resumeArgs(recorded: RunArgs, options: TrainOptions, backend: Tr
     ['target', recorded.target ?? undefined], ['seed', recorded.seed], ['validation', recorded.validation],
     ['groupBy', recorded.groupBy ?? undefined], ['augment', recorded.augmentSource], ['crop', recorded.crop ?? 0],
     ['dedupe', recorded.dedupe ?? false], ['ema', recorded.ema ?? 0], ['recipe', recorded.recipe],
+    ['task', recorded.task ?? 'classify'], ['positive', recorded.positive ?? undefined],
   ];
   for (const [key, value] of same) {
     const given = o[key];

@@ -45,7 +45,11 @@ export interface EpochMetrics {
   train_acc: number;
   val_loss: number;
   val_acc: number;
+  /** ROC AUC (segmentation: over validation pixels; NaN, null in JSON, with one class only). */
   val_auc: number;
+  /** Segmentation: Dice and IoU at 0.5 over every valid validation pixel (segment.ts). */
+  val_dice?: number;
+  val_iou?: number;
   /** Wall time of the epoch, validation included. */
   seconds: number;
   /** Training images per second (augmentation and training step, validation excluded). */
@@ -53,6 +57,12 @@ export interface EpochMetrics {
 }
 
 export const METRICS_COLUMNS = ['epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'val_auc', 'seconds', 'images_per_s'] as const;
+/** A segmentation run's columns: the classifier's, plus Dice and IoU. */
+export const SEGMENT_METRICS_COLUMNS = ['epoch', 'lr', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'val_auc', 'val_dice', 'val_iou', 'seconds', 'images_per_s'] as const;
+
+function columnsOf(rows: readonly EpochMetrics[]): readonly (keyof EpochMetrics)[] {
+  return rows.some((r) => r.val_dice !== undefined) ? SEGMENT_METRICS_COLUMNS : METRICS_COLUMNS;
+}
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
@@ -87,20 +97,24 @@ export async function writeJson(path: string, value: unknown): Promise<void> {
 
 /** The rows as CSV; String(number) is the shortest text that reads back the same double, as in the JSON. */
 export function metricsCsv(rows: readonly EpochMetrics[]): string {
-  return csvText(METRICS_COLUMNS, rows.map((r) => METRICS_COLUMNS.map((c) => r[c])));
+  const columns = columnsOf(rows);
+  return csvText(columns, rows.map((r) => columns.map((c) => r[c])));
 }
 
 /** metrics.json, metrics.csv and curves.png from the history. */
 export async function writeMetrics(run: string, rows: readonly EpochMetrics[]): Promise<void> {
-  await writeJson(join(run, METRICS_JSON), { columns: METRICS_COLUMNS, epochs: rows });
+  await writeJson(join(run, METRICS_JSON), { columns: columnsOf(rows), epochs: rows });
   await writeFileAtomic(join(run, METRICS_CSV), metricsCsv(rows));
   const x = rows.map((r) => r.epoch);
+  const segment = rows.some((r) => r.val_dice !== undefined);
   await writeLineChart(join(run, CURVES_PNG), {
-    title: 'training curves', xLabel: 'epoch', yLabel: 'loss / AUC',
+    title: 'training curves', xLabel: 'epoch', yLabel: segment ? 'loss / Dice / IoU' : 'loss / AUC',
     series: [
       { name: 'train loss', x, y: rows.map((r) => r.train_loss) },
       { name: 'val loss', x, y: rows.map((r) => r.val_loss), dashed: true },
-      { name: 'val AUC', x, y: rows.map((r) => r.val_auc) },
+      ...(segment
+        ? [{ name: 'val Dice', x, y: rows.map((r) => r.val_dice!) }, { name: 'val IoU', x, y: rows.map((r) => r.val_iou!), dashed: true }]
+        : [{ name: 'val AUC', x, y: rows.map((r) => r.val_auc) }]),
     ],
   });
 }

@@ -40,6 +40,7 @@ import { EMA_FILE, WeightAverage } from './ema.js';
 import { fitStainTarget } from '../stain/normalize.js';
 import { recordedTrainingBackend, useTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import { openTrainingData, type TrainingData } from './data.js';
+import { evaluateSegmentation, openSegmentationData } from './segment.js';
 import { DEFAULT_RECIPE, recipeCrop, resolveRunArgs, resumeArgs, type RunArgs, type TrainOptions } from './options.js';
 import {
   BEST_DIR, LAST_DIR, SKIPPED_JSON, SPLIT_JSON, STATE_JSON, recoverCheckpoint, writeCheckpoint, writeJson, writeMetrics,
@@ -52,7 +53,8 @@ export interface TrainState {
   version: 1;
   /** Epochs finished. */
   epoch: number;
-  best: { epoch: number; val_auc: number } | null;
+  /** The best epoch: its validation AUC (pixel AUC for segmentation: null when undefined) and, for segmentation, the Dice that chose it. */
+  best: { epoch: number; val_auc: number; val_dice?: number } | null;
   /** Epochs finished since the best one. */
   sinceBest: number;
   /** Learning rate of the last finished epoch. */
@@ -85,6 +87,8 @@ export interface TrainResult {
   /** best/ (what predict and evaluate load). */
   checkpoint: string;
   best_val_auc: number;
+  /** Segmentation: the best epoch's validation Dice (what chose it). */
+  best_val_dice?: number;
   best_epoch: number;
   /** Epochs finished in all. */
   epochs: number;
@@ -161,7 +165,8 @@ const isObj = (v: unknown) => typeof v === 'object' && v !== null && !Array.isAr
 const orNull = (f: (v: unknown) => boolean) => (v: unknown) => v === null || f(v);
 const STATE_FIELDS: StateField[] = [
   ['version', (v) => v === 1, '1'], ['epoch', isInt(0), 'an integer ≥ 0'], ['sinceBest', isInt(0), 'an integer ≥ 0'],
-  ['best', orNull((v) => isObj(v) && isInt(1)((v as Record<string, unknown>).epoch) && typeof (v as Record<string, unknown>).val_auc === 'number'), 'null or { epoch, val_auc }'],
+  ['best', orNull((v) => isObj(v) && isInt(1)((v as Record<string, unknown>).epoch) && (typeof (v as Record<string, unknown>).val_auc === 'number' ||
+    typeof (v as Record<string, unknown>).val_dice === 'number')), 'null or { epoch, val_auc } (segmentation: { epoch, val_auc, val_dice })'],
   ['lr', isNum, 'a finite number'], ['seed', isInt(0), 'an integer ≥ 0'], ['backend', isStr, 'a backend name'],
   ['stoppedEarly', (v) => typeof v === 'boolean', 'a boolean'], ['args', isObj, 'an object'], ['pipeline', isObj, 'an object'],
   ['architecture', isStr, 'a string'], ['inputSize', isInt(1), 'an integer ≥ 1'], ['imageSize', isInt(1), 'an integer ≥ 1'],
@@ -237,6 +242,7 @@ function resultOf(run: string, state: TrainState, resumedFrom: number, data: Tra
   return {
     run, checkpoint: join(run, BEST_DIR),
     best_val_auc: state.best?.val_auc ?? Number.NaN, best_epoch: state.best?.epoch ?? 0,
+    ...(state.best?.val_dice !== undefined ? { best_val_dice: state.best.val_dice } : {}),
     epochs: state.epoch, backend: state.backend, seconds,
     images_per_s: trainSeconds > 0 ? (data.train.size * state.history.length) / trainSeconds : 0,
     stopped_early: state.stoppedEarly, stopped_by_time_budget: outOfTime, resumed_from: resumedFrom,
@@ -250,9 +256,10 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
   const log = hooks.quiet ? () => undefined : (hooks.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
   const { run, args, resumed } = await resolveRun(options);
   const { backend } = await useTrainingBackend(resumed?.backend ?? args.backend);
-  const data = await openData(args, hooks.quiet ?? false);
+  const segment = args.task === 'segment';
+  const data = segment ? await openSegmentation(args) : await openData(args, hooks.quiet ?? false);
   // The recipe's crop depends on the patch side; a custom model keeps the input side it was built for.
-  if (!resumed && options.crop === undefined && isZooModel(args.model)) args.crop = recipeCrop(args.recipe ?? DEFAULT_RECIPE, Math.min(data.height, data.width));
+  if (!resumed && !segment && options.crop === undefined && isZooModel(args.model)) args.crop = recipeCrop(args.recipe ?? DEFAULT_RECIPE, Math.min(data.height, data.width));
   let model: tf.LayersModel | undefined;
   let ema: WeightAverage | undefined;
   try {
@@ -316,6 +323,15 @@ async function resolveRun(options: TrainOptions): Promise<{ run: string; args: R
   const run = resolve(options.out ?? defaultRunName(args.model));
   if (await exists(join(run, STATE_JSON))) throw new Error(`${run} already holds a run: pass --resume to continue it, or choose another --out`);
   return { run, args };
+}
+
+/** Opens a masked tile set for task segment; records the positive label chosen. */
+async function openSegmentation(args: RunArgs): Promise<TrainingData> {
+  const data = await openSegmentationData(args.data, {
+    validation: args.validation, seed: args.seed, ...(args.groupBy ? { groupBy: args.groupBy } : {}), positive: args.positive ?? null,
+  });
+  args.positive = data.positive;
+  return data;
 }
 
 /** Opens the dataset and its split, with a 'reading' bar. */
@@ -386,7 +402,8 @@ async function startRunFolder(run: string, data: TrainingData, state: TrainState
  */
 async function runEpochs(ctx: EpochContext, state: TrainState): Promise<boolean> {
   const { args, data, model } = ctx;
-  const loader = new BatchLoader(data.train, state.pipeline, { batchSize: args.batchSize, shuffle: true, seed: args.seed, prefetch: 2, reuse: true, tf });
+  const segment = args.task === 'segment';
+  const loader = new BatchLoader(data.train, state.pipeline, { batchSize: args.batchSize, shuffle: true, seed: args.seed, prefetch: 2, reuse: true, tf, masks: segment });
   const stepsPerEpoch = loader.length;
   // A new run plans after its first epoch (nothing to judge the pace by before); a resume at once.
   state.horizon = args.epochs;
@@ -400,10 +417,12 @@ async function runEpochs(ctx: EpochContext, state: TrainState): Promise<boolean>
     const started = performance.now();
     const fit = await trainEpoch(ctx, loader, e, stepsPerEpoch, state.horizon ?? args.epochs);
     const trainSeconds = (performance.now() - started) / 1000;
-    const v = await scoredWeights(ctx, () => evaluate(model, ctx.card, data.validation));
+    const v: { loss: number; acc: number; auc: number; dice?: number; iou?: number } =
+      await scoredWeights(ctx, () => (segment ? evaluateSegmentation(model, ctx.card.preprocess, data.validation) : evaluate(model, ctx.card, data.validation)));
     const row: EpochMetrics = {
       epoch: e + 1, lr: getLearningRate(model.optimizer), train_loss: fit.lossSum / fit.seen, train_acc: fit.accSum / fit.seen,
       val_loss: v.loss, val_acc: v.acc, val_auc: v.auc,
+      ...(v.dice !== undefined ? { val_dice: v.dice, val_iou: v.iou! } : {}),
       seconds: (performance.now() - started) / 1000, images_per_s: fit.seen / trainSeconds,
     };
     const better = await recordEpoch(ctx, state, row);
@@ -433,7 +452,7 @@ function planEpochs(ctx: EpochContext, state: TrainState): void {
   const horizon = Math.max(state.epoch, Math.min(state.horizon ?? args.epochs, state.epoch + fits));
   const used = `time budget: ${elapsed.toFixed(0)} s of ${args.timeBudget} s used, an epoch takes up to ${longest.toFixed(0)} s`;
   if (horizon === state.epoch) {
-    ctx.log(`${used}: stopping after epoch ${state.epoch} (best ${state.best!.val_auc.toFixed(4)} at epoch ${state.best!.epoch}; ` +
+    ctx.log(`${used}: stopping after epoch ${state.epoch} (best ${describeBest(state.best!)} at epoch ${state.best!.epoch}; ` +
       '--resume with a larger --time-budget continues)');
   } else if (horizon < (state.horizon ?? args.epochs)) {
     ctx.log(`${used}: the ${args.schedule} schedule now ends at epoch ${horizon} of ${args.epochs}`);
@@ -458,9 +477,12 @@ async function trainEpoch(
   for await (const b of loader.epoch(e)) {
     setDropoutSeeds(model, args.seed, e * stepsPerEpoch + b.batch);
     let out: number | number[];
+    // Segmentation targets come as n × (H·W): the model's output is n × H × W × 1 (a view, no copy).
+    const targets = ctx.args.task === 'segment' ? b.labels!.reshape([b.n, b.height, b.width, 1]) : b.labels!;
     try {
-      out = await model.trainOnBatch(b.images, b.labels!);
+      out = await model.trainOnBatch(b.images, targets);
     } finally {
+      if (targets !== b.labels) targets.dispose();
       b.release();
     }
     const [loss, acc] = Array.isArray(out) ? out : [out, Number.NaN];
@@ -469,7 +491,7 @@ async function trainEpoch(
     accSum += acc! * b.n;
     seen += b.n;
     // The bar's own rate is images/s (one tick per image).
-    progress.tick(b.n, `loss ${(lossSum / seen).toFixed(4)} acc ${(accSum / seen).toFixed(3)}`);
+    progress.tick(b.n, `loss ${(lossSum / seen).toFixed(4)}${Number.isNaN(accSum) ? '' : ` acc ${(accSum / seen).toFixed(3)}`}`);
     hooks.onBatch?.(e, b.batch);
     hooks.signal?.throwIfAborted();
   }
@@ -477,19 +499,32 @@ async function trainEpoch(
   return { lossSum, accSum, seen };
 }
 
+/** What picks the best epoch: validation Dice for segmentation, AUC for classification. */
+function epochScore(row: EpochMetrics): number {
+  return row.val_dice ?? row.val_auc;
+}
+
+function bestScore(best: NonNullable<TrainState['best']>): number {
+  return best.val_dice ?? best.val_auc;
+}
+
+function describeBest(best: NonNullable<TrainState['best']>): string {
+  return best.val_dice !== undefined ? `Dice ${best.val_dice.toFixed(4)}` : `AUC ${best.val_auc.toFixed(4)}`;
+}
+
 /**
- * Adds `row` to the state, saves best/ when its AUC is the best yet, decides
+ * Adds `row` to the state, saves best/ when its score (epochScore) is the best yet, decides
  * the early stop, then saves last/ (with the optimizer), state.json and the
  * metrics, in that order (readState relies on it). True when the epoch is the best.
  */
 async function recordEpoch(ctx: EpochContext, state: TrainState, row: EpochMetrics): Promise<boolean> {
   const { run, args, model, card } = ctx;
-  const better = state.best === null || row.val_auc > state.best.val_auc;
+  const better = state.best === null || epochScore(row) > bestScore(state.best);
   state.epoch = row.epoch;
   state.lr = row.lr;
   state.history.push(row);
   if (better) {
-    state.best = { epoch: row.epoch, val_auc: row.val_auc };
+    state.best = { epoch: row.epoch, val_auc: row.val_auc, ...(row.val_dice !== undefined ? { val_dice: row.val_dice } : {}) };
     state.sinceBest = 0;
     await scoredWeights(ctx, () => writeCheckpoint(run, BEST_DIR, model, { ...card, epoch: row.epoch, val_auc: row.val_auc, ...(ctx.ema ? { ema: ctx.ema.decay } : {}) }, false));
   } else {
@@ -507,8 +542,9 @@ async function recordEpoch(ctx: EpochContext, state: TrainState, row: EpochMetri
 /** The epoch's line, and the early stop's when it came. */
 function logEpoch(ctx: EpochContext, state: TrainState, row: EpochMetrics, better: boolean): void {
   const { args, log } = ctx;
-  log(`epoch ${row.epoch}/${state.horizon ?? args.epochs}  lr ${row.lr.toPrecision(3)}  loss ${row.train_loss.toFixed(4)} acc ${row.train_acc.toFixed(3)}` +
+  log(`epoch ${row.epoch}/${state.horizon ?? args.epochs}  lr ${row.lr.toPrecision(3)}  loss ${row.train_loss.toFixed(4)}${Number.isNaN(row.train_acc) ? '' : ` acc ${row.train_acc.toFixed(3)}`}` +
     `  val loss ${row.val_loss.toFixed(4)} acc ${row.val_acc.toFixed(3)} AUC ${row.val_auc.toFixed(4)}` +
+    `${row.val_dice !== undefined ? ` Dice ${row.val_dice.toFixed(4)} IoU ${row.val_iou!.toFixed(4)}` : ''}` +
     `  ${row.images_per_s.toFixed(1)} img/s  ${row.seconds.toFixed(1)} s${better ? '  (best)' : ''}`);
-  if (state.stoppedEarly) log(`early stop: no better validation AUC in ${args.patience} epochs (best ${state.best!.val_auc.toFixed(4)} at epoch ${state.best!.epoch})`);
+  if (state.stoppedEarly) log(`early stop: no better validation ${state.best!.val_dice !== undefined ? 'Dice' : 'AUC'} in ${args.patience} epochs (best ${describeBest(state.best!)} at epoch ${state.best!.epoch})`);
 }
