@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadAddon } from '../../bindings/loader.js';
 import { checkOneOf } from '../errors.js';
 import { NATIVE_BACKEND } from './kernels/common.js';
+import { installLeanGradients } from './lean_gradients.js';
 import { nativeKernelConfigs } from './native_kernels.js';
 import { NativeStorageBackend } from './native_storage.js';
 
@@ -46,6 +47,9 @@ export function registerNativeBackend(): void {
   // unmapping them (native/core/allocator.h: half of a 96² batch-64 step was page faults).
   const s = loadAddon();
   if (s.ok && process.env.HISTOFLOW_NN_MALLOC !== '0') retainedFreedMemory = s.addon.nn.retainFreedMemory(RETAIN_BYTES);
+  // Gradients and saved tensors freed as the backward pass goes (lean_gradients.ts):
+  // a third of TF.js's own peak on the baseline CNN. HISTOFLOW_NN_LEAN_BACKWARD=0 opts out.
+  if (process.env.HISTOFLOW_NN_LEAN_BACKWARD !== '0') installLeanGradients(NATIVE_BACKEND);
   // Priority below cpu's so that importing histoflow never changes TF.js's default.
   tf.registerBackend(NATIVE_BACKEND, () => new NativeStorageBackend(), 0);
   const replaced = new Map(nativeKernelConfigs().map((k) => [k.kernelName, k]));

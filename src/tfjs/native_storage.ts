@@ -66,6 +66,32 @@ export class NativeStorageBackend extends MathBackendCPU {
     if (ArrayBuffer.isView(values)) this.owned.delete(values.buffer);
   }
 
+  /** ArrayBuffer → how many data ids hold values over it. */
+  private readonly holders = new Map<ArrayBufferLike, number>();
+  private liveBytes = 0;
+  private peakLiveBytes = 0;
+
+  private hold(values: unknown): void {
+    if (!ArrayBuffer.isView(values)) return;
+    const n = this.holders.get(values.buffer) ?? 0;
+    this.holders.set(values.buffer, n + 1);
+    if (n > 0) return;
+    this.liveBytes += values.buffer.byteLength;
+    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
+  }
+
+  private unhold(values: unknown): void {
+    if (!ArrayBuffer.isView(values)) return;
+    const n = this.holders.get(values.buffer);
+    if (n === undefined) return;
+    if (n > 1) {
+      this.holders.set(values.buffer, n - 1);
+      return;
+    }
+    this.holders.delete(values.buffer);
+    this.liveBytes -= values.buffer.byteLength;
+  }
+
   /** Buffers already behind a tensor (an array may back exactly one tensor to stay poolable). */
   private readonly written = new WeakSet<ArrayBufferLike>();
 
@@ -75,7 +101,14 @@ export class NativeStorageBackend extends MathBackendCPU {
       if (this.owned.get(buffer) === values && !this.written.has(buffer)) this.written.add(buffer);
       else this.owned.delete(buffer); // a view of ours, or a second tensor over it: shared from now on
     }
+    this.hold(values);
     return super.write(values, shape, dtype);
+  }
+
+  override move(dataId: DataId, values: backend_util.BackendValues, shape: number[], dtype: DataType, refCount: number): void {
+    if (this.data.has(dataId)) this.unhold(this.data.get(dataId).values);
+    this.hold(values);
+    super.move(dataId, values, shape, dtype, refCount);
   }
 
   override readSync(dataId: DataId): backend_util.BackendValues {
@@ -93,6 +126,7 @@ export class NativeStorageBackend extends MathBackendCPU {
   override disposeData(dataId: DataId, force = false): boolean {
     const values = this.data.has(dataId) ? this.data.get(dataId).values : undefined;
     const gone = super.disposeData(dataId, force);
+    if (gone && values !== undefined) this.unhold(values);
     if (gone && values instanceof Float32Array && this.owned.get(values.buffer) === values) {
       this.owned.delete(values.buffer);
       this.written.delete(values.buffer);
@@ -106,9 +140,29 @@ export class NativeStorageBackend extends MathBackendCPU {
     return gone;
   }
 
+  /**
+   * What this backend's tensors occupy: `liveBytes`, the ArrayBuffers behind
+   * live tensors (each counted once, however many tensors share it: TF.js's
+   * own tf.memory().numBytes counts every tensor, so the clones autograd
+   * saves and every reshape count again); `peakLiveBytes`, the most since the
+   * last resetPeak(); and the pool's idle arrays.
+   */
+  memoryStats(): { liveBytes: number; peakLiveBytes: number; poolBytes: number; poolArrays: number } {
+    let poolArrays = 0;
+    for (const list of this.free.values()) poolArrays += list.length;
+    return { liveBytes: this.liveBytes, peakLiveBytes: this.peakLiveBytes, poolBytes: this.poolBytes, poolArrays };
+  }
+
+  /** Starts a new peak of live bytes (memoryStats) from the current ones. */
+  resetPeak(): void {
+    this.peakLiveBytes = this.liveBytes;
+  }
+
   override dispose(): void {
     this.free.clear();
     this.poolBytes = 0;
+    this.holders.clear();
+    this.liveBytes = 0;
     super.dispose();
   }
 }

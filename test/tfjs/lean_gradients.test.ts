@@ -1,0 +1,116 @@
+/**
+ * The native backend's backward pass frees gradients and saved tensors as it
+ * goes (src/tfjs/lean_gradients.ts). Reference: TF.js's own engine.gradients
+ * on the same backend (setLeanGradients(false)); the same kernels run in the
+ * same order, so the tolerance is zero: bit-identical values.
+ */
+import test, { type ExecutionContext } from 'ava';
+import * as tf from '@tensorflow/tfjs';
+
+import { buildModel } from '../../src/models/zoo.js';
+import { leanGradientsActive, setLeanGradients } from '../../src/tfjs/lean_gradients.js';
+import { NativeStorageBackend } from '../../src/tfjs/native_storage.js';
+import { IN_CI } from '../support/helpers.js';
+import { nativeAvailable, nativeStatus, random } from '../support/tfjs_support.js';
+
+const skipped = nativeAvailable || IN_CI ? '' : ` (skipped: ${nativeStatus.detail})`;
+const run = (title: string, fn: (t: ExecutionContext) => Promise<void> | void) => (nativeAvailable || IN_CI ? test.serial : test.skip)(`${title}${skipped}`, fn);
+
+/** Runs fn with the lean backward pass on or off, then turns it back on. */
+async function withLean<T>(on: boolean, fn: () => Promise<T> | T): Promise<T> {
+  setLeanGradients(on);
+  try {
+    return await fn();
+  } finally {
+    setLeanGradients(true);
+  }
+}
+
+/** The baseline CNN trained `steps` steps from seed 1: its weights and losses, and the most bytes of live tensors in a step. */
+async function trainBaseline(size: number, batch: number, steps: number): Promise<{ weights: Float32Array[]; losses: number[]; peak: number }> {
+  const { model } = await buildModel('baseline', { inputSize: size, seed: 1 });
+  const x = tf.tensor4d(random(batch * size * size * 3, 5), [batch, size, size, 3]);
+  const y = tf.tensor2d(Float32Array.from({ length: batch }, (_, i) => i % 2), [batch, 1]);
+  const storage = tf.backend() as NativeStorageBackend;
+  const losses: number[] = [];
+  let peak = 0;
+  for (let s = 0; s < steps; s++) {
+    storage.resetPeak();
+    const before = storage.memoryStats().liveBytes;
+    const out = await model.trainOnBatch(x, y);
+    losses.push(Array.isArray(out) ? out[0]! : out);
+    peak = Math.max(peak, storage.memoryStats().peakLiveBytes - before);
+  }
+  const weights = model.getWeights().map((w) => w.dataSync() as Float32Array).map((v) => Float32Array.from(v));
+  tf.dispose([x, y]);
+  model.dispose();
+  return { weights, losses, peak };
+}
+
+run('the lean backward pass is what the native backend trains with', async (t) => {
+  await tf.setBackend('native');
+  t.true(leanGradientsActive());
+});
+
+run('the baseline CNN trains to bit-identical weights and losses with the lean backward pass and with TF.js\'s own', async (t) => {
+  await tf.setBackend('native');
+  const lean = await withLean(true, () => trainBaseline(16, 8, 3));
+  const stock = await withLean(false, () => trainBaseline(16, 8, 3));
+  t.deepEqual(lean.losses, stock.losses);
+  t.is(lean.weights.length, stock.weights.length);
+  lean.weights.forEach((w, i) => t.deepEqual(Array.from(w), Array.from(stock.weights[i]!), `weight ${i}`));
+});
+
+run('a training step of the baseline CNN peaks at under half the live tensor bytes of TF.js\'s own backward pass', async (t) => {
+  await tf.setBackend('native');
+  // Bytes of ArrayBuffers behind live tensors (NativeStorageBackend.memoryStats): deterministic, unlike RSS.
+  const lean = await withLean(true, () => trainBaseline(32, 16, 2));
+  const stock = await withLean(false, () => trainBaseline(32, 16, 2));
+  t.log(`peak of live tensors in a step: lean ${(lean.peak / 2 ** 20).toFixed(1)} MiB, TF.js's ${(stock.peak / 2 ** 20).toFixed(1)} MiB`);
+  t.true(lean.peak < 0.5 * stock.peak);
+});
+
+run('a gradient step leaves no tensor behind but the gradients it returns', async (t) => {
+  await tf.setBackend('native');
+  const x = tf.variable(tf.tensor2d(random(64 * 64, 6), [64, 64]));
+  const before = tf.memory().numTensors;
+  const { value, grads } = tf.variableGrads(() => tf.sum(tf.relu(tf.matMul(x, x).mul(x).add(x))) as tf.Scalar, [x]);
+  t.is(tf.memory().numTensors, before + 2); // value and one gradient
+  tf.dispose([value, grads[x.name]!]);
+  x.dispose();
+});
+
+run('a tensor used several times gets the same gradient as with TF.js\'s own backward pass', async (t) => {
+  await tf.setBackend('native');
+  const f = (x: tf.Tensor) => tf.sum(tf.add(tf.mul(x, x), tf.sigmoid(tf.mul(x, x)))).add(tf.sum(x));
+  const x = tf.tensor1d(random(1 << 15, 7));
+  const lean = await withLean(true, () => tf.grad(f)(x).dataSync().slice());
+  const stock = await withLean(false, () => tf.grad(f)(x).dataSync().slice());
+  t.deepEqual(Array.from(lean), Array.from(stock));
+  x.dispose();
+});
+
+run('a custom gradient that returns a tensor of the caller\'s leaves it intact, and a given dy too', async (t) => {
+  await tf.setBackend('native');
+  const held = tf.tensor1d(random(1 << 15, 8));
+  const dy = tf.onesLike(held);
+  const f = tf.customGrad((...args) => ({ value: (args[0] as tf.Tensor).clone(), gradFunc: () => held }));
+  const x = tf.tensor1d(random(1 << 15, 9));
+  // x reaches y twice through f: the two gradients are added, then the parts let go
+  const g = tf.grad((v: tf.Tensor) => tf.add(f(v), f(v)))(x, dy);
+  t.false(held.isDisposed);
+  t.false(dy.isDisposed);
+  const expected = held.dataSync().map((v) => v + v);
+  t.deepEqual(Array.from(g.dataSync()), Array.from(expected));
+  tf.dispose([held, dy, x, g]);
+});
+
+run('a second-order gradient takes TF.js\'s path and is right', async (t) => {
+  await tf.setBackend('native');
+  // d²/dx² x³ = 6x
+  const x = tf.tensor1d([0.5, -2, 3]);
+  const g2 = tf.grad(tf.grad((v: tf.Tensor) => tf.pow(v, 3)))(x);
+  const got = Array.from(g2.dataSync());
+  [3, -12, 18].forEach((e, i) => t.true(Math.abs(got[i]! - e) <= 1e-5, `element ${i}: ${got[i]} vs ${e}`));
+  tf.dispose([x, g2]);
+});
