@@ -262,28 +262,23 @@ void augment_cuda(const RgbBatch& in, const AugmentImageParams* params, const Au
   }
 
   const dim3 grid = batch_grid(n, ppi);
-  sample_kernel<<<grid, kThreads>>>(args, n, d_params.data(), d_controls.data(), d_control_offsets.data(),
-                                    d_buf.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, sample_kernel<<<grid, kThreads>>>(args, n, d_params.data(), d_controls.data(),
+                                                       d_control_offsets.data(), d_buf.data()));
   if (any_contrast) {
     const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(n, kMaxGridY));
-    gray_mean_kernel<<<blocks, kThreads>>>(d_buf.data(), n, batch.out_h, batch.out_w, d_params.data(), d_mean.data());
-    HF_CUDA_CHECK_LAUNCH(op);
+    HF_CUDA_LAUNCH(op, gray_mean_kernel<<<blocks, kThreads>>>(d_buf.data(), n, batch.out_h, batch.out_w,
+                                                              d_params.data(), d_mean.data()));
   }
   if (any_colour) {
-    colour_kernel<<<grid, kThreads>>>(d_buf.data(), n, ppi, d_params.data(), d_mean.data());
-    HF_CUDA_CHECK_LAUNCH(op);
+    HF_CUDA_LAUNCH(op, colour_kernel<<<grid, kThreads>>>(d_buf.data(), n, ppi, d_params.data(), d_mean.data()));
   }
   if (any_blur) {
-    blur_kernel<<<grid, kThreads>>>(d_buf.data(), d_out.data(), n, batch.out_h, batch.out_w, false, d_weights.data(),
-                                    d_offsets.data(), d_radius.data());
-    HF_CUDA_CHECK_LAUNCH(op);
-    blur_kernel<<<grid, kThreads>>>(d_out.data(), d_buf.data(), n, batch.out_h, batch.out_w, true, d_weights.data(),
-                                    d_offsets.data(), d_radius.data());
-    HF_CUDA_CHECK_LAUNCH(op);
+    HF_CUDA_LAUNCH(op, blur_kernel<<<grid, kThreads>>>(d_buf.data(), d_out.data(), n, batch.out_h, batch.out_w, false,
+                                                       d_weights.data(), d_offsets.data(), d_radius.data()));
+    HF_CUDA_LAUNCH(op, blur_kernel<<<grid, kThreads>>>(d_out.data(), d_buf.data(), n, batch.out_h, batch.out_w, true,
+                                                       d_weights.data(), d_offsets.data(), d_radius.data()));
   }
-  finish_kernel<<<grid, kThreads>>>(d_buf.data(), n, ppi, batch, d_params.data(), d_out.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, finish_kernel<<<grid, kThreads>>>(d_buf.data(), n, ppi, batch, d_params.data(), d_out.data()));
   cuda_check(cudaDeviceSynchronize(), op, "cudaDeviceSynchronize");
   d_out.download(out, static_cast<size_t>(values), op);
 }

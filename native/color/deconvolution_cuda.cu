@@ -67,8 +67,8 @@ void deconvolve_cuda(const RgbBatch& in, const float stain_from_rgb[9], float* o
   DeviceBuffer<float> d_out(pixels * 3, op);
   d_table.upload(table.value, 256, op);
   d_in.upload(in.data, pixels * 3, op);
-  deconvolve_kernel<<<grid_blocks(pixels, kThreads), kThreads>>>(d_in.data(), pixels, d_table.data(), m, d_out.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, deconvolve_kernel<<<grid_blocks(pixels, kThreads), kThreads>>>(
+                     d_in.data(), pixels, d_table.data(), m, d_out.data()));
   d_out.download(out, pixels * 3, op);
 }
 
@@ -81,8 +81,8 @@ void reconvolve_cuda(const float* stains, int64_t pixels, const float rgb_from_s
   DeviceBuffer<uint8_t> d_out(pixels * 3, op);
   d_stains.upload(stains, pixels * 3, op);
   const float scale = static_cast<float>(kLogAdjust);  // -(-ln 1e-6), as reconvolve_cpu
-  reconvolve_kernel<<<grid_blocks(pixels, kThreads), kThreads>>>(d_stains.data(), pixels, m, scale, d_out.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, reconvolve_kernel<<<grid_blocks(pixels, kThreads), kThreads>>>(
+                     d_stains.data(), pixels, m, scale, d_out.data()));
   d_out.download(out, pixels * 3, op);
 }
 

@@ -38,8 +38,8 @@ void rgb_to_od_cuda(const RgbBatch& in, const OdParams& p, float* out) {
   DeviceBuffer<float> d_out(values, op);
   d_table.upload(table.value, 256, op);
   d_in.upload(in.data, values, op);
-  rgb_to_od_kernel<<<grid_blocks(values, kThreads), kThreads>>>(d_in.data(), values, d_table.data(), d_out.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, rgb_to_od_kernel<<<grid_blocks(values, kThreads), kThreads>>>(
+                     d_in.data(), values, d_table.data(), d_out.data()));
   d_out.download(out, values, op);
 }
 
@@ -50,8 +50,8 @@ void od_to_rgb_cuda(const float* od, int64_t pixels, const OdParams& p, uint8_t*
   DeviceBuffer<float> d_od(values, op);
   DeviceBuffer<uint8_t> d_out(values, op);
   d_od.upload(od, values, op);
-  od_to_rgb_kernel<<<grid_blocks(values, kThreads), kThreads>>>(d_od.data(), values, p.io, p.offset, d_out.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, od_to_rgb_kernel<<<grid_blocks(values, kThreads), kThreads>>>(
+                     d_od.data(), values, p.io, p.offset, d_out.data()));
   d_out.download(out, values, op);
 }
 

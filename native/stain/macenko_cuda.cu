@@ -100,9 +100,8 @@ void macenko_fit_cuda(const RgbBatch& in, const MacenkoParams& p, StainFit* fits
   d_planes.upload(planes.data(), n, op);
   DeviceBuffer<float> angles(batch.pixels(), op);
   DeviceBuffer<uint32_t> segments(batch.pixels(), op);
-  pseudo_angle_kernel<<<stain_cuda::batch_grid(n, ppi), kThreads>>>(batch.od.data(), mask.data(), n, ppi,
-                                                                    d_planes.data(), angles.data(), segments.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, pseudo_angle_kernel<<<stain_cuda::batch_grid(n, ppi), kThreads>>>(
+                     batch.od.data(), mask.data(), n, ppi, d_planes.data(), angles.data(), segments.data()));
   const std::vector<OrderPair> pairs = stain_cuda::segmented_order_pairs(
       angles.data(), segments.data(), batch.pixels(), n, {static_cast<double>(p.alpha), 100.0 - p.alpha}, op);
 

@@ -85,8 +85,8 @@ std::vector<LabStats> batch_stats(const RgbBatch& in, const DeviceBuffer<uint8_t
   if (in.pixels() > 0) {
     DeviceBuffer<unsigned long long> d_hist(n * 768, op);
     d_hist.zero(op);
-    lab8_histogram_kernel<<<batch_grid(n, ppi), kThreads>>>(d_rgb.data(), n, ppi, lab_tables.data(), d_hist.data());
-    HF_CUDA_CHECK_LAUNCH(op);
+    HF_CUDA_LAUNCH(op, lab8_histogram_kernel<<<batch_grid(n, ppi), kThreads>>>(d_rgb.data(), n, ppi, lab_tables.data(),
+                                                                               d_hist.data()));
     d_hist.download(hist.data(), hist.size(), op);
   }
   std::vector<LabStats> stats(n);
@@ -120,9 +120,8 @@ void reinhard_transform_cuda(const RgbBatch& in, const LabStats& target, uint8_t
   DeviceBuffer<TransferTable> d_tables(n, op);
   d_tables.upload(tables.data(), n, op);
   DeviceBuffer<uint8_t> d_out(in.bytes(), op);
-  reinhard_transfer_kernel<<<batch_grid(n, ppi), kThreads>>>(d_rgb.data(), n, ppi, d_tables.data(),
-                                                             lab_tables.data(), d_out.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, reinhard_transfer_kernel<<<batch_grid(n, ppi), kThreads>>>(d_rgb.data(), n, ppi, d_tables.data(),
+                                                                                lab_tables.data(), d_out.data()));
   d_out.download(out, in.bytes(), op);
 }
 

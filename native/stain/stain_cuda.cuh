@@ -52,7 +52,16 @@ std::vector<OrderPair> segmented_order_pairs(const float* values, const uint32_t
 // For every fit whose status is kFitOk on entry: max_c = 99th percentile of
 // the least-squares concentrations (stain_pinv of its he) over all the image's
 // pixels; kFitDegenerate (max_c 0) when he is singular or a max_c is not > 0.
+// Its scratch (kFitScratchPerPixel bytes a pixel: two concentrations, their
+// segments, the sort's keys, sorted keys and cub's alternate buffer) is kept
+// under fit_scratch_bytes() by taking the batch a chunk of images at a time; an
+// image larger than the bound is one chunk on its own.
 void fit_max_c(const DeviceBatch& batch, StainFit* fits, const char* op);
+constexpr size_t kFitScratchPerPixel = 2 * (4 + 4 + 8 + 8 + 8);
+constexpr size_t kFitScratchBytes = size_t{256} << 20;
+// kFitScratchBytes, or HISTOFLOW_CUDA_SCRATCH_BYTES from the environment (the
+// parity tests set it small to check that chunking changes nothing).
+size_t fit_scratch_bytes();
 
 // ---- Per-image sums ---------------------------------------------------------------
 // Sums K doubles per image: term.items(img) items, term(img, k, acc) adds item
@@ -95,11 +104,9 @@ std::vector<double> per_image_sums(int64_t n, int64_t max_items_per_image, const
   if (n == 0) return sums;
   const dim3 grid = batch_grid(n, max_items_per_image);
   DeviceBuffer<double> partials(n * grid.x * K, op), d_sums(n * K, op);
-  per_image_block_sums_kernel<K, Term><<<grid, kThreads>>>(n, term, partials.data());
-  HF_CUDA_CHECK_LAUNCH(op);
-  per_image_finish_sums_kernel<K>
-      <<<grid_blocks(n * K, kThreads), kThreads>>>(n, grid.x, partials.data(), d_sums.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, per_image_block_sums_kernel<K, Term><<<grid, kThreads>>>(n, term, partials.data()));
+  HF_CUDA_LAUNCH(op, per_image_finish_sums_kernel<K><<<grid_blocks(n * K, kThreads), kThreads>>>(
+                     n, grid.x, partials.data(), d_sums.data()));
   d_sums.download(sums.data(), sums.size(), op);
   return sums;
 }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -163,8 +164,8 @@ DeviceBatch upload_batch(const RgbBatch& in, const OdParams& od, const char* op)
   const stain_cpu::OdTable table = stain_cpu::make_od_table(od);
   DeviceBuffer<float> d_table(256, op);
   d_table.upload(table.od, 256, op);
-  od_kernel<<<grid_blocks(values, kThreads), kThreads>>>(batch.rgb.data(), values, d_table.data(), batch.od.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, od_kernel<<<grid_blocks(values, kThreads), kThreads>>>(batch.rgb.data(), values, d_table.data(),
+                                                                            batch.od.data()));
   return batch;
 }
 
@@ -185,9 +186,8 @@ DeviceBuffer<uint8_t> tissue_mask(const RgbBatch& in, const DeviceBatch& batch, 
   DeviceBuffer<unsigned long long> d_counts(n, op);
   d_counts.zero(op);
   const int table_stride = tables.size() > 1 ? 1 : 0;
-  tissue_kernel<<<batch_grid(n, ppi), kThreads>>>(batch.rgb.data(), n, ppi, d_tables.data(), table_stride, mask.data(),
-                                                  d_counts.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, tissue_kernel<<<batch_grid(n, ppi), kThreads>>>(batch.rgb.data(), n, ppi, d_tables.data(),
+                                                                     table_stride, mask.data(), d_counts.data()));
   std::vector<unsigned long long> host_counts(n);
   d_counts.download(host_counts.data(), n, op);
   for (int64_t i = 0; i < n; ++i) counts[i] = static_cast<int64_t>(host_counts[i]);
@@ -205,23 +205,22 @@ std::vector<OrderPair> segmented_order_pairs(const float* values, const uint32_t
   while ((int64_t{1} << segment_bits) <= segment_count) ++segment_bits;
 
   DeviceBuffer<unsigned long long> keys(count, op), sorted(count, op);
-  segment_keys_kernel<<<grid_blocks(count, kThreads), kThreads>>>(values, segments, count,
-                                                                  static_cast<uint32_t>(segment_count), keys.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, segment_keys_kernel<<<grid_blocks(count, kThreads), kThreads>>>(
+                     values, segments, count, static_cast<uint32_t>(segment_count), keys.data()));
   size_t temp_bytes = 0;
   cuda_check(cub::DeviceRadixSort::SortKeys(nullptr, temp_bytes, keys.data(), sorted.data(), count, 0,
                                             32 + segment_bits),
              op, "cub::DeviceRadixSort::SortKeys");
   DeviceBuffer<unsigned char> temp(temp_bytes, op);
-  cuda_check(cub::DeviceRadixSort::SortKeys(temp.data(), temp_bytes, keys.data(), sorted.data(), count, 0,
-                                            32 + segment_bits),
-             op, "cub::DeviceRadixSort::SortKeys");
+  HF_CUDA_LAUNCH(op, cuda_check(cub::DeviceRadixSort::SortKeys(temp.data(), temp_bytes, keys.data(), sorted.data(),
+                                                               count, 0, 32 + segment_bits),
+                                op, "cub::DeviceRadixSort::SortKeys"));
 
   DeviceBuffer<double> d_percents(percent_count, op), d_pairs(result.size() * 3, op);
   d_percents.upload(percents.data(), percent_count, op);
-  segment_order_pairs_kernel<<<grid_blocks(segment_count, kThreads), kThreads>>>(
-      sorted.data(), count, static_cast<uint32_t>(segment_count), d_percents.data(), percent_count, d_pairs.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, segment_order_pairs_kernel<<<grid_blocks(segment_count, kThreads), kThreads>>>(
+                     sorted.data(), count, static_cast<uint32_t>(segment_count), d_percents.data(), percent_count,
+                     d_pairs.data()));
   std::vector<double> pairs(result.size() * 3);
   d_pairs.download(pairs.data(), pairs.size(), op);
   for (size_t i = 0; i < result.size(); ++i) {
@@ -230,6 +229,16 @@ std::vector<OrderPair> segmented_order_pairs(const float* values, const uint32_t
     result[i].frac = pairs[3 * i + 2];
   }
   return result;
+}
+
+size_t fit_scratch_bytes() {
+  const char* v = std::getenv("HISTOFLOW_CUDA_SCRATCH_BYTES");
+  if (v != nullptr && *v != '\0') {
+    char* end = nullptr;
+    const unsigned long long bytes = std::strtoull(v, &end, 10);
+    if (end != v && *end == '\0' && bytes > 0) return static_cast<size_t>(bytes);
+  }
+  return kFitScratchBytes;
 }
 
 void fit_max_c(const DeviceBatch& batch, StainFit* fits, const char* op) {
@@ -253,20 +262,32 @@ void fit_max_c(const DeviceBatch& batch, StainFit* fits, const char* op) {
   if (!any_active) return;
   DeviceBuffer<PinvImage> d_images(n, op);
   d_images.upload(images.data(), n, op);
-  DeviceBuffer<float> values(2 * batch.pixels(), op);
-  DeviceBuffer<uint32_t> segments(2 * batch.pixels(), op);
-  concentration_segments_kernel<<<batch_grid(n, ppi), kThreads>>>(batch.od.data(), n, ppi, d_images.data(),
-                                                                  values.data(), segments.data());
-  HF_CUDA_CHECK_LAUNCH(op);
-  const std::vector<OrderPair> pairs =
-      segmented_order_pairs(values.data(), segments.data(), 2 * batch.pixels(), 2 * n, {99.0}, op);
-  for (int64_t i = 0; i < n; ++i) {
-    if (!images[i].active) continue;
-    StainFit& fit = fits[i];
-    fit.max_c[0] = static_cast<float>(pairs[2 * i].interpolate());
-    fit.max_c[1] = static_cast<float>(pairs[2 * i + 1].interpolate());
-    if (!(fit.max_c[0] > 0.f) || !(fit.max_c[1] > 0.f) || !std::isfinite(fit.max_c[0]) || !std::isfinite(fit.max_c[1]))
-      fit.status = kFitDegenerate;
+  // Images are independent segments, so the batch goes through in chunks of
+  // whole images whose scratch fits the bound (at least one image a chunk);
+  // the order statistics, hence the results, are those of one pass.
+  const int64_t chunk = std::max<int64_t>(
+      1, std::min<int64_t>(n, static_cast<int64_t>(fit_scratch_bytes() / (kFitScratchPerPixel * ppi))));
+  DeviceBuffer<float> values(2 * chunk * ppi, op);
+  DeviceBuffer<uint32_t> segments(2 * chunk * ppi, op);
+  for (int64_t first = 0; first < n; first += chunk) {
+    const int64_t count = std::min(chunk, n - first), pixels = count * ppi;
+    bool chunk_active = false;
+    for (int64_t i = first; i < first + count; ++i) chunk_active = chunk_active || images[i].active;
+    if (!chunk_active) continue;
+    HF_CUDA_LAUNCH(op, concentration_segments_kernel<<<batch_grid(count, ppi), kThreads>>>(
+                       batch.od.data() + 3 * first * ppi, count, ppi, d_images.data() + first, values.data(),
+                       segments.data()));
+    const std::vector<OrderPair> pairs =
+        segmented_order_pairs(values.data(), segments.data(), 2 * pixels, 2 * count, {99.0}, op);
+    for (int64_t i = first; i < first + count; ++i) {
+      if (!images[i].active) continue;
+      StainFit& fit = fits[i];
+      fit.max_c[0] = static_cast<float>(pairs[2 * (i - first)].interpolate());
+      fit.max_c[1] = static_cast<float>(pairs[2 * (i - first) + 1].interpolate());
+      if (!(fit.max_c[0] > 0.f) || !(fit.max_c[1] > 0.f) || !std::isfinite(fit.max_c[0]) ||
+          !std::isfinite(fit.max_c[1]))
+        fit.status = kFitDegenerate;
+    }
   }
 }
 
@@ -359,10 +380,9 @@ void stain_transform_cuda(const RgbBatch& in, const StainFit* fits, const StainT
   DeviceBuffer<TransformImage> d_images(n, op);
   d_images.upload(images.data(), n, op);
   DeviceBuffer<uint8_t> d_out(values, op), d_h(h_only ? values : 0, op), d_e(e_only ? values : 0, op);
-  stain_transform_kernel<<<stain_cuda::batch_grid(n, ppi), kThreads>>>(batch.rgb.data(), batch.od.data(), n, ppi,
-                                                                       d_images.data(), p.od.io, p.overflow_value,
-                                                                       d_out.data(), d_h.data(), d_e.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, stain_transform_kernel<<<stain_cuda::batch_grid(n, ppi), kThreads>>>(
+                     batch.rgb.data(), batch.od.data(), n, ppi, d_images.data(), p.od.io, p.overflow_value,
+                     d_out.data(), d_h.data(), d_e.data()));
   d_out.download(out, values, op);
   if (h_only) d_h.download(h_only, values, op);
   if (e_only) d_e.download(e_only, values, op);
@@ -382,9 +402,8 @@ void stain_concentrations_cuda(const RgbBatch& in, const StainFit* fits, const O
   DeviceBuffer<ConcentrationImage> d_images(n, op);
   d_images.upload(images.data(), n, op);
   DeviceBuffer<float> d_out(2 * in.pixels(), op);
-  concentrations_kernel<<<stain_cuda::batch_grid(n, ppi), kThreads>>>(batch.od.data(), n, ppi, d_images.data(),
-                                                                      d_out.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, concentrations_kernel<<<stain_cuda::batch_grid(n, ppi), kThreads>>>(
+                     batch.od.data(), n, ppi, d_images.data(), d_out.data()));
   d_out.download(out, 2 * in.pixels(), op);
 }
 

@@ -117,26 +117,25 @@ void vahadane_fit_cuda(const RgbBatch& in, const VahadaneParams& p, StainFit* fi
   if (sample_total == 0) return;
 
   DeviceBuffer<int64_t> rank(pixels, op), tissue_pixel(tissue_total, op);
-  flags_kernel<<<grid_blocks(pixels, kThreads), kThreads>>>(mask.data(), pixels, rank.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, flags_kernel<<<grid_blocks(pixels, kThreads), kThreads>>>(mask.data(), pixels, rank.data()));
   size_t temp_bytes = 0;
   cuda_check(cub::DeviceScan::ExclusiveSum(nullptr, temp_bytes, rank.data(), rank.data(), pixels), op,
              "cub::DeviceScan::ExclusiveSum");
   {
     DeviceBuffer<unsigned char> temp(temp_bytes, op);
-    cuda_check(cub::DeviceScan::ExclusiveSum(temp.data(), temp_bytes, rank.data(), rank.data(), pixels), op,
-               "cub::DeviceScan::ExclusiveSum");
+    HF_CUDA_LAUNCH(op, cuda_check(cub::DeviceScan::ExclusiveSum(temp.data(), temp_bytes, rank.data(), rank.data(),
+                                                              pixels),
+                                  op, "cub::DeviceScan::ExclusiveSum"));
   }
-  compact_kernel<<<grid_blocks(pixels, kThreads), kThreads>>>(mask.data(), rank.data(), pixels, tissue_pixel.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, compact_kernel<<<grid_blocks(pixels, kThreads), kThreads>>>(
+                     mask.data(), rank.data(), pixels, tissue_pixel.data()));
 
   const double u = vahadane::subsample_offset(p.seed);
   DeviceBuffer<SampleImage> d_images(n, op);
   d_images.upload(images.data(), n, op);
   DeviceBuffer<float> sample(3 * sample_total, op);
-  sample_kernel<<<stain_cuda::batch_grid(n, max_samples), kThreads>>>(batch.od.data(), tissue_pixel.data(), n,
-                                                                      d_images.data(), u, sample.data());
-  HF_CUDA_CHECK_LAUNCH(op);
+  HF_CUDA_LAUNCH(op, sample_kernel<<<stain_cuda::batch_grid(n, max_samples), kThreads>>>(
+                     batch.od.data(), tissue_pixel.data(), n, d_images.data(), u, sample.data()));
 
   // 3. Start from Ruifrok & Johnston's H and E.
   std::vector<Dictionary> dictionaries(n);

@@ -44,12 +44,28 @@ int main(int argc, char** argv) {
   std::string cpu;
   for (const std::string& l : levels) cpu += " " + l;
   std::printf("cpu level: compiled %s, this CPU runs%s\n", hf::compiled_cpu_level(), cpu.empty() ? " (not x86-64)" : cpu.c_str());
-  const char* filter = argc > 1 ? argv[1] : nullptr;
+  // A test runs when its name contains the filter, or one of its |-separated parts.
+  std::vector<std::string> filters;
+  if (argc > 1) {
+    std::string f = argv[1];
+    for (size_t start = 0;;) {
+      const size_t bar = f.find('|', start);
+      filters.push_back(f.substr(start, bar == std::string::npos ? std::string::npos : bar - start));
+      if (bar == std::string::npos) break;
+      start = bar + 1;
+    }
+  }
+  auto selected = [&](const std::string& name) {
+    if (filters.empty()) return true;
+    for (const std::string& f : filters)
+      if (name.find(f) != std::string::npos) return true;
+    return false;
+  };
   int passed = 0, failed = 0, skipped = 0;
   auto& tests = registry();
   std::stable_sort(tests.begin(), tests.end(), [](const TestCase& a, const TestCase& b) { return a.name < b.name; });
   for (const TestCase& t : tests) {
-    if (filter && t.name.find(filter) == std::string::npos) continue;
+    if (!selected(t.name)) continue;
     g_failures_in_test = 0;
     try {
       t.fn();
@@ -60,6 +76,7 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
       record_failure(__FILE__, __LINE__, std::string("threw: ") + e.what());
     }
+    std::fflush(stdout);
     if (g_failures_in_test == 0) {
       std::printf("PASS %s\n", t.name.c_str());
       ++passed;
