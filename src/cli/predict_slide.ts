@@ -1,15 +1,17 @@
 /**
  * `histoflow predict-slide SLIDE --model M [--level L | --mpp M] [--stride S]
- *  [--map-downsample D] [--tta] [--threshold T] [--batch B] --out DIR [--json]`
+ *  [--map-downsample D] [--tta] [--threshold T] [--batch B] [--truth A] --out DIR [--json]`
  * Runs a model over a slide's tissue and writes the heatmap outputs
  * (src/heatmap/predict_slide.ts). A progress bar on a TTY; with --json the
  * last line of stdout is the summary JSON.
  */
 import { checkOutputPath } from '../output.js';
+import { mapAgreement } from '../heatmap/agreement.js';
 import { BUILTIN_MODELS, loadSlideEnsemble } from '../heatmap/load_predictor.js';
 import { predictSlide, type PredictSlideOptions } from '../heatmap/predict_slide.js';
 import { ONNX_PROVIDERS } from '../models/onnx.js';
 import { SLIDE_READERS } from '../slide/slide.js';
+import { loadAnnotations } from '../tiling/tile.js';
 import { RENAMED_TRAINING_BACKENDS, TRAINING_BACKENDS } from '../tfjs/backend.js';
 import { memoryLimit } from '../memory_budget.js';
 import { defineFlags, optionsHelp, parseFlags } from './flags.js';
@@ -44,6 +46,10 @@ export const PREDICT_SLIDE_FLAGS = defineFlags({
   provider: { type: 'choice', value: 'P', choices: ONNX_PROVIDERS, help: 'onnxruntime execution provider for an ONNX model: {choices} (default cpu)' },
   reader: { type: 'choice', value: 'R', choices: SLIDE_READERS, help: '{choices} (default auto)' },
   'max-memory': { type: 'string', value: 'SIZE', help: 'refuse a plan that needs more memory (e.g. 512M, 8G; default $HISTOFLOW_MAX_MEMORY, else 2G)' },
+  truth: {
+    type: 'string', value: 'A',
+    help: 'annotations to score the map against (GeoJSON, ASAP XML or a synth slide\'s S.json; level-0 px):\nDice and IoU of the map at --threshold, cell by cell on its own grid (exclusion regions left out)',
+  },
   json: { type: 'boolean', help: 'print the summary as JSON (last line), no progress' },
 });
 
@@ -74,6 +80,10 @@ export async function predictSlideCommand(argv: string[]): Promise<number> {
   if (!values.model?.length) throw new RangeError(`Expected --model M (a trained model folder, or one of ${BUILTIN_MODELS.join(', ')})`);
   if (!values.out) throw new RangeError('Expected --out DIR');
   await checkOutputPath('--out', values.out, 'folder');
+  // Read before the slide is: a bad --truth fails in a second, not after the prediction.
+  const truthPolygons = values.truth === undefined ? undefined : await loadAnnotations(values.truth).catch((e: Error) => {
+    throw Object.assign(new (e.constructor as ErrorConstructor)(`--truth: ${e.message}`), { cause: e });
+  });
   const options: PredictSlideOptions = {
     out: values.out,
     level: values.level,
@@ -118,14 +128,19 @@ export async function predictSlideCommand(argv: string[]): Promise<number> {
   };
   const result = await predictSlide(positionals[0]!, predictor, options);
   progress?.end();
+  const truth = truthPolygons === undefined ? undefined : await mapAgreement(values.out, truthPolygons!);
   if (quiet) {
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    process.stdout.write(`${JSON.stringify(truth ? { ...result, truth } : result)}\n`);
   } else {
     const map = result.mapKind === 'pixels'
       ? `${result.tiles} windows, pixel map ${result.mapWidth}x${result.mapHeight}${result.mapMpp ? ` at ${result.mapMpp.toFixed(2)} µm/px` : ''}`
       : `${result.tiles} tiles`;
     status(false, `${map}, ${result.regions} regions ≥ ${result.threshold}, tumour ${(100 * result.tumourFraction).toFixed(1)} % of the analysed tissue, ` +
       `max p ${result.maxProbability.toFixed(3)}, model ${result.model}${result.tta ? ' (TTA)' : ''}, ${result.seconds.toFixed(1)} s`);
+    if (truth) {
+      status(false, `against ${values.truth}: Dice ${truth.dice.toFixed(4)}, IoU ${truth.iou.toFixed(4)} at p ≥ ${truth.threshold} ` +
+        `(${truth.cells} cells of ${truth.cellSizeLevel0} level-0 px; tumour: ${truth.truthCells} true, ${truth.predictedCells} predicted)`);
+    }
     status(false, `open ${result.outputs.report}`);
   }
   return 0;

@@ -220,7 +220,7 @@ function annotationsOf(json: unknown): AnnotationPolygon[] {
   return parseAnnotations(json);
 }
 
-async function loadAnnotations(value: unknown): Promise<AnnotationPolygon[]> {
+export async function loadAnnotations(value: unknown): Promise<AnnotationPolygon[]> {
   if (typeof value === 'string') {
     let text: string;
     try {
