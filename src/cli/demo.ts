@@ -21,6 +21,8 @@
 import { makeDirectory, makeOwnedDirectory, removeOwnedDirectory } from '../output.js';
 import { join } from 'node:path';
 
+import sharp from 'sharp';
+
 import { augment, type AugmentResult } from '../augment/augment.js';
 import { dataFolders, findData } from '../data/folder.js';
 import type { AugmentPipelineInput } from '../augment/pipeline.js';
@@ -30,11 +32,12 @@ import { openSlide } from '../slide/slide.js';
 import { normalizeStain, fitStainTarget } from '../stain/normalize.js';
 import { slideBatches, tileSlide, type TileSlideResult } from '../tiling/tile.js';
 import { slideAgreement, type SlideAgreement } from '../demo/slide_dice.js';
+import { mapAgreement, type MapAgreement } from '../heatmap/agreement.js';
 import { loadSlidePredictor } from '../heatmap/load_predictor.js';
 import type { SlidePredictorSpec } from '../heatmap/predictor.js';
 import { predictSlide, type PredictSlideResult } from '../heatmap/predict_slide.js';
 import { synthPatches, type SynthDatasetResult } from '../synth/dataset.js';
-import { synthSlide, type SynthSlideResult } from '../synth/slide.js';
+import { slideTruthPaths, synthSlide, type SynthSlideResult } from '../synth/slide.js';
 import { train, type TrainResult } from '../train/train.js';
 import type { TrainOptions } from '../train/options.js';
 import { tileGrid } from './augment.js';
@@ -59,6 +62,17 @@ const DEMO_TRAIN: TrainOptions = { model: 'baseline', width: 0.25, epochs: 6, ba
  * each tile's answer (about its centre 32x32, as PCam labels) fills exactly that square.
  */
 const DEMO_SLIDE = { size: 4096, seed: 7, stride: 32 };
+/**
+ * The UNet: trained on small synthetic slides of other seeds (never the scored
+ * one), tiled at level 1 (1 µm/px) with their tumour masks; its pixel map of
+ * the synthetic slide, one pixel per 2 level-1 px, scored against the slide's
+ * tumour polygons beside the classifier's grid (src/heatmap/agreement.ts).
+ */
+const DEMO_SEGMENT = { seeds: [11, 12, 13], size: 2048, level: 1, tile: 128, stride: 64, minTissue: 0.25, mapDownsample: 2 };
+/** 15 short epochs (about 100 s here); the time budget keeps the demo within its 5 minutes on a slower machine. */
+const DEMO_SEGMENT_TRAIN: TrainOptions = {
+  task: 'segment', model: 'unet', width: 0.25, epochs: 15, batchSize: 8, seed: 1, patience: 0, ema: 0, groupBy: 'slide', timeBudget: 150,
+};
 
 /** The augmentation the demo shows: what a PCam training run would use. */
 const DEMO_PIPELINE: AugmentPipelineInput = {
@@ -251,9 +265,79 @@ async function scoreStep(run: DemoRun, synthPath: string, prediction: PredictSli
   return agreement;
 }
 
+interface SegmentStep {
+  runDir: string;
+  trained: TrainResult;
+  prediction: PredictSlideResult;
+  /** The UNet's pixel map and the classifier's grid against the slide's tumour polygons, one rule for both. */
+  agreement: MapAgreement;
+  classifierAgreement: MapAgreement;
+  sideBySide: string;
+  slides: string[];
+}
+
+/**
+ * Step 7: the UNet. Small synthetic slides tiled with their tumour masks
+ * (`tile --annotations S.json --masks`), a short `train --task segment`, the
+ * pixel map of the synthetic slide, both maps scored against its polygons and
+ * shown side by side (classifier left, UNet right).
+ */
+async function segmentStep(run: DemoRun, synthPath: string, classifierMap: PredictSlideResult): Promise<SegmentStep> {
+  const root = join(run.out, 'segment');
+  await removeOwnedDirectory(root, '--out');
+  await makeOwnedDirectory(root, '--out');
+  const slides: string[] = [];
+  const bar = new Progress('segment data', DEMO_SEGMENT.seeds.length, { quiet: run.quiet });
+  for (const seed of DEMO_SEGMENT.seeds) {
+    const path = join(root, `train_${seed}.tif`);
+    await synthSlide(path, { seed, width: DEMO_SEGMENT.size, height: DEMO_SEGMENT.size });
+    await tileSlide(path, join(root, 'tiles', `train_${seed}`), {
+      level: DEMO_SEGMENT.level, size: DEMO_SEGMENT.tile, stride: DEMO_SEGMENT.stride, minTissue: DEMO_SEGMENT.minTissue,
+      annotations: slideTruthPaths(path).meta, masks: true, resume: false,
+    });
+    slides.push(path);
+    bar.tick(1, `seed ${seed}`);
+  }
+  bar.end();
+  const runDir = join(root, 'run');
+  const trained = await train({ ...DEMO_SEGMENT_TRAIN, data: join(root, 'tiles'), out: runDir, backend: 'auto' }, { quiet: run.quiet });
+  run.log(`UNet trained on ${slides.length} other synthetic slides: best validation Dice ${(trained.best_val_dice ?? NaN).toFixed(4)} at epoch ${trained.best_epoch} of ${trained.epochs} ` +
+    `(${trained.images_per_s.toFixed(0)} images/s) → ${trained.checkpoint}`);
+  const dir = join(run.out, 'heatmap_segment');
+  await removeOwnedDirectory(dir, '--out');
+  await makeOwnedDirectory(dir, '--out');
+  let predictBar: Progress | undefined;
+  let shown = 0;
+  const prediction = await predictSlide(synthPath, await loadSlidePredictor(runDir, { backend: trained.backend }), {
+    out: dir, level: DEMO_SEGMENT.level, mapDownsample: DEMO_SEGMENT.mapDownsample,
+    onProgress: (done, total) => { predictBar ??= new Progress('predict pixel map', total, { quiet: run.quiet }); predictBar.tick(done - shown); shown = done; },
+  });
+  predictBar?.end();
+  const truth = slideTruthPaths(synthPath).meta;
+  const agreement = await mapAgreement(dir, truth);
+  const classifierAgreement = await mapAgreement(join(run.out, 'heatmap_synthetic'), truth);
+  run.log(`synthetic slide, against its tumour polygons: UNet pixel map Dice ${agreement.dice.toFixed(3)} (${agreement.cellSizeLevel0} level-0 px a pixel), ` +
+    `classifier grid Dice ${classifierAgreement.dice.toFixed(3)} (${classifierAgreement.cellSizeLevel0} px a cell)`);
+  const sideBySide = join(run.out, 'maps_side_by_side.png');
+  await writeSideBySide(sideBySide, classifierMap.outputs.overlay!, prediction.outputs.overlay!);
+  return { runDir, trained, prediction, agreement, classifierAgreement, sideBySide, slides };
+}
+
+/** Two images side by side on white, 16 px apart, tops aligned. */
+async function writeSideBySide(path: string, left: string, right: string): Promise<void> {
+  const [a, b] = await Promise.all([sharp(left).metadata(), sharp(right).metadata()]);
+  const gap = 16, width = a.width! + gap + b.width!, height = Math.max(a.height!, b.height!);
+  const png = await sharp({ create: { width, height, channels: 3, background: '#ffffff' } })
+    .composite([{ input: left, left: 0, top: 0 }, { input: right, left: a.width! + gap, top: 0 }])
+    .png()
+    .toBuffer();
+  await writeFileAtomic(path, png);
+}
+
 /** Without --json: the headline numbers and the files worth opening. */
-function printOutline(summary: { dice: number; val_auc: number; backend: string; seconds: number }, open: string[]): void {
+function printOutline(summary: { dice: number; val_auc: number; backend: string; seconds: number; segmentation: { dice: number; classifierDice: number } }, open: string[]): void {
   process.stdout.write(`\nDice ${summary.dice} (synthetic slide vs truth), validation AUC ${summary.val_auc}, backend ${summary.backend}, ${summary.seconds} s\n`);
+  process.stdout.write(`Pixel-level Dice against the tumour polygons: UNet ${summary.segmentation.dice}, patch classifier ${summary.segmentation.classifierDice}\n`);
   process.stdout.write(`\nOpen:\n${open.map((p) => `  ${p}`).join('\n')}\n`);
 }
 
@@ -282,6 +366,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   const synthPrediction = await predictStep(run, predictor, 'synthetic slide', synthPath, join(out, 'heatmap_synthetic'), DEMO_SLIDE.stride);
   const samplePrediction = sample ? await predictStep(run, predictor, 'sample slide', sample, join(out, 'heatmap_sample'), 96) : null;
   const agreement = await scoreStep(run, synthPath, synthPrediction);
+  const segment = await segmentStep(run, synthPath, synthPrediction);
 
   const summary = {
     dice: +agreement.dice.toFixed(4),
@@ -304,6 +389,18 @@ export async function demoCommand(argv: string[]): Promise<number> {
     training: { ...trained, options: DEMO_TRAIN },
     syntheticSlide: { ...synthetic, prediction: synthPrediction, agreement },
     sampleSlide: samplePrediction ? { prediction: samplePrediction } : null,
+    segmentation: {
+      dice: +segment.agreement.dice.toFixed(4),
+      classifierDice: +segment.classifierAgreement.dice.toFixed(4),
+      val_dice: +(segment.trained.best_val_dice ?? NaN).toFixed(4),
+      slides: segment.slides,
+      training: { ...segment.trained, options: DEMO_SEGMENT_TRAIN },
+      prediction: segment.prediction,
+      agreement: segment.agreement,
+      classifierAgreement: segment.classifierAgreement,
+      sideBySide: segment.sideBySide,
+      options: DEMO_SEGMENT,
+    },
   };
   summary.seconds = +((Date.now() - started) / 1000).toFixed(2);
   const summaryPath = join(out, 'summary.json');
@@ -312,7 +409,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(summary)}\n`);
   } else {
     printOutline(summary, [
-      synthPrediction.outputs.report!, ...(samplePrediction ? [samplePrediction.outputs.report!] : []), join(runDir, 'curves.png'),
+      segment.sideBySide, segment.prediction.outputs.report!, synthPrediction.outputs.report!, ...(samplePrediction ? [samplePrediction.outputs.report!] : []), join(runDir, 'curves.png'),
       tiled.outputs.overview, tiled.outputs.mask, summary.original, ...normalization.images, augmentGrid, summaryPath,
     ]);
   }

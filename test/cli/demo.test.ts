@@ -4,6 +4,9 @@
  * synthetic patches; both slides are predicted; every output it names exists,
  * and the synthetic slide's map agrees with its ground truth (Dice ≥ 0.8, the
  * issue's bar; recomputed here from the files, not taken from the summary).
+ * The UNet trained on other synthetic slides maps the same slide per pixel:
+ * its Dice against the tumour polygons (recomputed from its folder) ≥ 0.93
+ * and above the classifier grid's under the same rule.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -14,6 +17,7 @@ import test from 'ava';
 import sharp from 'sharp';
 
 import { slideAgreement } from '../../src/demo/slide_dice.js';
+import { mapAgreement } from '../../src/heatmap/agreement.js';
 import { CLI } from '../support/helpers.js';
 
 test('histoflow demo --json: tiles, normalizes, augments, trains, predicts both slides; Dice ≥ 0.8 on the synthetic slide', async (t) => {
@@ -45,4 +49,18 @@ test('histoflow demo --json: tiles, normalizes, augments, trains, predicts both 
   t.is(+agreement.dice.toFixed(4), summary.dice);
   t.true(agreement.dice >= 0.8, `Dice ${agreement.dice}`);
   t.true(summary.syntheticSlide.prediction.regions >= 1, 'tumour regions found on the synthetic slide');
+
+  // The UNet: trained on other slides, its pixel map beside the classifier's grid.
+  const seg = summary.segmentation;
+  t.false(seg.slides.includes(summary.syntheticSlide.slide), 'the scored slide is not a training slide');
+  t.like(seg.prediction, { mapKind: 'pixels', mapDownsample: 2, level: 1 });
+  for (const f of Object.values(seg.prediction.outputs) as string[]) t.true(existsSync(f), f);
+  const truth = summary.syntheticSlide.meta;
+  const unet = await mapAgreement(join(out, 'heatmap_segment'), truth);
+  const classifier = await mapAgreement(join(out, 'heatmap_synthetic'), truth);
+  t.is(+unet.dice.toFixed(4), seg.dice);
+  t.is(+classifier.dice.toFixed(4), seg.classifierDice);
+  t.true(unet.dice >= 0.93 && unet.dice > classifier.dice, `UNet Dice ${unet.dice}, classifier ${classifier.dice}`);
+  const side = await sharp(seg.sideBySide).metadata();
+  t.true(side.width! > side.height!, 'two maps side by side');
 });
