@@ -45,13 +45,36 @@ function tileId(r: { slide?: unknown; level?: unknown; x?: unknown; y?: unknown;
   return typeof r.id === 'string' ? r.id : String(k);
 }
 
-async function readMaskPng(path: string, width: number, height: number): Promise<Uint8Array> {
+/** A tile's label mask PNG (8-bit grey) as class indices; an Error when its size is not the tile's. */
+export async function readMaskPng(path: string, width: number, height: number): Promise<Uint8Array> {
   // The first channel, exactly (sharp's raw output of a grey PNG is otherwise RGB).
   const { data, info } = await sharp(path).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
   if (info.width !== width || info.height !== height) {
     throw new Error(`${path} is ${info.width}x${info.height}, but its tile is ${width}x${height}`);
   }
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/**
+ * The mask labels of a tile folder written with --masks (DIR/masks.json,
+ * 'background' first), or null when it has no masks.json; an Error naming
+ * the file when it is malformed.
+ */
+export async function tileFolderMaskLabels(dir: string): Promise<string[] | null> {
+  const masksPath = join(dir, MASKS_FILE);
+  const masksText = await readFile(masksPath, 'utf8').catch(() => undefined);
+  if (masksText === undefined) return null;
+  let info: { labels?: unknown; ignore?: unknown };
+  try {
+    info = JSON.parse(masksText) as typeof info;
+  } catch (e) {
+    throw new Error(`${masksPath} is not JSON: ${(e as Error).message}`);
+  }
+  if (info === null || typeof info !== 'object' || !Array.isArray(info.labels) || info.labels.some((l) => typeof l !== 'string') || info.labels[0] !== 'background') {
+    throw new Error(`${masksPath} lacks its labels (an array of names, 'background' first)`);
+  }
+  if (info.ignore !== undefined && info.ignore !== MASK_IGNORE) throw new Error(`${masksPath} says ignore ${String(info.ignore)}, not ${MASK_IGNORE}`);
+  return info.labels as string[];
 }
 
 async function readFolder(dir: string): Promise<MaskedTiles> {
@@ -65,15 +88,10 @@ async function readFolder(dir: string): Promise<MaskedTiles> {
   if (!Array.isArray(manifest.tiles)) throw new Error(`${manifestPath} has no "tiles" array (is it a histoflow tile manifest?)`);
   const rows = manifest.tiles as Array<Record<string, unknown>>;
   const hasColumn = Array.isArray(manifest.columns) && manifest.columns.includes('mask');
-  const masksText = await readFile(masksPath, 'utf8').catch(() => undefined);
-  if (!hasColumn || masksText === undefined) throw new Error(`${dir} holds tiles without label masks (no mask column or ${MASKS_FILE}): ${NO_MASKS}`);
-  const info = JSON.parse(masksText) as { labels?: unknown; ignore?: unknown };
-  if (!Array.isArray(info.labels) || info.labels.some((l) => typeof l !== 'string') || info.labels[0] !== 'background') {
-    throw new Error(`${masksPath} lacks its labels (an array of names, 'background' first)`);
-  }
-  if (info.ignore !== undefined && info.ignore !== MASK_IGNORE) throw new Error(`${masksPath} says ignore ${String(info.ignore)}, not ${MASK_IGNORE}`);
+  const found = hasColumn ? await tileFolderMaskLabels(dir) : null;
+  if (!found) throw new Error(`${dir} holds tiles without label masks (no mask column or ${MASKS_FILE}): ${NO_MASKS}`);
   if (rows.length === 0) throw new Error(`${manifestPath} lists no tiles`);
-  const labels = info.labels as string[];
+  const labels = found;
   const pairs = await mapLimit(rows.map((r, k) => ({ r, k })), 8, async ({ r, k }) => {
     if (typeof r.file !== 'string' || typeof r.mask !== 'string') throw new Error(`${manifestPath}: tile ${k} has no file or mask`);
     const image = await readImage(join(dir, r.file));

@@ -27,6 +27,7 @@ import { readImage } from '../image.js';
 import type { RgbBatch } from '../kernels/types.js';
 import { readKaggleLayout, type DatasetSkip } from './kaggle.js';
 import type { PackedRecordMeta } from './packed_format.js';
+import { readMaskPng, tileFolderMaskLabels } from './masked_tiles.js';
 import { PackedWriter } from './packed_writer.js';
 import { PCAM_SPLITS, PCAM_X_FILE, PcamReader, pcamFiles, pcamLabelsBeside, type PcamSplit } from './pcam.js';
 
@@ -71,6 +72,8 @@ export interface SourceItem {
   /** Name in reports. */
   name: string;
   load: () => Promise<RgbBatch>;
+  /** The record's label mask (height·width class indices), for sources with masks. */
+  loadMask?: (height: number, width: number) => Promise<Uint8Array>;
 }
 
 export interface PatchSource {
@@ -78,6 +81,8 @@ export interface PatchSource {
   split: string;
   total: number;
   skipped: DatasetSkip[];
+  /** The mask labels ('background' first) when every record has a label mask (a tile folder written with --masks). */
+  maskLabels?: string[];
   /** Items [from, to). */
   items(from: number, to: number): SourceItem[];
   close(): void;
@@ -134,8 +139,10 @@ async function tileFolderSource(dir: string): Promise<PatchSource> {
   }
   if (!Array.isArray(m.tiles)) throw new Error(`${path} has no "tiles" array (is it a histoflow tile manifest?)`);
   const rows = m.tiles as Array<Record<string, unknown>>;
+  // Masks travel when the folder was tiled with --masks: masks.json and a mask per row.
+  const maskLabels = rows.length > 0 && rows.every((r) => typeof r.mask === 'string') ? await tileFolderMaskLabels(dir) : null;
   return {
-    kind: 'tiles', split: 'all', total: rows.length, skipped: [],
+    kind: 'tiles', split: 'all', total: rows.length, skipped: [], ...(maskLabels ? { maskLabels } : {}),
     items: (from, to) => rows.slice(from, to).map((r, k) => {
       const file = join(dir, String(r.file));
       const meta: PackedRecordMeta = { source: file };
@@ -145,7 +152,11 @@ async function tileFolderSource(dir: string): Promise<PatchSource> {
       if (typeof r.label_coverage === 'number' && r.label_coverage >= 0 && r.label_coverage <= 1) meta.labelCoverage = r.label_coverage;
       if (meta.slide === undefined || meta.x === undefined) meta.id = `${from + k}`;
       const label = Number.isInteger(r.label) && (r.label as number) >= 0 ? (r.label as number) : null;
-      return { meta, label, name: file, load: () => readImage(file) };
+      const mask = maskLabels ? join(dir, String(r.mask)) : null;
+      return {
+        meta, label, name: file, load: () => readImage(file),
+        ...(mask ? { loadMask: (height: number, width: number) => readMaskPng(mask, width, height) } : {}),
+      };
     }),
     close: () => undefined,
   };
@@ -208,17 +219,26 @@ export async function packDataset(src: string, out: string, options: PackOptions
     for (let from = 0; from < source.total; from += window) {
       signal?.throwIfAborted();
       const items = source.items(from, Math.min(source.total, from + window));
-      const decoded = await mapLimit(items, concurrency, (it) => it.load().then((img) => img, (e: unknown) => e as Error));
+      const decoded = await mapLimit(items, concurrency, async (it) => {
+        try {
+          const img = await it.load();
+          return { img, mask: it.loadMask ? await it.loadMask(img.height, img.width) : undefined };
+        } catch (e) {
+          return e as Error;
+        }
+      });
       for (const [k, it] of items.entries()) {
-        const img = decoded[k]!;
-        if (img instanceof Error) {
+        const got = decoded[k]!;
+        if (got instanceof Error) {
           unreadable++;
-          skipped.push({ ...(it.meta.id ? { id: it.meta.id } : {}), path: it.name, reason: `unreadable: ${img.message}` });
+          skipped.push({ ...(it.meta.id ? { id: it.meta.id } : {}), path: it.name, reason: `unreadable: ${got.message}` });
           continue;
         }
+        const { img, mask } = got;
         writer ??= await PackedWriter.create(out, {
           height: img.height, width: img.width, labels: 'int32', resume, overwrite,
           info: { source: source.kind, src, split: source.split },
+          ...(source.maskLabels ? { masks: { labels: source.maskLabels } } : {}),
         });
         if (img.height !== writer.height || img.width !== writer.width) {
           skipped.push({ path: it.name, reason: `${img.width}x${img.height}, not ${writer.width}x${writer.height} like the first image` });
@@ -236,7 +256,7 @@ export async function packDataset(src: string, out: string, options: PackOptions
         else if (it.label > 0) labels.positive++;
         else labels.negative++;
         if (writer.hasRecord(it.meta)) continue;
-        await writer.append(img, { labels: [it.label], meta: [it.meta] });
+        await writer.append(img, { labels: [it.label], meta: [it.meta], ...(mask ? { masks: mask } : {}) });
         written++;
       }
       onProgress?.(Math.min(source.total, from + window), source.total);

@@ -9,11 +9,12 @@
  * errors naming what is missing.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import test from 'ava';
+import sharp from 'sharp';
 
 import { readMaskedTiles, type MaskedTiles } from '../../src/dataset/masked_tiles.js';
 import { AnnotationIndex, parseAnnotations, tileCoverage } from '../../src/tiling/annotations.js';
@@ -156,4 +157,34 @@ test('slideBatches with masks yields each batch\'s masks beside its tiles, agree
   } finally {
     await slide.close();
   }
+});
+
+test('histoflow pack of a tile folder written with --masks carries every mask into the packed file; a mask of the wrong size is skipped as unreadable, naming it', async (t) => {
+  const folder = outDir();
+  await tileSlide(SLIDE, folder, { size: 96, level: 1, annotations: META, masks: true });
+  const out = join(outDir(), 'p.hfpack');
+  const r = spawnSync(process.execPath, [CLI, 'pack', folder, '--out', out, '--json'], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const a = await readMaskedTiles(folder), b = await readMaskedTiles(out);
+  t.deepEqual(b.labels, a.labels);
+  t.deepEqual(b.ids, a.ids);
+  t.deepEqual(b.masks, a.masks);
+  t.deepEqual(b.images.data, a.images.data);
+  t.true(a.masks.includes(1), 'some tumour pixels');
+
+  // One mask replaced by a 1x1 PNG: that record is skipped, the others packed with their masks.
+  const manifest = JSON.parse(readFileSync(join(folder, 'manifest.json'), 'utf8')) as { tiles: Array<{ mask: string }> };
+  const broken = join(folder, manifest.tiles[0]!.mask);
+  await sharp(Buffer.alloc(1), { raw: { width: 1, height: 1, channels: 1 } }).png().toFile(broken + '.tmp.png');
+  renameSync(broken + '.tmp.png', broken);
+  const out2 = join(outDir(), 'p.hfpack');
+  const r2 = spawnSync(process.execPath, [CLI, 'pack', folder, '--out', out2, '--json'], { encoding: 'utf8' });
+  t.is(r2.status, 0, r2.stderr);
+  const s2 = JSON.parse(r2.stdout.trim().split('\n').at(-1)!) as { count: number; unreadable: number; skipped: Array<{ path: string; reason: string }> };
+  t.is(s2.count, a.images.n - 1);
+  t.is(s2.unreadable, 1);
+  t.regex(s2.skipped[0]!.reason, /is 1x1, but its tile is 96x96/);
+  const c = await readMaskedTiles(out2);
+  const px = 96 * 96;
+  t.deepEqual(c.masks, a.masks.subarray(px));
 });
