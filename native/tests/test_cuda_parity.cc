@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "augment/augment.h"
+#include "augment_params.h"
 #include "color/deconvolution.h"
 #include "color/optical_density.h"
 #include "harness.h"
@@ -458,26 +459,9 @@ std::vector<AugmentImageParams> random_augment(uint64_t seed, const Shape& s, co
   Lcg rng(seed);
   std::vector<AugmentImageParams> params(s.n);
   for (AugmentImageParams& p : params) {
-    p.d4 = static_cast<int>(rng.uniform() * 8) & (b.out_h == b.out_w ? 7 : 6);
-    p.crop_y = static_cast<int>(rng.uniform() * (s.h - b.crop_h + 1));
-    p.crop_x = static_cast<int>(rng.uniform() * (s.w - b.crop_w + 1));
-    p.hed_enabled = rng.uniform() < 0.5;
-    for (int k = 0; k < 3; ++k) {
-      p.hed_alpha[k] = static_cast<float>(1 + 0.1 * (rng.uniform() - 0.5));
-      p.hed_beta[k] = static_cast<float>(0.1 * (rng.uniform() - 0.5));
-    }
-    if (rng.uniform() < 0.5) p.brightness = static_cast<float>(0.7 + 0.6 * rng.uniform());
-    if (rng.uniform() < 0.5) p.contrast = static_cast<float>(0.7 + 0.6 * rng.uniform());
-    if (rng.uniform() < 0.5) p.saturation = static_cast<float>(0.5 + rng.uniform());
-    if (rng.uniform() < 0.5) p.hue = static_cast<float>(rng.uniform() - 0.5);
-    if (rng.uniform() < 0.5) p.blur_sigma = static_cast<float>(0.1 + 1.9 * rng.uniform());
-    if (rng.uniform() < 0.5) p.noise_sigma = static_cast<float>(0.05 * rng.uniform());
-    p.noise_seed = static_cast<uint64_t>(rng.uniform() * 0x1.0p53);
-    if (rng.uniform() < 0.5) {
-      p.elastic_alpha = static_cast<float>(0.5 + 6 * rng.uniform());
-      p.elastic_sigma = static_cast<float>(1 + 5 * rng.uniform());
-    }
-    p.elastic_seed = static_cast<uint64_t>(rng.uniform() * 0x1.0p53);
+    p = random_params(rng, s.h, s.w, b);
+    // A quarter turn of a non-square output would change its shape: flips and half turns only.
+    if (b.out_h != b.out_w) p.d4 &= 6;
   }
   return params;
 }

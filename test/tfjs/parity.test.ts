@@ -9,32 +9,11 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { trainingFamily } from '../../src/tfjs/backend.js';
-import { parityTable, type Case, type Shape } from '../support/parity.js';
-import { countNativeCalls, engineStatus, input, runOn, setNnEngine, type Input } from '../support/tfjs_support.js';
-
-type Engine = 'onednn' | 'builtin';
-
-/** One configuration of an op: its inputs, the computation, and the addon functions that must run (unary/binary as 'binary:mul'). */
-interface Kernel {
-  inputs: Input[];
-  fn: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
-  native: string[];
-}
-
-const kernel = (label: string, k: Kernel): Shape<Kernel> => ({ label, make: () => k });
-
-/** Forward value and the gradients of Σ(f(xs)·w) for random w, so dy is not all ones. */
-function withGrads(f: (...xs: tf.Tensor[]) => tf.Tensor, seed: number): (...xs: tf.Tensor[]) => tf.Tensor[] {
-  return (...xs) => {
-    const y = f(...xs);
-    const w = tf.tensor(input(y.shape, seed).data, y.shape);
-    const grads = tf.grads((...as: tf.Tensor[]) => tf.sum(tf.mul(f(...as), w)))(xs);
-    return [y, ...grads];
-  };
-}
+import { parityTable } from '../support/parity.js';
+import { dims, kernel, kernelCase, withGrads, type Engine, type Kernel } from '../support/tfjs_kernel_cases.js';
+import { engineStatus, input } from '../support/tfjs_support.js';
 
 type Pad = 'same' | 'valid';
-const dims = (shape: number[]) => shape.join('x');
 
 const conv = (xShape: number[], fShape: number[], strides: number, pad: Pad, dilation = 1) =>
   kernel(`x${dims(xShape)} f${dims(fShape)} s${strides} ${pad} d${dilation}`, {
@@ -90,27 +69,6 @@ const unary = (op: 'neg' | 'square' | 'sqrt' | 'rsqrt' | 'exp' | 'log' | 'abs' |
     fn: withGrads((x) => (tf[op] as (p: tf.Tensor) => tf.Tensor)(x), 20),
     native: [`unary:${op}`],
   });
-
-/** Every output of the kernel on TF.js cpu, or on `native` with the engine, with which addon functions ran. */
-function kernelCase(label: string, shapes: Shape<Kernel>[]): Case<Engine, Kernel> {
-  return {
-    label,
-    tolerance: { within: 1e-4, unit: "relative to the reference's largest magnitude", relative: true },
-    shapes,
-    async run(engine, k) {
-      setNnEngine(engine);
-      const { result, calls } = await countNativeCalls(() => runOn('native', k.inputs, k.fn));
-      return {
-        values: Object.fromEntries(result.map((r, i) => [`output ${i}`, r])),
-        claims: k.native.map((name) => [(calls.get(name) ?? 0) > 0, `${name} ran in the addon`]),
-      };
-    },
-    async reference(k) {
-      const result = await runOn('cpu', k.inputs, k.fn);
-      return { values: Object.fromEntries(result.map((r, i) => [`output ${i}`, r])) };
-    },
-  };
-}
 
 const engines = engineStatus();
 // The training family's tfjs-cpu backend (TF.js's own cpu kernels): a plain dependency, always there.

@@ -15,33 +15,11 @@ import { trainingFamily } from '../../src/tfjs/backend.js';
 import { nativeKernelNames } from '../../src/tfjs/native_backend.js';
 import { diceBceLoss } from '../../src/train/segment_loss.js';
 import { IN_CI } from '../support/helpers.js';
-import { parityTable, relativeDifference, type Case, type Shape } from '../support/parity.js';
-import { countNativeCalls, engineStatus, input, nativeAvailable, nativeStatus, random, runOn, setNnEngine, type Input } from '../support/tfjs_support.js';
+import { parityTable, relativeDifference } from '../support/parity.js';
+import { KERNEL_TOLERANCE, dims, kernel, kernelCase, withGrads, type Engine, type Kernel } from '../support/tfjs_kernel_cases.js';
+import { countNativeCalls, engineStatus, input, nativeAvailable, nativeStatus, random, setNnEngine } from '../support/tfjs_support.js';
 
-type Engine = 'onednn' | 'builtin';
-
-interface Kernel {
-  inputs: Input[];
-  fn: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[];
-  /** Addon functions that must run… */
-  native: string[];
-  /** …and ones that must not (a contiguous slice stays TF.js cpu's view, no copy). */
-  notNative?: string[];
-}
-
-const TOLERANCE = 1e-4;
-const dims = (shape: number[]) => shape.join('x');
-const kernel = (label: string, k: Kernel): Shape<Kernel> => ({ label, make: () => k });
-
-/** Forward value and the gradients of Σ(f(xs)·w) for random w, so dy is not all ones. */
-function withGrads(f: (...xs: tf.Tensor[]) => tf.Tensor, seed: number): (...xs: tf.Tensor[]) => tf.Tensor[] {
-  return (...xs) => {
-    const y = f(...xs);
-    const w = tf.tensor(input(y.shape, seed).data, y.shape);
-    const grads = tf.grads((...as: tf.Tensor[]) => tf.sum(tf.mul(f(...as), w)))(xs);
-    return [y, ...grads];
-  };
-}
+const TOLERANCE = KERNEL_TOLERANCE;
 
 /** `outermost`: concatenated along the outermost non-unit axis, where its gradient's parts are views (no slice in the addon). */
 const concat = (shapes: number[][], axis: number, outermost = false) =>
@@ -77,29 +55,6 @@ const transposed = (xShape: number[], k: number, outC: number, stride: number, o
     fn: withGrads((x, f) => tf.conv2dTranspose(x as tf.Tensor4D, f as tf.Tensor4D, outShape as [number, number, number, number], stride, pad), 142),
     native: ['conv2dBackpropInput', 'conv2d', 'conv2dBackpropFilter'],
   });
-
-function kernelCase(label: string, shapes: Shape<Kernel>[]): Case<Engine, Kernel> {
-  return {
-    label,
-    tolerance: { within: TOLERANCE, unit: "relative to the reference's largest magnitude", relative: true },
-    shapes,
-    async run(engine, k) {
-      setNnEngine(engine);
-      const { result, calls } = await countNativeCalls(() => runOn('native', k.inputs, k.fn));
-      return {
-        values: Object.fromEntries(result.map((r, i) => [`output ${i}`, r])),
-        claims: [
-          ...k.native.map((name): [boolean, string] => [(calls.get(name) ?? 0) > 0, `${name} ran in the addon`]),
-          ...(k.notNative ?? []).map((name): [boolean, string] => [!calls.has(name), `${name} did not run in the addon`]),
-        ],
-      };
-    },
-    async reference(k) {
-      const result = await runOn('cpu', k.inputs, k.fn);
-      return { values: Object.fromEntries(result.map((r, i) => [`output ${i}`, r])) };
-    },
-  };
-}
 
 const engines = engineStatus();
 const cpu = { name: 'tfjs-cpu', available: true, detail: await trainingFamily.create('tfjs-cpu'), inCi: true };
