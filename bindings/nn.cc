@@ -332,10 +332,14 @@ Napi::Value Concat(const Napi::CallbackInfo& info) {
   if (inner.empty() || inner.size() != arr.Length()) {
     throw Napi::RangeError::New(info.Env(), "Expected one inner size per input (at least one input)");
   }
+  // Every element is read before any pointer is taken: reading one may run JS
+  // (a getter) that detaches or shrinks an input already checked.
+  std::vector<Napi::Value> values(inner.size());
+  for (uint32_t k = 0; k < values.size(); ++k) values[k] = arr.Get(k);
   std::vector<const float*> inputs(inner.size());
   int64_t row = 0;
-  for (uint32_t k = 0; k < arr.Length(); ++k) {
-    Napi::Value v = arr.Get(k);
+  for (uint32_t k = 0; k < values.size(); ++k) {
+    Napi::Value v = values[k];
     if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
       throw Napi::TypeError::New(info.Env(), "Expected a Float32Array for inputs[" + std::to_string(k) + "]");
     }

@@ -90,7 +90,7 @@ export function nodesFromXsToY(tape: readonly TapeNode[], xs: readonly tf.Tensor
 
 /**
  * tape.ts backpropagateGradients, disposing as it goes: see the file comment.
- * `mine(t)`: whether the backward pass created `t` (only those are disposed).
+ * `mine(t)`: whether the backward pass created `t` and no one kept it (only those are disposed).
  */
 function backpropagate(
   grads: Map<number, tf.Tensor>, tape: readonly TapeNode[], tidy: (f: () => tf.Tensor) => tf.Tensor, keep: ReadonlySet<number>,
@@ -116,11 +116,18 @@ function backpropagate(
       if (mine(t)) t.dispose();
     }
   };
+  // A custom gradient's value may be a tensor another node made (its input,
+  // say): that tensor's gradient is read by its first maker on the tape.
+  const maker = new Map<number, number>();
+  for (let i = tape.length - 1; i >= 0; i--) for (const o of tape[i]!.outputs) maker.set(o.id, i);
   for (let i = tape.length - 1; i >= 0; i--) {
     const node = tape[i]!;
     const dys = node.outputs.map((o) => grads.get(o.id) ?? null);
     if (!node.gradient) throw new Error(`Cannot compute gradient: gradient function not found for ${node.kernelName}.`);
     const inputGradients = node.gradient(dys);
+    // Added-up parts, let go once the node is done: a custom gradient may hand
+    // the same tensor to several inputs.
+    const added: tf.Tensor[] = [];
     for (const inputName in node.inputs) {
       if (!(inputName in inputGradients)) {
         throw new Error(`Cannot backprop through input ${inputName}. Available gradients found: ${Object.keys(inputGradients)}.`);
@@ -140,11 +147,12 @@ function backpropagate(
         const total = tf.add(sum, dx);
         drop(x.id);
         put(x.id, total);
-        if (!entries.has(dx) && mine(dx)) dx.dispose();
+        added.push(dx);
       }
     }
+    for (const dx of added) if (!entries.has(dx) && mine(dx)) dx.dispose();
     // Nothing reads this node's dys or saved tensors again.
-    for (const o of node.outputs) if (!keep.has(o.id)) drop(o.id);
+    for (const o of node.outputs) if (!keep.has(o.id) && maker.get(o.id) === i) drop(o.id);
     for (const t of node.saved ?? []) if (!entries.has(t)) t.dispose();
   }
 }
@@ -167,7 +175,7 @@ function leanGradientsOf(engine: EngineInternals, stock: Gradients): Gradients {
       const firstId = engine.nextTensorId() + 1;
       const grads = new Map<number, tf.Tensor>([[y.id, dy ?? tf.ones(y.shape)]]);
       const keep = new Set(xs.map((x) => x.id));
-      backpropagate(grads, filtered, (g) => engine.tidy(g), keep, (t) => t.id >= firstId && t !== dy);
+      backpropagate(grads, filtered, (g) => engine.tidy(g), keep, (t) => t.id >= firstId && t !== dy && !t.kept);
       const result = xs.map((x) => grads.get(x.id)!);
       for (const node of tape) for (const t of node.saved ?? []) t.dispose();
       engine.state.activeTape = null;

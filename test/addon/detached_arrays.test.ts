@@ -119,3 +119,31 @@ console.log(JSON.stringify(results));
   t.regex(out['rgbToOd out']!, /^rgbToOd: out was detached \(or shrunk\) while the kernel ran; its result is lost$/);
   t.regex(out['odToRgb out']!, /^odToRgb: out was detached \(or shrunk\) while the kernel ran; its result is lost$/);
 });
+
+// nn.concat reads its inputs from a JS array: an element's getter runs JS
+// between the elements' checks, and shrank an input already checked (a
+// segfault in the copy). Run in a child so that a crash fails the test.
+const SHRINK = `
+const { loadAddon } = await import(${JSON.stringify(LOADER)});
+const s = loadAddon();
+if (!s.ok) { console.log(JSON.stringify({ skip: s.reason })); process.exit(0); }
+const n = 1 << 24;
+const a = new Float32Array(new ArrayBuffer(n * 4, { maxByteLength: n * 4 })).fill(1);
+const inputs = [a];
+Object.defineProperty(inputs, 1, { enumerable: true, get: () => { a.buffer.resize(0); return new Float32Array(n); } });
+try { s.addon.nn.concat(inputs, 1, [n, n], new Float32Array(2 * n)); console.log(JSON.stringify({ result: 'returned' })); }
+catch (e) { console.log(JSON.stringify({ result: e.constructor.name + ': ' + e.message })); }
+`;
+
+(skip ? test.skip : test)('nn.concat whose inputs array shrinks an input from a getter is a RangeError naming it, not a crash', async (t) => {
+  let r: { stdout: string; stderr: string };
+  try {
+    r = await exec(process.execPath, ['--input-type=module', '-e', SHRINK], { timeout: 60_000 });
+  } catch (e) {
+    const err = e as { code?: number; signal?: string; stderr?: string };
+    t.fail(`the child died (code ${err.code}, signal ${err.signal}): ${err.stderr?.slice(-2000)}`);
+    return;
+  }
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { result?: string; skip?: string };
+  t.regex(out.result ?? '', /^RangeError: Expected inputs\[0\] to hold \d+ elements but it holds 0$/);
+});

@@ -114,3 +114,51 @@ run('a second-order gradient takes TF.js\'s path and is right', async (t) => {
   [3, -12, 18].forEach((e, i) => t.true(Math.abs(got[i]! - e) <= 1e-5, `element ${i}: ${got[i]} vs ${e}`));
   tf.dispose([x, g2]);
 });
+
+run('a custom gradient that hands one tensor to two inputs gives both their gradient, as TF.js\'s own does', async (t) => {
+  await tf.setBackend('native');
+  const add = tf.customGrad((...args) => ({
+    value: tf.add(args[0] as tf.Tensor, args[1] as tf.Tensor),
+    gradFunc: (dy) => {
+      const g = tf.mul(dy as tf.Tensor, 3);
+      return [g, g];
+    },
+  }));
+  const a = tf.tensor1d([0.5, -2, 3]);
+  const b = tf.tensor1d([1, 2, 4]);
+  // a's part is added to the gradient from a·2 first; b's part must still be there
+  const f = (u: tf.Tensor, v: tf.Tensor) => tf.sum(tf.add(add(u, v), tf.mul(u, 2)));
+  const lean = await withLean(true, () => tf.grads(f)([a, b]).map((g) => Array.from(g.dataSync())));
+  const stock = await withLean(false, () => tf.grads(f)([a, b]).map((g) => Array.from(g.dataSync())));
+  t.deepEqual(lean, stock);
+  t.deepEqual(lean, [[5, 5, 5], [3, 3, 3]]);
+  tf.dispose([a, b]);
+});
+
+run('a custom gradient whose value is its own input passes the summed gradient on, as TF.js\'s own does', async (t) => {
+  await tf.setBackend('native');
+  // straight through: value is the input tensor itself, the gradient halved
+  const through = tf.customGrad((...args) => ({ value: args[0] as tf.Tensor, gradFunc: (dy) => tf.mul(dy as tf.Tensor, 0.5) }));
+  const x = tf.tensor1d([0.5, -2, 3]);
+  const f = (v: tf.Tensor) => tf.sum(through(tf.exp(v)));
+  const lean = await withLean(true, () => Array.from(tf.grad(f)(x).dataSync()));
+  const stock = await withLean(false, () => Array.from(tf.grad(f)(x).dataSync()));
+  t.deepEqual(lean, stock);
+  t.true(lean.every((v) => v !== 0));
+  x.dispose();
+});
+
+run('a tensor a custom gradient keeps with tf.keep outlives the backward pass', async (t) => {
+  await tf.setBackend('native');
+  let kept: tf.Tensor | null = null;
+  const f = tf.customGrad((...args) => ({
+    value: (args[0] as tf.Tensor).clone(),
+    gradFunc: (dy) => (kept = tf.keep(tf.mul(dy as tf.Tensor, 2))),
+  }));
+  const x = tf.tensor1d([0.5, -2, 3]);
+  // x's gradient is the kept tensor plus the one from `+ x`: the kept part is added, then must not be let go
+  const g = tf.grad((v: tf.Tensor) => tf.sum(tf.add(f(v), v)))(x);
+  t.deepEqual(Array.from(g.dataSync()), [3, 3, 3]);
+  t.false(kept!.isDisposed);
+  tf.dispose([x, g, kept!]);
+});
