@@ -18,7 +18,7 @@ import sharp from 'sharp';
 
 import { invalidType } from '../errors.js';
 import { readImage, stackImages, type RgbBatch } from '../image.js';
-import { MASK_IGNORE } from '../tiling/masks.js';
+import { checkMaskLabels, MASK_IGNORE } from '../tiling/masks.js';
 import { mapLimit } from './pack.js';
 import { PackedDataset } from './packed.js';
 import { MASKS_FILE } from './tile_folder.js';
@@ -55,6 +55,15 @@ export async function readMaskPng(path: string, width: number, height: number): 
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
+/** An Error naming the mask file when a value of `mask` names no label of `labels` (and is not MASK_IGNORE). */
+export function checkMaskValues(path: string, mask: Uint8Array, labels: readonly string[], labelsPath: string): void {
+  for (let p = 0; p < mask.length; p++) {
+    if (mask[p]! >= labels.length && mask[p] !== MASK_IGNORE) {
+      throw new Error(`${path} holds the value ${mask[p]}, which names no label of ${labelsPath}`);
+    }
+  }
+}
+
 /**
  * The mask labels of a tile folder written with --masks (DIR/masks.json,
  * 'background' first), or null when it has no masks.json; an Error naming
@@ -72,6 +81,11 @@ export async function tileFolderMaskLabels(dir: string): Promise<string[] | null
   }
   if (info === null || typeof info !== 'object' || !Array.isArray(info.labels) || info.labels.some((l) => typeof l !== 'string') || info.labels[0] !== 'background') {
     throw new Error(`${masksPath} lacks its labels (an array of names, 'background' first)`);
+  }
+  try {
+    checkMaskLabels('labels', info.labels);
+  } catch (e) {
+    throw new Error(`${masksPath}: ${(e as Error).message}`);
   }
   if (info.ignore !== undefined && info.ignore !== MASK_IGNORE) throw new Error(`${masksPath} says ignore ${String(info.ignore)}, not ${MASK_IGNORE}`);
   return info.labels as string[];
@@ -96,11 +110,7 @@ async function readFolder(dir: string): Promise<MaskedTiles> {
     if (typeof r.file !== 'string' || typeof r.mask !== 'string') throw new Error(`${manifestPath}: tile ${k} has no file or mask`);
     const image = await readImage(join(dir, r.file));
     const mask = await readMaskPng(join(dir, r.mask), image.width, image.height);
-    for (let p = 0; p < mask.length; p++) {
-      if (mask[p]! >= labels.length && mask[p] !== MASK_IGNORE) {
-        throw new Error(`${join(dir, r.mask)} holds the value ${mask[p]}, which names no label of ${masksPath}`);
-      }
-    }
+    checkMaskValues(join(dir, r.mask), mask, labels, masksPath);
     return { image, mask };
   });
   const images = stackImages(pairs.map((p) => p.image));

@@ -27,9 +27,10 @@ import { readImage } from '../image.js';
 import type { RgbBatch } from '../kernels/types.js';
 import { readKaggleLayout, type DatasetSkip } from './kaggle.js';
 import type { PackedRecordMeta } from './packed_format.js';
-import { readMaskPng, tileFolderMaskLabels } from './masked_tiles.js';
+import { checkMaskValues, readMaskPng, tileFolderMaskLabels } from './masked_tiles.js';
 import { PackedWriter } from './packed_writer.js';
 import { PCAM_SPLITS, PCAM_X_FILE, PcamReader, pcamFiles, pcamLabelsBeside, type PcamSplit } from './pcam.js';
+import { MASKS_FILE } from './tile_folder.js';
 
 export const PACK_SOURCES = ['kaggle', 'pcam', 'tiles'] as const;
 export type PackSourceKind = (typeof PACK_SOURCES)[number];
@@ -155,7 +156,14 @@ async function tileFolderSource(dir: string): Promise<PatchSource> {
       const mask = maskLabels ? join(dir, String(r.mask)) : null;
       return {
         meta, label, name: file, load: () => readImage(file),
-        ...(mask ? { loadMask: (height: number, width: number) => readMaskPng(mask, width, height) } : {}),
+        ...(mask ? {
+          loadMask: async (height: number, width: number) => {
+            // Checked here, so a bad value skips its record, named, instead of failing the writer.
+            const m = await readMaskPng(mask, width, height);
+            checkMaskValues(mask, m, maskLabels!, join(dir, MASKS_FILE));
+            return m;
+          },
+        } : {}),
       };
     }),
     close: () => undefined,

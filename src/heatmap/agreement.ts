@@ -60,6 +60,7 @@ async function readHeader(dir: string): Promise<MapHeader> {
   for (const k of ['width', 'height', 'cellSizeLevel0', 'threshold'] as const) {
     if (typeof h[k] !== 'number' || !Number.isFinite(h[k]) || h[k]! <= 0 && k !== 'threshold') throw new RangeError(`${path}: expected a positive number for ${k} but it has ${JSON.stringify(h[k])}`);
   }
+  if (h.threshold! > 1 || h.threshold! < 0) throw new RangeError(`${path}: expected a number between 0 and 1 for threshold but it has ${JSON.stringify(h.threshold)}`);
   return h as MapHeader;
 }
 

@@ -150,7 +150,9 @@ export class PixelMapAccumulator {
     return Int32Array.from({ length: outputSize }, (_, u) => {
       // At the level's own resolution, integers: output pixel u is level px start + u.
       const at = exact ? start + u : start + ((u + 0.5) * windowSize) / outputSize;
-      return at < length ? Math.floor(at / m) : -1;
+      if (at < length) return Math.floor(at / m);
+      // A resampled output pixel whose centre is past the edge but whose footprint is not: the level's last map pixel may have no other.
+      return !exact && start + (u * windowSize) / outputSize < length ? Math.floor((length - 1) / m) : -1;
     });
   }
 

@@ -487,7 +487,15 @@ async function planPixelWindows(slide: Slide, slidePath: string, r: SlideRequest
   const { tiling, tissue } = base;
   const level = slide.levels[tiling.level]!;
   const limit = limitOf(r.maxMemory);
-  const mapDownsample = r.mapDownsample ?? defaultMapDownsample(level.width, level.height, limit.bytes);
+  // A window read at readSize px and resampled to the model's size has an output pixel every readSize/size level px:
+  // a finer map pixel may hold none of them (no data amid tissue).
+  const pitch = Math.ceil(tiling.readSize / tiling.size);
+  if (r.mapDownsample !== undefined && r.mapDownsample < pitch) {
+    throw new RangeError(`Expected an integer ≥ ${pitch} for options.mapDownsample but received ${describeValue(r.mapDownsample)}: the windows are read at ` +
+      `${tiling.readSize} level px and resampled to the model's ${tiling.size} px, so a finer map pixel may hold no output pixel`);
+  }
+  let mapDownsample = r.mapDownsample ?? defaultMapDownsample(level.width, level.height, limit.bytes);
+  while (mapDownsample < pitch) mapDownsample *= 2;
   const geometry: PixelMapGeometry = { levelWidth: level.width, levelHeight: level.height, mapDownsample, windowSize: tiling.readSize, outputSize: tiling.size };
   const mapWidth = Math.ceil(level.width / mapDownsample), mapHeight = Math.ceil(level.height / mapDownsample);
   checkMemory(

@@ -85,6 +85,15 @@ test('a perfect map has Dice 1, its complement Dice 0; an empty truth and an emp
   t.like(await mapAgreement(mapFolder(W, H, cell, new Float32Array(W * H)), []), { dice: 1, truthCells: 0, predictedCells: 0 });
 });
 
+test('a map header whose threshold is not a probability is a RangeError naming the file and the field, not a Dice', async (t) => {
+  const box: Box = [0, 0, 16, 16];
+  for (const threshold of [7, -1]) {
+    await t.throwsAsync(mapAgreement(mapFolder(4, 4, 8, new Float32Array(16).fill(0.9), threshold), [rect('tumour', box)]), {
+      instanceOf: RangeError, message: /probability\.json: expected a number between 0 and 1 for threshold but it has -?\d/,
+    });
+  }
+});
+
 test('histoflow predict-slide --truth S.json prints the Dice of the map; an unreadable --truth exits 1 naming it before any output', async (t) => {
   const slide = join(root, 'slide.tif');
   await synthSlide(slide, { width: 1024, height: 768, seed: 3, compression: 'deflate', workers: 0 });

@@ -325,6 +325,20 @@ test('bad options for a pixel map are TypeErrors and RangeErrors naming the opti
   t.is(files(out), null);
 });
 
+test('windows resampled to the model\'s size (options.mpp between levels) leave no map pixel without data; a map downsample finer than their output pixels is a RangeError naming it', async (t) => {
+  const out = outDir();
+  // Level 0 is 0.5 µm/px: at 0.9 µm/px a 32 px window is read at about 58 level px, an output pixel every 1.8 of them.
+  const r = await predictSlide(SLIDE, rednessPixelsPredictor(32), { out, mpp: 0.9, minTissue: 0 });
+  t.like(r, { mapKind: 'pixels', level: 0, mapDownsample: 2 });
+  const { data } = readMap(out);
+  t.is(data.filter((v) => Number.isNaN(v)).length, 0);
+  const bad = outDir();
+  await t.throwsAsync(predictSlide(SLIDE, rednessPixelsPredictor(32), { out: bad, mpp: 0.9, mapDownsample: 1 }), {
+    instanceOf: RangeError, message: /an integer ≥ 2 for options\.mapDownsample but received 1 of type number: .*resampled/,
+  });
+  t.is(files(bad), null);
+});
+
 test('histoflow predict-slide --model builtin:redness-pixels --map-downsample writes a pixel map and says so; a bad --map-downsample exits 1 naming it', (t) => {
   const out = outDir();
   const ok = spawnSync(process.execPath, [CLI, 'predict-slide', SLIDE, '--model', 'builtin:redness-pixels', '--level', '1', '--map-downsample', '4', '--out', out, '--json'], { encoding: 'utf8' });

@@ -9,7 +9,7 @@
  * errors naming what is missing.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -134,6 +134,15 @@ test('readMaskedTiles on tiles written without --masks is an Error naming the pa
   await t.throwsAsync(readMaskedTiles(join(root, 'nothing')), { message: /nothing does not exist/ });
 });
 
+test('readMaskedTiles of a folder whose masks.json lists a label twice is an Error naming masks.json and the label', async (t) => {
+  const folder = outDir();
+  await tileSlide(SLIDE, folder, { size: 96, level: 2, annotations: META, masks: true });
+  const path = join(folder, 'masks.json');
+  const info = JSON.parse(readFileSync(path, 'utf8')) as { labels: string[] };
+  writeFileSync(path, JSON.stringify({ ...info, labels: [...info.labels, info.labels[1]!] }));
+  await t.throwsAsync(readMaskedTiles(folder), { message: /masks\.json: Expected distinct labels for labels\[2\] but received 'tumour'/ });
+});
+
 test('slideBatches with masks yields each batch\'s masks beside its tiles, agreeing with the coverage', async (t) => {
   const slide = await openSlide(SLIDE);
   try {
@@ -187,4 +196,16 @@ test('histoflow pack of a tile folder written with --masks carries every mask in
   const c = await readMaskedTiles(out2);
   const px = 96 * 96;
   t.deepEqual(c.masks, a.masks.subarray(px));
+
+  // One more mask holding a value that names no label: that record is skipped too, naming the file, not the whole pack failed.
+  const wrong = join(folder, manifest.tiles[1]!.mask);
+  await sharp(Buffer.alloc(96 * 96, 7), { raw: { width: 96, height: 96, channels: 1 } }).png().toFile(wrong + '.tmp.png');
+  renameSync(wrong + '.tmp.png', wrong);
+  const out3 = join(outDir(), 'p.hfpack');
+  const r3 = spawnSync(process.execPath, [CLI, 'pack', folder, '--out', out3, '--json'], { encoding: 'utf8' });
+  t.is(r3.status, 0, r3.stderr);
+  const s3 = JSON.parse(r3.stdout.trim().split('\n').at(-1)!) as { count: number; unreadable: number; skipped: Array<{ path: string; reason: string }> };
+  t.like(s3, { count: a.images.n - 2, unreadable: 2 });
+  t.regex(s3.skipped[1]!.reason, /mask\.png holds the value 7, which names no label of .*masks\.json/);
+  t.deepEqual((await readMaskedTiles(out3)).masks, a.masks.subarray(2 * px));
 });
