@@ -37,7 +37,7 @@ import { stratifiedSplit } from '../dataset/split.js';
 import { invalidRange } from '../errors.js';
 import { stackImages } from '../image.js';
 import { rocAuc } from '../metrics/index.js';
-import { MASK_IGNORE } from '../tiling/masks.js';
+import { MASK_IGNORE, checkMaskLabels } from '../tiling/masks.js';
 import type { TrainingData, TrainingDataOptions } from './data.js';
 import { SubsetSource } from './data.js';
 import { diceBceLoss, segmentationScores } from './segment_loss.js';
@@ -131,7 +131,8 @@ export async function readMaskedTileSets(path: string): Promise<MaskedTiles> {
     }
   }
   // Labels merged by name: background first, then every other name in sorted order.
-  const labels = ['background', ...[...new Set(parts.flatMap((p) => p.labels.slice(1)))].sort()];
+  // At most 255 in all: a merged value of 255 would read as ignore.
+  const labels = checkMaskLabels(`the labels of the tile sets in ${path}`, ['background', ...[...new Set(parts.flatMap((p) => p.labels.slice(1)))].sort()]);
   const masks = new Uint8Array(parts.reduce((n, p) => n + p.masks.length, 0));
   let offset = 0;
   for (const part of parts) {
