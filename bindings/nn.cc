@@ -233,6 +233,29 @@ Napi::Value BatchMatMul(const Napi::CallbackInfo& info) {
   return Run(info, "batchMatMul", [&] { hf::nn::batch_matmul_cpu(s, a, b, bias, bias_len, act, alpha, out); });
 }
 
+// A Float32Array of any non-zero length (returned in *length).
+float* NonEmptyF32(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t* length) {
+  Napi::Value v = info[i];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(info.Env(), std::string("Expected a Float32Array for ") + name);
+  }
+  auto ta = v.As<Napi::Float32Array>();
+  *length = static_cast<int64_t>(ta.ElementLength());
+  if (*length < 1) throw Napi::RangeError::New(info.Env(), std::string("Expected ") + name + " to hold at least one value");
+  return ta.Data();
+}
+
+// A channel count that divides `size` (x's length), ≥ 1.
+int64_t ChannelsArg(const Napi::CallbackInfo& info, size_t i, int64_t size) {
+  double c = NumberArg(info, i, "channels");
+  if (!(c >= 1) || c != static_cast<double>(static_cast<int64_t>(c)) || c > 9.0e15)
+    throw Napi::RangeError::New(info.Env(), "Expected channels to be an integer ≥ 1");
+  int64_t k = static_cast<int64_t>(c);
+  if (size < 1 || size % k != 0)
+    throw Napi::RangeError::New(info.Env(), "Expected x to hold a whole number of rows of " + std::to_string(k) + " channels (it holds " + std::to_string(size) + " values)");
+  return k;
+}
+
 // batchNorm(x, mean, variance, offset | null, scale | null, epsilon, y)
 Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
   int64_t size, mean_len, var_len, off_len, scale_len;
@@ -250,6 +273,48 @@ Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
   p.epsilon = static_cast<float>(NumberArg(info, 5, "epsilon"));
   float* y = F32(info, 6, "y", size);
   return Run(info, "batchNorm", [&] { hf::nn::batch_norm_cpu(x, size, p, y); });
+}
+
+// batchNormTrain(x, c, scale | null, offset | null, epsilon, y, mean, variance): x is [rows, c].
+Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
+  int64_t size, scale_len, off_len;
+  float* x = NonEmptyF32(info, 0, "x", &size);
+  int64_t c = ChannelsArg(info, 1, size);
+  float* scale = OptionalF32(info, 2, "scale", &scale_len);
+  float* offset = OptionalF32(info, 3, "offset", &off_len);
+  if ((scale && scale_len != c) || (offset && off_len != c))
+    throw Napi::RangeError::New(info.Env(), "Expected scale and offset to hold one value per channel (" + std::to_string(c) + ")");
+  double eps = NumberArg(info, 4, "epsilon");
+  if (!(eps >= 0 && eps < 1e30)) throw Napi::RangeError::New(info.Env(), "Expected a finite epsilon ≥ 0");
+  float* y = F32(info, 5, "y", size);
+  float* mean = F32(info, 6, "mean", c);
+  float* variance = F32(info, 7, "variance", c);
+  return Run(info, "batchNormTrain", [&] {
+    hf::nn::batch_norm_train_cpu(x, size / c, c, scale, offset, static_cast<float>(eps), y, mean, variance);
+  });
+}
+
+// batchNormTrainGrad(dy, x, c, mean, variance, scale | null, epsilon, dx, dscale | null, doffset | null)
+Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
+  int64_t size, scale_len, ds_len, do_len;
+  float* dy = NonEmptyF32(info, 0, "dy", &size);
+  float* x = F32(info, 1, "x", size);
+  int64_t c = ChannelsArg(info, 2, size);
+  float* mean = F32(info, 3, "mean", c);
+  float* variance = F32(info, 4, "variance", c);
+  float* scale = OptionalF32(info, 5, "scale", &scale_len);
+  if (scale && scale_len != c)
+    throw Napi::RangeError::New(info.Env(), "Expected scale to hold one value per channel (" + std::to_string(c) + ")");
+  double eps = NumberArg(info, 6, "epsilon");
+  if (!(eps >= 0 && eps < 1e30)) throw Napi::RangeError::New(info.Env(), "Expected a finite epsilon ≥ 0");
+  float* dx = F32(info, 7, "dx", size);
+  float* dscale = OptionalF32(info, 8, "dscale", &ds_len);
+  float* doffset = OptionalF32(info, 9, "doffset", &do_len);
+  if ((dscale && ds_len != c) || (doffset && do_len != c))
+    throw Napi::RangeError::New(info.Env(), "Expected dscale and doffset to hold one value per channel (" + std::to_string(c) + ")");
+  return Run(info, "batchNormTrainGrad", [&] {
+    hf::nn::batch_norm_train_grad_cpu(dy, x, size / c, c, mean, variance, scale, static_cast<float>(eps), dx, dscale, doffset);
+  });
 }
 
 // unary(op, x, alpha, y)
@@ -278,7 +343,7 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
       {"mul", hf::nn::BinaryOp::Mul},         {"div", hf::nn::BinaryOp::Div},
       {"squaredDifference", hf::nn::BinaryOp::SquaredDifference},
       {"maximum", hf::nn::BinaryOp::Maximum}, {"minimum", hf::nn::BinaryOp::Minimum},
-      {"eluGrad", hf::nn::BinaryOp::EluGrad}};
+      {"eluGrad", hf::nn::BinaryOp::EluGrad}, {"reluGrad", hf::nn::BinaryOp::ReluGrad}};
   std::string name = String(info[0], "op");
   auto a_shape = Ints(info, 2, "aShape", hf::nn::kMaxRank);
   auto b_shape = Ints(info, 4, "bShape", hf::nn::kMaxRank);
@@ -421,6 +486,8 @@ void InitNn(Napi::Env env, Napi::Object exports) {
   nn.Set("avgPoolGrad", Napi::Function::New(env, AvgPoolGrad, "avgPoolGrad"));
   nn.Set("batchMatMul", Napi::Function::New(env, BatchMatMul, "batchMatMul"));
   nn.Set("batchNorm", Napi::Function::New(env, BatchNorm, "batchNorm"));
+  nn.Set("batchNormTrain", Napi::Function::New(env, BatchNormTrain, "batchNormTrain"));
+  nn.Set("batchNormTrainGrad", Napi::Function::New(env, BatchNormTrainGrad, "batchNormTrainGrad"));
   nn.Set("unary", Napi::Function::New(env, Unary, "unary"));
   nn.Set("binary", Napi::Function::New(env, Binary, "binary"));
   nn.Set("tile", Napi::Function::New(env, Tile, "tile"));

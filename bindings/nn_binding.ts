@@ -11,7 +11,7 @@ export type NnConvShape = readonly number[];
 export type NnMatMulShape = readonly number[];
 export type NnActivation = 'linear' | 'relu' | 'relu6' | 'elu' | 'sigmoid' | 'leakyrelu';
 export type NnUnaryOp = 'neg' | 'square' | 'sqrt' | 'rsqrt' | 'exp' | 'log' | 'abs' | 'relu' | 'relu6' | 'elu' | 'sigmoid' | 'step';
-export type NnBinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'squaredDifference' | 'maximum' | 'minimum' | 'eluGrad';
+export type NnBinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'squaredDifference' | 'maximum' | 'minimum' | 'eluGrad' | 'reluGrad';
 export type NnEngine = 'onednn' | 'builtin';
 
 export interface NnInfo {
@@ -38,6 +38,10 @@ export interface NnAddon {
   avgPoolGrad(shape: NnConvShape, dy: Float32Array, dx: Float32Array): void;
   batchMatMul(shape: NnMatMulShape, a: Float32Array, b: Float32Array, bias: Float32Array | null, activation: NnActivation, alpha: number, out: Float32Array): void;
   batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array | null, scale: Float32Array | null, epsilon: number, y: Float32Array): void;
+  /** Training-mode batch norm of x viewed as [rows, channels]: y, and the batch mean and (biased) variance per channel. */
+  batchNormTrain(x: Float32Array, channels: number, scale: Float32Array | null, offset: Float32Array | null, epsilon: number, y: Float32Array, mean: Float32Array, variance: Float32Array): void;
+  /** Its gradient (the moments differentiated too): dx, and Σdy·x̂ / Σdy per channel where wanted. */
+  batchNormTrainGrad(dy: Float32Array, x: Float32Array, channels: number, mean: Float32Array, variance: Float32Array, scale: Float32Array | null, epsilon: number, dx: Float32Array, dscale: Float32Array | null, doffset: Float32Array | null): void;
   unary(op: NnUnaryOp, x: Float32Array, alpha: number, y: Float32Array): void;
   binary(op: NnBinaryOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[], outShape: readonly number[], out: Float32Array): void;
   tile(x: Float32Array, shape: readonly number[], reps: readonly number[], out: Float32Array): void;

@@ -18,4 +18,27 @@ struct BatchNormArgs {
 
 void batch_norm_cpu(const float* x, int64_t size, const BatchNormArgs& p, float* y);
 
+// Training-mode batch norm, the forward pass of a Keras BatchNormalization
+// layer (axis −1) in one call: x viewed as [rows, c] (NHWC: rows = n·h·w),
+//   mean[k]     = Σ_r x[r,k] / rows
+//   variance[k] = Σ_r (x[r,k] − mean[k])² / rows      (biased, as tf.moments)
+//   y[r,k]      = offset[k] + (x[r,k] − mean[k]) · scale[k] / √(variance[k] + ε)
+// Null scale is 1, null offset 0. Two reading passes for the moments (the
+// second centred on the first's mean rounded to float, the rounding carried in
+// double, so a mean far larger than the spread loses no precision), one
+// writing pass. Sums run in float over fixed blocks of 128 rows and in double
+// across blocks, added in block order: the same bits for any thread count.
+void batch_norm_train_cpu(const float* x, int64_t rows, int64_t c, const float* scale, const float* offset,
+                          float epsilon, float* y, float* mean, float* variance);
+
+// Its gradient with the batch moments differentiated too (what TF.js derives
+// from moments → batchNorm, in two passes instead of ~20 element-wise ops):
+// with r = 1/√(variance + ε), x̂ = (x − mean)·r, N = rows,
+//   doffset[k] = Σ_r dy,   dscale[k] = Σ_r dy·x̂
+//   dx = scale·r · (dy − doffset/N − x̂ · dscale/N)
+// dscale / doffset may be null (not wanted).
+void batch_norm_train_grad_cpu(const float* dy, const float* x, int64_t rows, int64_t c, const float* mean,
+                               const float* variance, const float* scale, float epsilon, float* dx, float* dscale,
+                               float* doffset);
+
 }  // namespace hf::nn

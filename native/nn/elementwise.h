@@ -5,7 +5,8 @@
 //   unary:  neg −x, square x², sqrt √x, rsqrt 1/√x, exp eˣ, log ln x, abs |x|,
 //           relu, relu6, elu, sigmoid (activation.h), step: NaN→NaN, x > 0 ? 1 : α
 //   binary: add, sub, mul, div, squared_difference (a−b)², maximum, minimum,
-//           elu_grad(dy, y) = y ≥ 0 ? dy : dy·(y + 1)
+//           elu_grad(dy, y) = y ≥ 0 ? dy : dy·(y + 1),
+//           relu_grad(dy, x) = dy · step(x)   (TF.js's Relu gradient, mul(dy, step(x)), in one pass)
 // Binary ops broadcast NumPy-style: a and b are given by their shapes
 // right-aligned against the output's (rank ≤ 8); dimensions of size 1 repeat.
 // Tile: out[i₀…] = x[i₀ mod d₀, …].
@@ -15,7 +16,7 @@
 namespace hf::nn {
 
 enum class UnaryOp { Neg, Square, Sqrt, Rsqrt, Exp, Log, Abs, Relu, Relu6, Elu, Sigmoid, Step };
-enum class BinaryOp { Add, Sub, Mul, Div, SquaredDifference, Maximum, Minimum, EluGrad };
+enum class BinaryOp { Add, Sub, Mul, Div, SquaredDifference, Maximum, Minimum, EluGrad, ReluGrad };
 
 constexpr int kMaxRank = 8;
 

@@ -27,6 +27,7 @@ inline float apply(float a, float b) {
   if constexpr (op == BinaryOp::Maximum) return std::isnan(a) || std::isnan(b) ? NAN : (a > b ? a : b);
   if constexpr (op == BinaryOp::Minimum) return std::isnan(a) || std::isnan(b) ? NAN : (a < b ? a : b);
   if constexpr (op == BinaryOp::EluGrad) return b >= 0.0f ? a : a * (b + 1.0f);
+  if constexpr (op == BinaryOp::ReluGrad) return a * (std::isnan(b) ? b : (b > 0.0f ? 1.0f : 0.0f));
   return 0.0f;
 }
 
@@ -155,6 +156,7 @@ void binary_cpu(BinaryOp op, const float* a, const int64_t* a_shape, int a_rank,
     case BinaryOp::Maximum: return binary<BinaryOp::Maximum>(a, b, p, out);
     case BinaryOp::Minimum: return binary<BinaryOp::Minimum>(a, b, p, out);
     case BinaryOp::EluGrad: return binary<BinaryOp::EluGrad>(a, b, p, out);
+    case BinaryOp::ReluGrad: return binary<BinaryOp::ReluGrad>(a, b, p, out);
   }
 }
 

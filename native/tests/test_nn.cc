@@ -3,14 +3,19 @@
 // both gradients against a direct loop of conv2d.h's formula, on every engine
 // this build has (oneDNN when linked, and the built-in im2col + GEMM).
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
 #include "harness.h"
+#include "nn/batch_norm.h"
 #include "nn/conv2d.h"
 #include "nn/engine.h"
 #include "core/error.h"
+#include "core/runtime.h"
 #include "nn/gemm.h"
+#include "nn/pool.h"
 
 using namespace hf::nn;
 
@@ -126,4 +131,125 @@ HF_TEST("selecting the oneDNN engine in a build without it is an UnavailableErro
   }
   CHECK(threw);
   CHECK(engine() == before);
+}
+
+namespace {
+
+struct ThreadScope {
+  int saved = hf::cpu_threads();
+  explicit ThreadScope(int n) { hf::set_cpu_threads(n); }
+  ~ThreadScope() { hf::set_cpu_threads(saved); }
+};
+
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+HF_TEST("training batch norm: moments, output and gradient match a double-precision reference, and the same bits for 1, 2 and 3 threads") {
+  // rows not a multiple of the 128-row blocks; a large offset against a small
+  // spread (the case a one-pass Σx² − N·mean² variance gets wrong).
+  const int64_t shapes[][2] = {{4 * 7 * 5, 3}, {2 * 9 * 9, 130}, {1, 4}, {300, 1}};
+  for (const auto& sh : shapes) {
+    const int64_t rows = sh[0], c = sh[1], n = rows * c;
+    auto x = random_vector(n, 11), scale = random_vector(c, 12), offset = random_vector(c, 13), dy = random_vector(n, 14);
+    for (int64_t i = 0; i < n; ++i) x[i] = 1000.0f + 0.25f * x[i] + float(i % c);
+    const float eps = 1e-3f;
+    std::vector<double> mean(c, 0), var(c, 0), sdy(c, 0), sdyx(c, 0);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < c; ++k) mean[k] += x[r * c + k] / double(rows);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < c; ++k) var[k] += std::pow(x[r * c + k] - mean[k], 2) / double(rows);
+    std::vector<double> y_ref(n), dx_ref(n), ds_ref(c), do_ref(c);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < c; ++k) {
+        double xh = (x[r * c + k] - mean[k]) / std::sqrt(var[k] + eps);
+        y_ref[r * c + k] = offset[k] + scale[k] * xh;
+        sdy[k] += dy[r * c + k];
+        sdyx[k] += dy[r * c + k] * xh;
+      }
+    for (int64_t k = 0; k < c; ++k) {
+      do_ref[k] = sdy[k];
+      ds_ref[k] = sdyx[k];
+    }
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < c; ++k) {
+        double inv = 1.0 / std::sqrt(var[k] + eps), xh = (x[r * c + k] - mean[k]) * inv;
+        dx_ref[r * c + k] = scale[k] * inv * (dy[r * c + k] - sdy[k] / rows - xh * sdyx[k] / rows);
+      }
+    std::vector<float> first_y, first_dx;
+    for (int threads : {1, 2, 3}) {
+      ThreadScope scope(threads);
+      std::vector<float> y(n), m(c), v(c), dx(n), ds(c), doff(c);
+      batch_norm_train_cpu(x.data(), rows, c, scale.data(), offset.data(), eps, y.data(), m.data(), v.data());
+      batch_norm_train_grad_cpu(dy.data(), x.data(), rows, c, m.data(), v.data(), scale.data(), eps, dx.data(), ds.data(), doff.data());
+      // The mean to float precision; the variance (0.25²/3 + …) to 1e-4 of itself
+      // although x ≈ 1000; y and dx to 1e-4 of their largest magnitude.
+      CHECK_NEAR(relative_error(m, mean), 0.0, 1e-6);
+      CHECK_NEAR(relative_error(v, var), 0.0, 1e-4);
+      CHECK_NEAR(relative_error(y, y_ref), 0.0, 1e-4);
+      CHECK_NEAR(relative_error(dx, dx_ref), 0.0, 1e-4);
+      CHECK_NEAR(relative_error(ds, ds_ref), 0.0, 1e-4);
+      CHECK_NEAR(relative_error(doff, do_ref), 0.0, 1e-5);
+      if (first_y.empty()) {
+        first_y = y;
+        first_dx = dx;
+      } else {
+        CHECK(same_bits(y, first_y));
+        CHECK(same_bits(dx, first_dx));
+      }
+    }
+  }
+  bool threw = false;
+  try {
+    std::vector<float> x(4), y(4), m(1), v(1);
+    batch_norm_train_cpu(x.data(), 4, 1, nullptr, nullptr, -1.0f, y.data(), m.data(), v.data());
+  } catch (const hf::ArgumentError&) {
+    threw = true;
+  }
+  CHECK(threw);
+}
+
+HF_TEST("max-pool gradient: dy at each window's first maximum, 0 elsewhere, for tiling, padded and overlapping windows, ties and -inf windows") {
+  const Conv2dShape shapes[] = {
+      // n, in_h, in_w, c, out_h, out_w, c, k_h, k_w, sh, sw, dh, dw, pad_top, pad_left
+      {2, 8, 6, 5, 4, 3, 5, 2, 2, 2, 2, 1, 1, 0, 0},   // 2x2/2 tiling the input
+      {1, 7, 5, 3, 4, 3, 3, 2, 2, 2, 2, 1, 1, 0, 0},   // 'same' on odd sizes: clipped windows
+      {1, 7, 7, 4, 3, 3, 4, 2, 2, 3, 3, 1, 1, 0, 0},   // stride 3 > k: inputs in no window
+      {2, 9, 9, 3, 4, 4, 3, 3, 3, 2, 2, 1, 1, 0, 0},   // 3x3/2: overlapping windows
+  };
+  for (const auto& s : shapes) {
+    auto x = random_vector(s.x_size(), 21), dy = random_vector(s.y_size(), 22);
+    // Ties (the first in row-major order wins) and an all -inf channel (no gradient).
+    for (int64_t i = 0; i < s.x_size(); ++i) {
+      if (i % 7 == 0) x[i] = 0.5f;
+      if (i % s.in_c == 1 % s.in_c && s.in_c > 2) x[i] = -std::numeric_limits<float>::infinity();
+    }
+    std::vector<double> ref(s.x_size(), 0.0);
+    for (int64_t b = 0; b < s.n; ++b)
+      for (int64_t i = 0; i < s.out_h; ++i)
+        for (int64_t j = 0; j < s.out_w; ++j)
+          for (int64_t k = 0; k < s.in_c; ++k) {
+            float best = -std::numeric_limits<float>::infinity();
+            int64_t where = -1;
+            for (int64_t r = 0; r < s.k_h; ++r)
+              for (int64_t q = 0; q < s.k_w; ++q) {
+                int64_t iy = i * s.stride_h - s.pad_top + r * s.dil_h, ix = j * s.stride_w - s.pad_left + q * s.dil_w;
+                if (iy < 0 || iy >= s.in_h || ix < 0 || ix >= s.in_w) continue;
+                int64_t xi = ((b * s.in_h + iy) * s.in_w + ix) * s.in_c + k;
+                if (x[xi] > best) {
+                  best = x[xi];
+                  where = xi;
+                }
+              }
+            if (where >= 0) ref[where] += dy[((b * s.out_h + i) * s.out_w + j) * s.in_c + k];
+          }
+    std::vector<float> dx(s.x_size(), std::numeric_limits<float>::quiet_NaN());  // poisoned: every element must be written
+    max_pool_grad_cpu(s, dy.data(), x.data(), dx.data());
+    CHECK_NEAR(relative_error(dx, ref), 0.0, 1e-6);
+    bool all_written = true;
+    for (float v : dx) all_written = all_written && !std::isnan(v);
+    CHECK(all_written);
+  }
 }

@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadAddon } from '../../bindings/loader.js';
 import { checkOneOf } from '../errors.js';
 import { NATIVE_BACKEND } from './kernels/common.js';
+import { fusedTrainingKernels, installFusedTraining } from './fused_training.js';
 import { installLeanGradients } from './lean_gradients.js';
 import { nativeKernelConfigs } from './native_kernels.js';
 import { NativeStorageBackend } from './native_storage.js';
@@ -59,6 +60,9 @@ export function registerNativeBackend(): void {
   for (const [name, k] of replaced) {
     if (!tf.getKernel(name, NATIVE_BACKEND)) tf.registerKernel(k);
   }
+  // Batch norm and ReLU in training as single kernels (fused_training.ts).
+  for (const k of fusedTrainingKernels()) tf.registerKernel(k);
+  installFusedTraining();
   registered = true;
 }
 
@@ -71,5 +75,5 @@ export function setNnEngine(engine: 'onednn' | 'builtin'): void {
 
 /** Names of the kernels that run in the addon on the native backend. */
 export function nativeKernelNames(): string[] {
-  return nativeKernelConfigs().map((k) => k.kernelName);
+  return [...nativeKernelConfigs(), ...fusedTrainingKernels()].map((k) => k.kernelName);
 }
