@@ -40,6 +40,10 @@ void conv2d_backprop_filter_cpu(const Conv2dShape& s, const float* x, const floa
 // The oneDNN implementations (the _cpu entry points call them when the engine
 // is OneDnn). Return false when oneDNN is not linked.
 bool conv2d_forward_onednn(const Conv2dShape& s, const float* x, const float* filter, float* y);
+// The forward with a bias (or null) and Linear or Relu applied inside the
+// primitive; false (nothing written) for another activation or shape.
+bool conv2d_forward_fused_onednn(const Conv2dShape& s, const float* x, const float* filter, const float* bias, Activation act,
+                                 float* y);
 bool conv2d_backprop_input_onednn(const Conv2dShape& s, const float* dy, const float* filter, float* dx);
 bool conv2d_backprop_filter_onednn(const Conv2dShape& s, const float* x, const float* dy, float* dfilter);
 

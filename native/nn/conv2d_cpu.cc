@@ -102,6 +102,7 @@ void check_conv2d_shape(const Conv2dShape& s) {
 void conv2d_forward_cpu(const Conv2dShape& s, const float* x, const float* filter, const float* bias, Activation act,
                         float alpha, float* y) {
   check_conv2d_shape(s);
+  if (engine() == Engine::OneDnn && conv2d_forward_fused_onednn(s, x, filter, bias, act, y)) return;
   if (!(engine() == Engine::OneDnn && conv2d_forward_onednn(s, x, filter, y))) {
     const int64_t kw = col_width(s), plane = s.out_h * s.out_w;
     if (is_pointwise(s)) {

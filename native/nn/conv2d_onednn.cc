@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <tuple>
+#include <unordered_map>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -25,7 +26,11 @@ dnnl::engine& cpu_engine() {
   return e;
 }
 
-enum class Pass { Forward, BackwardData, BackwardWeights };
+// Forward: the training forward (no bias, no activation: what the backward
+// primitives take as their hint). ForwardBias / ForwardRelu / ForwardBiasRelu:
+// inference forwards with the bias and a ReLU applied inside the kernel
+// (oneDNN's bias argument and eltwise post-op), no extra pass over the output.
+enum class Pass { Forward, BackwardData, BackwardWeights, ForwardBias, ForwardRelu, ForwardBiasRelu };
 
 struct Geometry {
   memory::desc src, weights_any, weights_user, dst;
@@ -59,6 +64,8 @@ dnnl::convolution_forward::desc forward_desc(const Geometry& g) {
                                          g.weights_any, g.dst, g.strides, g.dilates, g.pad_l, g.pad_r);
 }
 
+memory::desc bias_desc(const Conv2dShape& s) { return memory::desc({s.out_c}, dt::f32, tag::a); }
+
 // One cached primitive with its weights reorder (user hwio ↔ the kernel's layout).
 struct Cached {
   dnnl::primitive conv;
@@ -89,6 +96,21 @@ std::shared_ptr<Cached> primitive_for(Pass pass, const Conv2dShape& s) {
   if (pass == Pass::Forward) {
     c->conv = dnnl::convolution_forward(fwd);
     c->weights = fwd.weights_desc();
+  } else if (pass == Pass::ForwardBias || pass == Pass::ForwardRelu || pass == Pass::ForwardBiasRelu) {
+    const bool bias = pass != Pass::ForwardRelu, relu = pass != Pass::ForwardBias;
+    dnnl::primitive_attr attr;
+    if (relu) {
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      attr.set_post_ops(ops);
+    }
+    auto d = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, g.src,
+                                                    g.weights_any, bias_desc(s), g.dst, g.strides, g.dilates, g.pad_l, g.pad_r)
+                  : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, g.src,
+                                                    g.weights_any, g.dst, g.strides, g.dilates, g.pad_l, g.pad_r);
+    dnnl::convolution_forward::primitive_desc pd(d, attr, eng);
+    c->conv = dnnl::convolution_forward(pd);
+    c->weights = pd.weights_desc();
   } else if (pass == Pass::BackwardData) {
     dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, g.src, g.weights_any, g.dst,
                                             g.strides, g.dilates, g.pad_l, g.pad_r);
@@ -131,6 +153,28 @@ bool conv2d_forward_onednn(const Conv2dShape& s, const float* x, const float* fi
   return true;
 }
 
+bool conv2d_forward_fused_onednn(const Conv2dShape& s, const float* x, const float* filter, const float* bias, Activation act,
+                                 float* y) {
+  if (act != Activation::Linear && act != Activation::Relu) return false;
+  if (!bias && act == Activation::Linear) return conv2d_forward_onednn(s, x, filter, y);
+  const Pass pass = !bias ? Pass::ForwardRelu : act == Activation::Relu ? Pass::ForwardBiasRelu : Pass::ForwardBias;
+  auto c = primitive_for(pass, s);
+  if (!c) return false;
+  Geometry g;
+  geometry(s, g);
+  dnnl::stream stream(cpu_engine());
+  memory w_user = user(c->weights_user, filter), w = w_user;
+  if (c->reorder) {
+    w = memory(c->weights, cpu_engine());
+    c->weights_reorder.execute(stream, w_user, w);
+  }
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, user(g.src, x)}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, user(g.dst, y)}};
+  if (bias) args.emplace(DNNL_ARG_BIAS, user(bias_desc(s), bias));
+  c->conv.execute(stream, args);
+  stream.wait();
+  return true;
+}
+
 bool conv2d_backprop_input_onednn(const Conv2dShape& s, const float* dy, const float* filter, float* dx) {
   auto c = primitive_for(Pass::BackwardData, s);
   if (!c) return false;
@@ -167,6 +211,7 @@ bool conv2d_backprop_filter_onednn(const Conv2dShape& s, const float* x, const f
 
 namespace hf::nn {
 bool conv2d_forward_onednn(const Conv2dShape&, const float*, const float*, float*) { return false; }
+bool conv2d_forward_fused_onednn(const Conv2dShape&, const float*, const float*, const float*, Activation, float*) { return false; }
 bool conv2d_backprop_input_onednn(const Conv2dShape&, const float*, const float*, float*) { return false; }
 bool conv2d_backprop_filter_onednn(const Conv2dShape&, const float*, const float*, float*) { return false; }
 }  // namespace hf::nn

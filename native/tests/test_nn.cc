@@ -120,6 +120,41 @@ HF_TEST("conv2d forward and both gradients match conv2d.h's formula on every eng
   }
 }
 
+HF_TEST("conv2d forward with a bias and each activation (oneDNN's in-kernel bias and ReLU included) matches the formula then activate()") {
+  const Conv2dShape shapes[] = {
+      {2, 9, 11, 5, 9, 11, 7, 3, 3, 1, 1, 1, 1, 1, 1},
+      {1, 13, 10, 3, 7, 5, 4, 5, 5, 2, 2, 1, 1, 2, 1},
+  };
+  const Activation acts[] = {Activation::Linear, Activation::Relu, Activation::Relu6, Activation::Elu, Activation::Sigmoid,
+                             Activation::LeakyRelu};
+  for (Engine e : engines()) {
+    EngineScope scope(e);
+    for (const auto& s : shapes)
+      for (bool with_bias : {false, true})
+        for (Activation act : acts) {
+          auto x = random_vector(s.x_size(), 7), f = random_vector(s.filter_size(), 8), bias = random_vector(s.out_c, 9);
+          std::vector<double> ref(s.y_size(), 0.0);
+          for (int64_t b = 0; b < s.n; ++b)
+            for (int64_t i = 0; i < s.out_h; ++i)
+              for (int64_t j = 0; j < s.out_w; ++j)
+                for (int64_t o = 0; o < s.out_c; ++o) {
+                  double acc = with_bias ? bias[o] : 0.0;
+                  for (int64_t r = 0; r < s.k_h; ++r)
+                    for (int64_t q = 0; q < s.k_w; ++q) {
+                      int64_t iy = i * s.stride_h - s.pad_top + r * s.dil_h, ix = j * s.stride_w - s.pad_left + q * s.dil_w;
+                      if (iy < 0 || iy >= s.in_h || ix < 0 || ix >= s.in_w) continue;
+                      for (int64_t c = 0; c < s.in_c; ++c)
+                        acc += double(x[((b * s.in_h + iy) * s.in_w + ix) * s.in_c + c]) * f[((r * s.k_w + q) * s.in_c + c) * s.out_c + o];
+                    }
+                  ref[((b * s.out_h + i) * s.out_w + j) * s.out_c + o] = activate(act, static_cast<float>(acc), 0.2f);
+                }
+          std::vector<float> y(s.y_size());
+          conv2d_forward_cpu(s, x.data(), f.data(), with_bias ? bias.data() : nullptr, act, 0.2f, y.data());
+          CHECK_NEAR(relative_error(y, ref), 0.0, 1e-5);
+        }
+  }
+}
+
 HF_TEST("selecting the oneDNN engine in a build without it is an UnavailableError, and the engine stays as it was") {
   if (onednn_available()) return;
   Engine before = engine();

@@ -10,13 +10,15 @@
  * train: the zoo model (src/models/zoo.ts, seed 1: what `histoflow train`
  * builds) on a fixed random batch; the same step count as the PyTorch peer:
  * the first step timed alone, `warmup` untimed, `repeats` timed (median), then
- * inference the same way. gemm: fp32 C = A·B of n×n matrices through the
+ * inference the same way, on the batch-norm-folded copy `histoflow predict`
+ * runs (src/models/fold.ts), the whole batch in one pass as the peer does. gemm: fp32 C = A·B of n×n matrices through the
  * addon's matmul (oneDNN's sgemm when linked), best of `repeats`: this
  * machine's measured fp32 peak. Prints one JSON line.
  */
 import * as tf from '@tensorflow/tfjs';
 
 import { loadAddon } from '../../bindings/loader.js';
+import { foldBatchNorm } from '../models/fold.js';
 import { buildModel, isZooModel } from '../models/zoo.js';
 import { TRAINING_BACKENDS, useTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import { setNnEngine } from '../tfjs/native_backend.js';
@@ -131,12 +133,16 @@ async function runTrain(job: TrainJob): Promise<TrainWorkerResult> {
   }, fixed);
   const cpu = process.cpuUsage(cpu0);
   const wall = (performance.now() - wall0) / 1000;
+  // Inference as `histoflow predict` runs it: batch norms folded into their convolutions
+  // (src/models/fold.ts; the peer's torch.jit.freeze does the same), the whole batch in one pass.
+  const { model: folded } = await foldBatchNorm(model);
   const infer = await measure(() => {
-    const p = model.predict(x) as tf.Tensor;
+    const p = folded.predict(x, { batchSize: batch }) as tf.Tensor;
     p.dataSync();
     p.dispose();
   }, fixed);
   tf.dispose([x, y]);
+  if (folded !== model) folded.dispose();
   model.dispose();
   return {
     job: 'train',

@@ -15,7 +15,7 @@
 import { basename, dirname } from 'node:path';
 
 import { invalidRange, invalidType } from '../errors.js';
-import { loadModel, ModelNotFoundError } from '../models/io.js';
+import { loadModelForInference, ModelNotFoundError } from '../models/io.js';
 import { createOnnxPredictor, loadOnnxModel, onnxModelName, resolveOnnxModel, type OnnxProvider } from '../models/onnx.js';
 import { createPredictor } from '../models/predict.js';
 import { useTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
@@ -60,7 +60,7 @@ export async function loadSlidePredictor(modelArg: string, options: LoadSlidePre
   await useTrainingBackend(options.backend ?? 'auto');
   let loaded;
   try {
-    loaded = await loadModel(modelArg);
+    loaded = await loadModelForInference(modelArg);
   } catch (e) {
     if (e instanceof ModelNotFoundError) throw new Error(`model not found: ${modelArg} (expected a trained model folder, or ${BUILTIN_MODELS.join(', ')})`, { cause: e });
     throw e;

@@ -6,7 +6,7 @@
  */
 import { checkBoolean, checkInteger, invalidRange } from '../errors.js';
 import type { DatasetSkip } from '../dataset/kaggle.js';
-import { loadModel, resolveModelJson } from '../models/io.js';
+import { loadModelForInference, resolveModelJson } from '../models/io.js';
 import { ONNX_PROVIDERS, createOnnxPredictor, loadOnnxModel, resolveOnnxModel, type OnnxBackend, type OnnxProvider } from '../models/onnx.js';
 import { createPredictor, type Predictor } from '../models/predict.js';
 import { useTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
@@ -109,7 +109,7 @@ export async function openPredictor(model: string, options: OpenPredictorOptions
   }
   await resolveModelJson(model); // a missing model fails before any backend starts
   const { backend } = await useTrainingBackend(options.backend ?? 'auto');
-  const loaded = await loadModel(model);
+  const loaded = await loadModelForInference(model);
   const predictor = createPredictor(loaded.model, loaded.card, settings);
   return { predictor, path: loaded.path, backend, dispose: () => loaded.model.dispose() };
 }

@@ -27,6 +27,7 @@ import type { AugmentPipelineInput } from '../augment/pipeline.js';
 import { describeValue } from '../errors.js';
 import { writeFileAtomic } from '../image.js';
 import { compileForSegmentation } from '../train/segment_loss.js';
+import { foldBatchNorm } from './fold.js';
 
 /**
  * A value of a model.json for an error message: short lists of numbers and
@@ -401,4 +402,26 @@ export async function loadModel(path: string): Promise<LoadedModel> {
     throw new RangeError(`${file}: its card says inputSize ${card.inputSize} but the model's input is ${shape[1]}x${shape[1]}`);
   }
   return { model, card, path: file };
+}
+
+/**
+ * loadModel for inference only: each batch norm folded into the convolution
+ * before it (fold.ts; the same predictions to float rounding, one fused
+ * kernel per conv → batch norm → ReLU). What `predict`, `evaluate` and
+ * `predict-slide` run. `HISTOFLOW_FOLD_BN=0` loads the model as saved.
+ */
+export async function loadModelForInference(path: string): Promise<LoadedModel> {
+  const loaded = await loadModel(path);
+  if (process.env.HISTOFLOW_FOLD_BN === '0') return loaded;
+  let folded: tf.LayersModel;
+  try {
+    folded = (await foldBatchNorm(loaded.model)).model;
+  } catch (e) {
+    loaded.model.dispose();
+    throw new Error(`${loaded.path}: cannot fold its batch norms for inference (HISTOFLOW_FOLD_BN=0 loads it as saved): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  if (folded === loaded.model) return loaded;
+  modelFiles.set(folded, loaded.path);
+  loaded.model.dispose();
+  return { ...loaded, model: folded };
 }
