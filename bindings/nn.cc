@@ -148,6 +148,21 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   return Run(info, "conv2d", [&] { hf::nn::conv2d_forward_cpu(s, x, f, bias, act, alpha, y); });
 }
 
+// conv2dAdd(shape, x, filter, bias | null, addend, activation, alpha, y): y = act(conv + bias + addend)
+Napi::Value Conv2dAdd(const Napi::CallbackInfo& info) {
+  auto s = ConvShapeArg(info, 0);
+  float* x = F32(info, 1, "x", s.x_size());
+  float* f = F32(info, 2, "filter", s.filter_size());
+  int64_t bias_len;
+  float* bias = OptionalF32(info, 3, "bias", &bias_len);
+  if (bias && bias_len != s.out_c) throw Napi::RangeError::New(info.Env(), "Expected bias to hold outChannels elements");
+  float* addend = F32(info, 4, "addend", s.y_size());
+  auto act = ActivationArg(info, 5);
+  float alpha = static_cast<float>(NumberArg(info, 6, "alpha"));
+  float* y = F32(info, 7, "y", s.y_size());
+  return Run(info, "conv2dAdd", [&] { hf::nn::conv2d_forward_add_cpu(s, x, f, bias, addend, act, alpha, y); });
+}
+
 // conv2dBackpropInput(shape, dy, filter, dx)
 Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
   auto s = ConvShapeArg(info, 0);
@@ -475,6 +490,7 @@ void InitNn(Napi::Env env, Napi::Object exports) {
   nn.Set("info", Napi::Function::New(env, Info, "info"));
   nn.Set("setEngine", Napi::Function::New(env, SetEngine, "setEngine"));
   nn.Set("conv2d", Napi::Function::New(env, Conv2d, "conv2d"));
+  nn.Set("conv2dAdd", Napi::Function::New(env, Conv2dAdd, "conv2dAdd"));
   nn.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput, "conv2dBackpropInput"));
   nn.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter, "conv2dBackpropFilter"));
   nn.Set("depthwiseConv2d", Napi::Function::New(env, DepthwiseConv2d, "depthwiseConv2d"));

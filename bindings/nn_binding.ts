@@ -27,6 +27,8 @@ export interface NnAddon {
   /** Throws (code HISTOFLOW_UNAVAILABLE) for 'onednn' when the addon was built without it. */
   setEngine(engine: NnEngine): void;
   conv2d(shape: NnConvShape, x: Float32Array, filter: Float32Array, bias: Float32Array | null, activation: NnActivation, alpha: number, y: Float32Array): void;
+  /** y = activation(x ∗ filter + bias + addend), addend shaped like y (a residual shortcut). */
+  conv2dAdd(shape: NnConvShape, x: Float32Array, filter: Float32Array, bias: Float32Array | null, addend: Float32Array, activation: NnActivation, alpha: number, y: Float32Array): void;
   conv2dBackpropInput(shape: NnConvShape, dy: Float32Array, filter: Float32Array, dx: Float32Array): void;
   conv2dBackpropFilter(shape: NnConvShape, x: Float32Array, dy: Float32Array, dfilter: Float32Array): void;
   depthwiseConv2d(shape: NnConvShape, x: Float32Array, filter: Float32Array, y: Float32Array): void;

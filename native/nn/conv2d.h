@@ -32,6 +32,12 @@ struct Conv2dShape {
 // read past the padded input.
 void check_conv2d_shape(const Conv2dShape& s);
 
+// y = act(x ∗ filter + bias + addend): a residual block's last convolution,
+// its shortcut (addend, shaped like y) and the ReLU after the sum in one call
+// (oneDNN: one kernel; otherwise the convolution, then one pass). bias may be null.
+void conv2d_forward_add_cpu(const Conv2dShape& s, const float* x, const float* filter, const float* bias, const float* addend,
+                            Activation act, float alpha, float* y);
+
 void conv2d_forward_cpu(const Conv2dShape& s, const float* x, const float* filter, const float* bias, Activation act,
                         float alpha, float* y);
 void conv2d_backprop_input_cpu(const Conv2dShape& s, const float* dy, const float* filter, float* dx);
@@ -44,6 +50,8 @@ bool conv2d_forward_onednn(const Conv2dShape& s, const float* x, const float* fi
 // primitive; false (nothing written) for another activation or shape.
 bool conv2d_forward_fused_onednn(const Conv2dShape& s, const float* x, const float* filter, const float* bias, Activation act,
                                  float* y);
+bool conv2d_forward_add_onednn(const Conv2dShape& s, const float* x, const float* filter, const float* bias, const float* addend,
+                               Activation act, float* y);
 bool conv2d_backprop_input_onednn(const Conv2dShape& s, const float* dy, const float* filter, float* dx);
 bool conv2d_backprop_filter_onednn(const Conv2dShape& s, const float* x, const float* dy, float* dfilter);
 

@@ -121,6 +121,17 @@ void conv2d_forward_cpu(const Conv2dShape& s, const float* x, const float* filte
   bias_activation(y, s.n * s.out_h * s.out_w, s.out_c, bias, act, alpha);
 }
 
+void conv2d_forward_add_cpu(const Conv2dShape& s, const float* x, const float* filter, const float* bias, const float* addend,
+                            Activation act, float alpha, float* y) {
+  check_conv2d_shape(s);
+  if (engine() == Engine::OneDnn && conv2d_forward_add_onednn(s, x, filter, bias, addend, act, y)) return;
+  conv2d_forward_cpu(s, x, filter, bias, Activation::Linear, 0.0f, y);
+  const int64_t size = s.y_size();
+  parallel_for(size, 16384, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) y[i] = activate(act, y[i] + addend[i], alpha);
+  });
+}
+
 void conv2d_backprop_input_cpu(const Conv2dShape& s, const float* dy, const float* filter, float* dx) {
   check_conv2d_shape(s);
   if (engine() == Engine::OneDnn && conv2d_backprop_input_onednn(s, dy, filter, dx)) return;

@@ -14,6 +14,8 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include "core/parallel.h"
+
 namespace hf::nn {
 namespace {
 
@@ -30,7 +32,10 @@ dnnl::engine& cpu_engine() {
 // primitives take as their hint). ForwardBias / ForwardRelu / ForwardBiasRelu:
 // inference forwards with the bias and a ReLU applied inside the kernel
 // (oneDNN's bias argument and eltwise post-op), no extra pass over the output.
-enum class Pass { Forward, BackwardData, BackwardWeights, ForwardBias, ForwardRelu, ForwardBiasRelu };
+// ForwardAdd / ForwardAddRelu: an inference forward with an optional bias, a
+// tensor of the output's shape added (oneDNN's binary post-op: a residual
+// shortcut) and optionally a ReLU, all inside the kernel.
+enum class Pass { Forward, BackwardData, BackwardWeights, ForwardBias, ForwardRelu, ForwardBiasRelu, ForwardAdd, ForwardAddRelu };
 
 struct Geometry {
   memory::desc src, weights_any, weights_user, dst;
@@ -75,14 +80,14 @@ struct Cached {
   dnnl::reorder weights_reorder;  // hwio → weights (forward, backward data) or back (backward weights)
 };
 
-using Key = std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+using Key = std::tuple<int, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                        int64_t, int64_t, int64_t, int64_t, int64_t>;
 
 std::mutex cache_mutex;
 std::map<Key, std::shared_ptr<Cached>> cache;
 
-std::shared_ptr<Cached> primitive_for(Pass pass, const Conv2dShape& s) {
-  Key key{static_cast<int>(pass), s.n, s.in_h, s.in_w, s.in_c, s.out_h, s.out_w, s.out_c, s.k_h, s.k_w,
+std::shared_ptr<Cached> primitive_for(Pass pass, const Conv2dShape& s, bool with_bias = false) {
+  Key key{static_cast<int>(pass), with_bias, s.n, s.in_h, s.in_w, s.in_c, s.out_h, s.out_w, s.out_c, s.k_h, s.k_w,
           s.stride_h, s.stride_w, s.dil_h, s.dil_w, s.pad_top, s.pad_left};
   std::lock_guard<std::mutex> lock(cache_mutex);
   auto it = cache.find(key);
@@ -96,14 +101,19 @@ std::shared_ptr<Cached> primitive_for(Pass pass, const Conv2dShape& s) {
   if (pass == Pass::Forward) {
     c->conv = dnnl::convolution_forward(fwd);
     c->weights = fwd.weights_desc();
-  } else if (pass == Pass::ForwardBias || pass == Pass::ForwardRelu || pass == Pass::ForwardBiasRelu) {
-    const bool bias = pass != Pass::ForwardRelu, relu = pass != Pass::ForwardBias;
+  } else if (pass == Pass::ForwardBias || pass == Pass::ForwardRelu || pass == Pass::ForwardBiasRelu ||
+             pass == Pass::ForwardAdd || pass == Pass::ForwardAddRelu) {
+    const bool add = pass == Pass::ForwardAdd || pass == Pass::ForwardAddRelu;
+    const bool bias = add ? with_bias : pass != Pass::ForwardRelu;
+    const bool relu = pass == Pass::ForwardRelu || pass == Pass::ForwardBiasRelu || pass == Pass::ForwardAddRelu;
     dnnl::primitive_attr attr;
-    if (relu) {
-      dnnl::post_ops ops;
-      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-      attr.set_post_ops(ops);
-    }
+    dnnl::post_ops ops;
+    // The shortcut is copied into the output first and accumulated into by the
+    // kernel (oneDNN's sum post-op, its fast path for residual blocks; its
+    // binary post-op over a whole tensor measured slower than a separate add).
+    if (add) ops.append_sum(1.0f);
+    if (relu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    if (add || relu) attr.set_post_ops(ops);
     auto d = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, g.src,
                                                     g.weights_any, bias_desc(s), g.dst, g.strides, g.dilates, g.pad_l, g.pad_r)
                   : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, g.src,
@@ -175,6 +185,30 @@ bool conv2d_forward_fused_onednn(const Conv2dShape& s, const float* x, const flo
   return true;
 }
 
+bool conv2d_forward_add_onednn(const Conv2dShape& s, const float* x, const float* filter, const float* bias, const float* addend,
+                               Activation act, float* y) {
+  if (act != Activation::Linear && act != Activation::Relu) return false;
+  auto c = primitive_for(act == Activation::Relu ? Pass::ForwardAddRelu : Pass::ForwardAdd, s, bias != nullptr);
+  if (!c) return false;
+  Geometry g;
+  geometry(s, g);
+  dnnl::stream stream(cpu_engine());
+  memory w_user = user(c->weights_user, filter), w = w_user;
+  if (c->reorder) {
+    w = memory(c->weights, cpu_engine());
+    c->weights_reorder.execute(stream, w_user, w);
+  }
+  if (addend != y) {
+    const int64_t size = s.y_size();
+    parallel_for(size, 1 << 16, [&](int64_t i0, int64_t i1) { std::copy(addend + i0, addend + i1, y + i0); });
+  }
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, user(g.src, x)}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, user(g.dst, y)}};
+  if (bias) args.emplace(DNNL_ARG_BIAS, user(bias_desc(s), bias));
+  c->conv.execute(stream, args);
+  stream.wait();
+  return true;
+}
+
 bool conv2d_backprop_input_onednn(const Conv2dShape& s, const float* dy, const float* filter, float* dx) {
   auto c = primitive_for(Pass::BackwardData, s);
   if (!c) return false;
@@ -212,6 +246,7 @@ bool conv2d_backprop_filter_onednn(const Conv2dShape& s, const float* x, const f
 namespace hf::nn {
 bool conv2d_forward_onednn(const Conv2dShape&, const float*, const float*, float*) { return false; }
 bool conv2d_forward_fused_onednn(const Conv2dShape&, const float*, const float*, const float*, Activation, float*) { return false; }
+bool conv2d_forward_add_onednn(const Conv2dShape&, const float*, const float*, const float*, const float*, Activation, float*) { return false; }
 bool conv2d_backprop_input_onednn(const Conv2dShape&, const float*, const float*, float*) { return false; }
 bool conv2d_backprop_filter_onednn(const Conv2dShape&, const float*, const float*, float*) { return false; }
 }  // namespace hf::nn

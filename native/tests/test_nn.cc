@@ -120,7 +120,7 @@ HF_TEST("conv2d forward and both gradients match conv2d.h's formula on every eng
   }
 }
 
-HF_TEST("conv2d forward with a bias and each activation (oneDNN's in-kernel bias and ReLU included) matches the formula then activate()") {
+HF_TEST("conv2d forward with a bias and each activation, and with a residual addend, (oneDNN in-kernel bias, sum and ReLU included) matches the formula then activate()") {
   const Conv2dShape shapes[] = {
       {2, 9, 11, 5, 9, 11, 7, 3, 3, 1, 1, 1, 1, 1, 1},
       {1, 13, 10, 3, 7, 5, 4, 5, 5, 2, 2, 1, 1, 2, 1},
@@ -151,6 +151,15 @@ HF_TEST("conv2d forward with a bias and each activation (oneDNN's in-kernel bias
           std::vector<float> y(s.y_size());
           conv2d_forward_cpu(s, x.data(), f.data(), with_bias ? bias.data() : nullptr, act, 0.2f, y.data());
           CHECK_NEAR(relative_error(y, ref), 0.0, 1e-5);
+          // With a residual addend before the activation (oneDNN: sum post-op; otherwise one pass).
+          if (act != Activation::Linear && act != Activation::Relu) continue;
+          auto addend = random_vector(s.y_size(), 10);
+          std::vector<double> ref_add(s.y_size());
+          std::vector<float> lin(s.y_size()), out(s.y_size());
+          conv2d_forward_cpu(s, x.data(), f.data(), with_bias ? bias.data() : nullptr, Activation::Linear, 0.0f, lin.data());
+          for (int64_t i = 0; i < s.y_size(); ++i) ref_add[i] = activate(act, lin[i] + addend[i], 0.0f);
+          conv2d_forward_add_cpu(s, x.data(), f.data(), with_bias ? bias.data() : nullptr, addend.data(), act, 0.0f, out.data());
+          CHECK_NEAR(relative_error(out, ref_add), 0.0, 1e-5);
         }
   }
 }

@@ -15,6 +15,11 @@
  * then a ReLU (ReLU without max value, or Activation 'relu') that is that
  * batch norm's only consumer. Anything else (a branch reading the
  * convolution's raw output, shared layers, other axes) is left as it was.
+ *
+ * Then, in functional models, a residual block's end: a (folded) linear
+ * convolution whose only reader is a two-input Add, and the ReLU after that
+ * Add, become one ConvAdd layer: act(x ∗ w + b + shortcut) in one kernel on
+ * `native` (oneDNN's binary post-op), the same ops composed elsewhere.
  * The copy is for inference only: training it would not train the original.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -98,6 +103,119 @@ function findFolds(layers: LayerJson[], sequential: boolean, outputs: Ref[]): Fo
   return folds;
 }
 
+interface Residual {
+  conv: string;
+  add: string;
+  relu: string | null;
+  /** The Add's other input. */
+  shortcut: Ref;
+}
+
+/** Linear convolutions read only by a two-input Add (and that Add's only reader a ReLU): functional models only. */
+function findResiduals(layers: LayerJson[], outputs: Ref[]): Residual[] {
+  const byName = new Map(layers.map((l) => [layerName(l), l]));
+  const consumers = new Map<string, string[]>();
+  const read = (from: string, by: string) => consumers.set(from, [...(consumers.get(from) ?? []), by]);
+  for (const l of layers) for (const r of refsOf(l)) read(r[0], layerName(l));
+  for (const r of outputs) read(r[0], '(output)');
+  const single = (l: LayerJson) => (l.inbound_nodes?.length ?? 0) === 1 && refsOf(l).length === 1;
+  const only = (name: string): LayerJson | undefined => {
+    const c = consumers.get(name) ?? [];
+    return c.length === 1 ? byName.get(c[0]!) : undefined;
+  };
+  const found: Residual[] = [];
+  const taken = new Set<string>();
+  for (const conv of layers) {
+    if (!isFoldableConv(conv) || !single(conv)) continue;
+    const add = only(layerName(conv));
+    // One convolution per Add: where both inputs are convolutions (a projection shortcut) the first joins it.
+    if (!add || add.class_name !== 'Add' || (add.inbound_nodes?.length ?? 0) !== 1 || taken.has(layerName(add))) continue;
+    const refs = refsOf(add);
+    if (refs.length !== 2 || refs.filter((r) => r[0] === layerName(conv)).length !== 1) continue;
+    const shortcut = refs.find((r) => r[0] !== layerName(conv))!;
+    taken.add(layerName(add));
+    const next = only(layerName(add));
+    found.push({ conv: layerName(conv), add: layerName(add), relu: next && isRelu(next) && single(next) ? layerName(next) : null, shortcut: [...shortcut] as Ref });
+  }
+  return found;
+}
+
+interface ConvAddArgs {
+  name?: string;
+  trainable?: boolean;
+  filters: number;
+  kernelSize: number | number[];
+  strides?: number | number[];
+  padding?: 'same' | 'valid';
+  dilationRate?: number | number[];
+  useBias?: boolean;
+  activation?: 'linear' | 'relu';
+}
+
+const pair = (v: number | number[] | undefined, fallback: number): [number, number] =>
+  v === undefined ? [fallback, fallback] : typeof v === 'number' ? [v, v] : [v[0]!, v[1] ?? v[0]!];
+
+/**
+ * act(x ∗ kernel + bias + shortcut) for inputs [x, shortcut]: the end of a
+ * residual block as one layer (inference copies made by foldBatchNorm only;
+ * never saved).
+ */
+export class ConvAdd extends tf.layers.Layer {
+  static className = 'HistoflowConvAdd';
+  readonly filters: number;
+  readonly kernelSize: [number, number];
+  readonly strides: [number, number];
+  readonly padding: 'same' | 'valid';
+  readonly dilationRate: [number, number];
+  readonly useBias: boolean;
+  readonly activation: 'linear' | 'relu';
+  private kernel: tf.LayerVariable | null = null;
+  private bias: tf.LayerVariable | null = null;
+
+  constructor(args: ConvAddArgs) {
+    super(args);
+    this.filters = args.filters;
+    this.kernelSize = pair(args.kernelSize, 1);
+    this.strides = pair(args.strides, 1);
+    this.padding = args.padding ?? 'valid';
+    this.dilationRate = pair(args.dilationRate, 1);
+    this.useBias = args.useBias ?? true;
+    this.activation = args.activation ?? 'linear';
+  }
+
+  override build(inputShape: tf.Shape | tf.Shape[]): void {
+    const x = (inputShape as tf.Shape[])[0]!;
+    const zeros = tf.initializers.zeros();
+    this.kernel = this.addWeight('kernel', [...this.kernelSize, x[3]!, this.filters], 'float32', zeros);
+    if (this.useBias) this.bias = this.addWeight('bias', [this.filters], 'float32', zeros);
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    return (inputShape as tf.Shape[])[1]!;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const [x, shortcut] = inputs as tf.Tensor[];
+      const filter = this.kernel!.read();
+      const bias = this.bias ? this.bias.read() : undefined;
+      if (tf.getBackend() === 'native') {
+        return tf.engine().runKernel('HistoflowConv2DAdd', { x: x!, filter, addend: shortcut!, ...(bias ? { bias } : {}) },
+          { strides: this.strides, pad: this.padding, dilations: this.dilationRate, dataFormat: 'NHWC', activation: this.activation }) as tf.Tensor;
+      }
+      const y = tf.add(tf.fused.conv2d({ x: x as tf.Tensor4D, filter: filter as tf.Tensor4D, strides: this.strides, pad: this.padding, dilations: this.dilationRate, ...(bias ? { bias } : {}) }), shortcut!);
+      return this.activation === 'relu' ? tf.relu(y) : y;
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), filters: this.filters, kernelSize: this.kernelSize, strides: this.strides, padding: this.padding,
+      dilationRate: this.dilationRate, useBias: this.useBias, activation: this.activation };
+  }
+}
+tf.serialization.registerClass(ConvAdd);
+
 /** The folded kernel and bias of a convolution followed by a batch norm (see the file comment). */
 export function foldWeights(
   kernel: Float32Array, bias: Float32Array | null, bn: { gamma: Float32Array | null; beta: Float32Array | null; mean: Float32Array; variance: Float32Array; epsilon: number },
@@ -116,19 +234,18 @@ export function foldWeights(
 }
 
 /**
- * The folded inference copy of `model` and how many batch norms were folded;
- * `model` itself when there is nothing to fold. The copy owns its weights
+ * The folded inference copy of `model`, how many batch norms were folded and
+ * how many residual ends joined; `model` itself when there is nothing to do. The copy owns its weights
  * (dispose it when done); the original is untouched.
  */
-export async function foldBatchNorm(model: tf.LayersModel): Promise<{ model: tf.LayersModel; folded: number }> {
+export async function foldBatchNorm(model: tf.LayersModel): Promise<{ model: tf.LayersModel; folded: number; residuals: number }> {
   const json = model.toJSON(null, false) as unknown as { class_name: string; config: Json };
   const sequential = json.class_name === 'Sequential';
   const config = json.config;
   const layers = config.layers as LayerJson[] | undefined;
-  if (!Array.isArray(layers)) return { model, folded: 0 };
+  if (!Array.isArray(layers)) return { model, folded: 0, residuals: 0 };
   const outputs = (Array.isArray(config.output_layers) ? config.output_layers : []).filter(isRef) as Ref[];
   const folds = findFolds(layers, sequential, outputs);
-  if (folds.length === 0) return { model, folded: 0 };
 
   // The topology: folded convolutions get a bias (and the ReLU), the batch norms and ReLUs go, and
   // whatever read them reads the convolution.
@@ -158,6 +275,37 @@ export async function foldBatchNorm(model: tf.LayersModel): Promise<{ model: tf.
   config.layers = kept;
   for (const r of outputs) rename(r);
 
+  // Residual ends: conv → Add (→ ReLU) as one ConvAdd layer reading [x, shortcut].
+  const residuals = sequential || process.env.HISTOFLOW_FOLD_RESIDUAL === '0' ? [] : findResiduals(kept, outputs);
+  if (folds.length === 0 && residuals.length === 0) return { model, folded: 0, residuals: 0 };
+  const joined = new Map<string, string>();
+  for (const r of residuals) {
+    joined.set(r.add, r.conv);
+    if (r.relu) joined.set(r.relu, r.conv);
+  }
+  const residualOf = new Map(residuals.map((r) => [r.conv, r]));
+  const rejoin = (r: Ref) => {
+    const to = joined.get(r[0]);
+    if (to !== undefined) r[0] = to;
+  };
+  const final: LayerJson[] = [];
+  for (const l of kept) {
+    const name = layerName(l);
+    if (joined.has(name)) continue;
+    const r = residualOf.get(name);
+    if (r) {
+      const c = l.config;
+      l.class_name = ConvAdd.className;
+      l.config = { name: c.name, trainable: c.trainable, filters: c.filters, kernel_size: c.kernel_size, strides: c.strides, padding: c.padding,
+        dilation_rate: c.dilation_rate, use_bias: c.use_bias, activation: r.relu ? 'relu' : 'linear' };
+      l.inbound_nodes = [[refsOf(l)[0]!, r.shortcut]];
+    }
+    for (const ref of refsOf(l)) rejoin(ref);
+    final.push(l);
+  }
+  config.layers = final;
+  for (const r of outputs) rejoin(r);
+
   const folded = await tf.models.modelFromJSON(json as unknown as Parameters<typeof tf.models.modelFromJSON>[0]);
   const original = new Map(model.layers.map((l) => [l.name, l]));
   for (const layer of folded.layers) {
@@ -183,5 +331,5 @@ export async function foldBatchNorm(model: tf.LayersModel): Promise<{ model: tf.
     layer.setWeights([kt, bt]);
     tf.dispose([kt, bt]);
   }
-  return { model: folded, folded: folds.length };
+  return { model: folded, folded: folds.length, residuals: residuals.length };
 }

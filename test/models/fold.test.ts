@@ -14,7 +14,8 @@ import * as tf from '@tensorflow/tfjs';
 import { foldBatchNorm, foldWeights } from '../../src/models/fold.js';
 import { loadModelForInference, saveModel } from '../../src/models/io.js';
 import { buildModel } from '../../src/models/zoo.js';
-import { random } from '../support/tfjs_support.js';
+import { IN_CI } from '../support/helpers.js';
+import { countNativeCalls, nativeAvailable, nativeStatus, random } from '../support/tfjs_support.js';
 
 const TOLERANCE = 2e-6;
 
@@ -33,28 +34,30 @@ function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
 }
 
-async function compareFolded(model: tf.LayersModel, x: tf.Tensor): Promise<{ diff: number; folded: number; layers: [number, number] }> {
+async function compareFolded(model: tf.LayersModel, x: tf.Tensor): Promise<{ diff: number; folded: number; residuals: number; layers: [number, number] }> {
   const before = model.getWeights().map((w) => Array.from(w.dataSync()));
-  const { model: f, folded } = await foldBatchNorm(model);
+  const { model: f, folded, residuals } = await foldBatchNorm(model);
   const diff = tf.tidy(() => maxDiff(model.predict(x) as tf.Tensor, f.predict(x) as tf.Tensor));
   // The original is untouched.
   model.getWeights().forEach((w, i) => { if (Array.from(w.dataSync()).some((v, k) => v !== before[i]![k])) throw new Error(`weight ${i} of the original changed`); });
   const layers: [number, number] = [model.layers.length, f.layers.length];
   if (f !== model) f.dispose();
-  return { diff, folded, layers };
+  return { diff, folded, residuals, layers };
 }
 
 test.serial('each zoo model predicts the same after folding, to float rounding, with every conv → batch norm (→ ReLU) folded', async (t) => {
   await tf.setBackend('cpu');
   const x = tf.tensor4d(random(4 * 32 * 32 * 3, 3), [4, 32, 32, 3]);
   const expected = { baseline: 6, resnet: 15, vgg: 0, unet: 10 } as const;
+  const joined = { baseline: 0, resnet: 6, vgg: 0, unet: 0 } as const;
   for (const name of Object.keys(expected) as (keyof typeof expected)[]) {
     const { model } = await buildModel(name, { inputSize: 32, seed: 1, ...(name === 'unet' ? { depth: 2 } : {}) });
     perturbBatchNorms(model, 40);
     const r = await compareFolded(model, x);
-    t.log(`${name}: ${r.folded} batch norms folded, ${r.layers[0]} → ${r.layers[1]} layers, max |Δp| ${r.diff.toExponential(2)}`);
+    t.log(`${name}: ${r.folded} batch norms folded, ${r.residuals} residual ends joined, ${r.layers[0]} → ${r.layers[1]} layers, max |Δp| ${r.diff.toExponential(2)}`);
     t.true(r.diff <= TOLERANCE, `${name}: predictions differ by ${r.diff}`);
     t.is(r.folded, expected[name], name);
+    t.is(r.residuals, joined[name], name);
     model.dispose();
   }
   x.dispose();
@@ -84,6 +87,25 @@ test.serial('folding leaves alone what it cannot fold: a branch reading the raw 
   t.true(r.diff <= TOLERANCE, `predictions differ by ${r.diff}`);
   model.dispose();
   x.dispose();
+});
+
+test.serial('on native the folded resnet (fused conv + bias + ReLU, conv + shortcut + ReLU kernels) predicts what the unfolded one does on cpu', async (t) => {
+  if (!nativeAvailable && !IN_CI) return void t.log(`skipped: ${nativeStatus.detail}`);
+  await tf.setBackend('cpu');
+  const { model } = await buildModel('resnet', { inputSize: 32, seed: 3 });
+  perturbBatchNorms(model, 90);
+  const x = tf.tensor4d(random(5 * 32 * 32 * 3, 11), [5, 32, 32, 3]);
+  const want = Float32Array.from((model.predict(x) as tf.Tensor).dataSync());
+  await tf.setBackend('native');
+  const { model: f, residuals } = await foldBatchNorm(model);
+  const { result: got, calls } = await countNativeCalls(async () => Float32Array.from((f.predict(x) as tf.Tensor).dataSync()));
+  t.is(residuals, 6);
+  t.is(calls.get('conv2dAdd'), 6);
+  const d = Math.max(...Array.from(got, (v, i) => Math.abs(v - want[i]!)));
+  t.true(d <= 1e-5, `predictions differ by ${d}`);
+  tf.dispose([x]);
+  f.dispose();
+  model.dispose();
 });
 
 test('foldWeights scales each output channel of the kernel and moves the bias, as the formula in double says', (t) => {

@@ -3,10 +3,10 @@
  * computeConv2DInfo / computePool2DInfo, so 'same'/'valid'/explicit padding
  * and rounding are exactly TF.js's), the addon runs it on NHWC data.
  */
-import { backend_util, util, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, util, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs-core';
 
 import type { NnActivation } from '../../../bindings/nn_binding.js';
-import { allFloat32, allocate, f32, nativeKernel, nn, output, type KernelArgs } from './common.js';
+import { allFloat32, allocate, f32, NATIVE_BACKEND, nativeKernel, nn, output, type KernelArgs } from './common.js';
 
 type Info = backend_util.Conv2DInfo;
 type Pad = 'same' | 'valid' | number | backend_util.ExplicitPadding;
@@ -52,7 +52,24 @@ function conv2d({ inputs, backend, attrs }: KernelArgs, fused: boolean): TensorI
   return output(backend, c.outShape, y);
 }
 
+/** y = act(x ∗ filter + bias + addend) in one addon call: the residual convolution of a folded model (src/models/fold.ts). */
+function conv2dAdd({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const { x, filter, bias, addend } = inputs;
+  const activation = ACTIVATIONS[(attrs.activation as string | undefined) ?? 'linear'];
+  if (!x || !filter || !addend || !allFloat32(x, filter, bias, addend) || (activation !== 'linear' && activation !== 'relu')) {
+    throw new Error('HistoflowConv2DAdd: x, filter and addend must be non-empty float32 tensors (bias optional), activation linear or relu');
+  }
+  const c = convInfo(x.shape, filter.shape, attrs, (attrs.dilations as Pair | undefined) ?? 1, false);
+  if (!usable(c) || (bias && util.sizeFromShape(bias.shape) !== c.outChannels) || !util.arraysEqual(addend.shape, c.outShape)) {
+    throw new Error(`HistoflowConv2DAdd: addend [${addend.shape}] must have the convolution's output shape [${c.outShape}] (NHWC), bias one value per output channel`);
+  }
+  const y = allocate(backend, util.sizeFromShape(c.outShape));
+  nn().conv2dAdd(shapeOf(c), f32(backend, x), f32(backend, filter), bias ? f32(backend, bias) : null, f32(backend, addend), activation, 0, y);
+  return output(backend, c.outShape, y);
+}
+
 export const convKernels = () => [
+  { kernelName: 'HistoflowConv2DAdd', backendName: NATIVE_BACKEND, kernelFunc: conv2dAdd as unknown as KernelConfig['kernelFunc'] } as KernelConfig,
   nativeKernel('Conv2D', (args) => conv2d(args, false)),
   nativeKernel('FusedConv2D', (args) => conv2d(args, true)),
   nativeKernel('Conv2DBackpropInput', ({ inputs: { dy, filter }, backend, attrs }) => {
