@@ -290,7 +290,7 @@ Napi::Value BatchNorm(const Napi::CallbackInfo& info) {
   return Run(info, "batchNorm", [&] { hf::nn::batch_norm_cpu(x, size, p, y); });
 }
 
-// batchNormTrain(x, c, scale | null, offset | null, epsilon, y, mean, variance): x is [rows, c].
+// batchNormTrain(x, c, scale | null, offset | null, epsilon, relu, y, mean, variance): x is [rows, c].
 Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
   int64_t size, scale_len, off_len;
   float* x = NonEmptyF32(info, 0, "x", &size);
@@ -301,15 +301,17 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(info.Env(), "Expected scale and offset to hold one value per channel (" + std::to_string(c) + ")");
   double eps = NumberArg(info, 4, "epsilon");
   if (!(eps >= 0 && eps < 1e30)) throw Napi::RangeError::New(info.Env(), "Expected a finite epsilon ≥ 0");
-  float* y = F32(info, 5, "y", size);
-  float* mean = F32(info, 6, "mean", c);
-  float* variance = F32(info, 7, "variance", c);
+  if (!info[5].IsBoolean()) throw Napi::TypeError::New(info.Env(), "Expected a boolean for relu");
+  bool relu = info[5].As<Napi::Boolean>().Value();
+  float* y = F32(info, 6, "y", size);
+  float* mean = F32(info, 7, "mean", c);
+  float* variance = F32(info, 8, "variance", c);
   return Run(info, "batchNormTrain", [&] {
-    hf::nn::batch_norm_train_cpu(x, size / c, c, scale, offset, static_cast<float>(eps), y, mean, variance);
+    hf::nn::batch_norm_train_cpu(x, size / c, c, scale, offset, static_cast<float>(eps), relu, y, mean, variance);
   });
 }
 
-// batchNormTrainGrad(dy, x, c, mean, variance, scale | null, epsilon, dx, dscale | null, doffset | null)
+// batchNormTrainGrad(dy, x, c, mean, variance, scale | null, epsilon, reluY | null, dx, dscale | null, doffset | null)
 Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
   int64_t size, scale_len, ds_len, do_len;
   float* dy = NonEmptyF32(info, 0, "dy", &size);
@@ -322,13 +324,16 @@ Napi::Value BatchNormTrainGrad(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(info.Env(), "Expected scale to hold one value per channel (" + std::to_string(c) + ")");
   double eps = NumberArg(info, 6, "epsilon");
   if (!(eps >= 0 && eps < 1e30)) throw Napi::RangeError::New(info.Env(), "Expected a finite epsilon ≥ 0");
-  float* dx = F32(info, 7, "dx", size);
-  float* dscale = OptionalF32(info, 8, "dscale", &ds_len);
-  float* doffset = OptionalF32(info, 9, "doffset", &do_len);
+  int64_t y_len;
+  float* relu_y = OptionalF32(info, 7, "reluY", &y_len);
+  if (relu_y && y_len != size) throw Napi::RangeError::New(info.Env(), "Expected reluY to hold " + std::to_string(size) + " elements");
+  float* dx = F32(info, 8, "dx", size);
+  float* dscale = OptionalF32(info, 9, "dscale", &ds_len);
+  float* doffset = OptionalF32(info, 10, "doffset", &do_len);
   if ((dscale && ds_len != c) || (doffset && do_len != c))
     throw Napi::RangeError::New(info.Env(), "Expected dscale and doffset to hold one value per channel (" + std::to_string(c) + ")");
   return Run(info, "batchNormTrainGrad", [&] {
-    hf::nn::batch_norm_train_grad_cpu(dy, x, size / c, c, mean, variance, scale, static_cast<float>(eps), dx, dscale, doffset);
+    hf::nn::batch_norm_train_grad_cpu(dy, x, size / c, c, mean, variance, scale, static_cast<float>(eps), relu_y, dx, dscale, doffset);
   });
 }
 

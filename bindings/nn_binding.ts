@@ -40,10 +40,10 @@ export interface NnAddon {
   avgPoolGrad(shape: NnConvShape, dy: Float32Array, dx: Float32Array): void;
   batchMatMul(shape: NnMatMulShape, a: Float32Array, b: Float32Array, bias: Float32Array | null, activation: NnActivation, alpha: number, out: Float32Array): void;
   batchNorm(x: Float32Array, mean: Float32Array, variance: Float32Array, offset: Float32Array | null, scale: Float32Array | null, epsilon: number, y: Float32Array): void;
-  /** Training-mode batch norm of x viewed as [rows, channels]: y, and the batch mean and (biased) variance per channel. */
-  batchNormTrain(x: Float32Array, channels: number, scale: Float32Array | null, offset: Float32Array | null, epsilon: number, y: Float32Array, mean: Float32Array, variance: Float32Array): void;
-  /** Its gradient (the moments differentiated too): dx, and Σdy·x̂ / Σdy per channel where wanted. */
-  batchNormTrainGrad(dy: Float32Array, x: Float32Array, channels: number, mean: Float32Array, variance: Float32Array, scale: Float32Array | null, epsilon: number, dx: Float32Array, dscale: Float32Array | null, doffset: Float32Array | null): void;
+  /** Training-mode batch norm of x viewed as [rows, channels] (then a ReLU when `relu`): y, and the batch mean and (biased) variance per channel. */
+  batchNormTrain(x: Float32Array, channels: number, scale: Float32Array | null, offset: Float32Array | null, epsilon: number, relu: boolean, y: Float32Array, mean: Float32Array, variance: Float32Array): void;
+  /** Its gradient (the moments differentiated too; through the fused ReLU when its output reluY is given): dx, and Σdy·x̂ / Σdy per channel where wanted. */
+  batchNormTrainGrad(dy: Float32Array, x: Float32Array, channels: number, mean: Float32Array, variance: Float32Array, scale: Float32Array | null, epsilon: number, reluY: Float32Array | null, dx: Float32Array, dscale: Float32Array | null, doffset: Float32Array | null): void;
   unary(op: NnUnaryOp, x: Float32Array, alpha: number, y: Float32Array): void;
   binary(op: NnBinaryOp, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[], outShape: readonly number[], out: Float32Array): void;
   tile(x: Float32Array, shape: readonly number[], reps: readonly number[], out: Float32Array): void;

@@ -28,17 +28,21 @@ void batch_norm_cpu(const float* x, int64_t size, const BatchNormArgs& p, float*
 // double, so a mean far larger than the spread loses no precision), one
 // writing pass. Sums run in float over fixed blocks of 128 rows and in double
 // across blocks, added in block order: the same bits for any thread count.
+// relu: y = max(y, 0) as well (x > 0 ? x : 0), the ReLU layer after the
+// batch norm in the same pass (its input is never written out).
 void batch_norm_train_cpu(const float* x, int64_t rows, int64_t c, const float* scale, const float* offset,
-                          float epsilon, float* y, float* mean, float* variance);
+                          float epsilon, bool relu, float* y, float* mean, float* variance);
 
 // Its gradient with the batch moments differentiated too (what TF.js derives
 // from moments → batchNorm, in two passes instead of ~20 element-wise ops):
 // with r = 1/√(variance + ε), x̂ = (x − mean)·r, N = rows,
 //   doffset[k] = Σ_r dy,   dscale[k] = Σ_r dy·x̂
 //   dx = scale·r · (dy − doffset/N − x̂ · dscale/N)
-// dscale / doffset may be null (not wanted).
+// dscale / doffset may be null (not wanted). relu_y: the output of a fused
+// ReLU (batch_norm_train_cpu with relu), or null: dy is then dy·step(relu_y)
+// (the ReLU's gradient, NaN passing through as in relu_grad) on the fly.
 void batch_norm_train_grad_cpu(const float* dy, const float* x, int64_t rows, int64_t c, const float* mean,
-                               const float* variance, const float* scale, float epsilon, float* dx, float* dscale,
-                               float* doffset);
+                               const float* variance, const float* scale, float epsilon, const float* relu_y, float* dx,
+                               float* dscale, float* doffset);
 
 }  // namespace hf::nn

@@ -77,7 +77,7 @@ void check_train_shape(int64_t rows, int64_t c, const char* name) {
 }  // namespace
 
 void batch_norm_train_cpu(const float* x, int64_t rows, int64_t c, const float* scale, const float* offset,
-                          float epsilon, float* y, float* mean, float* variance) {
+                          float epsilon, bool relu, float* y, float* mean, float* variance) {
   check_train_shape(rows, c, "batchNormTrain");
   if (!(epsilon >= 0.0f)) throw ArgumentError("batchNormTrain: epsilon must be ≥ 0");
   std::vector<double> sum(c), centred(2 * c);
@@ -119,20 +119,34 @@ void batch_norm_train_cpu(const float* x, int64_t rows, int64_t c, const float* 
     for (int64_t r = r0; r < r1; ++r) {
       const float* __restrict xr = x + r * c;
       float* __restrict yr = y + r * c;
-      for (int64_t k = 0; k < c; ++k) yr[k] = ok[k] + (xr[k] - mk[k]) * ak[k];
+      if (relu) {
+        for (int64_t k = 0; k < c; ++k) {
+          float v = ok[k] + (xr[k] - mk[k]) * ak[k];
+          yr[k] = v > 0.0f ? v : 0.0f;
+        }
+      } else {
+        for (int64_t k = 0; k < c; ++k) yr[k] = ok[k] + (xr[k] - mk[k]) * ak[k];
+      }
     }
   });
 }
 
 void batch_norm_train_grad_cpu(const float* dy, const float* x, int64_t rows, int64_t c, const float* mean,
-                               const float* variance, const float* scale, float epsilon, float* dx, float* dscale,
-                               float* doffset) {
+                               const float* variance, const float* scale, float epsilon, const float* relu_y, float* dx,
+                               float* dscale, float* doffset) {
   check_train_shape(rows, c, "batchNormTrainGrad");
   if (!(epsilon >= 0.0f)) throw ArgumentError("batchNormTrainGrad: epsilon must be ≥ 0");
   std::vector<float> m(mean, mean + c);
   std::vector<double> sums(3 * c);
   // Σ dy, Σ dy·(x − m), Σ (x − m) with m the float mean: as in the forward
   // pass, the mean's rounding (δ = Σ(x − m)/N) is taken out in double.
+  // dy through the fused ReLU's gradient, dy·step(y), as relu_grad computes it.
+  // (Written as two selects so that it vectorizes; std::isnan in a ternary did not.)
+  auto masked = [](float g, float yv) {
+    float step = yv > 0.0f ? 1.0f : 0.0f;
+    step = yv != yv ? yv : step;
+    return g * step;
+  };
   column_sums<3>(rows, c, sums.data(), [&](int64_t r, float* acc) {
     const float* __restrict dyr = dy + r * c;
     const float* __restrict xr = x + r * c;
@@ -140,11 +154,21 @@ void batch_norm_train_grad_cpu(const float* dy, const float* x, int64_t rows, in
     float* __restrict s0 = acc;
     float* __restrict s1 = acc + c;
     float* __restrict s2 = acc + 2 * c;
-    for (int64_t k = 0; k < c; ++k) {
-      float d = xr[k] - mk[k];
-      s0[k] += dyr[k];
-      s1[k] += dyr[k] * d;
-      s2[k] += d;
+    if (relu_y) {
+      const float* __restrict yr = relu_y + r * c;
+      for (int64_t k = 0; k < c; ++k) {
+        float d = xr[k] - mk[k], g = masked(dyr[k], yr[k]);
+        s0[k] += g;
+        s1[k] += g * d;
+        s2[k] += d;
+      }
+    } else {
+      for (int64_t k = 0; k < c; ++k) {
+        float d = xr[k] - mk[k];
+        s0[k] += dyr[k];
+        s1[k] += dyr[k] * d;
+        s2[k] += d;
+      }
     }
   });
   // With inv = 1/√(variance + ε), g = scale·inv, S = Σdy, T = Σdy·(x − mean):
@@ -172,7 +196,12 @@ void batch_norm_train_grad_cpu(const float* dy, const float* x, int64_t rows, in
       const float* __restrict dyr = dy + r * c;
       const float* __restrict xr = x + r * c;
       float* __restrict dxr = dx + r * c;
-      for (int64_t k = 0; k < c; ++k) dxr[k] = gk[k] * dyr[k] - bk[k] - (xr[k] - mk[k]) * qk[k];
+      if (relu_y) {
+        const float* __restrict yr = relu_y + r * c;
+        for (int64_t k = 0; k < c; ++k) dxr[k] = gk[k] * masked(dyr[k], yr[k]) - bk[k] - (xr[k] - mk[k]) * qk[k];
+      } else {
+        for (int64_t k = 0; k < c; ++k) dxr[k] = gk[k] * dyr[k] - bk[k] - (xr[k] - mk[k]) * qk[k];
+      }
     }
   });
 }

@@ -226,8 +226,8 @@ HF_TEST("training batch norm: moments, output and gradient match a double-precis
     for (int threads : {1, 2, 3}) {
       ThreadScope scope(threads);
       std::vector<float> y(n), m(c), v(c), dx(n), ds(c), doff(c);
-      batch_norm_train_cpu(x.data(), rows, c, scale.data(), offset.data(), eps, y.data(), m.data(), v.data());
-      batch_norm_train_grad_cpu(dy.data(), x.data(), rows, c, m.data(), v.data(), scale.data(), eps, dx.data(), ds.data(), doff.data());
+      batch_norm_train_cpu(x.data(), rows, c, scale.data(), offset.data(), eps, false, y.data(), m.data(), v.data());
+      batch_norm_train_grad_cpu(dy.data(), x.data(), rows, c, m.data(), v.data(), scale.data(), eps, nullptr, dx.data(), ds.data(), doff.data());
       // The mean to float precision; the variance (0.25²/3 + …) to 1e-4 of itself
       // although x ≈ 1000; y and dx to 1e-4 of their largest magnitude.
       CHECK_NEAR(relative_error(m, mean), 0.0, 1e-6);
@@ -236,6 +236,18 @@ HF_TEST("training batch norm: moments, output and gradient match a double-precis
       CHECK_NEAR(relative_error(dx, dx_ref), 0.0, 1e-4);
       CHECK_NEAR(relative_error(ds, ds_ref), 0.0, 1e-4);
       CHECK_NEAR(relative_error(doff, do_ref), 0.0, 1e-5);
+      // With the ReLU fused: y is max(y, 0), and the gradient is the plain one of dy·step(y).
+      std::vector<float> yr(n), mr(c), vr(c), dxr(n), dsr(c), dor(c), dxm(n), dsm(c), dom(c), dym(n);
+      batch_norm_train_cpu(x.data(), rows, c, scale.data(), offset.data(), eps, true, yr.data(), mr.data(), vr.data());
+      bool relu_ok = true;
+      for (int64_t i = 0; i < n; ++i) relu_ok = relu_ok && yr[i] == (y[i] > 0.0f ? y[i] : 0.0f);
+      CHECK(relu_ok);
+      for (int64_t i = 0; i < n; ++i) dym[i] = dy[i] * (yr[i] > 0.0f ? 1.0f : 0.0f);
+      batch_norm_train_grad_cpu(dy.data(), x.data(), rows, c, mr.data(), vr.data(), scale.data(), eps, yr.data(), dxr.data(), dsr.data(), dor.data());
+      batch_norm_train_grad_cpu(dym.data(), x.data(), rows, c, mr.data(), vr.data(), scale.data(), eps, nullptr, dxm.data(), dsm.data(), dom.data());
+      CHECK(same_bits(dxr, dxm));
+      CHECK(same_bits(dsr, dsm));
+      CHECK(same_bits(dor, dom));
       if (first_y.empty()) {
         first_y = y;
         first_dx = dx;
@@ -248,7 +260,7 @@ HF_TEST("training batch norm: moments, output and gradient match a double-precis
   bool threw = false;
   try {
     std::vector<float> x(4), y(4), m(1), v(1);
-    batch_norm_train_cpu(x.data(), 4, 1, nullptr, nullptr, -1.0f, y.data(), m.data(), v.data());
+    batch_norm_train_cpu(x.data(), 4, 1, nullptr, nullptr, -1.0f, false, y.data(), m.data(), v.data());
   } catch (const hf::ArgumentError&) {
     threw = true;
   }

@@ -14,8 +14,13 @@
  *   the moving averages updated exactly as tfjs-layers does;
  * - its gradient, `HistoflowBatchNormTrainGrad`, in two passes: dx with the
  *   batch moments differentiated, dscale, doffset;
- * - the ReLU gradient dy·step(x) as one kernel (TF.js runs Step, then
- *   Multiply): bit-identical to TF.js's;
+ * - a ReLU layer that is a batch norm's only reader runs inside that
+ *   kernel (`HistoflowBatchNormReluTrain`), and its gradient inside the
+ *   batch norm's: the batch norm's own output is never written, a third of
+ *   a conv → BN → ReLU block's bytes saved for the backward pass;
+ * - any other ReLU's gradient dy·step(y) from its output y as one kernel
+ *   (TF.js runs Step, then Multiply, on the input x: the same values for
+ *   every x but NaN), so the batch norm's output is freed after the forward;
  * - a Conv2D layer without bias or activation runs tf.conv2d instead of
  *   tf.fused.conv2d. The same kernel forward, but the fused op's custom
  *   gradient computes the input's gradient even where nothing needs it (the
@@ -34,6 +39,8 @@ import { util, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs-core'
 import { allocate, f32, nn, NATIVE_BACKEND, output, type KernelArgs } from './kernels/common.js';
 
 const BN_TRAIN = 'HistoflowBatchNormTrain';
+/** The same with the ReLU layer that reads it folded in (its output saved for the gradient). */
+const BN_RELU_TRAIN = 'HistoflowBatchNormReluTrain';
 const BN_TRAIN_GRAD = 'HistoflowBatchNormTrainGrad';
 const RELU_GRAD = 'HistoflowReluGrad';
 
@@ -52,17 +59,18 @@ function perChannel(name: string, param: string, t: TensorInfo | undefined, c: n
 }
 
 export function fusedTrainingKernels(): KernelConfig[] {
-  const bnTrain = ({ inputs: { x, scale, offset }, backend, attrs }: KernelArgs): TensorInfo[] => {
-    const c = channelsOf(BN_TRAIN, x!);
-    perChannel(BN_TRAIN, 'scale', scale, c);
-    perChannel(BN_TRAIN, 'offset', offset, c);
+  const bnTrain = (relu: boolean) => ({ inputs: { x, scale, offset }, backend, attrs }: KernelArgs): TensorInfo[] => {
+    const name = relu ? BN_RELU_TRAIN : BN_TRAIN;
+    const c = channelsOf(name, x!);
+    perChannel(name, 'scale', scale, c);
+    perChannel(name, 'offset', offset, c);
     const y = allocate(backend, util.sizeFromShape(x!.shape));
     const mean = new Float32Array(c), variance = new Float32Array(c);
     nn().batchNormTrain(f32(backend, x!), c, scale ? f32(backend, scale) : null, offset ? f32(backend, offset) : null,
-      attrs.epsilon as number, y, mean, variance);
+      attrs.epsilon as number, relu, y, mean, variance);
     return [output(backend, x!.shape, y), output(backend, [c], mean), output(backend, [c], variance)];
   };
-  const bnTrainGrad = ({ inputs: { dy, x, mean, variance, scale }, backend, attrs }: KernelArgs): TensorInfo[] => {
+  const bnTrainGrad = ({ inputs: { dy, x, mean, variance, scale, reluY }, backend, attrs }: KernelArgs): TensorInfo[] => {
     const c = channelsOf(BN_TRAIN_GRAD, x!);
     if (!dy || !util.arraysEqual(dy.shape, x!.shape) || dy.dtype !== 'float32') {
       throw new Error(`${BN_TRAIN_GRAD}: dy must be float32 shaped like x [${x!.shape}]`);
@@ -70,10 +78,13 @@ export function fusedTrainingKernels(): KernelConfig[] {
     perChannel(BN_TRAIN_GRAD, 'mean', mean, c);
     perChannel(BN_TRAIN_GRAD, 'variance', variance, c);
     perChannel(BN_TRAIN_GRAD, 'scale', scale, c);
+    if (reluY && (reluY.dtype !== 'float32' || !util.arraysEqual(reluY.shape, x!.shape))) {
+      throw new Error(`${BN_TRAIN_GRAD}: reluY must be float32 shaped like x [${x!.shape}]`);
+    }
     const dx = allocate(backend, util.sizeFromShape(x!.shape));
     const dscale = new Float32Array(c), doffset = new Float32Array(c);
     nn().batchNormTrainGrad(f32(backend, dy), f32(backend, x!), c, f32(backend, mean!), f32(backend, variance!),
-      scale ? f32(backend, scale) : null, attrs.epsilon as number, dx, dscale, doffset);
+      scale ? f32(backend, scale) : null, attrs.epsilon as number, reluY ? f32(backend, reluY) : null, dx, dscale, doffset);
     return [output(backend, x!.shape, dx), output(backend, [c], dscale), output(backend, [c], doffset)];
   };
   const reluGrad = ({ inputs: { dy, x }, backend }: KernelArgs): TensorInfo => {
@@ -86,7 +97,7 @@ export function fusedTrainingKernels(): KernelConfig[] {
   };
   const config = (kernelName: string, f: (args: KernelArgs) => TensorInfo | TensorInfo[]): KernelConfig =>
     ({ kernelName, backendName: NATIVE_BACKEND, kernelFunc: f as unknown as KernelConfig['kernelFunc'] });
-  return [config(BN_TRAIN, bnTrain), config(BN_TRAIN_GRAD, bnTrainGrad), config(RELU_GRAD, reluGrad)];
+  return [config(BN_TRAIN, bnTrain(false)), config(BN_RELU_TRAIN, bnTrain(true)), config(BN_TRAIN_GRAD, bnTrainGrad), config(RELU_GRAD, reluGrad)];
 }
 
 let enabled = process.env.HISTOFLOW_NN_FUSED_BN !== '0';
@@ -103,20 +114,22 @@ function isZero(t: tf.Tensor): boolean {
 
 /** The gradients of the two kernels that have one (the kernels themselves are registered with the backend's). */
 function registerGradients(): void {
-  tf.registerGradient({
-    kernelName: BN_TRAIN,
+  const bnGradient = (relu: boolean) => ({
+    kernelName: relu ? BN_RELU_TRAIN : BN_TRAIN,
     inputsToSave: ['x', 'scale'],
-    outputsToSave: [false, true, true],
-    gradFunc: (dys, saved, attrs) => {
+    outputsToSave: [relu, true, true],
+    gradFunc: (dys: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs?: unknown) => {
       const [dy, dmean, dvariance] = dys as tf.Tensor[];
-      const [x, scale, mean, variance] = saved as tf.Tensor[];
+      const [x, scale, ...outs] = saved;
+      const [reluY, mean, variance] = relu ? outs : [undefined, ...outs];
       const epsilon = (attrs as { epsilon: number }).epsilon;
       // Run here, not in the closures: a backward pass calls each closure inside
       // its own tidy, which would dispose the other two results.
-      let [dx, dscale, doffset] = tf.engine().runKernel(BN_TRAIN_GRAD, { dy: dy!, x: x!, mean: mean!, variance: variance!, scale: scale! },
-        { epsilon }) as tf.Tensor[];
+      let [dx, dscale, doffset] = tf.engine().runKernel(BN_TRAIN_GRAD,
+        { dy: dy!, x: x!, mean: mean!, variance: variance!, scale: scale!, ...(reluY ? { reluY } : {}) }, { epsilon }) as tf.Tensor[];
       // The layer reads mean and variance only for its moving averages (no
-      // gradient flows back through them); anything else that does is honoured.
+      // gradient flows back through them); anything else that does is honoured
+      // (for the batch norm alone: a fused ReLU sits after the moments).
       if (!isZero(dmean!) || !isZero(dvariance!)) {
         const n = x!.size / x!.shape[x!.shape.length - 1]!;
         const grad = dx!;
@@ -126,18 +139,24 @@ function registerGradients(): void {
       return { x: () => dx!, scale: () => dscale!, offset: () => doffset! };
     },
   });
-  // The ReLU gradient is registered for every backend (TF.js has one table);
-  // anywhere but on `native` it is TF.js's own (tfjs-core gradients/Relu_grad).
+  tf.registerGradient(bnGradient(false));
+  tf.registerGradient(bnGradient(true));
+  // The ReLU gradient is registered for every backend (TF.js has one table).
+  // It reads the ReLU's output instead of its input (step(relu(x)) = step(x)
+  // for every x but NaN): the output is kept anyway by whatever reads it next
+  // (a convolution, a pooling), so the batch norm's output no longer has to
+  // outlive the forward pass — a third of a conv → BN → ReLU block's saved
+  // bytes. On `native` one kernel; elsewhere TF.js's own ops.
   tf.registerGradient({
     kernelName: 'Relu',
-    inputsToSave: ['x'],
+    outputsToSave: [true],
     gradFunc: (dy, saved) => {
-      const [x] = saved as tf.Tensor[];
+      const [y] = saved as tf.Tensor[];
       const d = dy as tf.Tensor;
       return {
-        x: () => active() && d.dtype === 'float32' && x!.dtype === 'float32'
-          ? (tf.engine().runKernel(RELU_GRAD, { dy: d, x: x! }) as tf.Tensor)
-          : tf.mul(d, tf.cast(tf.step(x!), 'float32')),
+        x: () => active() && d.dtype === 'float32' && y!.dtype === 'float32'
+          ? (tf.engine().runKernel(RELU_GRAD, { dy: d, x: y! }) as tf.Tensor)
+          : tf.mul(d, tf.cast(tf.step(y!), 'float32')),
       };
     },
   });
@@ -145,7 +164,14 @@ function registerGradients(): void {
 
 interface LayerVariableLike { read(): tf.Tensor; write(v: tf.Tensor): void }
 
-interface BatchNormalizationLike {
+interface LayerLike {
+  getClassName(): string;
+  inboundNodes: unknown[];
+  outboundNodes: { outboundLayer: LayerLike }[];
+  maxValue?: number | null;
+}
+
+interface BatchNormalizationLike extends LayerLike {
   axis: number;
   momentum: number;
   epsilon: number;
@@ -167,9 +193,12 @@ function patchBatchNormalization(): void {
       axis !== input.rank - 1 || !this.gamma || !this.beta) {
       return stock.call(this, inputs, kwargs);
     }
-    return tf.tidy(() => {
-      const [y, mean, variance] = tf.engine().runKernel(BN_TRAIN, { x: input, scale: this.gamma!.read(), offset: this.beta!.read() },
-        { epsilon: this.epsilon }) as tf.Tensor[];
+    // A ReLU layer that is this layer's only reader, and reads nothing else, runs inside its kernel.
+    const next = this.outboundNodes.length === 1 ? this.outboundNodes[0]!.outboundLayer : null;
+    const relu = next !== null && next.getClassName() === 'ReLU' && next.maxValue == null && next.inboundNodes.length === 1;
+    const y = tf.tidy(() => {
+      const [y, mean, variance] = tf.engine().runKernel(relu ? BN_RELU_TRAIN : BN_TRAIN,
+        { x: input, scale: this.gamma!.read(), offset: this.beta!.read() }, { epsilon: this.epsilon }) as tf.Tensor[];
       // tfjs-layers' doMovingAverage, op for op.
       const average = (variable: LayerVariableLike, value: tf.Tensor) => tf.tidy(() => {
         const decay = 1 - this.momentum;
@@ -180,6 +209,22 @@ function patchBatchNormalization(): void {
       average(this.movingVariance, variance!);
       return y!;
     });
+    if (relu) reluApplied.add(y);
+    return y;
+  };
+}
+
+/** Outputs of batch norms that ran their ReLU layer's ReLU already: that layer passes them on. */
+const reluApplied = new WeakSet<tf.Tensor>();
+
+/** The ReLU layer after a fused batch norm returns its input (tfjs-layers' apply hands on a clone). */
+function patchReLU(): void {
+  const proto = Object.getPrototypeOf(tf.layers.reLU()) as { call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] };
+  const stock = proto.call;
+  proto.call = function call(inputs, kwargs) {
+    const input = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0] : undefined) : inputs;
+    if (input && reluApplied.has(input)) return input;
+    return stock.call(this, inputs, kwargs);
   };
 }
 
@@ -216,6 +261,7 @@ export function installFusedTraining(): void {
   if (installed) return;
   registerGradients();
   patchBatchNormalization();
+  patchReLU();
   patchConv2D();
   installed = true;
 }

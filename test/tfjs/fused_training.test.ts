@@ -90,6 +90,40 @@ run('a batch norm layer in training runs as one kernel forward and one backward 
   }
 });
 
+run('a batch norm and the ReLU layer after it train as one kernel each way on native, within float rounding of TF.js cpu', async (t) => {
+  const gradsOn = async (backend: string) => {
+    await tf.setBackend(backend);
+    const model = tf.sequential({ layers: [tf.layers.batchNormalization({ inputShape: [5, 6, 7], axis: -1 }), tf.layers.reLU()] });
+    const c = 7;
+    model.layers[0]!.setWeights([tf.tensor1d(random(c, 51, 0.5, 2)), tf.tensor1d(random(c, 52)), tf.tensor1d(random(c, 53)), tf.tensor1d(random(c, 54, 0.5, 1.5))]);
+    const x = tf.variable(tf.tensor4d(random(3 * 5 * 6 * 7, 55, -2, 2), [3, 5, 6, 7]));
+    const w = tf.tensor4d(random(3 * 5 * 6 * 7, 56), [3, 5, 6, 7]);
+    const vars = [x, ...model.trainableWeights.map((v) => (v as unknown as { val: tf.Variable }).val)];
+    let y = new Float32Array();
+    const { grads } = tf.variableGrads(() => {
+      const out = model.apply(x, { training: true }) as tf.Tensor;
+      y = Float32Array.from(out.dataSync());
+      return tf.sum(tf.mul(out, w)) as tf.Scalar;
+    }, vars);
+    const result = { y, grads: vars.map((v) => Float32Array.from(grads[v.name]!.dataSync())) };
+    tf.dispose([x, w, ...Object.values(grads)]);
+    model.dispose();
+    return result;
+  };
+  const want = await gradsOn('cpu');
+  const { result: got, calls } = await countNativeCalls(() => gradsOn('native'));
+  t.true(relativeDifference(got.y, want.y) <= 1e-5, 'y');
+  t.true(got.y.every((v) => v >= 0));
+  ['x', 'gamma', 'beta'].forEach((name, i) => {
+    const d = relativeDifference(got.grads[i]!, want.grads[i]!);
+    t.true(d <= 1e-4, `d${name} differs by ${d.toExponential(2)}`);
+  });
+  t.is(calls.get('batchNormTrain'), 1);
+  t.is(calls.get('batchNormTrainGrad'), 1);
+  t.false(calls.has('unary:relu'));
+  t.false(calls.has('binary:reluGrad'));
+});
+
 run('batch norm along another axis than the last keeps tfjs-layers\' own composition on native, and matches cpu', async (t) => {
   // Forward and moving averages only: TF.js's own gradient of a broadcast batch norm fails on cpu too (a reshape error).
   const want = await batchNormOn('cpu', [3, 4, 5, 6], 1, 0, false);
@@ -98,7 +132,7 @@ run('batch norm along another axis than the last keeps tfjs-layers\' own composi
   t.false(calls.has('batchNormTrain'));
 });
 
-run('the ReLU gradient on native is TF.js\'s dy·step(x) bit for bit, NaN, ±Infinity, ±0 and subnormals included', async (t) => {
+run('the ReLU gradient on native is one kernel, bit for bit TF.js\'s ops on the ReLU\'s output, and dy·step(x) for every x but NaN (±Infinity, ±0, subnormals)', async (t) => {
   await tf.setBackend('native');
   const special = [NaN, Infinity, -Infinity, 0, -0, 1e-40, -1e-40, 3.5, -2];
   const xs = Float32Array.from({ length: 81 }, (_, i) => special[i % 9]!);
@@ -112,7 +146,12 @@ run('the ReLU gradient on native is TF.js\'s dy·step(x) bit for bit, NaN, ±Inf
   const stock = await withFused(false, grad);
   t.is(calls.get('binary:reluGrad'), 1);
   t.false(calls.has('unary:step'));
-  t.deepEqual(Array.from(fused).map((v) => Object.is(v, -0) ? '-0' : String(v)), Array.from(stock).map((v) => Object.is(v, -0) ? '-0' : String(v)));
+  const show = (v: number) => (Object.is(v, -0) ? '-0' : String(v));
+  t.deepEqual(Array.from(fused).map(show), Array.from(stock).map(show));
+  // TF.js's own definition, mul(dy, step(x)) with step(x) = x > 0 ? 1 : 0, in float32.
+  const formula = Array.from(xs, (x, i) => Math.fround(dys[i]! * (x > 0 ? 1 : 0)));
+  const notNaN = (_: unknown, i: number) => !Number.isNaN(xs[i]!);
+  t.deepEqual(Array.from(fused).filter(notNaN).map(show), formula.filter(notNaN).map(show));
 });
 
 run('the baseline CNN trains on native with the fused kernels to within 1e-3 of TF.js\'s composition after three steps, and its first layer skips the image\'s gradient', async (t) => {
@@ -141,6 +180,11 @@ run('the baseline CNN trains on native with the fused kernels to within 1e-3 of 
     const d = relativeDifference(w, stock.weights[i]!);
     t.true(d <= 1e-3, `weight ${i} (${w.length} values) differs by ${d.toExponential(2)}`);
   });
+  // Every ReLU layer is its batch norm's only reader: all six run inside the batch norm kernels. The
+  // one ReLU left per step is the loss's (tfjs-layers' sigmoid cross-entropy: relu(z) − z·y + log1p(e^−|z|)).
+  t.is(fused.calls.get('binary:reluGrad'), 3);
+  t.is(fused.calls.get('unary:relu'), 3);
+  t.is(stock.calls.get('unary:relu'), 3 * 7);
   // Six convolutions: the first one's input is the image, which needs no gradient.
   t.is(fused.calls.get('conv2dBackpropInput'), 3 * 5);
   t.is(stock.calls.get('conv2dBackpropInput'), 3 * 6);
@@ -175,18 +219,20 @@ run('the addon refuses batch norm arguments that do not fit, naming them, instea
   if (!s.ok) return t.fail(s.reason);
   const { batchNormTrain, batchNormTrainGrad } = s.addon.nn;
   const f = (n: number) => new Float32Array(n);
-  t.throws(() => batchNormTrain(f(12), 0, null, null, 1e-3, f(12), f(1), f(1)), { instanceOf: RangeError, message: /channels/ });
-  t.throws(() => batchNormTrain(f(12), 2.5, null, null, 1e-3, f(12), f(2), f(2)), { instanceOf: RangeError, message: /channels/ });
-  t.throws(() => batchNormTrain(f(12), 5, null, null, 1e-3, f(12), f(5), f(5)), { instanceOf: RangeError, message: /whole number of rows/ });
-  t.throws(() => batchNormTrain(f(0), 1, null, null, 1e-3, f(0), f(1), f(1)), { instanceOf: RangeError, message: /x to hold at least one value/ });
-  t.throws(() => batchNormTrain(f(12), 3, f(2), null, 1e-3, f(12), f(3), f(3)), { instanceOf: RangeError, message: /scale and offset/ });
-  t.throws(() => batchNormTrain(f(12), 3, null, null, 1e-3, f(11), f(3), f(3)), { instanceOf: RangeError, message: /y to hold 12/ });
-  t.throws(() => batchNormTrain(f(12), 3, null, null, 1e-3, f(12), f(2), f(3)), { instanceOf: RangeError, message: /mean to hold 3/ });
-  t.throws(() => batchNormTrain(f(12), 3, null, null, -1, f(12), f(3), f(3)), { instanceOf: RangeError, message: /epsilon/ });
-  t.throws(() => batchNormTrain(f(12), 3, null, null, NaN, f(12), f(3), f(3)), { instanceOf: RangeError, message: /epsilon/ });
-  t.throws(() => batchNormTrain([1, 2] as unknown as Float32Array, 1, null, null, 1e-3, f(2), f(1), f(1)), { instanceOf: TypeError, message: /x/ });
-  t.throws(() => batchNormTrainGrad(f(12), f(10), 3, f(3), f(3), null, 1e-3, f(12), null, null), { instanceOf: RangeError, message: /x to hold 12/ });
-  t.throws(() => batchNormTrainGrad(f(12), f(12), 3, f(3), f(3), null, 1e-3, f(13), null, null), { instanceOf: RangeError, message: /dx to hold 12/ });
-  t.throws(() => batchNormTrainGrad(f(12), f(12), 3, f(3), f(4), null, 1e-3, f(12), null, null), { instanceOf: RangeError, message: /variance to hold 3/ });
-  t.throws(() => batchNormTrainGrad(f(12), f(12), 3, f(3), f(3), null, 1e-3, f(12), f(2), null), { instanceOf: RangeError, message: /dscale and doffset/ });
+  t.throws(() => batchNormTrain(f(12), 0, null, null, 1e-3, false, f(12), f(1), f(1)), { instanceOf: RangeError, message: /channels/ });
+  t.throws(() => batchNormTrain(f(12), 2.5, null, null, 1e-3, false, f(12), f(2), f(2)), { instanceOf: RangeError, message: /channels/ });
+  t.throws(() => batchNormTrain(f(12), 5, null, null, 1e-3, false, f(12), f(5), f(5)), { instanceOf: RangeError, message: /whole number of rows/ });
+  t.throws(() => batchNormTrain(f(0), 1, null, null, 1e-3, false, f(0), f(1), f(1)), { instanceOf: RangeError, message: /x to hold at least one value/ });
+  t.throws(() => batchNormTrain(f(12), 3, f(2), null, 1e-3, false, f(12), f(3), f(3)), { instanceOf: RangeError, message: /scale and offset/ });
+  t.throws(() => batchNormTrain(f(12), 3, null, null, 1e-3, false, f(11), f(3), f(3)), { instanceOf: RangeError, message: /y to hold 12/ });
+  t.throws(() => batchNormTrain(f(12), 3, null, null, 1e-3, false, f(12), f(2), f(3)), { instanceOf: RangeError, message: /mean to hold 3/ });
+  t.throws(() => batchNormTrain(f(12), 3, null, null, -1, false, f(12), f(3), f(3)), { instanceOf: RangeError, message: /epsilon/ });
+  t.throws(() => batchNormTrain(f(12), 3, null, null, NaN, false, f(12), f(3), f(3)), { instanceOf: RangeError, message: /epsilon/ });
+  t.throws(() => batchNormTrain([1, 2] as unknown as Float32Array, 1, null, null, 1e-3, false, f(2), f(1), f(1)), { instanceOf: TypeError, message: /x/ });
+  t.throws(() => batchNormTrainGrad(f(12), f(10), 3, f(3), f(3), null, 1e-3, null, f(12), null, null), { instanceOf: RangeError, message: /x to hold 12/ });
+  t.throws(() => batchNormTrainGrad(f(12), f(12), 3, f(3), f(3), null, 1e-3, null, f(13), null, null), { instanceOf: RangeError, message: /dx to hold 12/ });
+  t.throws(() => batchNormTrainGrad(f(12), f(12), 3, f(3), f(4), null, 1e-3, null, f(12), null, null), { instanceOf: RangeError, message: /variance to hold 3/ });
+  t.throws(() => batchNormTrainGrad(f(12), f(12), 3, f(3), f(3), null, 1e-3, null, f(12), f(2), null), { instanceOf: RangeError, message: /dscale and doffset/ });
+  t.throws(() => batchNormTrainGrad(f(12), f(12), 3, f(3), f(3), null, 1e-3, f(9), f(12), null, null), { instanceOf: RangeError, message: /reluY to hold 12/ });
+  t.throws(() => batchNormTrain(f(12), 3, null, null, 1e-3, 1 as unknown as boolean, f(12), f(3), f(3)), { instanceOf: TypeError, message: /relu/ });
 });
