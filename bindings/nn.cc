@@ -134,33 +134,39 @@ Napi::Value Run(const Napi::CallbackInfo& info, const char* name, Fn&& fn) {
   return info.Env().Undefined();
 }
 
+// The leading arguments of conv2d and conv2dAdd: shape, x, filter, bias | null.
+struct ConvForwardArgs {
+  hf::nn::Conv2dShape s;
+  float *x, *filter, *bias;
+};
+
+ConvForwardArgs ConvForwardArg(const Napi::CallbackInfo& info) {
+  ConvForwardArgs a{ConvShapeArg(info, 0), nullptr, nullptr, nullptr};
+  a.x = F32(info, 1, "x", a.s.x_size());
+  a.filter = F32(info, 2, "filter", a.s.filter_size());
+  int64_t bias_len;
+  a.bias = OptionalF32(info, 3, "bias", &bias_len);
+  if (a.bias && bias_len != a.s.out_c) throw Napi::RangeError::New(info.Env(), "Expected bias to hold outChannels elements");
+  return a;
+}
+
 // conv2d(shape, x, filter, bias | null, activation, alpha, y)
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
-  auto s = ConvShapeArg(info, 0);
-  float* x = F32(info, 1, "x", s.x_size());
-  float* f = F32(info, 2, "filter", s.filter_size());
-  int64_t bias_len;
-  float* bias = OptionalF32(info, 3, "bias", &bias_len);
-  if (bias && bias_len != s.out_c) throw Napi::RangeError::New(info.Env(), "Expected bias to hold outChannels elements");
+  auto a = ConvForwardArg(info);
   auto act = ActivationArg(info, 4);
   float alpha = static_cast<float>(NumberArg(info, 5, "alpha"));
-  float* y = F32(info, 6, "y", s.y_size());
-  return Run(info, "conv2d", [&] { hf::nn::conv2d_forward_cpu(s, x, f, bias, act, alpha, y); });
+  float* y = F32(info, 6, "y", a.s.y_size());
+  return Run(info, "conv2d", [&] { hf::nn::conv2d_forward_cpu(a.s, a.x, a.filter, a.bias, act, alpha, y); });
 }
 
 // conv2dAdd(shape, x, filter, bias | null, addend, activation, alpha, y): y = act(conv + bias + addend)
 Napi::Value Conv2dAdd(const Napi::CallbackInfo& info) {
-  auto s = ConvShapeArg(info, 0);
-  float* x = F32(info, 1, "x", s.x_size());
-  float* f = F32(info, 2, "filter", s.filter_size());
-  int64_t bias_len;
-  float* bias = OptionalF32(info, 3, "bias", &bias_len);
-  if (bias && bias_len != s.out_c) throw Napi::RangeError::New(info.Env(), "Expected bias to hold outChannels elements");
-  float* addend = F32(info, 4, "addend", s.y_size());
+  auto a = ConvForwardArg(info);
+  float* addend = F32(info, 4, "addend", a.s.y_size());
   auto act = ActivationArg(info, 5);
   float alpha = static_cast<float>(NumberArg(info, 6, "alpha"));
-  float* y = F32(info, 7, "y", s.y_size());
-  return Run(info, "conv2dAdd", [&] { hf::nn::conv2d_forward_add_cpu(s, x, f, bias, addend, act, alpha, y); });
+  float* y = F32(info, 7, "y", a.s.y_size());
+  return Run(info, "conv2dAdd", [&] { hf::nn::conv2d_forward_add_cpu(a.s, a.x, a.filter, a.bias, addend, act, alpha, y); });
 }
 
 // conv2dBackpropInput(shape, dy, filter, dx)

@@ -147,20 +147,37 @@ memory user(const memory::desc& d, const float* p) { return memory(d, cpu_engine
 
 }  // namespace
 
-bool conv2d_forward_onednn(const Conv2dShape& s, const float* x, const float* filter, float* y) {
-  auto c = primitive_for(Pass::Forward, s);
+namespace {
+
+// The weights in the layout the primitive wants: the user's hwio buffer, or a reorder of it.
+memory weights_for(const Cached& c, dnnl::stream& stream, const float* filter) {
+  memory w_user = user(c.weights_user, filter);
+  if (!c.reorder) return w_user;
+  memory w(c.weights, cpu_engine());
+  c.weights_reorder.execute(stream, w_user, w);
+  return w;
+}
+
+// One forward primitive of `pass` on x → y, with the bias when given.
+bool run_forward(Pass pass, const Conv2dShape& s, const float* x, const float* filter, const float* bias, float* y) {
+  const bool with_bias = bias != nullptr && (pass == Pass::ForwardAdd || pass == Pass::ForwardAddRelu);
+  auto c = primitive_for(pass, s, with_bias);
   if (!c) return false;
   Geometry g;
   geometry(s, g);
   dnnl::stream stream(cpu_engine());
-  memory w_user = user(c->weights_user, filter), w = w_user;
-  if (c->reorder) {
-    w = memory(c->weights, cpu_engine());
-    c->weights_reorder.execute(stream, w_user, w);
-  }
-  c->conv.execute(stream, {{DNNL_ARG_SRC, user(g.src, x)}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, user(g.dst, y)}});
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, user(g.src, x)}, {DNNL_ARG_WEIGHTS, weights_for(*c, stream, filter)},
+                                       {DNNL_ARG_DST, user(g.dst, y)}};
+  if (bias) args.emplace(DNNL_ARG_BIAS, user(bias_desc(s), bias));
+  c->conv.execute(stream, args);
   stream.wait();
   return true;
+}
+
+}  // namespace
+
+bool conv2d_forward_onednn(const Conv2dShape& s, const float* x, const float* filter, float* y) {
+  return run_forward(Pass::Forward, s, x, filter, nullptr, y);
 }
 
 bool conv2d_forward_fused_onednn(const Conv2dShape& s, const float* x, const float* filter, const float* bias, Activation act,
@@ -168,45 +185,20 @@ bool conv2d_forward_fused_onednn(const Conv2dShape& s, const float* x, const flo
   if (act != Activation::Linear && act != Activation::Relu) return false;
   if (!bias && act == Activation::Linear) return conv2d_forward_onednn(s, x, filter, y);
   const Pass pass = !bias ? Pass::ForwardRelu : act == Activation::Relu ? Pass::ForwardBiasRelu : Pass::ForwardBias;
-  auto c = primitive_for(pass, s);
-  if (!c) return false;
-  Geometry g;
-  geometry(s, g);
-  dnnl::stream stream(cpu_engine());
-  memory w_user = user(c->weights_user, filter), w = w_user;
-  if (c->reorder) {
-    w = memory(c->weights, cpu_engine());
-    c->weights_reorder.execute(stream, w_user, w);
-  }
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, user(g.src, x)}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, user(g.dst, y)}};
-  if (bias) args.emplace(DNNL_ARG_BIAS, user(bias_desc(s), bias));
-  c->conv.execute(stream, args);
-  stream.wait();
-  return true;
+  return run_forward(pass, s, x, filter, bias, y);
 }
 
 bool conv2d_forward_add_onednn(const Conv2dShape& s, const float* x, const float* filter, const float* bias, const float* addend,
                                Activation act, float* y) {
   if (act != Activation::Linear && act != Activation::Relu) return false;
-  auto c = primitive_for(act == Activation::Relu ? Pass::ForwardAddRelu : Pass::ForwardAdd, s, bias != nullptr);
-  if (!c) return false;
-  Geometry g;
-  geometry(s, g);
-  dnnl::stream stream(cpu_engine());
-  memory w_user = user(c->weights_user, filter), w = w_user;
-  if (c->reorder) {
-    w = memory(c->weights, cpu_engine());
-    c->weights_reorder.execute(stream, w_user, w);
-  }
+  const Pass pass = act == Activation::Relu ? Pass::ForwardAddRelu : Pass::ForwardAdd;
+  if (!primitive_for(pass, s, bias != nullptr)) return false;  // nothing written when oneDNN cannot run it
+  // The sum post-op accumulates into y: the shortcut goes there first.
   if (addend != y) {
     const int64_t size = s.y_size();
     parallel_for(size, 1 << 16, [&](int64_t i0, int64_t i1) { std::copy(addend + i0, addend + i1, y + i0); });
   }
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, user(g.src, x)}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, user(g.dst, y)}};
-  if (bias) args.emplace(DNNL_ARG_BIAS, user(bias_desc(s), bias));
-  c->conv.execute(stream, args);
-  stream.wait();
-  return true;
+  return run_forward(pass, s, x, filter, bias, y);
 }
 
 bool conv2d_backprop_input_onednn(const Conv2dShape& s, const float* dy, const float* filter, float* dx) {
@@ -215,11 +207,7 @@ bool conv2d_backprop_input_onednn(const Conv2dShape& s, const float* dy, const f
   Geometry g;
   geometry(s, g);
   dnnl::stream stream(cpu_engine());
-  memory w_user = user(c->weights_user, filter), w = w_user;
-  if (c->reorder) {
-    w = memory(c->weights, cpu_engine());
-    c->weights_reorder.execute(stream, w_user, w);
-  }
+  memory w = weights_for(*c, stream, filter);
   c->conv.execute(stream, {{DNNL_ARG_DIFF_DST, user(g.dst, dy)}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, user(g.src, dx)}});
   stream.wait();
   return true;

@@ -216,6 +216,27 @@ export class ConvAdd extends tf.layers.Layer {
 }
 tf.serialization.registerClass(ConvAdd);
 
+/**
+ * The layers without those in `into` (a removed layer → the layer that takes
+ * its place), each kept one rewritten by `rewrite`, then every reference to a
+ * removed layer (inbound nodes, the model's outputs) pointed at its stand-in.
+ */
+function merge(layers: LayerJson[], outputs: Ref[], into: Map<string, string>, rewrite: (l: LayerJson) => void): LayerJson[] {
+  const point = (r: Ref) => {
+    const to = into.get(r[0]);
+    if (to !== undefined) r[0] = to;
+  };
+  const kept: LayerJson[] = [];
+  for (const l of layers) {
+    if (into.has(layerName(l))) continue;
+    rewrite(l);
+    for (const r of refsOf(l)) point(r);
+    kept.push(l);
+  }
+  for (const r of outputs) point(r);
+  return kept;
+}
+
 /** The folded kernel and bias of a convolution followed by a batch norm (see the file comment). */
 export function foldWeights(
   kernel: Float32Array, bias: Float32Array | null, bn: { gamma: Float32Array | null; beta: Float32Array | null; mean: Float32Array; variance: Float32Array; epsilon: number },
@@ -255,25 +276,13 @@ export async function foldBatchNorm(model: tf.LayersModel): Promise<{ model: tf.
     if (f.relu) removed.set(f.relu, f.conv);
   }
   const foldOf = new Map(folds.map((f) => [f.conv, f]));
-  const rename = (r: Ref) => {
-    const to = removed.get(r[0]);
-    if (to !== undefined) r[0] = to;
-  };
-  const kept: LayerJson[] = [];
-  for (const l of layers) {
-    const name = layerName(l);
-    if (removed.has(name)) continue;
-    const f = foldOf.get(name);
-    if (f) {
-      l.config.use_bias = true;
-      l.config.bias_initializer = { class_name: 'Zeros', config: {} };
-      if (f.relu) l.config.activation = 'relu';
-    }
-    for (const r of refsOf(l)) rename(r);
-    kept.push(l);
-  }
-  config.layers = kept;
-  for (const r of outputs) rename(r);
+  const kept = merge(layers, outputs, removed, (l) => {
+    const f = foldOf.get(layerName(l));
+    if (!f) return;
+    l.config.use_bias = true;
+    l.config.bias_initializer = { class_name: 'Zeros', config: {} };
+    if (f.relu) l.config.activation = 'relu';
+  });
 
   // Residual ends: conv → Add (→ ReLU) as one ConvAdd layer reading [x, shortcut].
   const residuals = sequential || process.env.HISTOFLOW_FOLD_RESIDUAL === '0' ? [] : findResiduals(kept, outputs);
@@ -284,27 +293,15 @@ export async function foldBatchNorm(model: tf.LayersModel): Promise<{ model: tf.
     if (r.relu) joined.set(r.relu, r.conv);
   }
   const residualOf = new Map(residuals.map((r) => [r.conv, r]));
-  const rejoin = (r: Ref) => {
-    const to = joined.get(r[0]);
-    if (to !== undefined) r[0] = to;
-  };
-  const final: LayerJson[] = [];
-  for (const l of kept) {
-    const name = layerName(l);
-    if (joined.has(name)) continue;
-    const r = residualOf.get(name);
-    if (r) {
-      const c = l.config;
-      l.class_name = ConvAdd.className;
-      l.config = { name: c.name, trainable: c.trainable, filters: c.filters, kernel_size: c.kernel_size, strides: c.strides, padding: c.padding,
-        dilation_rate: c.dilation_rate, use_bias: c.use_bias, activation: r.relu ? 'relu' : 'linear' };
-      l.inbound_nodes = [[refsOf(l)[0]!, r.shortcut]];
-    }
-    for (const ref of refsOf(l)) rejoin(ref);
-    final.push(l);
-  }
-  config.layers = final;
-  for (const r of outputs) rejoin(r);
+  config.layers = merge(kept, outputs, joined, (l) => {
+    const r = residualOf.get(layerName(l));
+    if (!r) return;
+    const c = l.config;
+    l.class_name = ConvAdd.className;
+    l.config = { name: c.name, trainable: c.trainable, filters: c.filters, kernel_size: c.kernel_size, strides: c.strides, padding: c.padding,
+      dilation_rate: c.dilation_rate, use_bias: c.use_bias, activation: r.relu ? 'relu' : 'linear' };
+    l.inbound_nodes = [[refsOf(l)[0]!, r.shortcut]];
+  });
 
   const folded = await tf.models.modelFromJSON(json as unknown as Parameters<typeof tf.models.modelFromJSON>[0]);
   const original = new Map(model.layers.map((l) => [l.name, l]));
