@@ -14,8 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { foldBatchNorm, foldWeights } from '../../src/models/fold.js';
 import { loadModelForInference, saveModel } from '../../src/models/io.js';
 import { buildModel } from '../../src/models/zoo.js';
-import { IN_CI } from '../support/helpers.js';
-import { countNativeCalls, nativeAvailable, nativeStatus, random } from '../support/tfjs_support.js';
+import { countNativeCalls, nativeTest, random } from '../support/tfjs_support.js';
 
 const TOLERANCE = 2e-6;
 
@@ -89,8 +88,7 @@ test.serial('folding leaves alone what it cannot fold: a branch reading the raw 
   x.dispose();
 });
 
-test.serial('on native the folded resnet (fused conv + bias + ReLU, conv + shortcut + ReLU kernels) predicts what the unfolded one does on cpu', async (t) => {
-  if (!nativeAvailable && !IN_CI) return void t.log(`skipped: ${nativeStatus.detail}`);
+nativeTest('on native the folded resnet (fused conv + bias + ReLU, conv + shortcut + ReLU kernels) predicts what the unfolded one does on cpu', async (t) => {
   await tf.setBackend('cpu');
   const { model } = await buildModel('resnet', { inputSize: 32, seed: 3 });
   perturbBatchNorms(model, 90);

@@ -3,11 +3,13 @@
  * computation on a named TF.js backend from plain arrays, and a spy that
  * proves a kernel ran in the addon (not in a cpu fallback).
  */
+import test, { type ExecutionContext } from 'ava';
 import * as tf from '@tensorflow/tfjs';
 
 import { loadAddon } from '../../bindings/loader.js';
 import type { NnAddon } from '../../bindings/nn_binding.js';
 import { nativeBackendStatus, registerNativeBackend, setNnEngine } from '../../src/tfjs/native_backend.js';
+import { IN_CI } from './helpers.js';
 
 tf.env().set('IS_TEST', true); // quiets the "install tfjs-node" banner
 
@@ -34,6 +36,25 @@ export function engineStatus(): { name: 'onednn' | 'builtin'; available: boolean
 }
 
 export { setNnEngine };
+
+/**
+ * A serial test that needs the native backend: skipped with the reason where
+ * the addon is missing, run (and failing) in CI, which builds it.
+ */
+export function nativeTest(title: string, fn: (t: ExecutionContext) => Promise<void> | void): void {
+  const run = nativeAvailable || IN_CI;
+  (run ? test.serial : test.skip)(`${title}${run ? '' : ` (skipped: ${nativeStatus.detail})`}`, fn);
+}
+
+/** Runs fn with a switch (lean backward pass, fused kernels…) set to `on`, then back on. */
+export async function withSwitch<T>(set: (on: boolean) => void, on: boolean, fn: () => Promise<T> | T): Promise<T> {
+  set(on);
+  try {
+    return await fn();
+  } finally {
+    set(true);
+  }
+}
 
 /** A seeded uniform array in [lo, hi). */
 export function random(n: number, seed: number, lo = -1, hi = 1): Float32Array {

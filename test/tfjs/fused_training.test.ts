@@ -6,27 +6,18 @@
  * TF.js's ReLU gradient (Step, Multiply) bit for bit; tfjs-layers' fused
  * conv2d bit for bit for the Conv2D layer's plain path.
  */
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import * as tf from '@tensorflow/tfjs';
 
 import { loadAddon } from '../../bindings/loader.js';
 import { buildModel } from '../../src/models/zoo.js';
 import { fusedTrainingEnabled, setFusedTraining } from '../../src/tfjs/fused_training.js';
-import { IN_CI } from '../support/helpers.js';
 import { relativeDifference } from '../support/parity.js';
-import { countNativeCalls, nativeAvailable, nativeStatus, random } from '../support/tfjs_support.js';
+import { countNativeCalls, nativeTest, random, withSwitch } from '../support/tfjs_support.js';
 
-const skipped = nativeAvailable || IN_CI ? '' : ` (skipped: ${nativeStatus.detail})`;
-const run = (title: string, fn: (t: ExecutionContext) => Promise<void> | void) => (nativeAvailable || IN_CI ? test.serial : test.skip)(`${title}${skipped}`, fn);
+const run = nativeTest;
 
-async function withFused<T>(on: boolean, fn: () => Promise<T> | T): Promise<T> {
-  setFusedTraining(on);
-  try {
-    return await fn();
-  } finally {
-    setFusedTraining(true);
-  }
-}
+const withFused = <T>(on: boolean, fn: () => Promise<T> | T): Promise<T> => withSwitch(setFusedTraining, on, fn);
 
 interface BnResult { y: Float32Array; dx: Float32Array; dgamma: Float32Array; dbeta: Float32Array; movingMean: Float32Array; movingVariance: Float32Array }
 

@@ -4,28 +4,17 @@
  * on the same backend (setLeanGradients(false)); the same kernels run in the
  * same order, so the tolerance is zero: bit-identical values.
  */
-import test, { type ExecutionContext } from 'ava';
 import * as tf from '@tensorflow/tfjs';
 
 import { buildModel } from '../../src/models/zoo.js';
 import { setFusedTraining } from '../../src/tfjs/fused_training.js';
 import { leanGradientsActive, setLeanGradients } from '../../src/tfjs/lean_gradients.js';
 import { NativeStorageBackend } from '../../src/tfjs/native_storage.js';
-import { IN_CI } from '../support/helpers.js';
-import { nativeAvailable, nativeStatus, random } from '../support/tfjs_support.js';
+import { nativeTest, random, withSwitch } from '../support/tfjs_support.js';
 
-const skipped = nativeAvailable || IN_CI ? '' : ` (skipped: ${nativeStatus.detail})`;
-const run = (title: string, fn: (t: ExecutionContext) => Promise<void> | void) => (nativeAvailable || IN_CI ? test.serial : test.skip)(`${title}${skipped}`, fn);
+const run = nativeTest;
 
-/** Runs fn with the lean backward pass on or off, then turns it back on. */
-async function withLean<T>(on: boolean, fn: () => Promise<T> | T): Promise<T> {
-  setLeanGradients(on);
-  try {
-    return await fn();
-  } finally {
-    setLeanGradients(true);
-  }
-}
+const withLean = <T>(on: boolean, fn: () => Promise<T> | T): Promise<T> => withSwitch(setLeanGradients, on, fn);
 
 /** The baseline CNN trained `steps` steps from seed 1: its weights and losses, and the most bytes of live tensors in a step. */
 async function trainBaseline(size: number, batch: number, steps: number): Promise<{ weights: Float32Array[]; losses: number[]; peak: number }> {
