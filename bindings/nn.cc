@@ -474,6 +474,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("engine", hf::nn::engine_name(hf::nn::engine()));
   o.Set("onednn", hf::nn::onednn_available());
   o.Set("threads", hf::cpu_threads());
+  o.Set("winograd", hf::nn::winograd_enabled());
   return o;
 }
 
@@ -484,6 +485,13 @@ Napi::Value SetEngine(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(info.Env(), "Expected 'onednn' or 'builtin' for engine but received '" + e + "'");
   }
   return Run(info, "setEngine", [&] { hf::nn::set_engine(e == "onednn" ? hf::nn::Engine::OneDnn : hf::nn::Engine::Builtin); });
+}
+
+// setWinograd(on): 3×3 stride-1 forwards as Winograd F(4×4, 3×3) or direct (nn/conv2d.h).
+Napi::Value SetWinograd(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsBoolean()) throw Napi::TypeError::New(info.Env(), "Expected a boolean for on");
+  hf::nn::set_winograd(info[0].As<Napi::Boolean>().Value());
+  return info.Env().Undefined();
 }
 
 }  // namespace
@@ -500,6 +508,7 @@ void InitNn(Napi::Env env, Napi::Object exports) {
   Napi::Object nn = Napi::Object::New(env);
   nn.Set("info", Napi::Function::New(env, Info, "info"));
   nn.Set("setEngine", Napi::Function::New(env, SetEngine, "setEngine"));
+  nn.Set("setWinograd", Napi::Function::New(env, SetWinograd, "setWinograd"));
   nn.Set("conv2d", Napi::Function::New(env, Conv2d, "conv2d"));
   nn.Set("conv2dAdd", Napi::Function::New(env, Conv2dAdd, "conv2dAdd"));
   nn.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput, "conv2dBackpropInput"));

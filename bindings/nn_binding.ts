@@ -18,6 +18,8 @@ export interface NnInfo {
   engine: NnEngine;
   onednn: boolean;
   threads: number;
+  /** Whether 3×3 stride-1 forwards run as Winograd F(4×4, 3×3) (native/nn/conv2d.h). */
+  winograd: boolean;
 }
 
 export interface NnAddon {
@@ -26,6 +28,7 @@ export interface NnAddon {
   retainFreedMemory(bytes: number): boolean;
   /** Throws (code HISTOFLOW_UNAVAILABLE) for 'onednn' when the addon was built without it. */
   setEngine(engine: NnEngine): void;
+  setWinograd(on: boolean): void;
   conv2d(shape: NnConvShape, x: Float32Array, filter: Float32Array, bias: Float32Array | null, activation: NnActivation, alpha: number, y: Float32Array): void;
   /** y = activation(x ∗ filter + bias + addend), addend shaped like y (a residual shortcut). */
   conv2dAdd(shape: NnConvShape, x: Float32Array, filter: Float32Array, bias: Float32Array | null, addend: Float32Array, activation: NnActivation, alpha: number, y: Float32Array): void;

@@ -213,7 +213,7 @@ export {
   type TrainingBackendChoice,
   type TrainingBackendStatus,
 } from './tfjs/backend.js';
-export { NATIVE_BACKEND, nativeBackendStatus, nativeKernelNames, registerNativeBackend, setNnEngine } from './tfjs/native_backend.js';
+export { NATIVE_BACKEND, nativeBackendStatus, nativeKernelNames, registerNativeBackend, setNnEngine, setNnWinograd } from './tfjs/native_backend.js';
 export { baselineCnn, type BaselineCnnOptions } from './models/baseline_cnn.js';
 export {
   TILE_OUTPUT_FORMATS,

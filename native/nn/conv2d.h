@@ -55,4 +55,17 @@ bool conv2d_forward_add_onednn(const Conv2dShape& s, const float* x, const float
 bool conv2d_backprop_input_onednn(const Conv2dShape& s, const float* dy, const float* filter, float* dx);
 bool conv2d_backprop_filter_onednn(const Conv2dShape& s, const float* x, const float* dy, float* dfilter);
 
+// Winograd F(4×4, 3×3) (nn/winograd_cpu.cc): the forward of a 3×3, stride-1,
+// undilated convolution with at least kWinogradMinChannels input and output
+// channels and a 4×4 output, in 36 GEMMs of ¼ of the direct convolution's
+// multiply-adds, on either engine. conv2d_forward_cpu and
+// conv2d_forward_add_cpu take it when winograd_applies(s), which also asks
+// winograd_enabled() (engine.h). Outputs differ from the direct sum by about
+// 1e-6 of Σ|x·w|.
+constexpr int64_t kWinogradMinChannels = 8;
+bool winograd_applies(const Conv2dShape& s);
+// y = act(x ∗ filter + bias + addend); bias and addend may be null.
+void conv2d_forward_winograd(const Conv2dShape& s, const float* x, const float* filter, const float* bias,
+                             const float* addend, Activation act, float alpha, float* y);
+
 }  // namespace hf::nn

@@ -102,6 +102,7 @@ void check_conv2d_shape(const Conv2dShape& s) {
 void conv2d_forward_cpu(const Conv2dShape& s, const float* x, const float* filter, const float* bias, Activation act,
                         float alpha, float* y) {
   check_conv2d_shape(s);
+  if (winograd_applies(s)) return conv2d_forward_winograd(s, x, filter, bias, nullptr, act, alpha, y);
   if (engine() == Engine::OneDnn && conv2d_forward_fused_onednn(s, x, filter, bias, act, y)) return;
   if (!(engine() == Engine::OneDnn && conv2d_forward_onednn(s, x, filter, y))) {
     const int64_t kw = col_width(s), plane = s.out_h * s.out_w;
@@ -124,6 +125,7 @@ void conv2d_forward_cpu(const Conv2dShape& s, const float* x, const float* filte
 void conv2d_forward_add_cpu(const Conv2dShape& s, const float* x, const float* filter, const float* bias, const float* addend,
                             Activation act, float alpha, float* y) {
   check_conv2d_shape(s);
+  if (winograd_applies(s)) return conv2d_forward_winograd(s, x, filter, bias, addend, act, alpha, y);
   if (engine() == Engine::OneDnn && conv2d_forward_add_onednn(s, x, filter, bias, addend, act, y)) return;
   conv2d_forward_cpu(s, x, filter, bias, Activation::Linear, 0.0f, y);
   const int64_t size = s.y_size();

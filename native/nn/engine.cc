@@ -11,6 +11,7 @@ std::atomic<Engine> current{Engine::OneDnn};
 #else
 std::atomic<Engine> current{Engine::Builtin};
 #endif
+std::atomic<bool> winograd{true};
 }  // namespace
 
 bool onednn_available() {
@@ -29,6 +30,10 @@ void set_engine(Engine e) {
   }
   current.store(e);
 }
+
+bool winograd_enabled() { return winograd.load(); }
+
+void set_winograd(bool on) { winograd.store(on); }
 
 const char* engine_name(Engine e) { return e == Engine::OneDnn ? "onednn" : "builtin"; }
 

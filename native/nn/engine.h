@@ -18,4 +18,9 @@ Engine engine();
 void set_engine(Engine e);
 const char* engine_name(Engine e);
 
+// Whether 3×3 stride-1 forwards run as Winograd F(4×4, 3×3) (conv2d.h); on
+// unless turned off (the native backend: HISTOFLOW_NN_WINOGRAD=0).
+bool winograd_enabled();
+void set_winograd(bool on);
+
 }  // namespace hf::nn

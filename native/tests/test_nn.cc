@@ -309,3 +309,120 @@ HF_TEST("max-pool gradient: dy at each window's first maximum, 0 elsewhere, for 
     CHECK(all_written);
   }
 }
+
+namespace {
+
+// act(Σ x·w + bias + addend) in double, and the scale Σ|x·w| + |bias| + |addend| of each output.
+void conv3x3_reference(const Conv2dShape& s, const std::vector<float>& x, const std::vector<float>& f, const float* bias,
+                       const float* addend, Activation act, std::vector<double>& ref, std::vector<double>& scale) {
+  ref.assign(s.y_size(), 0.0);
+  scale.assign(s.y_size(), 0.0);
+  for (int64_t b = 0; b < s.n; ++b)
+    for (int64_t i = 0; i < s.out_h; ++i)
+      for (int64_t j = 0; j < s.out_w; ++j)
+        for (int64_t o = 0; o < s.out_c; ++o) {
+          const int64_t yi = ((b * s.out_h + i) * s.out_w + j) * s.out_c + o;
+          double acc = bias ? bias[o] : 0.0, mag = bias ? std::fabs(bias[o]) : 0.0;
+          if (addend) acc += addend[yi], mag += std::fabs(addend[yi]);
+          for (int64_t r = 0; r < 3; ++r)
+            for (int64_t q = 0; q < 3; ++q) {
+              int64_t iy = i - s.pad_top + r, ix = j - s.pad_left + q;
+              if (iy < 0 || iy >= s.in_h || ix < 0 || ix >= s.in_w) continue;
+              for (int64_t c = 0; c < s.in_c; ++c) {
+                double p = double(x[((b * s.in_h + iy) * s.in_w + ix) * s.in_c + c]) * f[((r * 3 + q) * s.in_c + c) * s.out_c + o];
+                acc += p;
+                mag += std::fabs(p);
+              }
+            }
+          ref[yi] = activate(act, static_cast<float>(acc), 0.2f);
+          scale[yi] = mag;
+        }
+}
+
+// max over outputs of |y − ref| / scale
+double scaled_error(const std::vector<float>& y, const std::vector<double>& ref, const std::vector<double>& scale) {
+  double worst = 0;
+  for (size_t i = 0; i < y.size(); ++i) worst = std::max(worst, std::fabs(y[i] - ref[i]) / std::max(scale[i], 1e-30));
+  return worst;
+}
+
+}  // namespace
+
+HF_TEST("Winograd F(4x4,3x3) forward matches the direct sum within 1e-5 of sum|x*w| for ragged tiles and channels, padding, bias, addend and every activation, on every engine") {
+  const Conv2dShape shapes[] = {
+      // n, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, sh, sw, dh, dw, pad_top, pad_left
+      {2, 9, 11, 19, 9, 11, 21, 3, 3, 1, 1, 1, 1, 1, 1},     // 'same', ragged tiles, channels not a vector
+      {1, 13, 13, 16, 11, 11, 32, 3, 3, 1, 1, 1, 1, 0, 0},   // 'valid'
+      {3, 8, 8, 8, 8, 8, 40, 3, 3, 1, 1, 1, 1, 1, 1},        // the fewest channels it takes
+      {1, 6, 7, 33, 8, 6, 17, 3, 3, 1, 1, 1, 1, 2, 0},       // explicit, uneven padding
+      {5, 24, 24, 64, 24, 24, 64, 3, 3, 1, 1, 1, 1, 1, 1},   // several blocks of tiles
+  };
+  const Activation acts[] = {Activation::Linear, Activation::Relu, Activation::Relu6, Activation::Elu, Activation::Sigmoid,
+                             Activation::LeakyRelu};
+  double worst = 0;
+  for (Engine e : engines()) {
+    EngineScope scope(e);
+    for (const auto& s : shapes) {
+      CHECK(winograd_applies(s));
+      auto x = random_vector(s.x_size(), 11), f = random_vector(s.filter_size(), 12), bias = random_vector(s.out_c, 13),
+           addend = random_vector(s.y_size(), 14);
+      for (float& v : x) v *= 40.0f;  // not only unit-sized inputs
+      for (Activation act : acts)
+        for (int variant = 0; variant < 3; ++variant) {
+          const float* b = variant >= 1 ? bias.data() : nullptr;
+          const float* a = variant == 2 ? addend.data() : nullptr;
+          std::vector<double> ref, scale;
+          conv3x3_reference(s, x, f, b, a, act, ref, scale);
+          std::vector<float> y(s.y_size(), NAN);
+          if (a) {
+            if (act != Activation::Linear && act != Activation::Relu) continue;
+            conv2d_forward_add_cpu(s, x.data(), f.data(), b, a, act, 0.2f, y.data());
+          } else {
+            conv2d_forward_cpu(s, x.data(), f.data(), b, act, 0.2f, y.data());
+          }
+          double err = scaled_error(y, ref, scale);
+          worst = std::max(worst, err);
+          CHECK_NEAR(err, 0.0, 1e-5);
+        }
+    }
+  }
+  std::printf("    Winograd worst error: %.3g of sum|x*w|\n", worst);
+}
+
+HF_TEST("Winograd: the same bits for 1, 2 and 3 threads; turned off, the forward is the direct convolution's") {
+  const Conv2dShape s{4, 20, 20, 24, 20, 20, 48, 3, 3, 1, 1, 1, 1, 1, 1};
+  auto x = random_vector(s.x_size(), 15), f = random_vector(s.filter_size(), 16), bias = random_vector(s.out_c, 17);
+  std::vector<float> one(s.y_size());
+  {
+    ThreadScope scope(1);
+    conv2d_forward_cpu(s, x.data(), f.data(), bias.data(), Activation::Relu, 0.0f, one.data());
+  }
+  for (int threads : {2, 3}) {
+    ThreadScope scope(threads);
+    std::vector<float> y(s.y_size());
+    conv2d_forward_cpu(s, x.data(), f.data(), bias.data(), Activation::Relu, 0.0f, y.data());
+    CHECK(same_bits(y, one));
+  }
+  set_winograd(false);
+  CHECK(!winograd_applies(s));
+  std::vector<float> direct(s.y_size()), builtin(s.y_size());
+  conv2d_forward_cpu(s, x.data(), f.data(), bias.data(), Activation::Relu, 0.0f, direct.data());
+  {
+    EngineScope scope(Engine::Builtin);
+    conv2d_forward_cpu(s, x.data(), f.data(), bias.data(), Activation::Relu, 0.0f, builtin.data());
+  }
+  set_winograd(true);
+  CHECK(winograd_applies(s));
+  CHECK(!same_bits(direct, one));  // a different summation: not bit-identical
+  std::vector<double> ref, scale;
+  conv3x3_reference(s, x, f, bias.data(), nullptr, Activation::Relu, ref, scale);
+  CHECK_NEAR(scaled_error(direct, ref, scale), 0.0, 1e-6);
+  CHECK_NEAR(scaled_error(builtin, ref, scale), 0.0, 1e-6);
+  // Not taken: stride 2, dilation 2, 5x5, too few channels, an output under 4x4.
+  const Conv2dShape others[] = {{1, 9, 9, 16, 5, 5, 16, 3, 3, 2, 2, 1, 1, 1, 1},
+                                {1, 9, 9, 16, 9, 9, 16, 3, 3, 1, 1, 2, 2, 2, 2},
+                                {1, 9, 9, 16, 9, 9, 16, 5, 5, 1, 1, 1, 1, 2, 2},
+                                {1, 9, 9, 3, 9, 9, 16, 3, 3, 1, 1, 1, 1, 1, 1},
+                                {1, 3, 9, 16, 3, 9, 16, 3, 3, 1, 1, 1, 1, 1, 1}};
+  for (const auto& o : others) CHECK(!winograd_applies(o));
+}

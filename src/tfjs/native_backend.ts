@@ -51,6 +51,8 @@ export function registerNativeBackend(): void {
   // Gradients and saved tensors freed as the backward pass goes (lean_gradients.ts):
   // a third of TF.js's own peak on the baseline CNN. HISTOFLOW_NN_LEAN_BACKWARD=0 opts out.
   if (process.env.HISTOFLOW_NN_LEAN_BACKWARD !== '0') installLeanGradients(NATIVE_BACKEND);
+  // 3×3 stride-1 forwards as Winograd F(4×4, 3×3) (native/nn/winograd_cpu.cc). HISTOFLOW_NN_WINOGRAD=0 opts out.
+  if (s.ok) s.addon.nn.setWinograd(process.env.HISTOFLOW_NN_WINOGRAD !== '0');
   // Priority below cpu's so that importing histoflow never changes TF.js's default.
   tf.registerBackend(NATIVE_BACKEND, () => new NativeStorageBackend(), 0);
   const replaced = new Map(nativeKernelConfigs().map((k) => [k.kernelName, k]));
@@ -71,6 +73,19 @@ export function setNnEngine(engine: 'onednn' | 'builtin'): void {
   const s = loadAddon();
   if (!s.ok) throw new Error(`The native TF.js backend needs histoflow's addon: ${s.reason}`);
   s.addon.nn.setEngine(checkOneOf('engine', engine, ['onednn', 'builtin'] as const));
+}
+
+/**
+ * Runs 3×3 stride-1 convolution forwards as Winograd F(4×4, 3×3) (about a
+ * quarter of the multiply-adds; outputs within ~1e-6 of Σ|x·w| of the direct
+ * sum) or as direct convolutions. On by default; HISTOFLOW_NN_WINOGRAD=0 turns
+ * it off when the backend registers.
+ */
+export function setNnWinograd(on: boolean): void {
+  const s = loadAddon();
+  if (!s.ok) throw new Error(`The native TF.js backend needs histoflow's addon: ${s.reason}`);
+  if (typeof on !== 'boolean') throw new TypeError(`on: expected a boolean, got ${typeof on}`);
+  s.addon.nn.setWinograd(on);
 }
 
 /** Names of the kernels that run in the addon on the native backend. */

@@ -145,10 +145,13 @@ run('the ReLU gradient on native is one kernel, bit for bit TF.js\'s ops on the 
   t.deepEqual(Array.from(fused).filter(notNaN).map(show), formula.filter(notNaN).map(show));
 });
 
-run('the baseline CNN trains on native with the fused kernels to within 1e-3 of TF.js\'s composition after three steps, and its first layer skips the image\'s gradient', async (t) => {
+run('the baseline CNN trains (SGD) on native with the fused kernels to within 1e-4 of TF.js\'s composition after three steps, and its first layer skips the image\'s gradient', async (t) => {
   await tf.setBackend('native');
   const train = async () => {
     const { model } = await buildModel('baseline', { inputSize: 16, seed: 1 });
+    // Plain SGD: a weight moves by lr·gradient, so the two runs differ as their gradients do (Adam's
+    // first steps move every weight by ±lr, and a gradient near 0 may take either sign).
+    model.compile({ optimizer: tf.train.sgd(0.01), loss: 'binaryCrossentropy' });
     const x = tf.tensor4d(random(8 * 16 * 16 * 3, 5), [8, 16, 16, 3]);
     const y = tf.tensor2d(Float32Array.from({ length: 8 }, (_, i) => i % 2), [8, 1]);
     const losses: number[] = [];
@@ -169,7 +172,7 @@ run('the baseline CNN trains on native with the fused kernels to within 1e-3 of 
   t.is(fused.weights.length, stock.weights.length);
   fused.weights.forEach((w, i) => {
     const d = relativeDifference(w, stock.weights[i]!);
-    t.true(d <= 1e-3, `weight ${i} (${w.length} values) differs by ${d.toExponential(2)}`);
+    t.true(d <= 1e-4, `weight ${i} (${w.length} values) differs by ${d.toExponential(2)}`);
   });
   // Every ReLU layer is its batch norm's only reader: all six run inside the batch norm kernels. The
   // one ReLU left per step is the loss's (tfjs-layers' sigmoid cross-entropy: relu(z) − z·y + log1p(e^−|z|)).
@@ -193,7 +196,7 @@ run('a conv-only model trains to bit-identical weights through the Conv2D layer\
         tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotUniform({ seed: 5 }) }),
       ],
     });
-    model.compile({ optimizer: tf.train.sgd(0.1), loss: 'meanSquaredError' });
+    model.compile({ optimizer: tf.train.sgd(0.01), loss: 'meanSquaredError' });
     const x = tf.tensor4d(random(6 * 9 * 11 * 4, 7), [6, 9, 11, 4]);
     const y = tf.tensor2d(random(6, 8), [6, 1]);
     for (let s = 0; s < 2; s++) await model.trainOnBatch(x, y);

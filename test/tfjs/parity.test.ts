@@ -25,9 +25,12 @@ const conv = (xShape: number[], fShape: number[], strides: number, pad: Pad, dil
     native: dilation === 1 ? ['conv2d', 'conv2dBackpropInput', 'conv2dBackpropFilter'] : ['conv2d'],
   });
 
-const fusedConv = (activation: tf.fused.Activation) =>
-  kernel(activation, {
-    inputs: [input([2, 7, 6, 3], 4), input([3, 3, 3, 5], 5), input([5], 6)],
+// The default shape is direct; `channels` ≥ 8 makes it a Winograd F(4×4, 3×3) forward (native/nn/conv2d.h).
+const fusedConv = (activation: tf.fused.Activation, channels = 0) =>
+  kernel(channels ? `${activation}, ${channels} channels` : activation, {
+    inputs: channels
+      ? [input([2, 9, 7, channels], 4), input([3, 3, channels, channels + 3], 5), input([channels + 3], 6)]
+      : [input([2, 7, 6, 3], 4), input([3, 3, 3, 5], 5), input([5], 6)],
     fn: withGrads((x, f, b) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: f as tf.Tensor4D, bias: b, strides: 1, pad: 'same', activation }), 7),
     native: ['conv2d', 'conv2dBackpropInput', 'conv2dBackpropFilter'],
   });
@@ -88,8 +91,14 @@ parityTable<Engine, Kernel>({
       conv([3, 7, 7, 6], [1, 1, 6, 5], 1, 'valid'),
       conv([1, 12, 9, 4], [3, 3, 4, 3], 1, 'same', 2),
       conv([2, 11, 12, 3], [3, 2, 3, 2], 1, 'valid', 2),
+      // Winograd F(4×4, 3×3) forwards: 3×3, stride 1, ≥ 8 channels each side; ragged tiles and channels.
+      conv([2, 9, 11, 19], [3, 3, 19, 21], 1, 'same'),
+      conv([1, 13, 13, 16], [3, 3, 16, 32], 1, 'valid'),
     ]),
-    kernelCase('fused conv2d + bias + activation, and its gradients', (['relu', 'relu6', 'elu', 'sigmoid', 'linear'] as const).map(fusedConv)),
+    kernelCase('fused conv2d + bias + activation, and its gradients', [
+      ...(['relu', 'relu6', 'elu', 'sigmoid', 'linear'] as const).map((a) => fusedConv(a)),
+      ...(['relu', 'linear'] as const).map((a) => fusedConv(a, 17)),
+    ]),
     kernelCase('depthwiseConv2d and its gradients', [
       depthwise([2, 9, 8, 4], [3, 3, 4, 2], 1, 'same'),
       depthwise([1, 10, 11, 3], [3, 3, 3, 1], 2, 'valid'),

@@ -1,0 +1,298 @@
+// Winograd F(4×4, 3×3) convolution forward (Lavin & Gray, "Fast Algorithms for
+// Convolutional Neural Networks", CVPR 2016), for 3×3, stride-1, undilated
+// convolutions in NHWC. Each 4×4 block of outputs (a tile) is computed from the
+// 6×6 block of input under it as
+//   Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A
+// so the 36 products per tile and channel pair replace 144 multiply-adds of the
+// direct convolution: summed over input channels, they are 36 independent
+// GEMMs of [tiles × in_c] · [in_c × out_c]. The matrices are the paper's, for
+// the interpolation points 0, ±1, ±2 and ∞.
+//
+// The work goes in blocks of tiles sized to stay in L2: the block's input
+// tiles transformed (V = Bᵀ d B, vectors across channels), the 36 GEMMs
+// against the transformed filter (U = G g Gᵀ, computed once per call, in
+// double, packed into panels the register-tile kernel reads), and the inverse
+// transform with the bias, the residual addend and the activation applied as
+// each output is stored. Threads take blocks; every output is written by one
+// thread, so the result is the same for any thread count.
+//
+// Error: the transforms' coefficients (up to 8 and 1/24) round at about 1e-6
+// of Σ|x||w| per output (measured in native/tests/test_nn.cc), against ~1e-7 for the direct sum.
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "core/parallel.h"
+#include "nn/activation.h"
+#include "nn/conv2d.h"
+#include "nn/engine.h"
+
+namespace hf::nn {
+namespace {
+
+#if defined(__AVX512F__)
+constexpr int VL = 16;
+constexpr int MR = 8;
+#elif defined(__AVX__)
+constexpr int VL = 8;
+constexpr int MR = 6;
+#else
+constexpr int VL = 4;
+constexpr int MR = 4;
+#endif
+// Output channels per GEMM panel: two vectors (2·MR accumulators fit the register file).
+constexpr int NR = 2 * VL;
+constexpr int kPoints = 36;  // 6×6 transformed values per tile
+typedef float vf __attribute__((vector_size(VL * sizeof(float))));
+typedef float vfu __attribute__((vector_size(VL * sizeof(float)), aligned(4)));
+
+// Floats of one block's transformed inputs and products: about half of a 2 MiB L2.
+constexpr int64_t kBlockFloats = int64_t{1} << 17;
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+struct Plan {
+  int64_t tiles_h, tiles_w, tiles;  // 4×4 output tiles per image row / column / in all
+  int64_t ldv;                      // in_c rounded up to a vector
+  int64_t ldm;                      // out_c rounded up to a vector
+  int64_t panels;                   // panels of NR output channels, the last one vector wide when ldm is odd in vectors
+  int64_t block;                    // tiles per block, a multiple of MR
+};
+
+Plan plan_for(const Conv2dShape& s) {
+  Plan p;
+  p.tiles_h = (s.out_h + 3) / 4;
+  p.tiles_w = (s.out_w + 3) / 4;
+  p.tiles = s.n * p.tiles_h * p.tiles_w;
+  p.ldv = round_up(s.in_c, VL);
+  p.ldm = round_up(s.out_c, VL);
+  p.panels = (p.ldm + NR - 1) / NR;
+  int64_t fit = kBlockFloats / (kPoints * (p.ldv + p.ldm)) / MR * MR;
+  p.block = std::max<int64_t>(MR, std::min<int64_t>(fit, round_up(p.tiles, MR)));
+  return p;
+}
+
+// 64-byte aligned float scratch that grows and is kept per thread.
+struct Scratch {
+  std::unique_ptr<float, decltype(&std::free)> data{nullptr, &std::free};
+  int64_t size = 0;
+  float* get(int64_t floats) {
+    if (floats > size) {
+      void* p = std::aligned_alloc(64, static_cast<size_t>(round_up(floats * sizeof(float), 64)));
+      if (!p) throw std::bad_alloc();
+      data.reset(static_cast<float*>(p));
+      size = floats;
+    }
+    return data.get();
+  }
+};
+
+// U[k] = in_c × ldm floats in panels: panel q holds U[k][q][c][j] = (G g Gᵀ)[k] of filter
+// g = f[·, ·, c, q·NR + j] (0 past out_c), j < the panel's width (NR, or VL for the last of an odd count),
+//   G = [1/4 0 0; −1/6 −1/6 −1/6; −1/6 1/6 −1/6; 1/24 1/12 1/6; 1/24 −1/12 1/6; 0 0 1].
+void transform_filter(const Conv2dShape& s, const Plan& p, const float* f, float* u) {
+  const int64_t point_stride = s.in_c * p.ldm;
+  parallel_for(s.in_c, 4, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      for (int64_t o = 0; o < p.ldm; ++o) {
+        double ug[kPoints] = {};
+        if (o < s.out_c) {
+          double g[3][3], t[6][3];
+          for (int r = 0; r < 3; ++r)
+            for (int q = 0; q < 3; ++q) g[r][q] = f[((r * 3 + q) * s.in_c + c) * s.out_c + o];
+          for (int q = 0; q < 3; ++q) {  // t = G g
+            t[0][q] = g[0][q] / 4;
+            t[1][q] = -(g[0][q] + g[1][q] + g[2][q]) / 6;
+            t[2][q] = -(g[0][q] - g[1][q] + g[2][q]) / 6;
+            t[3][q] = g[0][q] / 24 + g[1][q] / 12 + g[2][q] / 6;
+            t[4][q] = g[0][q] / 24 - g[1][q] / 12 + g[2][q] / 6;
+            t[5][q] = g[2][q];
+          }
+          for (int i = 0; i < 6; ++i) {  // ug = t Gᵀ
+            const double* r = t[i];
+            double* row = ug + i * 6;
+            row[0] = r[0] / 4;
+            row[1] = -(r[0] + r[1] + r[2]) / 6;
+            row[2] = -(r[0] - r[1] + r[2]) / 6;
+            row[3] = r[0] / 24 + r[1] / 12 + r[2] / 6;
+            row[4] = r[0] / 24 - r[1] / 12 + r[2] / 6;
+            row[5] = r[2];
+          }
+        }
+        const int64_t panel = o / NR, j = o % NR, width = std::min<int64_t>(NR, p.ldm - panel * NR);
+        float* dst = u + panel * NR * s.in_c + c * width + j;
+        for (int k = 0; k < kPoints; ++k) dst[k * point_stride] = static_cast<float>(ug[k]);
+      }
+    }
+  });
+}
+
+// out[i·step] = Bᵀ · in[i·step], i < 6, for Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0;
+//   0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1].
+inline void input_rows(const vf* in, int step, vf* out, int out_step) {
+  const vf d0 = in[0], d1 = in[step], d2 = in[2 * step], d3 = in[3 * step], d4 = in[4 * step], d5 = in[5 * step];
+  const vf four = vf{} + 4.0f, five = vf{} + 5.0f, two = vf{} + 2.0f;
+  const vf a = d4 - d2, b = d3 - d1;  // rows 3 and 4: a ± 2b
+  out[0] = four * d0 - five * d2 + d4;
+  out[out_step] = (d3 + d4) - four * (d1 + d2);
+  out[2 * out_step] = (d4 - d3) + four * (d1 - d2);
+  out[3 * out_step] = a + two * b;
+  out[4 * out_step] = a - two * b;
+  out[5 * out_step] = four * d1 - five * d3 + d5;
+}
+
+// out[i] = Aᵀ · in[i·step], i < 4, for Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1].
+inline void output_rows(const vf* in, int step, vf* out, int out_step) {
+  const vf m0 = in[0], m1 = in[step], m2 = in[2 * step], m3 = in[3 * step], m4 = in[4 * step], m5 = in[5 * step];
+  const vf sum12 = m1 + m2, dif12 = m1 - m2, sum34 = m3 + m4, dif34 = m3 - m4;
+  out[0] = m0 + sum12 + sum34;
+  out[out_step] = dif12 + 2.0f * dif34;
+  out[2 * out_step] = sum12 + 4.0f * sum34;
+  out[3 * out_step] = dif12 + 8.0f * dif34 + m5;
+}
+
+// V[k][t][c0 …] for tile t (image b, tile row ty, column tx) and one vector of channels.
+void transform_input_tile(const Conv2dShape& s, const Plan& p, const float* x, int64_t b, int64_t ty, int64_t tx,
+                          int64_t c0, float* v_tile, int64_t point_stride) {
+  const int64_t count = std::min<int64_t>(VL, s.in_c - c0);
+  vf d[kPoints], t[kPoints];
+  const int64_t y0 = ty * 4 - s.pad_top, x0 = tx * 4 - s.pad_left;
+  if (count == VL && y0 >= 0 && x0 >= 0 && y0 + 6 <= s.in_h && x0 + 6 <= s.in_w) {  // inside the image
+    const float* src = x + ((b * s.in_h + y0) * s.in_w + x0) * s.in_c + c0;
+    for (int i = 0; i < 6; ++i)
+      for (int j = 0; j < 6; ++j) d[i * 6 + j] = *reinterpret_cast<const vfu*>(src + (i * s.in_w + j) * s.in_c);
+  } else {  // zeros outside the image and past in_c
+    for (int i = 0; i < 6; ++i) {
+      const int64_t iy = y0 + i;
+      for (int j = 0; j < 6; ++j) {
+        const int64_t ix = x0 + j;
+        vf& dst = d[i * 6 + j];
+        dst = vf{};
+        if (iy < 0 || iy >= s.in_h || ix < 0 || ix >= s.in_w) continue;
+        std::memcpy(&dst, x + ((b * s.in_h + iy) * s.in_w + ix) * s.in_c + c0, count * sizeof(float));
+      }
+    }
+  }
+  for (int j = 0; j < 6; ++j) input_rows(d + j, 6, t + j, 6);  // t = Bᵀ d (columns)
+  for (int i = 0; i < 6; ++i) input_rows(t + i * 6, 1, d + i * 6, 1);  // d = t B (rows)
+  for (int k = 0; k < kPoints; ++k) *reinterpret_cast<vfu*>(v_tile + k * point_stride) = d[k];
+}
+
+// m[r·ldm + j·VL …] = Σ_c v[r·ldv + c] · u[c·NV·VL + j·VL …] for r < MR, j < NV: one register tile.
+template <int NV>
+inline void gemm_tile(int64_t in_c, const float* __restrict v, int64_t ldv, const float* __restrict u, float* __restrict m,
+                      int64_t ldm) {
+  vf acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NV; ++j) acc[r][j] = vf{};
+  for (int64_t c = 0; c < in_c; ++c) {
+    vf w[NV];
+    for (int j = 0; j < NV; ++j) w[j] = *reinterpret_cast<const vf*>(u + (c * NV + j) * VL);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const vf a = vf{} + v[r * ldv + c];
+      for (int j = 0; j < NV; ++j) acc[r][j] += a * w[j];
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int j = 0; j < NV; ++j) *reinterpret_cast<vf*>(m + r * ldm + j * VL) = acc[r][j];
+}
+
+struct Epilogue {
+  const float* bias;
+  const float* addend;
+  Activation act;
+  float alpha;
+};
+
+// The 4×4 outputs of tile t (inside the image) for one vector of output channels, from M[k][t][o0 …].
+void transform_output_tile(const Conv2dShape& s, const float* m_tile, int64_t point_stride, int64_t b, int64_t ty,
+                           int64_t tx, int64_t o0, const Epilogue& e, float* y) {
+  const int64_t count = std::min<int64_t>(VL, s.out_c - o0);
+  vf m[kPoints], t[24], out[16];
+  for (int k = 0; k < kPoints; ++k) m[k] = *reinterpret_cast<const vf*>(m_tile + k * point_stride);
+  for (int j = 0; j < 6; ++j) output_rows(m + j, 6, t + j, 6);        // t[4][6] = Aᵀ m
+  for (int i = 0; i < 4; ++i) output_rows(t + i * 6, 1, out + i * 4, 1);  // out[4][4] = t A
+  vf bias = vf{};
+  if (e.bias) std::memcpy(&bias, e.bias + o0, count * sizeof(float));
+  for (int i = 0; i < 4; ++i) {
+    const int64_t oy = ty * 4 + i;
+    if (oy >= s.out_h) break;
+    for (int j = 0; j < 4; ++j) {
+      const int64_t ox = tx * 4 + j;
+      if (ox >= s.out_w) break;
+      const int64_t at = ((b * s.out_h + oy) * s.out_w + ox) * s.out_c + o0;
+      vf v = out[i * 4 + j] + bias;
+      if (e.addend) {
+        vf a = vf{};
+        std::memcpy(&a, e.addend + at, count * sizeof(float));
+        v += a;
+      }
+      if (e.act == Activation::Relu) {
+        v = v > vf{} ? v : vf{};
+      } else if (e.act != Activation::Linear) {
+        for (int l = 0; l < VL; ++l) v[l] = activate(e.act, v[l], e.alpha);
+      }
+      if (count == VL) {
+        *reinterpret_cast<vfu*>(y + at) = v;
+      } else {
+        std::memcpy(y + at, &v, count * sizeof(float));
+      }
+    }
+  }
+}
+
+void run(const Conv2dShape& s, const float* x, const float* filter, const Epilogue& e, float* y) {
+  const Plan p = plan_for(s);
+  Scratch u_buffer;
+  float* u = u_buffer.get(kPoints * s.in_c * p.ldm);
+  transform_filter(s, p, filter, u);
+  const int64_t blocks = (p.tiles + p.block - 1) / p.block, per_image = p.tiles_h * p.tiles_w;
+  const int64_t v_point = p.block * p.ldv, m_point = p.block * p.ldm;  // floats between transformed points
+  parallel_for(blocks, 1, [&](int64_t blk0, int64_t blk1) {
+    thread_local Scratch scratch;
+    float* v = scratch.get(kPoints * (v_point + m_point));
+    float* m = v + kPoints * v_point;
+    for (int64_t blk = blk0; blk < blk1; ++blk) {
+      const int64_t t0 = blk * p.block, count = std::min(p.block, p.tiles - t0), rows = round_up(count, MR);
+      for (int64_t t = 0; t < count; ++t) {
+        const int64_t tile = t0 + t, b = tile / per_image, ty = (tile % per_image) / p.tiles_w, tx = tile % p.tiles_w;
+        for (int64_t c0 = 0; c0 < s.in_c; c0 += VL) transform_input_tile(s, p, x, b, ty, tx, c0, v + t * p.ldv + c0, v_point);
+      }
+      // The last register tile's rows past the block's tiles: zeros, not whatever the buffer held.
+      for (int k = 0; k < kPoints; ++k) std::fill(v + k * v_point + count * p.ldv, v + k * v_point + rows * p.ldv, 0.0f);
+      for (int k = 0; k < kPoints; ++k) {
+        const float* vk = v + k * v_point;
+        float* mk = m + k * m_point;
+        for (int64_t panel = 0; panel < p.panels; ++panel) {
+          const float* uk = u + (k * p.ldm + panel * NR) * s.in_c;
+          float* mp = mk + panel * NR;
+          if (p.ldm - panel * NR >= NR) {
+            for (int64_t r = 0; r < rows; r += MR) gemm_tile<2>(s.in_c, vk + r * p.ldv, p.ldv, uk, mp + r * p.ldm, p.ldm);
+          } else {
+            for (int64_t r = 0; r < rows; r += MR) gemm_tile<1>(s.in_c, vk + r * p.ldv, p.ldv, uk, mp + r * p.ldm, p.ldm);
+          }
+        }
+      }
+      for (int64_t t = 0; t < count; ++t) {
+        const int64_t tile = t0 + t, b = tile / per_image, ty = (tile % per_image) / p.tiles_w, tx = tile % p.tiles_w;
+        for (int64_t o0 = 0; o0 < s.out_c; o0 += VL) transform_output_tile(s, m + t * p.ldm + o0, m_point, b, ty, tx, o0, e, y);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+bool winograd_applies(const Conv2dShape& s) {
+  return winograd_enabled() && s.k_h == 3 && s.k_w == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 &&
+         s.dil_w == 1 && s.in_c >= kWinogradMinChannels && s.out_c >= kWinogradMinChannels && s.out_h >= 4 && s.out_w >= 4;
+}
+
+void conv2d_forward_winograd(const Conv2dShape& s, const float* x, const float* filter, const float* bias,
+                             const float* addend, Activation act, float alpha, float* y) {
+  run(s, x, filter, Epilogue{bias, addend, act, alpha}, y);
+}
+
+}  // namespace hf::nn
