@@ -61,7 +61,8 @@ bool conv2d_backprop_filter_onednn(const Conv2dShape& s, const float* x, const f
 // multiply-adds, on either engine. conv2d_forward_cpu and
 // conv2d_forward_add_cpu take it when winograd_applies(s), which also asks
 // winograd_enabled() (engine.h). Outputs differ from the direct sum by about
-// 1e-6 of Σ|x·w|.
+// 1e-6 of Σ|x·w|; a NaN or infinite input reaches every output of the 4×4
+// tiles whose 6×6 input window holds it (the direct sum: its 3×3 neighbourhood).
 constexpr int64_t kWinogradMinChannels = 8;
 bool winograd_applies(const Conv2dShape& s);
 // y = act(x ∗ filter + bias + addend); bias and addend may be null.

@@ -426,3 +426,28 @@ HF_TEST("Winograd: the same bits for 1, 2 and 3 threads; turned off, the forward
                                 {1, 3, 9, 16, 3, 9, 16, 3, 3, 1, 1, 1, 1, 1, 1}};
   for (const auto& o : others) CHECK(!winograd_applies(o));
 }
+
+HF_TEST("Winograd: a NaN input pixel reaches only the outputs of the 4x4 tiles whose 6x6 input window holds it") {
+  const Conv2dShape s{1, 16, 16, 8, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1};
+  CHECK(winograd_applies(s));
+  auto x = random_vector(s.x_size(), 18), f = random_vector(s.filter_size(), 19);
+  std::vector<float> clean(s.y_size()), dirty(s.y_size());
+  conv2d_forward_cpu(s, x.data(), f.data(), nullptr, Activation::Linear, 0.0f, clean.data());
+  const int64_t py = 9, px = 6;  // the input pixel: tile rows/cols whose window (4t − 1 … 4t + 4) covers it
+  x[(py * s.in_w + px) * s.in_c + 3] = NAN;
+  conv2d_forward_cpu(s, x.data(), f.data(), nullptr, Activation::Linear, 0.0f, dirty.data());
+  auto covers = [](int64_t tile, int64_t p) { return p >= 4 * tile - 1 && p <= 4 * tile + 4; };
+  for (int64_t i = 0; i < s.out_h; ++i)
+    for (int64_t j = 0; j < s.out_w; ++j) {
+      const bool reached = covers(i / 4, py) && covers(j / 4, px);
+      for (int64_t o = 0; o < s.out_c; ++o) {
+        const int64_t at = (i * s.out_w + j) * s.out_c + o;
+        if (reached) {
+          // Within the pixel's 3x3 neighbourhood the direct sum is NaN too; elsewhere in the tile, the transforms' 0·NaN.
+          if (std::abs(i - py) <= 1 && std::abs(j - px) <= 1) CHECK(std::isnan(dirty[at]));
+        } else {
+          CHECK(dirty[at] == clean[at]);
+        }
+      }
+    }
+}
