@@ -504,6 +504,19 @@ Napi::Value RetainFreedMemory(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), hf::retain_freed_memory(static_cast<size_t>(bytes)));
 }
 
+// heapStats() → { arena, mmapped, inUse, free, releasable } bytes, or null off glibc: native/core/allocator.h.
+Napi::Value HeapStats(const Napi::CallbackInfo& info) {
+  hf::HeapStats h;
+  if (!hf::heap_stats(h)) return info.Env().Null();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("arena", static_cast<double>(h.arena));
+  o.Set("mmapped", static_cast<double>(h.mmapped));
+  o.Set("inUse", static_cast<double>(h.in_use));
+  o.Set("free", static_cast<double>(h.free));
+  o.Set("releasable", static_cast<double>(h.releasable));
+  return o;
+}
+
 void InitNn(Napi::Env env, Napi::Object exports) {
   Napi::Object nn = Napi::Object::New(env);
   nn.Set("info", Napi::Function::New(env, Info, "info"));
@@ -531,6 +544,7 @@ void InitNn(Napi::Env env, Napi::Object exports) {
   nn.Set("concat", Napi::Function::New(env, Concat, "concat"));
   nn.Set("slice", Napi::Function::New(env, Slice, "slice"));
   nn.Set("retainFreedMemory", Napi::Function::New(env, RetainFreedMemory, "retainFreedMemory"));
+  nn.Set("heapStats", Napi::Function::New(env, HeapStats, "heapStats"));
   exports.Set("nn", nn);
 }
 

@@ -22,10 +22,22 @@ export interface NnInfo {
   winograd: boolean;
 }
 
+export interface NnHeapStats {
+  /** Bytes in the heaps, and in separately mapped blocks. */
+  arena: number;
+  mmapped: number;
+  /** Of the heaps' bytes: in use, free (kept for reuse), and the free top a trim would return. */
+  inUse: number;
+  free: number;
+  releasable: number;
+}
+
 export interface NnAddon {
   info(): NnInfo;
   /** native/core/allocator.h: glibc serves and keeps blocks up to `bytes` on the heap (process-wide); false where not applied. */
   retainFreedMemory(bytes: number): boolean;
+  /** native/core/allocator.h heap_stats: the C library's heap in bytes; null off glibc. */
+  heapStats(): NnHeapStats | null;
   /** Throws (code HISTOFLOW_UNAVAILABLE) for 'onednn' when the addon was built without it. */
   setEngine(engine: NnEngine): void;
   setWinograd(on: boolean): void;

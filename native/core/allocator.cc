@@ -20,4 +20,19 @@ bool retain_freed_memory(size_t bytes) {
 #endif
 }
 
+bool heap_stats(HeapStats& out) {
+  out = HeapStats{};
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  struct mallinfo2 m = mallinfo2();
+  out.arena = m.arena;
+  out.mmapped = m.hblkhd;
+  out.in_use = m.uordblks;
+  out.free = m.fordblks;
+  out.releasable = m.keepcost;
+  return true;
+#else
+  return false;
+#endif
+}
+
 }  // namespace hf

@@ -22,4 +22,14 @@ namespace hf {
 // heap before trimming. True when the C library took both settings.
 bool retain_freed_memory(size_t bytes);
 
+// The C library's heap, summed over its arenas (glibc mallinfo2): bytes it
+// holds from the OS in heaps (arena) and in separately mapped blocks (mmapped),
+// of the heaps' bytes those in use and those free (kept for reuse, part of the
+// RSS once touched), and the free top that trimming would return.
+struct HeapStats {
+  size_t arena, mmapped, in_use, free, releasable;
+};
+// False (and zeros) where the C library is not glibc.
+bool heap_stats(HeapStats& out);
+
 }  // namespace hf

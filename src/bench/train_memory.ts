@@ -22,6 +22,8 @@ import { pathToFileURL } from 'node:url';
 
 import * as tf from '@tensorflow/tfjs';
 
+import { loadAddon } from '../../bindings/loader.js';
+import type { NnHeapStats } from '../../bindings/nn_binding.js';
 import { buildModel, isZooModel } from '../models/zoo.js';
 import { synthPatch } from '../synth/patches.js';
 import { TRAINING_BACKENDS, useTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
@@ -44,6 +46,11 @@ export interface MemorySample {
   arrayBufferBytes: number;
   /** Idle output arrays held by the native backend's pool (0 on other backends). */
   poolBytes: number;
+  /** The C library's heaps: bytes in use and bytes free but kept (native/core/allocator.h; null without the addon or off glibc). */
+  heapInUseBytes: number | null;
+  heapFreeBytes: number | null;
+  /** Output arrays allocated fresh by the native backend so far (its pool could not serve them). */
+  freshBytes: number;
 }
 
 export interface TrainMemoryReport {
@@ -113,13 +120,21 @@ function nativeStorage(): NativeStorageBackend | null {
   return b instanceof NativeStorageBackend ? b : null;
 }
 
+function heapStats(): NnHeapStats | null {
+  const s = loadAddon();
+  return s.ok ? s.addon.nn.heapStats() : null;
+}
+
 function sample(step: number): MemorySample {
   const m = process.memoryUsage();
   const native = nativeStorage()?.memoryStats();
+  const heap = heapStats();
   return {
     step, rssBytes: m.rss, hwmBytes: vmHwm(), tensors: tf.memory().numTensors,
     liveBytes: native?.liveBytes ?? null, stepPeakLiveBytes: native?.peakLiveBytes ?? null,
     heapUsedBytes: m.heapUsed, arrayBufferBytes: m.arrayBuffers, poolBytes: native?.poolBytes ?? 0,
+    heapInUseBytes: heap ? heap.inUse + heap.mmapped : null, heapFreeBytes: heap?.free ?? null,
+    freshBytes: native?.freshBytes ?? 0,
   };
 }
 
@@ -224,8 +239,8 @@ const mib = (b: number | null) => (b === null ? '-' : (b / MiB).toFixed(0));
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
-  process.stderr.write('| step | RSS MiB | VmHWM MiB | tensors | live MiB | step peak live MiB | V8 heap MiB | ArrayBuffers MiB | pool idle MiB |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n');
-  const row = (s: MemorySample) => process.stderr.write(`| ${s.step} | ${mib(s.rssBytes)} | ${mib(s.hwmBytes)} | ${s.tensors} | ${mib(s.liveBytes)} | ${mib(s.stepPeakLiveBytes)} | ${mib(s.heapUsedBytes)} | ${mib(s.arrayBufferBytes)} | ${mib(s.poolBytes)} |\n`);
+  process.stderr.write('| step | RSS MiB | VmHWM MiB | tensors | live MiB | step peak live MiB | V8 heap MiB | ArrayBuffers MiB | pool idle MiB | C heap in use MiB | C heap free MiB | fresh outputs MiB |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n');
+  const row = (s: MemorySample) => process.stderr.write(`| ${s.step} | ${mib(s.rssBytes)} | ${mib(s.hwmBytes)} | ${s.tensors} | ${mib(s.liveBytes)} | ${mib(s.stepPeakLiveBytes)} | ${mib(s.heapUsedBytes)} | ${mib(s.arrayBufferBytes)} | ${mib(s.poolBytes)} | ${mib(s.heapInUseBytes)} | ${mib(s.heapFreeBytes)} | ${mib(s.freshBytes)} |\n`);
   const r = await trainMemory({ ...o, onStep: (s) => { if (s.step <= 3 || s.step % o.every === 0 || s.step === o.steps) row(s); } });
   process.stderr.write(
     `${r.model} on ${r.backend}, batch ${r.batch}, ${r.size}², ${r.images} images, ${r.steps} steps (${r.secondsPerStep.toFixed(2)} s/step): ` +

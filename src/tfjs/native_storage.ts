@@ -30,19 +30,24 @@ const POOL_MB = process.env.HISTOFLOW_NN_POOL_MB;
 const EXPLICIT_POOL = POOL_MB !== undefined && /^\d+$/.test(POOL_MB);
 const MAX_POOL_BYTES = EXPLICIT_POOL ? Number(POOL_MB) * 2 ** 20 : Math.min(totalmem() * 0.4, 8 * 2 ** 30);
 /**
- * Without HISTOFLOW_NN_POOL_MB the pool also holds no more than the most
- * bytes this backend's tensors have held at once (at least 256 MiB): a step
- * never needs more idle arrays than it keeps alive at its peak. Measured on the
- * baseline CNN (96², batch 64, native, 2 cores; src/bench/train_memory.ts):
- * the pool at 40 % of RAM held 3.0 GB idle for a step whose tensors peak at
- * 1.37 GB (peak RSS 3.45 GB, 1.68 s/step); capped at 1.4 GB, 2.89 GB and
- * 1.72 s/step; no pool, 2.34 GB and 2.89 s/step.
+ * Without HISTOFLOW_NN_POOL_MB the pool also holds no more than what the
+ * work has needed of each array length at once, summed over the lengths (at
+ * least 256 MiB): Σ_L (most arrays of length L outstanding at one time)·L.
+ * A repeated step then finds every array it asks for in the pool, and nothing
+ * beyond. Capping at the most bytes live at once instead (which is less: the
+ * lengths peak at different times) dropped ~300 MiB of arrays a step on the
+ * baseline CNN, allocated again the next: calloc's zeroing, and 576 MiB of
+ * freed heap kept by the C library, half of the RSS growth over the first 100
+ * steps (src/bench/train_memory.ts, 96², batch 64).
  */
 const MIN_ADAPTIVE_POOL_BYTES = 256 * 2 ** 20;
 
 export class NativeStorageBackend extends MathBackendCPU {
   private readonly free = new Map<number, Float32Array[]>();
   private poolBytes = 0;
+  /** Bytes of arrays allocated fresh (not from the pool), and of freed ones the pool had no room for, ever. */
+  private freshBytes = 0;
+  private droppedBytes = 0;
   /** ArrayBuffer → the pooled-kind array over it, while nobody else has seen it. */
   private readonly owned = new WeakMap<ArrayBufferLike, Float32Array>();
 
@@ -55,19 +60,43 @@ export class NativeStorageBackend extends MathBackendCPU {
     (this as unknown as { firstUse: boolean }).firstUse = false;
   }
 
-  /** An output array for an addon kernel (contents undefined: the kernel overwrites all of it). */
+  /**
+   * An output array for an addon kernel (contents undefined: the kernel
+   * overwrites all of it): an idle array of this length, else a view of the
+   * shortest idle array up to twice as long (a batch's ragged last one reuses
+   * the full batches' arrays instead of doubling the pool), else a fresh one.
+   */
   allocate(length: number): Float32Array {
     if (length < MIN_POOLED) return new Float32Array(length);
-    const list = this.free.get(length);
-    const reused = list?.pop();
-    if (reused) {
-      this.poolBytes -= reused.byteLength;
-      this.owned.set(reused.buffer, reused);
-      return reused;
+    let full = this.free.get(length)?.pop();
+    if (!full) {
+      let best = 0;
+      for (const [n, list] of this.free) if (n > length && n <= 2 * length && list.length > 0 && (best === 0 || n < best)) best = n;
+      if (best > 0) full = this.free.get(best)!.pop();
     }
-    const fresh = new Float32Array(length);
-    this.owned.set(fresh.buffer, fresh);
-    return fresh;
+    if (full) {
+      this.poolBytes -= full.byteLength;
+    } else {
+      full = new Float32Array(length);
+      this.freshBytes += full.byteLength;
+    }
+    const array = full.length === length ? full : full.subarray(0, length);
+    this.owned.set(array.buffer, array);
+    const count = this.outstanding.get(full.length) ?? { now: 0, most: 0 };
+    if (++count.now > count.most) {
+      count.most = count.now;
+      this.neededBytes += full.byteLength;
+    }
+    this.outstanding.set(full.length, count);
+    this.counted.add(array.buffer);
+    return array;
+  }
+
+  /** An array of ours no tensor holds any more (pooled or not): it no longer counts as outstanding. */
+  private release(values: unknown): void {
+    if (!ArrayBuffer.isView(values) || !this.counted.delete(values.buffer)) return;
+    const count = this.outstanding.get(values.buffer.byteLength / 4);  // keyed by the whole array's length
+    if (count) count.now--;
   }
 
   private share(values: unknown): void {
@@ -78,8 +107,12 @@ export class NativeStorageBackend extends MathBackendCPU {
   private readonly holders = new Map<ArrayBufferLike, number>();
   private liveBytes = 0;
   private peakLiveBytes = 0;
-  /** The most live bytes ever (peakLiveBytes without resetPeak): bounds the pool. */
-  private mostLiveBytes = 0;
+  /** Array length → arrays of it handed out and not yet released, and the most at once. */
+  private readonly outstanding = new Map<number, { now: number; most: number }>();
+  /** Σ over lengths of (most outstanding)·bytes: the pool's bound. */
+  private neededBytes = 0;
+  /** Buffers of arrays this pool handed out that are still counted in `outstanding`. */
+  private readonly counted = new WeakSet<ArrayBufferLike>();
 
   private hold(values: unknown): void {
     if (!ArrayBuffer.isView(values)) return;
@@ -88,7 +121,6 @@ export class NativeStorageBackend extends MathBackendCPU {
     if (n > 0) return;
     this.liveBytes += values.buffer.byteLength;
     if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
-    if (this.liveBytes > this.mostLiveBytes) this.mostLiveBytes = this.liveBytes;
   }
 
   private unhold(values: unknown): void {
@@ -101,6 +133,7 @@ export class NativeStorageBackend extends MathBackendCPU {
     }
     this.holders.delete(values.buffer);
     this.liveBytes -= values.buffer.byteLength;
+    this.release(values);
   }
 
   /** Buffers already behind a tensor (an array may back exactly one tensor to stay poolable). */
@@ -122,16 +155,23 @@ export class NativeStorageBackend extends MathBackendCPU {
     super.move(dataId, values, shape, dtype, refCount);
   }
 
-  override readSync(dataId: DataId): backend_util.BackendValues {
-    const v = super.readSync(dataId);
+  /**
+   * What a reader gets: a copy of a pooled view that is shorter than its
+   * buffer (readers such as Tensor.bytes() take the whole `.buffer`), and the
+   * array itself otherwise, which from then on is shared (never pooled).
+   */
+  private handOut(v: backend_util.BackendValues): backend_util.BackendValues {
+    if (v instanceof Float32Array && v.length * 4 !== v.buffer.byteLength && this.owned.get(v.buffer) === v) return v.slice();
     this.share(v);
     return v;
   }
 
+  override readSync(dataId: DataId): backend_util.BackendValues {
+    return this.handOut(super.readSync(dataId));
+  }
+
   override async read(dataId: DataId): Promise<backend_util.BackendValues> {
-    const v = await super.read(dataId);
-    this.share(v);
-    return v;
+    return this.handOut(await super.read(dataId));
   }
 
   override disposeData(dataId: DataId, force = false): boolean {
@@ -141,12 +181,15 @@ export class NativeStorageBackend extends MathBackendCPU {
     if (gone && values instanceof Float32Array && this.owned.get(values.buffer) === values) {
       this.owned.delete(values.buffer);
       this.written.delete(values.buffer);
-      const cap = EXPLICIT_POOL ? MAX_POOL_BYTES : Math.min(MAX_POOL_BYTES, Math.max(MIN_ADAPTIVE_POOL_BYTES, this.mostLiveBytes));
-      if (this.poolBytes + values.byteLength <= cap) {
-        const list = this.free.get(values.length) ?? [];
-        list.push(values);
-        this.free.set(values.length, list);
-        this.poolBytes += values.byteLength;
+      const cap = EXPLICIT_POOL ? MAX_POOL_BYTES : Math.min(MAX_POOL_BYTES, Math.max(MIN_ADAPTIVE_POOL_BYTES, this.neededBytes));
+      const full = values.length * 4 === values.buffer.byteLength ? values : new Float32Array(values.buffer);
+      if (this.poolBytes + full.byteLength <= cap) {
+        const list = this.free.get(full.length) ?? [];
+        list.push(full);
+        this.free.set(full.length, list);
+        this.poolBytes += full.byteLength;
+      } else {
+        this.droppedBytes += full.byteLength;
       }
     }
     return gone;
@@ -157,12 +200,17 @@ export class NativeStorageBackend extends MathBackendCPU {
    * live tensors (each counted once, however many tensors share it: TF.js's
    * own tf.memory().numBytes counts every tensor, so the clones autograd
    * saves and every reshape count again); `peakLiveBytes`, the most since the
-   * last resetPeak(); and the pool's idle arrays.
+   * last resetPeak(); the pool's idle arrays; and, counted from the start,
+   * the bytes of output arrays allocated fresh and of freed ones the pool
+   * dropped for want of room (each drop is a fresh allocation later: heap churn).
    */
-  memoryStats(): { liveBytes: number; peakLiveBytes: number; poolBytes: number; poolArrays: number } {
+  memoryStats(): { liveBytes: number; peakLiveBytes: number; poolBytes: number; poolArrays: number; freshBytes: number; droppedBytes: number } {
     let poolArrays = 0;
     for (const list of this.free.values()) poolArrays += list.length;
-    return { liveBytes: this.liveBytes, peakLiveBytes: this.peakLiveBytes, poolBytes: this.poolBytes, poolArrays };
+    return {
+      liveBytes: this.liveBytes, peakLiveBytes: this.peakLiveBytes, poolBytes: this.poolBytes, poolArrays,
+      freshBytes: this.freshBytes, droppedBytes: this.droppedBytes,
+    };
   }
 
   /** Starts a new peak of live bytes (memoryStats) from the current ones. */
@@ -173,6 +221,8 @@ export class NativeStorageBackend extends MathBackendCPU {
   override dispose(): void {
     this.free.clear();
     this.poolBytes = 0;
+    this.outstanding.clear();
+    this.neededBytes = 0;
     this.holders.clear();
     this.liveBytes = 0;
     super.dispose();

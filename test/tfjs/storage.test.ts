@@ -48,3 +48,32 @@ run('a slice that views an output keeps its values after the output is disposed'
   t.deepEqual(Array.from(head.dataSync()), Array.from(expected));
   tf.dispose([x, head, ...others]);
 });
+
+run('a shorter output (a ragged last batch) reuses an idle array up to twice its length as a view; readers get an exact copy and the whole array returns to the pool', async (t) => {
+  await tf.setBackend('native');
+  const x = tf.tensor1d(random(N, 4));
+  const y = tf.relu(x);
+  const whole = valuesOf(y) as Float32Array;
+  y.dispose();
+  // 0.6 N: within twice; the view starts where the array does.
+  const short = tf.slice(x, [0], [Math.floor(0.6 * N)]);
+  const z = tf.neg(short);
+  const view = valuesOf(z) as Float32Array;
+  t.is(view.buffer, whole.buffer);
+  t.is(view.length, Math.floor(0.6 * N));
+  const expected = Float32Array.from(random(N, 4).subarray(0, view.length), (v) => Math.fround(-v));
+  const read = z.dataSync() as Float32Array;
+  t.not(read.buffer, whole.buffer); // a copy: Tensor.bytes() and other readers of `.buffer` see only z
+  t.deepEqual(Array.from(read), Array.from(expected));
+  t.is(((await z.bytes()) as Uint8Array).byteLength, 4 * view.length);
+  z.dispose();
+  // The read did not share the array: back in the pool whole, the next full-length output gets it.
+  const w = tf.sigmoid(x);
+  t.is((valuesOf(w) as Float32Array).buffer, whole.buffer);
+  t.is((valuesOf(w) as Float32Array).length, N);
+  // Under half: not worth a long array, a fresh one.
+  const tiny = tf.slice(x, [0], [N / 2 - 1]);
+  const u = tf.neg(tiny);
+  t.not((valuesOf(u) as Float32Array).buffer, whole.buffer);
+  tf.dispose([x, short, w, tiny, u]);
+});
