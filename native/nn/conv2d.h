@@ -68,5 +68,10 @@ bool winograd_applies(const Conv2dShape& s);
 // y = act(x ∗ filter + bias + addend); bias and addend may be null.
 void conv2d_forward_winograd(const Conv2dShape& s, const float* x, const float* filter, const float* bias,
                              const float* addend, Activation act, float alpha, float* y);
+// The input gradient of such a convolution is one too (dy against the filter
+// turned 180° with its channels swapped, padding 2 − pad): taken by
+// conv2d_backprop_input_cpu when winograd_applies_backprop_input(s).
+bool winograd_applies_backprop_input(const Conv2dShape& s);
+void conv2d_backprop_input_winograd(const Conv2dShape& s, const float* dy, const float* filter, float* dx);
 
 }  // namespace hf::nn

@@ -136,6 +136,7 @@ void conv2d_forward_add_cpu(const Conv2dShape& s, const float* x, const float* f
 
 void conv2d_backprop_input_cpu(const Conv2dShape& s, const float* dy, const float* filter, float* dx) {
   check_conv2d_shape(s);
+  if (winograd_applies_backprop_input(s)) return conv2d_backprop_input_winograd(s, dy, filter, dx);
   if (engine() == Engine::OneDnn && conv2d_backprop_input_onednn(s, dy, filter, dx)) return;
   const int64_t kw = col_width(s), plane = s.out_h * s.out_w;
   if (is_pointwise(s)) {

@@ -295,4 +295,28 @@ void conv2d_forward_winograd(const Conv2dShape& s, const float* x, const float* 
   run(s, x, filter, Epilogue{bias, addend, act, alpha}, y);
 }
 
+// dx[u] = Σ_r dy[u + pad − r]·f[r] (per axis) = Σ_r' dy[u − (2 − pad) + r']·f[2 − r']: the forward
+// of dy with the filter turned 180° and its channels swapped, padded 2 − pad.
+Conv2dShape backprop_input_shape(const Conv2dShape& s) {
+  return Conv2dShape{s.n, s.out_h, s.out_w, s.out_c, s.in_h, s.in_w, s.in_c, 3, 3, 1, 1, 1, 1, 2 - s.pad_top, 2 - s.pad_left};
+}
+
+bool winograd_applies_backprop_input(const Conv2dShape& s) {
+  return winograd_applies(s) && s.pad_top <= 2 && s.pad_left <= 2 && winograd_applies(backprop_input_shape(s));
+}
+
+void conv2d_backprop_input_winograd(const Conv2dShape& s, const float* dy, const float* filter, float* dx) {
+  const Conv2dShape t = backprop_input_shape(s);
+  std::vector<float> turned(s.filter_size());  // [r'][q'][o][c] = f[2 − r'][2 − q'][c][o]
+  parallel_for(9 * s.out_c, 16, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t rq = i / s.out_c, o = i % s.out_c;
+      const float* src = filter + (8 - rq) * s.in_c * s.out_c + o;
+      float* dst = turned.data() + (rq * s.out_c + o) * s.in_c;
+      for (int64_t c = 0; c < s.in_c; ++c) dst[c] = src[c * s.out_c];
+    }
+  });
+  run(t, dy, turned.data(), Epilogue{nullptr, nullptr, Activation::Linear, 0.0f}, dx);
+}
+
 }  // namespace hf::nn
