@@ -19,6 +19,9 @@
 // Error: the transforms' coefficients (up to 8 and 1/24) round at about 1e-6
 // of Σ|x||w| per output (measured in native/tests/test_nn.cc), against ~1e-7 for the direct sum.
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -73,16 +76,16 @@ Plan plan_for(const Conv2dShape& s) {
   return p;
 }
 
-// 64-byte aligned float scratch that grows and is kept per thread.
+// 64-byte aligned float scratch that grows and is kept (per thread, or per call).
+// get() returns null when the allocation fails: inside a parallel region an
+// exception could not leave it (the caller raises it afterwards).
 struct Scratch {
   std::unique_ptr<float, decltype(&std::free)> data{nullptr, &std::free};
   int64_t size = 0;
   float* get(int64_t floats) {
     if (floats > size) {
-      void* p = std::aligned_alloc(64, static_cast<size_t>(round_up(floats * sizeof(float), 64)));
-      if (!p) throw std::bad_alloc();
-      data.reset(static_cast<float*>(p));
-      size = floats;
+      data.reset(static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(round_up(floats * sizeof(float), 64)))));
+      size = data ? floats : 0;
     }
     return data.get();
   }
@@ -247,12 +250,18 @@ void run(const Conv2dShape& s, const float* x, const float* filter, const Epilog
   const Plan p = plan_for(s);
   Scratch u_buffer;
   float* u = u_buffer.get(kPoints * s.in_c * p.ldm);
+  if (!u) throw std::bad_alloc();
   transform_filter(s, p, filter, u);
+  std::atomic<bool> out_of_memory{false};
   const int64_t blocks = (p.tiles + p.block - 1) / p.block, per_image = p.tiles_h * p.tiles_w;
   const int64_t v_point = p.block * p.ldv, m_point = p.block * p.ldm;  // floats between transformed points
   parallel_for(blocks, 1, [&](int64_t blk0, int64_t blk1) {
     thread_local Scratch scratch;
     float* v = scratch.get(kPoints * (v_point + m_point));
+    if (!v) {
+      out_of_memory = true;
+      return;
+    }
     float* m = v + kPoints * v_point;
     for (int64_t blk = blk0; blk < blk1; ++blk) {
       const int64_t t0 = blk * p.block, count = std::min(p.block, p.tiles - t0), rows = round_up(count, MR);
@@ -281,6 +290,7 @@ void run(const Conv2dShape& s, const float* x, const float* filter, const Epilog
       }
     }
   });
+  if (out_of_memory) throw std::bad_alloc();
 }
 
 }  // namespace
