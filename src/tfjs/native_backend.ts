@@ -25,7 +25,8 @@ export function nativeBackendStatus(): { available: boolean; detail: string } {
   if (!s.ok) return { available: false, detail: s.reason };
   if (typeof s.addon.nn?.info !== 'function') return { available: false, detail: 'the loaded addon was built without the nn kernels (rebuild it)' };
   const nn = s.addon.nn.info();
-  return { available: true, detail: `histoflow addon, engine ${nn.engine} (oneDNN ${nn.onednn ? 'linked' : 'not linked'}), ${nn.threads} threads` };
+  const winograd = nn.winograd === undefined ? '' : `, Winograd 3×3 ${nn.winograd ? 'on' : 'off'}`;
+  return { available: true, detail: `histoflow addon, engine ${nn.engine} (oneDNN ${nn.onednn ? 'linked' : 'not linked'})${winograd}, ${nn.threads} threads` };
 }
 
 let registered = false;
