@@ -6,6 +6,7 @@
 #include "core/runtime.h"
 #include "nn/engine.h"
 #include "nn/gemm.h"
+#include "nn/register_tile.h"
 
 #ifdef HISTOFLOW_WITH_ONEDNN
 #include <oneapi/dnnl/dnnl.h>
@@ -14,21 +15,7 @@
 namespace hf::nn {
 namespace {
 
-// Register tile: MR rows × NR = 2 vectors of columns; 2·MR accumulators fit
-// the vector register file (32 zmm on AVX-512, 16 ymm on AVX2).
-#if defined(__AVX512F__)
-constexpr int VL = 16;
-constexpr int MR = 8;
-#elif defined(__AVX__)
-constexpr int VL = 8;
-constexpr int MR = 6;
-#else
-constexpr int VL = 4;
-constexpr int MR = 4;
-#endif
-constexpr int NR = 2 * VL;
-typedef float vf __attribute__((vector_size(VL * sizeof(float))));
-typedef float vfu __attribute__((vector_size(VL * sizeof(float)), aligned(4)));
+using namespace tile;  // VL, MR, NR, vf, vfu (nn/register_tile.h)
 
 // Cache blocking: a KC×NR panel of B stays in L1, an MC×KC block of A in L2.
 constexpr int64_t KC = 256;

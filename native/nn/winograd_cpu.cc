@@ -30,25 +30,14 @@
 #include "nn/activation.h"
 #include "nn/conv2d.h"
 #include "nn/engine.h"
+#include "nn/register_tile.h"
 
 namespace hf::nn {
 namespace {
 
-#if defined(__AVX512F__)
-constexpr int VL = 16;
-constexpr int MR = 8;
-#elif defined(__AVX__)
-constexpr int VL = 8;
-constexpr int MR = 6;
-#else
-constexpr int VL = 4;
-constexpr int MR = 4;
-#endif
-// Output channels per GEMM panel: two vectors (2·MR accumulators fit the register file).
-constexpr int NR = 2 * VL;
+using namespace tile;  // VL, MR, NR (output channels per GEMM panel), vf, vfu
+
 constexpr int kPoints = 36;  // 6×6 transformed values per tile
-typedef float vf __attribute__((vector_size(VL * sizeof(float))));
-typedef float vfu __attribute__((vector_size(VL * sizeof(float)), aligned(4)));
 
 // Floats of one block's transformed inputs and products: about half of a 2 MiB L2.
 constexpr int64_t kBlockFloats = int64_t{1} << 17;
