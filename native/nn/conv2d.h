@@ -73,5 +73,10 @@ void conv2d_forward_winograd(const Conv2dShape& s, const float* x, const float* 
 // conv2d_backprop_input_cpu when winograd_applies_backprop_input(s).
 bool winograd_applies_backprop_input(const Conv2dShape& s);
 void conv2d_backprop_input_winograd(const Conv2dShape& s, const float* dy, const float* filter, float* dx);
+// The filter gradient of such a convolution through the same transforms
+// (Gᵀ [Σ_tiles (A dy Aᵀ) ⊙ (Bᵀ x B)] G), taken by conv2d_backprop_filter_cpu
+// when winograd_applies(s): the same bits for a given thread count (one
+// partial sum per thread, added in order), not across thread counts.
+void conv2d_backprop_filter_winograd(const Conv2dShape& s, const float* x, const float* dy, float* dfilter);
 
 }  // namespace hf::nn

@@ -156,6 +156,7 @@ void conv2d_backprop_input_cpu(const Conv2dShape& s, const float* dy, const floa
 
 void conv2d_backprop_filter_cpu(const Conv2dShape& s, const float* x, const float* dy, float* dfilter) {
   check_conv2d_shape(s);
+  if (winograd_applies(s)) return conv2d_backprop_filter_winograd(s, x, dy, dfilter);
   if (engine() == Engine::OneDnn && conv2d_backprop_filter_onednn(s, x, dy, dfilter)) return;
   const int64_t kw = col_width(s), plane = s.out_h * s.out_w;
   if (is_pointwise(s)) {

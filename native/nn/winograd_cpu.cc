@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "core/runtime.h"
 #include "nn/activation.h"
 #include "nn/conv2d.h"
 #include "nn/engine.h"
@@ -42,6 +43,10 @@ constexpr int kPoints = 36;  // 6×6 transformed values per tile
 // Floats of one block's transformed inputs and products: about half of a 2 MiB L2.
 constexpr int64_t kBlockFloats = int64_t{1} << 17;
 
+// The filter gradient's GEMMs run over the block's tiles (their K): longer blocks load and
+// store each accumulator tile less often.
+constexpr int64_t kGradientBlockFloats = kBlockFloats * 4;
+
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 struct Plan {
@@ -52,7 +57,7 @@ struct Plan {
   int64_t block;                    // tiles per block, a multiple of MR
 };
 
-Plan plan_for(const Conv2dShape& s) {
+Plan plan_for(const Conv2dShape& s, int64_t block_floats = kBlockFloats) {
   Plan p;
   p.tiles_h = (s.out_h + 3) / 4;
   p.tiles_w = (s.out_w + 3) / 4;
@@ -60,7 +65,7 @@ Plan plan_for(const Conv2dShape& s) {
   p.ldv = round_up(s.in_c, VL);
   p.ldm = round_up(s.out_c, VL);
   p.panels = (p.ldm + NR - 1) / NR;
-  int64_t fit = kBlockFloats / (kPoints * (p.ldv + p.ldm)) / MR * MR;
+  int64_t fit = block_floats / (kPoints * (p.ldv + p.ldm)) / MR * MR;
   p.block = std::max<int64_t>(MR, std::min<int64_t>(fit, round_up(p.tiles, MR)));
   return p;
 }
@@ -282,6 +287,74 @@ void run(const Conv2dShape& s, const float* x, const float* filter, const Epilog
   if (out_of_memory) throw std::bad_alloc();
 }
 
+// Filter gradient. The forward is Y_t = Aᵀ[(G g Gᵀ) ⊙ V_t]A for every tile t, exactly (the
+// algorithm is exact in real arithmetic), so for a loss with gradient dy,
+//   dL/dg = Gᵀ [ Σ_t (A dy_t Aᵀ) ⊙ V_t ] G
+// (dy_t the tile's 4×4 output gradient, zero past the output's edge): the input tiles'
+// transform V as in the forward, dy's tiles transformed by A, 36 GEMMs of [in_c × tiles] ·
+// [tiles × out_c] accumulated over the batch, and Gᵀ M G per channel pair at the end.
+
+// Rows of a filter-gradient register tile (input channels): a divisor of VL, so the rows
+// read from V never pass its padded width.
+constexpr int MRW = VL % MR == 0 ? MR : VL / 2;
+
+// out[i·out_step] = A · in[a·step], i < 6, a < 4 (A = (Aᵀ)ᵀ, Aᵀ as in output_rows).
+inline void gradient_rows(const vf* in, int step, vf* out, int out_step) {
+  const vf d0 = in[0], d1 = in[step], d2 = in[2 * step], d3 = in[3 * step];
+  const vf even = d0 + d2, odd = d1 + d3, even4 = d0 + 4.0f * d2, odd2 = 2.0f * d1 + 8.0f * d3;
+  out[0] = d0;
+  out[out_step] = even + odd;
+  out[2 * out_step] = even - odd;
+  out[3 * out_step] = even4 + odd2;
+  out[4 * out_step] = even4 - odd2;
+  out[5 * out_step] = d3;
+}
+
+// D[k][t][o0 …] = (A dy_t Aᵀ)[k] for one vector of output channels.
+void transform_gradient_tile(const Conv2dShape& s, const float* dy, int64_t b, int64_t ty, int64_t tx, int64_t o0,
+                             float* d_tile, int64_t point_stride) {
+  const int64_t count = std::min<int64_t>(VL, s.out_c - o0);
+  vf g[16], t[24], out[kPoints];
+  for (int i = 0; i < 4; ++i) {
+    const int64_t oy = ty * 4 + i;
+    for (int j = 0; j < 4; ++j) {
+      const int64_t ox = tx * 4 + j;
+      vf& dst = g[i * 4 + j];
+      dst = vf{};
+      if (oy >= s.out_h || ox >= s.out_w) continue;
+      const float* src = dy + ((b * s.out_h + oy) * s.out_w + ox) * s.out_c + o0;
+      if (count == VL) {
+        dst = *reinterpret_cast<const vfu*>(src);
+      } else {
+        std::memcpy(&dst, src, count * sizeof(float));
+      }
+    }
+  }
+  for (int j = 0; j < 4; ++j) gradient_rows(g + j, 4, t + j, 4);          // t[6][4] = A g (columns)
+  for (int i = 0; i < 6; ++i) gradient_rows(t + i * 4, 1, out + i * 6, 1);  // out[6][6] = t Aᵀ (rows)
+  for (int k = 0; k < kPoints; ++k) *reinterpret_cast<vf*>(d_tile + k * point_stride) = out[k];
+}
+
+// m[r·ldm + j·VL …] += Σ_{t < tiles} v[t·ldv + r] · d[t·ldm + j·VL …] for r < MRW, j < NV.
+template <int NV>
+inline void gradient_tile(int64_t tiles, const float* __restrict v, int64_t ldv, const float* __restrict d, int64_t ldm,
+                          float* __restrict m) {
+  vf acc[MRW][NV];
+  for (int r = 0; r < MRW; ++r)
+    for (int j = 0; j < NV; ++j) acc[r][j] = *reinterpret_cast<const vf*>(m + r * ldm + j * VL);
+  for (int64_t t = 0; t < tiles; ++t) {
+    vf w[NV];
+    for (int j = 0; j < NV; ++j) w[j] = *reinterpret_cast<const vf*>(d + t * ldm + j * VL);
+#pragma GCC unroll 8
+    for (int r = 0; r < MRW; ++r) {
+      const vf a = vf{} + v[t * ldv + r];
+      for (int j = 0; j < NV; ++j) acc[r][j] += a * w[j];
+    }
+  }
+  for (int r = 0; r < MRW; ++r)
+    for (int j = 0; j < NV; ++j) *reinterpret_cast<vf*>(m + r * ldm + j * VL) = acc[r][j];
+}
+
 }  // namespace
 
 bool winograd_applies(const Conv2dShape& s) {
@@ -316,6 +389,76 @@ void conv2d_backprop_input_winograd(const Conv2dShape& s, const float* dy, const
     }
   });
   run(t, dy, turned.data(), Epilogue{nullptr, nullptr, Activation::Linear, 0.0f}, dx);
+}
+
+void conv2d_backprop_filter_winograd(const Conv2dShape& s, const float* x, const float* dy, float* dfilter) {
+  const Plan p = plan_for(s, kGradientBlockFloats);
+  const int64_t rows = round_up(s.in_c, MRW);  // ≤ p.ldv: MRW divides VL
+  const int64_t m_size = kPoints * rows * p.ldm;
+  const int64_t blocks = (p.tiles + p.block - 1) / p.block, per_image = p.tiles_h * p.tiles_w;
+  const int64_t v_point = p.block * p.ldv, d_point = p.block * p.ldm;
+  // One partial sum per chunk of blocks, added in chunk order: the same bits for a given thread count.
+  const int64_t chunks = std::min<int64_t>(cpu_threads(), blocks);
+  Scratch partial_buffer;
+  float* partial = partial_buffer.get(chunks * m_size);
+  if (!partial) throw std::bad_alloc();
+  std::fill(partial, partial + chunks * m_size, 0.0f);
+  std::atomic<bool> out_of_memory{false};
+  parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+    thread_local Scratch scratch;
+    float* v = scratch.get(kPoints * (v_point + d_point));
+    if (!v) {
+      out_of_memory = true;
+      return;
+    }
+    float* d = v + kPoints * v_point;
+    for (int64_t chunk = c0; chunk < c1; ++chunk) {
+      float* m = partial + chunk * m_size;
+      for (int64_t blk = blocks * chunk / chunks; blk < blocks * (chunk + 1) / chunks; ++blk) {
+        const int64_t t0 = blk * p.block, count = std::min(p.block, p.tiles - t0);
+        for (int64_t t = 0; t < count; ++t) {
+          const int64_t tile = t0 + t, b = tile / per_image, ty = (tile % per_image) / p.tiles_w, tx = tile % p.tiles_w;
+          for (int64_t i0 = 0; i0 < s.in_c; i0 += VL) transform_input_tile(s, p, x, b, ty, tx, i0, v + t * p.ldv + i0, v_point);
+          for (int64_t o0 = 0; o0 < p.ldm; o0 += VL) transform_gradient_tile(s, dy, b, ty, tx, o0, d + t * p.ldm + o0, d_point);
+        }
+        for (int k = 0; k < kPoints; ++k) {
+          const float* vk = v + k * v_point;
+          const float* dk = d + k * d_point;
+          float* mk = m + k * rows * p.ldm;
+          for (int64_t r = 0; r < rows; r += MRW) {
+            int64_t o = 0;
+            for (; o + NR <= p.ldm; o += NR) gradient_tile<2>(count, vk + r, p.ldv, dk + o, p.ldm, mk + r * p.ldm + o);
+            if (o < p.ldm) gradient_tile<1>(count, vk + r, p.ldv, dk + o, p.ldm, mk + r * p.ldm + o);
+          }
+        }
+      }
+    }
+  });
+  if (out_of_memory) throw std::bad_alloc();
+  // dfilter[r][q][c][o] = (Gᵀ M G)[r][q] of M = Σ_chunks partial[·][c][o], in double.
+  parallel_for(s.in_c, 4, [&](int64_t i0, int64_t i1) {
+    for (int64_t c = i0; c < i1; ++c)
+      for (int64_t o = 0; o < s.out_c; ++o) {
+        double m[kPoints], t[3][6];
+        for (int k = 0; k < kPoints; ++k) {
+          double sum = 0;
+          for (int64_t chunk = 0; chunk < chunks; ++chunk) sum += partial[chunk * m_size + (k * rows + c) * p.ldm + o];
+          m[k] = sum;
+        }
+        for (int j = 0; j < 6; ++j) {  // t = Gᵀ M (columns)
+          const double m0 = m[j], m1 = m[6 + j], m2 = m[12 + j], m3 = m[18 + j], m4 = m[24 + j], m5 = m[30 + j];
+          t[0][j] = m0 / 4 - (m1 + m2) / 6 + (m3 + m4) / 24;
+          t[1][j] = (m2 - m1) / 6 + (m3 - m4) / 12;
+          t[2][j] = (m3 + m4 - m1 - m2) / 6 + m5;
+        }
+        for (int r = 0; r < 3; ++r) {  // dfilter = t G (rows)
+          const double* q = t[r];
+          const double out[3] = {q[0] / 4 - (q[1] + q[2]) / 6 + (q[3] + q[4]) / 24, (q[2] - q[1]) / 6 + (q[3] - q[4]) / 12,
+                                 (q[3] + q[4] - q[1] - q[2]) / 6 + q[5]};
+          for (int w = 0; w < 3; ++w) dfilter[((r * 3 + w) * s.in_c + c) * s.out_c + o] = static_cast<float>(out[w]);
+        }
+      }
+  });
 }
 
 }  // namespace hf::nn

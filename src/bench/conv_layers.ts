@@ -1,6 +1,6 @@
 /**
  * The native backend's 3×3 convolutions, layer by layer: forward (bias +
- * ReLU, as inference runs them) and input gradient of each 3×3 stride-1 layer
+ * ReLU, as inference runs them), input and filter gradient of each 3×3 stride-1 layer
  * of the zoo's `baseline` and `resnet` at 96², as Winograd F(4×4, 3×3) and as
  * the direct kernel of the engine (oneDNN when linked), best of `repeats`
  * calls each, with GFLOP/s counted as the direct convolution's 2·MACs. (The
@@ -24,7 +24,7 @@ export interface ConvLayerTiming {
   side: number;
   inC: number;
   outC: number;
-  pass: 'forward' | 'input gradient';
+  pass: 'forward' | 'input gradient' | 'filter gradient';
   directMs: number;
   winogradMs: number;
   gflop: number;
@@ -63,6 +63,7 @@ export function timeConvLayers(batch: number, repeats: number): ConvLayerTiming[
       const passes = [
         ['forward', () => nn.conv2d(shape, x, f, bias, 'relu', 0, y)],
         ['input gradient', () => nn.conv2dBackpropInput(shape, y, f, x)],
+        ['filter gradient', () => nn.conv2dBackpropFilter(shape, x, y, f)],
       ] as const;
       for (const [pass, fn] of passes) {
         nn.setWinograd(false);
