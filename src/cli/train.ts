@@ -21,7 +21,7 @@ export const TRAIN_FLAGS = defineFlags({
   },
   model: { type: 'string', value: 'M', help: 'baseline (recipe), resnet, vgg, unet (--task segment), or a\nTF.js model.json (folder or file: input [null,S,S,3], one\nsigmoid output [null,1], or [null,S,S,1] to segment)' },
   width: { type: 'number', value: 'W', min: 1 / 64, max: 16, help: 'filter multiplier of zoo models (recipe: quick 0.5, best 1)' },
-  epochs: { type: 'int', value: 'E', min: 1, max: 100_000, help: 'epochs (recipe: quick 8, best 30, each within its budget)' },
+  epochs: { type: 'int', value: 'E', min: 1, max: 100_000, help: 'epochs (recipe: quick 20, best 30, each within its budget)' },
   batch: { type: 'int', value: 'B', min: 1, max: 65536, help: 'batch size (default 64)' },
   lr: { type: 'number', value: 'LR', min: 0, max: 10, help: 'Adam\'s base learning rate (default 0.001)' },
   schedule: { type: 'choice', value: 'S', choices: ['cosine', 'step', 'constant'], help: 'cosine (default) | step | constant' },

@@ -60,7 +60,7 @@ export interface Recipe {
 }
 export const RECIPE_CROP_MIN_SIDE = 96;
 export const RECIPES = {
-  quick: { model: 'baseline', width: 0.5, epochs: 8, timeBudget: 15 * 60, augment: 'light', cropFraction: 2 / 3, ema: 0.999, patience: 0 },
+  quick: { model: 'baseline', width: 0.5, epochs: 20, timeBudget: 15 * 60, augment: 'light', cropFraction: 2 / 3, ema: 0.999, patience: 0 },
   best: { model: 'baseline', width: 1, epochs: 30, timeBudget: 90 * 60, augment: 'light', cropFraction: 2 / 3, ema: 0.999, patience: 0 },
 } as const satisfies Record<string, Recipe>;
 export type RecipeName = keyof typeof RECIPES;
