@@ -85,6 +85,15 @@ struct Scratch {
   }
 };
 
+// This thread's buffer for a block's transformed tiles (the passes take turns with it), or
+// null after setting `failed` when it cannot grow.
+float* thread_block_buffer(int64_t floats, std::atomic<bool>& failed) {
+  thread_local Scratch scratch;
+  float* p = scratch.get(floats);
+  if (!p) failed = true;
+  return p;
+}
+
 // U[k] = in_c × ldm floats in panels: panel q holds U[k][q][c][j] = (G g Gᵀ)[k] of filter
 // g = f[·, ·, c, q·NR + j] (0 past out_c), j < the panel's width (NR, or VL for the last of an odd count),
 //   G = [1/4 0 0; −1/6 −1/6 −1/6; −1/6 1/6 −1/6; 1/24 1/12 1/6; 1/24 −1/12 1/6; 0 0 1].
@@ -250,12 +259,8 @@ void run(const Conv2dShape& s, const float* x, const float* filter, const Epilog
   const int64_t blocks = (p.tiles + p.block - 1) / p.block, per_image = p.tiles_h * p.tiles_w;
   const int64_t v_point = p.block * p.ldv, m_point = p.block * p.ldm;  // floats between transformed points
   parallel_for(blocks, 1, [&](int64_t blk0, int64_t blk1) {
-    thread_local Scratch scratch;
-    float* v = scratch.get(kPoints * (v_point + m_point));
-    if (!v) {
-      out_of_memory = true;
-      return;
-    }
+    float* v = thread_block_buffer(kPoints * (v_point + m_point), out_of_memory);
+    if (!v) return;
     float* m = v + kPoints * v_point;
     for (int64_t blk = blk0; blk < blk1; ++blk) {
       const int64_t t0 = blk * p.block, count = std::min(p.block, p.tiles - t0), rows = round_up(count, MR);
@@ -405,12 +410,8 @@ void conv2d_backprop_filter_winograd(const Conv2dShape& s, const float* x, const
   std::fill(partial, partial + chunks * m_size, 0.0f);
   std::atomic<bool> out_of_memory{false};
   parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
-    thread_local Scratch scratch;
-    float* v = scratch.get(kPoints * (v_point + d_point));
-    if (!v) {
-      out_of_memory = true;
-      return;
-    }
+    float* v = thread_block_buffer(kPoints * (v_point + d_point), out_of_memory);
+    if (!v) return;
     float* d = v + kPoints * v_point;
     for (int64_t chunk = c0; chunk < c1; ++chunk) {
       float* m = partial + chunk * m_size;

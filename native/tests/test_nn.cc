@@ -312,6 +312,23 @@ HF_TEST("max-pool gradient: dy at each window's first maximum, 0 elsewhere, for 
 
 namespace {
 
+// visit(x index, filter index, y index) for every term x·f of conv2d.h's sum for a 3×3, stride-1 shape.
+template <typename Visit>
+void for_each_term(const Conv2dShape& s, Visit visit) {
+  for (int64_t b = 0; b < s.n; ++b)
+    for (int64_t i = 0; i < s.out_h; ++i)
+      for (int64_t j = 0; j < s.out_w; ++j)
+        for (int64_t r = 0; r < 3; ++r)
+          for (int64_t q = 0; q < 3; ++q) {
+            int64_t iy = i - s.pad_top + r, ix = j - s.pad_left + q;
+            if (iy < 0 || iy >= s.in_h || ix < 0 || ix >= s.in_w) continue;
+            for (int64_t c = 0; c < s.in_c; ++c)
+              for (int64_t o = 0; o < s.out_c; ++o)
+                visit(((b * s.in_h + iy) * s.in_w + ix) * s.in_c + c, ((r * 3 + q) * s.in_c + c) * s.out_c + o,
+                      ((b * s.out_h + i) * s.out_w + j) * s.out_c + o);
+          }
+}
+
 // act(Σ x·w + bias + addend) in double, and the scale Σ|x·w| + |bias| + |addend| of each output.
 void conv3x3_reference(const Conv2dShape& s, const std::vector<float>& x, const std::vector<float>& f, const float* bias,
                        const float* addend, Activation act, std::vector<double>& ref, std::vector<double>& scale) {
@@ -466,20 +483,11 @@ HF_TEST("Winograd input gradient (dy against the turned filter) matches conv2d.h
       CHECK(winograd_applies_backprop_input(s));
       auto dy = random_vector(s.y_size(), 20), f = random_vector(s.filter_size(), 21);
       std::vector<double> ref(s.x_size(), 0.0), scale(s.x_size(), 0.0);
-      for (int64_t b = 0; b < s.n; ++b)
-        for (int64_t i = 0; i < s.out_h; ++i)
-          for (int64_t j = 0; j < s.out_w; ++j)
-            for (int64_t r = 0; r < 3; ++r)
-              for (int64_t q = 0; q < 3; ++q) {
-                int64_t iy = i - s.pad_top + r, ix = j - s.pad_left + q;
-                if (iy < 0 || iy >= s.in_h || ix < 0 || ix >= s.in_w) continue;
-                for (int64_t c = 0; c < s.in_c; ++c)
-                  for (int64_t o = 0; o < s.out_c; ++o) {
-                    double p = double(dy[((b * s.out_h + i) * s.out_w + j) * s.out_c + o]) * f[((r * 3 + q) * s.in_c + c) * s.out_c + o];
-                    ref[((b * s.in_h + iy) * s.in_w + ix) * s.in_c + c] += p;
-                    scale[((b * s.in_h + iy) * s.in_w + ix) * s.in_c + c] += std::fabs(p);
-                  }
-              }
+      for_each_term(s, [&](int64_t xi, int64_t fi, int64_t yi) {
+        double p = double(dy[yi]) * f[fi];
+        ref[xi] += p;
+        scale[xi] += std::fabs(p);
+      });
       std::vector<float> dx(s.x_size(), NAN);
       conv2d_backprop_input_cpu(s, dy.data(), f.data(), dx.data());
       double err = scaled_error(dx, ref, scale);
@@ -507,20 +515,11 @@ HF_TEST("Winograd filter gradient matches conv2d.h's formula within 1e-5 of sum|
       CHECK(winograd_applies(s));
       auto x = random_vector(s.x_size(), 22), dy = random_vector(s.y_size(), 23);
       std::vector<double> ref(s.filter_size(), 0.0), scale(s.filter_size(), 0.0);
-      for (int64_t b = 0; b < s.n; ++b)
-        for (int64_t i = 0; i < s.out_h; ++i)
-          for (int64_t j = 0; j < s.out_w; ++j)
-            for (int64_t r = 0; r < 3; ++r)
-              for (int64_t q = 0; q < 3; ++q) {
-                int64_t iy = i - s.pad_top + r, ix = j - s.pad_left + q;
-                if (iy < 0 || iy >= s.in_h || ix < 0 || ix >= s.in_w) continue;
-                for (int64_t c = 0; c < s.in_c; ++c)
-                  for (int64_t o = 0; o < s.out_c; ++o) {
-                    double p = double(x[((b * s.in_h + iy) * s.in_w + ix) * s.in_c + c]) * dy[((b * s.out_h + i) * s.out_w + j) * s.out_c + o];
-                    ref[((r * 3 + q) * s.in_c + c) * s.out_c + o] += p;
-                    scale[((r * 3 + q) * s.in_c + c) * s.out_c + o] += std::fabs(p);
-                  }
-              }
+      for_each_term(s, [&](int64_t xi, int64_t fi, int64_t yi) {
+        double p = double(x[xi]) * dy[yi];
+        ref[fi] += p;
+        scale[fi] += std::fabs(p);
+      });
       for (int threads : {1, 2, 3}) {
         ThreadScope threads_scope(threads);
         std::vector<float> df(s.filter_size(), NAN), again(s.filter_size(), NAN);
