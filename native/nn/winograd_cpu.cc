@@ -1,5 +1,5 @@
-// Winograd F(4×4, 3×3) convolution forward (Lavin & Gray, "Fast Algorithms for
-// Convolutional Neural Networks", CVPR 2016), for 3×3, stride-1, undilated
+// Winograd F(4×4, 3×3) convolution, forward and both gradients (Lavin & Gray, "Fast
+// Algorithms for Convolutional Neural Networks", CVPR 2016), for 3×3, stride-1, undilated
 // convolutions in NHWC. Each 4×4 block of outputs (a tile) is computed from the
 // 6×6 block of input under it as
 //   Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A
@@ -14,15 +14,16 @@
 // double, packed into panels the register-tile kernel reads), and the inverse
 // transform with the bias, the residual addend and the activation applied as
 // each output is stored. Threads take blocks; every output is written by one
-// thread, so the result is the same for any thread count.
+// thread, so the result is the same for any thread count. The input gradient
+// is such a forward; the filter gradient reuses the input transform (below).
 //
 // Error: the transforms' coefficients (up to 8 and 1/24) round at about 1e-6
 // of Σ|x||w| per output (measured in native/tests/test_nn.cc), against ~1e-7 for the direct sum.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <new>
 #include <cstring>
+#include <new>
 #include <memory>
 #include <vector>
 
