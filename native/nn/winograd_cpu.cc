@@ -95,9 +95,28 @@ float* thread_block_buffer(int64_t floats, std::atomic<bool>& failed) {
   return p;
 }
 
-// U[k] = in_c × ldm floats in panels: panel q holds U[k][q][c][j] = (G g Gᵀ)[k] of filter
-// g = f[·, ·, c, q·NR + j] (0 past out_c), j < the panel's width (NR, or VL for the last of an odd count),
+// out[i·out_step] = G · in[a·step], i < 6, a < 3, for
 //   G = [1/4 0 0; −1/6 −1/6 −1/6; −1/6 1/6 −1/6; 1/24 1/12 1/6; 1/24 −1/12 1/6; 0 0 1].
+inline void filter_rows(const double* in, int step, double* out, int out_step) {
+  const double g0 = in[0], g1 = in[step], g2 = in[2 * step];
+  out[0] = g0 / 4;
+  out[out_step] = -(g0 + g1 + g2) / 6;
+  out[2 * out_step] = -(g0 - g1 + g2) / 6;
+  out[3 * out_step] = g0 / 24 + g1 / 12 + g2 / 6;
+  out[4 * out_step] = g0 / 24 - g1 / 12 + g2 / 6;
+  out[5 * out_step] = g2;
+}
+
+// out[r·out_step] = Gᵀ · in[i·step], r < 3, i < 6 (the adjoint of filter_rows).
+inline void filter_gradient_rows(const double* in, int step, double* out, int out_step) {
+  const double m0 = in[0], m1 = in[step], m2 = in[2 * step], m3 = in[3 * step], m4 = in[4 * step], m5 = in[5 * step];
+  out[0] = m0 / 4 - (m1 + m2) / 6 + (m3 + m4) / 24;
+  out[out_step] = (m2 - m1) / 6 + (m3 - m4) / 12;
+  out[2 * out_step] = (m3 + m4 - m1 - m2) / 6 + m5;
+}
+
+// U[k] = in_c × ldm floats in panels: panel q holds U[k][q][c][j] = (G g Gᵀ)[k] of filter
+// g = f[·, ·, c, q·NR + j] (0 past out_c), j < the panel's width (NR, or VL for the last of an odd count).
 void transform_filter(const Conv2dShape& s, const Plan& p, const float* f, float* u) {
   const int64_t point_stride = s.in_c * p.ldm;
   parallel_for(s.in_c, 4, [&](int64_t c0, int64_t c1) {
@@ -105,27 +124,10 @@ void transform_filter(const Conv2dShape& s, const Plan& p, const float* f, float
       for (int64_t o = 0; o < p.ldm; ++o) {
         double ug[kPoints] = {};
         if (o < s.out_c) {
-          double g[3][3], t[6][3];
-          for (int r = 0; r < 3; ++r)
-            for (int q = 0; q < 3; ++q) g[r][q] = f[((r * 3 + q) * s.in_c + c) * s.out_c + o];
-          for (int q = 0; q < 3; ++q) {  // t = G g
-            t[0][q] = g[0][q] / 4;
-            t[1][q] = -(g[0][q] + g[1][q] + g[2][q]) / 6;
-            t[2][q] = -(g[0][q] - g[1][q] + g[2][q]) / 6;
-            t[3][q] = g[0][q] / 24 + g[1][q] / 12 + g[2][q] / 6;
-            t[4][q] = g[0][q] / 24 - g[1][q] / 12 + g[2][q] / 6;
-            t[5][q] = g[2][q];
-          }
-          for (int i = 0; i < 6; ++i) {  // ug = t Gᵀ
-            const double* r = t[i];
-            double* row = ug + i * 6;
-            row[0] = r[0] / 4;
-            row[1] = -(r[0] + r[1] + r[2]) / 6;
-            row[2] = -(r[0] - r[1] + r[2]) / 6;
-            row[3] = r[0] / 24 + r[1] / 12 + r[2] / 6;
-            row[4] = r[0] / 24 - r[1] / 12 + r[2] / 6;
-            row[5] = r[2];
-          }
+          double g[9], t[18];
+          for (int rq = 0; rq < 9; ++rq) g[rq] = f[(rq * s.in_c + c) * s.out_c + o];
+          for (int q = 0; q < 3; ++q) filter_rows(g + q, 3, t + q, 3);       // t[6][3] = G g (columns)
+          for (int i = 0; i < 6; ++i) filter_rows(t + i * 3, 1, ug + i * 6, 1);  // ug = t Gᵀ (rows)
         }
         const int64_t panel = o / NR, j = o % NR, width = std::min<int64_t>(NR, p.ldm - panel * NR);
         float* dst = u + panel * NR * s.in_c + c * width + j;
@@ -233,7 +235,11 @@ void transform_output_tile(const Conv2dShape& s, const float* m_tile, int64_t po
       vf v = out[i * 4 + j] + bias;
       if (e.addend) {
         vf a = vf{};
-        std::memcpy(&a, e.addend + at, count * sizeof(float));
+        if (count == VL) {
+          a = *reinterpret_cast<const vfu*>(e.addend + at);
+        } else {
+          std::memcpy(&a, e.addend + at, count * sizeof(float));
+        }
         v += a;
       }
       if (e.act == Activation::Relu) {
@@ -441,24 +447,15 @@ void conv2d_backprop_filter_winograd(const Conv2dShape& s, const float* x, const
   parallel_for(s.in_c, 4, [&](int64_t i0, int64_t i1) {
     for (int64_t c = i0; c < i1; ++c)
       for (int64_t o = 0; o < s.out_c; ++o) {
-        double m[kPoints], t[3][6];
+        double m[kPoints], t[18], out[9];
         for (int k = 0; k < kPoints; ++k) {
           double sum = 0;
           for (int64_t chunk = 0; chunk < chunks; ++chunk) sum += partial[chunk * m_size + (k * rows + c) * p.ldm + o];
           m[k] = sum;
         }
-        for (int j = 0; j < 6; ++j) {  // t = Gᵀ M (columns)
-          const double m0 = m[j], m1 = m[6 + j], m2 = m[12 + j], m3 = m[18 + j], m4 = m[24 + j], m5 = m[30 + j];
-          t[0][j] = m0 / 4 - (m1 + m2) / 6 + (m3 + m4) / 24;
-          t[1][j] = (m2 - m1) / 6 + (m3 - m4) / 12;
-          t[2][j] = (m3 + m4 - m1 - m2) / 6 + m5;
-        }
-        for (int r = 0; r < 3; ++r) {  // dfilter = t G (rows)
-          const double* q = t[r];
-          const double out[3] = {q[0] / 4 - (q[1] + q[2]) / 6 + (q[3] + q[4]) / 24, (q[2] - q[1]) / 6 + (q[3] - q[4]) / 12,
-                                 (q[3] + q[4] - q[1] - q[2]) / 6 + q[5]};
-          for (int w = 0; w < 3; ++w) dfilter[((r * 3 + w) * s.in_c + c) * s.out_c + o] = static_cast<float>(out[w]);
-        }
+        for (int j = 0; j < 6; ++j) filter_gradient_rows(m + j, 6, t + j, 6);      // t[3][6] = Gᵀ M (columns)
+        for (int r = 0; r < 3; ++r) filter_gradient_rows(t + r * 6, 1, out + r * 3, 1);  // out[3][3] = t G (rows)
+        for (int rq = 0; rq < 9; ++rq) dfilter[(rq * s.in_c + c) * s.out_c + o] = static_cast<float>(out[rq]);
       }
   });
 }
