@@ -2,7 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <thread>
+
+#ifdef __linux__
+#include <sched.h>
+#endif
 
 #ifdef HISTOFLOW_WITH_OPENMP
 #include <omp.h>
@@ -11,7 +16,20 @@
 namespace hf {
 
 namespace {
+// OMP_NUM_THREADS when it names a count (its first, for a nested list), else
+// the CPUs this process may run on: a cpuset or taskset narrows that below
+// the machine's core count, and a thread per core of the machine would then
+// share the allowed cores.
 int default_threads() {
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end != env && (*end == '\0' || *end == ',') && n >= 1 && n <= 4096) return static_cast<int>(n);
+  }
+#ifdef __linux__
+  cpu_set_t mask;
+  if (sched_getaffinity(0, sizeof mask, &mask) == 0 && CPU_COUNT(&mask) > 0) return CPU_COUNT(&mask);
+#endif
   unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
 }

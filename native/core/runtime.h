@@ -25,7 +25,9 @@ struct BuildInfo {
 
 BuildInfo build_info();
 
-// Threads the CPU kernels use (defaults to the hardware concurrency).
+// Threads the CPU kernels use. Default: OMP_NUM_THREADS when set to a count,
+// else the CPUs in this process's affinity mask (taskset, cpusets), else the
+// hardware concurrency.
 int cpu_threads();
 void set_cpu_threads(int n);
 

@@ -26,7 +26,7 @@ export function nativeBackendStatus(): { available: boolean; detail: string } {
   if (typeof s.addon.nn?.info !== 'function') return { available: false, detail: 'the loaded addon was built without the nn kernels (rebuild it)' };
   const nn = s.addon.nn.info();
   const winograd = nn.winograd === undefined ? '' : `, Winograd 3×3 ${nn.winograd ? 'on' : 'off'}`;
-  return { available: true, detail: `histoflow addon, engine ${nn.engine} (oneDNN ${nn.onednn ? 'linked' : 'not linked'})${winograd}, ${nn.threads} threads` };
+  return { available: true, detail: `histoflow addon, engine ${nn.engine} (oneDNN ${nn.onednn ? 'linked' : 'not linked'})${winograd}, ${nn.threads} thread${nn.threads === 1 ? '' : 's'}` };
 }
 
 let registered = false;
