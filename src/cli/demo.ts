@@ -53,8 +53,8 @@ const STAIN_TARGET = 'tiatoolbox__target_image.png';
 const DEMO_PATCHES = { n: 2000, seed: 1 };
 /**
  * The demo's training run: the baseline CNN at a quarter of its width (8,
- * 16, 32 filters) so a few epochs fit in the demo's time on 2 cores; the full
- * width is what `npm run train` uses by default.
+ * 16, 32 filters) so a few epochs fit in the demo's time on 2 cores; the
+ * quick recipe's half width is what `npm run train` uses by default.
  */
 const DEMO_TRAIN: TrainOptions = { model: 'baseline', width: 0.25, epochs: 6, batchSize: 32, seed: 1, patience: 0, crop: 0, ema: 0 };
 /**

@@ -20,15 +20,15 @@ export const TRAIN_FLAGS = defineFlags({
     help: 'Kaggle folder (train/ + train_labels.csv), tile folder,\npacked file (histoflow pack / tile) or PatchCamelyon\nHDF5 folder (train + valid splits)',
   },
   model: { type: 'string', value: 'M', help: 'baseline (recipe), resnet, vgg, unet (--task segment), or a\nTF.js model.json (folder or file: input [null,S,S,3], one\nsigmoid output [null,1], or [null,S,S,1] to segment)' },
-  width: { type: 'number', value: 'W', min: 1 / 64, max: 16, help: 'filter multiplier of zoo models (recipe: quick 0.5, best 1)' },
-  epochs: { type: 'int', value: 'E', min: 1, max: 100_000, help: 'epochs (recipe: quick 20, best 30, each within its budget)' },
+  width: { type: 'number', value: 'W', min: 1 / 64, max: 16, help: 'filter multiplier of zoo models (recipe: 0.5)' },
+  epochs: { type: 'int', value: 'E', min: 1, max: 100_000, help: 'epochs (recipe: quick 20, best 100, each within its budget)' },
   batch: { type: 'int', value: 'B', min: 1, max: 65536, help: 'batch size (default 64)' },
   lr: { type: 'number', value: 'LR', min: 0, max: 10, help: 'Adam\'s base learning rate (default 0.001)' },
   schedule: { type: 'choice', value: 'S', choices: ['cosine', 'step', 'constant'], help: 'cosine (default) | step | constant' },
   patience: { type: 'int', value: 'P', min: 0, max: 100_000, help: 'stop after P epochs without a better validation AUC\n(recipe: 0 = never)' },
   'time-budget': { type: 'duration', value: 'T', max: 366 * 86_400, help: 'fit the run in T of wall time (15m, 1.5h, 90s): the\nschedule ends with the epochs T holds (recipe: quick 15m,\nbest 90m, when --epochs is not given)' },
   augment: { type: 'string', value: 'A', help: `${Object.keys(AUGMENT_PRESETS).join(' | ')} (recipe: light) or a pipeline .json` },
-  crop: { type: 'int', value: 'N', min: 0, max: 4096, help: 'train on random NxN crops, predict on the centre crop\n(recipe: 2/3 of patches of 96 px or more, 64 for PCam;\n0 = whole patch)' },
+  crop: { type: 'int', value: 'N', min: 0, max: 4096, help: 'train on random NxN crops, predict on the centre crop\n(default 0 = the whole patch)' },
   normalize: { type: 'choice', value: 'M', choices: ['macenko', 'vahadane', 'reinhard', 'ruifrok'], help: 'stain-normalize first: {choices}' },
   target: { type: 'string', value: 'T', help: 'image whose stains are the target (with --normalize)' },
   backend: { type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], renamed: RENAMED_TRAINING_BACKENDS, help: `auto (default) | ${TRAINING_BACKENDS.join(' | ')}` },
@@ -52,7 +52,7 @@ state.json, metrics.json, metrics.csv, curves.png, split.json, skipped.json.
 
 Recipes, the defaults of the options (measured on real PatchCamelyon; README,
 "Training recipes"; --recipe quick is the default):
-${Object.entries(RECIPES).map(([name, r]) => `  ${name.padEnd(6)} --model ${r.model} --width ${r.width} --crop 2/3 --augment ${r.augment} --ema ${r.ema}
+${Object.entries(RECIPES).map(([name, r]) => `  ${name.padEnd(6)} --model ${r.model} --width ${r.width} --augment ${r.augment} --ema ${r.ema}
          --epochs ${r.epochs} --time-budget ${r.timeBudget / 60}m --patience ${r.patience}`).join('\n')}
 
 ${optionsHelp(TRAIN_FLAGS)}`;

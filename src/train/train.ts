@@ -35,13 +35,13 @@ import { readImage } from '../image.js';
 import { accuracy, rocAuc } from '../metrics/index.js';
 import { loadModel, type ModelCard } from '../models/io.js';
 import { createPredictor, inferencePipeline } from '../models/predict.js';
-import { buildModel, isZooModel, setDropoutSeeds } from '../models/zoo.js';
+import { buildModel, setDropoutSeeds } from '../models/zoo.js';
 import { EMA_FILE, WeightAverage } from './ema.js';
 import { fitStainTarget } from '../stain/normalize.js';
 import { recordedTrainingBackend, useTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import { openTrainingData, type TrainingData } from './data.js';
 import { evaluateSegmentation, openSegmentationData } from './segment.js';
-import { DEFAULT_RECIPE, recipeCrop, resolveRunArgs, resumeArgs, type RunArgs, type TrainOptions } from './options.js';
+import { resolveRunArgs, resumeArgs, type RunArgs, type TrainOptions } from './options.js';
 import {
   BEST_DIR, LAST_DIR, SKIPPED_JSON, SPLIT_JSON, STATE_JSON, recoverCheckpoint, writeCheckpoint, writeJson, writeMetrics,
   type EpochMetrics,
@@ -258,8 +258,6 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
   const { backend } = await useTrainingBackend(resumed?.backend ?? args.backend);
   const segment = args.task === 'segment';
   const data = segment ? await openSegmentation(args) : await openData(args, hooks.quiet ?? false);
-  // The recipe's crop depends on the patch side; a custom model keeps the input side it was built for.
-  if (!resumed && !segment && options.crop === undefined && isZooModel(args.model)) args.crop = recipeCrop(args.recipe ?? DEFAULT_RECIPE, Math.min(data.height, data.width));
   let model: tf.LayersModel | undefined;
   let ema: WeightAverage | undefined;
   try {
@@ -406,10 +404,11 @@ async function runEpochs(ctx: EpochContext, state: TrainState): Promise<boolean>
   const loader = new BatchLoader(data.train, state.pipeline, { batchSize: args.batchSize, shuffle: true, seed: args.seed, prefetch: 2, reuse: true, tf, masks: segment });
   const stepsPerEpoch = loader.length;
   // A new run plans after its first epoch (nothing to judge the pace by before); a resume at once.
+  const callStart = state.epoch;
   state.horizon = args.epochs;
   while (state.epoch < state.horizon && !state.stoppedEarly) {
     if (state.history.length > 0) {
-      planEpochs(ctx, state);
+      planEpochs(ctx, state, callStart);
       if (state.epoch >= state.horizon) return true;
     }
     const e = state.epoch;
@@ -434,30 +433,72 @@ async function runEpochs(ctx: EpochContext, state: TrainState): Promise<boolean>
 
 /**
  * With a time budget, the schedule's horizon: as many epochs as the budget's
- * rest holds at the longest epoch's pace (at most args.epochs, at least the
- * epochs done), so that a cosine schedule anneals fully before the budget
- * ends instead of being cut off at a high rate. Planned before every epoch
- * but the first of a new run; within a call it only shrinks (a slower epoch
- * brings the end of the curve closer, a faster one never pushes it away), so
- * the rate never rises. When no further epoch fits, the run stops (no epoch
- * starts that the slowest so far says would end past the budget). A resume
- * with another budget plans the rest again.
+ * rest holds at the pace of the slowest epoch so far, less a 10 % margin (at
+ * most args.epochs, at least the epochs done), so that a cosine schedule anneals fully before the
+ * budget ends instead of being cut off at a high rate. Planned before every
+ * epoch but the first of a new run. The first epoch of a call carries the
+ * one-off costs (kernel set-up, the array pool filling) and, judged by it
+ * alone, any disturbance then shortened the whole run for good (a 90-minute
+ * PCam run whose first epoch took 114 s beside a build, against 72–91 s
+ * after, planned 47 epochs where 66 fit). So once a second epoch of this
+ * call is timed the pace leaves the first out, and the horizon may grow to
+ * what that pace holds, but only as far as keeps the rate from rising (the
+ * rate of the next epoch at the new horizon ≤ the last epoch's).
+ * A slower epoch brings the end closer. When no further epoch fits, the run
+ * stops (no epoch starts that the pace says would end past the budget). A
+ * resume with another budget plans the rest again.
  */
-function planEpochs(ctx: EpochContext, state: TrainState): void {
+function planEpochs(ctx: EpochContext, state: TrainState, callStart: number): void {
   const { args } = ctx;
   if (args.timeBudget === null) return;
   const elapsed = (performance.now() - ctx.startedAt) / 1000;
-  const longest = state.history.reduce((m, r) => Math.max(m, r.seconds), 0);
-  const fits = Math.floor(Math.max(0, args.timeBudget - elapsed) / Math.max(longest, 1e-6));
-  const horizon = Math.max(state.epoch, Math.min(state.horizon ?? args.epochs, state.epoch + fits));
-  const used = `time budget: ${elapsed.toFixed(0)} s of ${args.timeBudget} s used, an epoch takes up to ${longest.toFixed(0)} s`;
+  const previous = state.horizon ?? args.epochs;
+  const { horizon, pace } = planHorizon(args, args.timeBudget - elapsed, state.history, callStart, state.epoch, previous);
+  const used = `time budget: ${elapsed.toFixed(0)} s of ${args.timeBudget} s used, an epoch takes up to ${pace.toFixed(0)} s`;
   if (horizon === state.epoch) {
     ctx.log(`${used}: stopping after epoch ${state.epoch} (best ${describeBest(state.best!)} at epoch ${state.best!.epoch}; ` +
       '--resume with a larger --time-budget continues)');
-  } else if (horizon < (state.horizon ?? args.epochs)) {
+  } else if (horizon !== previous) {
     ctx.log(`${used}: the ${args.schedule} schedule now ends at epoch ${horizon} of ${args.epochs}`);
   }
   state.horizon = horizon;
+}
+
+/** The schedule's horizon plans epochs this much slower than the slowest so far. */
+const PLAN_MARGIN = 1.1;
+
+/**
+ * planEpochs' arithmetic: the horizon after `done` epochs with `left` seconds
+ * of the budget left, given the epochs recorded (`history`, this call's
+ * numbered above `callStart`) and the horizon the last epoch ran under; and
+ * the pace (seconds an epoch) it assumed.
+ */
+export function planHorizon(
+  args: Pick<RunArgs, 'epochs' | 'schedule' | 'learningRate'>, left: number, history: readonly Pick<EpochMetrics, 'epoch' | 'seconds'>[],
+  callStart: number, done: number, previous: number,
+): { horizon: number; pace: number } {
+  const thisCall = history.filter((r) => r.epoch > callStart);
+  const paced = thisCall.length >= 2 ? thisCall.slice(1) : thisCall.length === 1 ? thisCall : history;
+  const pace = Math.max(paced.reduce((m, r) => Math.max(m, r.seconds), 0), 1e-6);
+  // The next epoch runs when the pace says it ends in time; the schedule ends PLAN_MARGIN early, so that an epoch
+  // somewhat slower than any before does not stop the run before its rate has annealed.
+  const fits = left >= pace ? Math.max(1, Math.floor(left / (pace * PLAN_MARGIN))) : 0;
+  const fitting = Math.max(done, Math.min(args.epochs, done + fits));
+  return { horizon: fitting <= previous ? fitting : grownHorizon(args, done, previous, fitting), pace };
+}
+
+/**
+ * The largest horizon up to `fitting` at which epoch `e`'s rate is no higher
+ * than epoch e − 1's was at horizon `previous` (at least `previous`): the
+ * rate only ever falls, whatever the pace does.
+ */
+function grownHorizon(args: Pick<RunArgs, 'schedule' | 'learningRate'>, e: number, previous: number, fitting: number): number {
+  if (e === 0) return fitting;
+  const last = learningRateAt(args.schedule, args.learningRate, e - 1, previous);
+  for (let h = fitting; h > previous; h--) {
+    if (learningRateAt(args.schedule, args.learningRate, e, h) <= last) return h;
+  }
+  return previous;
 }
 
 /** Sets epoch `e`'s learning rate of the schedule, after reseating the optimizer from the second epoch on (see the file comment). */

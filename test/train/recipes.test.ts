@@ -1,8 +1,8 @@
 /**
  * Training recipes (src/train/options.ts RECIPES): `quick` is the default of
  * every option it sets, `best` is one flag away, explicit options win, the
- * budget applies only to runs of unstated length, and the crop follows the
- * patch side.
+ * budget applies only to runs of unstated length, and a run trains on the
+ * whole patch unless given a crop.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import test from 'ava';
 
 import { parseTrainArgs } from '../../src/cli/train.js';
 import { synthPatches } from '../../src/synth/dataset.js';
-import { AUGMENT_PRESETS, RECIPES, recipeCrop, resolveRunArgs } from '../../src/train/options.js';
+import { AUGMENT_PRESETS, RECIPES, resolveRunArgs } from '../../src/train/options.js';
 import { train, type TrainState } from '../../src/train/train.js';
 import { nativeAvailable } from '../support/tfjs_support.js';
 
@@ -47,14 +47,6 @@ test('a run of stated length has no time budget unless it is given one', async (
   t.is((await resolveRunArgs({ data: 'd', epochs: 40, timeBudget: 120 })).timeBudget, 120);
 });
 
-test('the recipe crop is 2/3 of patches of 96 px and more, rounded to 8; smaller patches are not cropped', (t) => {
-  t.is(recipeCrop('quick', 96), 64);
-  t.is(recipeCrop('best', 96), 64);
-  t.is(recipeCrop('quick', 128), 88);
-  t.is(recipeCrop('quick', 95), null);
-  t.is(recipeCrop('quick', 48), null);
-});
-
 test('bad recipe and crop values are errors naming the option', async (t) => {
   await t.throwsAsync(resolveRunArgs({ data: 'd', recipe: 'fast' as 'quick' }), { instanceOf: RangeError, message: /for recipe/ });
   await t.throwsAsync(resolveRunArgs({ data: 'd', crop: 5 }), { instanceOf: RangeError, message: /for crop/ });
@@ -62,18 +54,20 @@ test('bad recipe and crop values are errors naming the option', async (t) => {
   t.throws(() => parseTrainArgs(['--data', 'd', '--recipe', 'slow']), { message: /--recipe/ });
 });
 
-test.serial('on 96 px patches a run crops to 64 by default, and --crop 0 trains on the whole patch', async (t) => {
+test.serial('a run trains on the whole patch by default, and --crop 64 on random 64 px crops', async (t) => {
   const data = join(root, 'p96');
   await synthPatches(data, { n: 24, seed: 2, size: 96, workers: 0 });
   const run = async (out: string, crop?: number) => {
     const r = await train({ data, out: join(root, out), width: 0.125, batchSize: 8, epochs: 1, backend: BACKEND, ...(crop === undefined ? {} : { crop }) }, { quiet: true });
     return JSON.parse(await readFile(join(r.run, 'state.json'), 'utf8')) as TrainState;
   };
-  const cropped = await run('default');
+  const whole = await run('default');
+  t.is(whole.args.crop, null);
+  t.is(whole.inputSize, 96);
+  t.is(whole.pipeline.crop, undefined, 'no crop in the recorded pipeline');
+  const cropped = await run('cropped', 64);
   t.is(cropped.args.crop, 64);
   t.is(cropped.inputSize, 64);
   t.deepEqual(cropped.pipeline.crop, { size: 64, mode: 'random' });
-  const whole = await run('whole', 0);
-  t.is(whole.args.crop, null);
-  t.is(whole.inputSize, 96);
+  t.deepEqual(await run('zero', 0).then((s) => [s.args.crop, s.inputSize]), [null, 96]);
 });
