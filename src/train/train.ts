@@ -434,9 +434,9 @@ async function runEpochs(ctx: EpochContext, state: TrainState): Promise<boolean>
 /**
  * With a time budget, the schedule's horizon: as many epochs as the budget's
  * rest holds at the pace of the slowest epoch so far, less a 10 % margin (at
- * most args.epochs, at least the epochs done), so that a cosine schedule anneals fully before the
- * budget ends instead of being cut off at a high rate. Planned before every
- * epoch but the first of a new run. The first epoch of a call carries the
+ * most args.epochs, at least the epochs done), so that a cosine schedule
+ * anneals fully before the budget ends instead of being cut off at a high
+ * rate. Planned before every epoch but the first of a new run. The first epoch of a call carries the
  * one-off costs (kernel set-up, the array pool filling) and, judged by it
  * alone, any disturbance then shortened the whole run for good (a 90-minute
  * PCam run whose first epoch took 114 s beside a build, against 72–91 s
