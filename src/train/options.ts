@@ -79,9 +79,9 @@ export interface TrainOptions {
   data?: string;
   /** 'baseline' (default), 'resnet', 'vgg', or a path to a TF.js model.json (folder or file). */
   model?: string;
-  /** Filter multiplier of zoo models (default 1). */
+  /** Filter multiplier of zoo models (default: the recipe's, 0.5). */
   width?: number;
-  /** Epochs in all (default 10). */
+  /** Epochs in all (default: the recipe's, within its time budget). */
   epochs?: number;
   /** Images per training step (default 64). */
   batchSize?: number;
