@@ -89,7 +89,7 @@ export interface TrainOptions {
   learningRate?: number;
   /** LR schedule over the epochs (default cosine). */
   schedule?: LrSchedule;
-  /** Stop after this many epochs without a better validation AUC; 0 never stops early (default 5). */
+  /** Stop after this many epochs without a better validation AUC; 0 never stops early (default: the recipe's, 0). */
   patience?: number;
   /**
    * Seconds of wall time this call may take: no epoch starts that the slowest
