@@ -2,8 +2,7 @@
  * The CPU kernels' default thread count (native/core/runtime.cc), read in a
  * fresh process because it is fixed when the addon loads: OMP_NUM_THREADS
  * when it names a count, else the CPUs of the process's affinity mask (what
- * `taskset`, a cpuset or a container limit allows), never more threads than
- * allowed cores. The reference is the mask the test sets, and Node's own
+ * `taskset` or a cpuset allows), never more threads than allowed cores. The reference is the mask the test sets, and Node's own
  * os.availableParallelism() (libuv reads the same mask).
  */
 import { execFile } from 'node:child_process';
@@ -38,35 +37,32 @@ async function probe(env: Record<string, string>, prefix: string[] = []): Promis
 
 const TASKSET = ['/usr/bin/taskset', '/bin/taskset'].find((p) => existsSync(p));
 
-test('default threads: the CPUs this process may run on', async (t) => {
-  if (!addon.ok) {
-    if (IN_CI) t.fail(`addon not loaded: ${addon.reason}`);
-    else t.log(`skipped: addon not loaded (${addon.reason})`);
-    return;
-  }
-  const plain = await probe({});
-  t.is(plain.threads, plain.parallelism, 'no OMP_NUM_THREADS: one thread per allowed CPU');
-  t.is(plain.parallelism, availableParallelism());
-  if (!TASKSET) {
-    t.log('taskset not found (util-linux): the affinity case is not checked');
-    return;
-  }
-  const one = await probe({}, [TASKSET, '-c', '0']);
-  t.is(one.parallelism, 1, 'taskset -c 0 allows one CPU');
-  t.is(one.threads, 1, 'the kernels take one thread under taskset -c 0, not one per core of the machine');
-});
+if (!addon.ok) {
+  test(IN_CI ? 'the addon loads (CI builds it)' : 'default threads need the addon', (t) => {
+    if (IN_CI) t.fail(addon.reason);
+    else t.log(`skipped: ${addon.reason}`);
+  });
+} else {
+  test('default threads: the CPUs this process may run on', async (t) => {
+    const plain = await probe({});
+    t.is(plain.threads, plain.parallelism, 'no OMP_NUM_THREADS: one thread per allowed CPU');
+    t.is(plain.parallelism, availableParallelism());
+    if (!TASKSET) {
+      t.log('taskset not found (util-linux): the affinity case is not checked');
+      return;
+    }
+    const one = await probe({}, [TASKSET, '-c', '0']);
+    t.is(one.parallelism, 1, 'taskset -c 0 allows one CPU');
+    t.is(one.threads, 1, 'the kernels take one thread under taskset -c 0, not one per core of the machine');
+  });
 
-test('default threads: OMP_NUM_THREADS when it names a count, ignored otherwise', async (t) => {
-  if (!addon.ok) {
-    if (IN_CI) t.fail(`addon not loaded: ${addon.reason}`);
-    else t.log(`skipped: addon not loaded (${addon.reason})`);
-    return;
-  }
-  const allowed = availableParallelism();
-  t.is((await probe({ OMP_NUM_THREADS: '3' })).threads, 3);
-  t.is((await probe({ OMP_NUM_THREADS: '1' })).threads, 1);
-  t.is((await probe({ OMP_NUM_THREADS: '5,2' })).threads, 5, 'a nested list: its outer level');
-  for (const bad of ['', '0', '-2', 'two', '3x', '99999']) {
-    t.is((await probe({ OMP_NUM_THREADS: bad })).threads, allowed, `OMP_NUM_THREADS=${JSON.stringify(bad)} falls back to the allowed CPUs`);
-  }
-});
+  test('default threads: OMP_NUM_THREADS when it names a count, ignored otherwise', async (t) => {
+    const allowed = availableParallelism();
+    t.is((await probe({ OMP_NUM_THREADS: '3' })).threads, 3);
+    t.is((await probe({ OMP_NUM_THREADS: '1' })).threads, 1);
+    t.is((await probe({ OMP_NUM_THREADS: '5,2' })).threads, 5, 'a nested list: its outer level');
+    for (const bad of ['', '0', '-2', 'two', '3x', '99999']) {
+      t.is((await probe({ OMP_NUM_THREADS: bad })).threads, allowed, `OMP_NUM_THREADS=${JSON.stringify(bad)} falls back to the allowed CPUs`);
+    }
+  });
+}
