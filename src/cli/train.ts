@@ -7,6 +7,7 @@ import { checkOutputPath } from '../output.js';
 import { RENAMED_TRAINING_BACKENDS, TRAINING_BACKENDS } from '../tfjs/backend.js';
 import { AUGMENT_PRESETS, RECIPES, RECIPE_NAMES, type TrainOptions } from '../train/options.js';
 import { TRAIN_TASKS } from '../train/segment.js';
+import type { EnsembleResult } from '../train/ensemble.js';
 import { train } from '../train/train.js';
 import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 
@@ -36,6 +37,7 @@ export const TRAIN_FLAGS = defineFlags({
   val: { type: 'number', value: 'F', min: 0, max: 1, help: 'validation fraction without a valid split (default 0.2)' },
   'group-by': { type: 'string', value: 'K', help: 'keep groups (e.g. slide) on one side of the split' },
   dedupe: { type: 'boolean', help: 'train on one image of each group of identical images\n(identical images never straddle the split either way)' },
+  members: { type: 'int', value: 'N', min: 1, max: 64, help: 'train N models side by side as an ensemble (seeds S, S+1, …;\none split), each on 1/N of the threads, into DIR/member-1 …;\npredict / evaluate take DIR as the ensemble (recipe: 1)' },
   ema: { type: 'number', value: 'D', min: 0, max: 0.999999, help: 'validate and keep an average of the weights, decay D per\nstep (recipe: 0.999, about the last 1,000 steps; 0 = none)' },
   out: { type: 'string', value: 'DIR', help: 'run folder (default runs/<model>-<date>)' },
   resume: { type: 'boolean', help: 'continue the run in --out from its last finished epoch\n(--epochs, --patience and --time-budget may change)' },
@@ -49,11 +51,13 @@ maps tumour pixel by pixel from tiles with label masks (histoflow tile
 --annotations A --masks). Writes runs/NAME/: best/ (the model of the best
 validation AUC; segment: Dice), last/ (latest epoch, optimizer state),
 state.json, metrics.json, metrics.csv, curves.png, split.json, skipped.json.
+With --members N: ensemble.json, member-1/ … (each such a run folder) and
+evaluation/ (the ensemble on the validation split).
 
 Recipes, the defaults of the options (measured on real PatchCamelyon; README,
 "Training recipes"; --recipe quick is the default):
 ${Object.entries(RECIPES).map(([name, r]) => `  ${name.padEnd(6)} --model ${r.model} --width ${r.width} --augment ${r.augment} --ema ${r.ema}
-         --epochs ${r.epochs} --time-budget ${r.timeBudget / 60}m --patience ${r.patience}`).join('\n')}
+         --epochs ${r.epochs} --time-budget ${r.timeBudget / 60}m --patience ${r.patience}${r.members > 1 ? ` --members ${r.members}` : ''}`).join('\n')}
 
 ${optionsHelp(TRAIN_FLAGS)}`;
 
@@ -72,7 +76,7 @@ export function parseTrainArgs(argv: string[]): { options: TrainOptions; json: b
     task: values.task, positive: values.positive, recipe: values.recipe, data: values.data, model: values.model, augment: values.augment, target: values.target, groupBy: values['group-by'], out: values.out,
     resume: values.resume || undefined, dedupe: values.dedupe || undefined,
     width: values.width, epochs: values.epochs, crop: values.crop, batchSize: values.batch, learningRate: values.lr, schedule: values.schedule,
-    patience: values.patience, timeBudget: values['time-budget'], ema: values.ema, normalize: values.normalize, backend: values.backend, seed: values.seed, validation: values.val,
+    patience: values.patience, timeBudget: values['time-budget'], ema: values.ema, members: values.members, normalize: values.normalize, backend: values.backend, seed: values.seed, validation: values.val,
   } satisfies TrainOptions;
   const options: TrainOptions = {};
   for (const [key, v] of Object.entries(given)) if (v !== undefined) (options as Record<string, unknown>)[key] = v;
@@ -98,8 +102,13 @@ export async function trainCommand(argv: string[]): Promise<number> {
     if (json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else {
       const best = r.best_val_dice !== undefined ? `Dice ${r.best_val_dice.toFixed(4)}` : `AUC ${r.best_val_auc.toFixed(4)}`;
-      process.stderr.write(`best validation ${best} at epoch ${r.best_epoch} of ${r.epochs}` +
-        `${r.stopped_early ? ' (stopped early)' : ''}, ${r.seconds.toFixed(0)} s on ${r.backend}; model: ${r.checkpoint}\n`);
+      if ('members' in r) {
+        process.stderr.write(`ensemble of ${(r as EnsembleResult).members.length}: validation AUC ${r.best_val_auc.toFixed(4)}, ` +
+          `${r.seconds.toFixed(0)} s on ${r.backend}; model (predict / evaluate --model): ${r.checkpoint}\n`);
+      } else {
+        process.stderr.write(`best validation ${best} at epoch ${r.best_epoch} of ${r.epochs}` +
+          `${r.stopped_early ? ' (stopped early)' : ''}, ${r.seconds.toFixed(0)} s on ${r.backend}; model: ${r.checkpoint}\n`);
+      }
     }
     return 0;
   } catch (e) {

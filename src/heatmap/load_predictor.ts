@@ -15,7 +15,7 @@
 import { basename, dirname } from 'node:path';
 
 import { invalidRange, invalidType } from '../errors.js';
-import { loadModelForInference, ModelNotFoundError } from '../models/io.js';
+import { expandEnsembles, loadModelForInference, ModelNotFoundError } from '../models/io.js';
 import { createOnnxPredictor, loadOnnxModel, onnxModelName, resolveOnnxModel, type OnnxProvider } from '../models/onnx.js';
 import { createPredictor } from '../models/predict.js';
 import { useTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
@@ -125,6 +125,7 @@ export function ensembleSlidePredictor(members: readonly SlidePredictorSpec[]): 
 export async function loadSlideEnsemble(modelArgs: readonly string[], options: LoadSlidePredictorOptions = {}): Promise<SlidePredictorSpec> {
   if (!Array.isArray(modelArgs) || modelArgs.length === 0) throw invalidType('--model', 'one or more models', modelArgs);
   const members: SlidePredictorSpec[] = [];
-  for (const m of modelArgs) members.push(await loadSlidePredictor(m, options));
+  // An ensemble folder (train --members) is its members.
+  for (const m of await expandEnsembles(modelArgs)) members.push(await loadSlidePredictor(m, options));
   return ensembleSlidePredictor(members);
 }

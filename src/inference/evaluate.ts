@@ -30,6 +30,7 @@ import { writeFileAtomic } from '../image.js';
 import { csvText } from '../csv.js';
 import { bootstrapCi, confusionMatrix, rocAuc, rocCurve, type ConfusionMatrix } from '../metrics/index.js';
 import { writeLineChart } from '../plot/chart.js';
+import { expandEnsembles } from '../models/io.js';
 import { ONNX_PROVIDERS, type OnnxBackend, type OnnxProvider } from '../models/onnx.js';
 import { checkTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import { DATA_SPLITS, openScoringData } from './data.js';
@@ -124,7 +125,7 @@ async function chooseData(model: string, data: string | undefined, split: Evalua
 export async function evaluateModel(options: EvaluateOptions): Promise<EvaluationReport> {
   const o = checkObject('options', options);
   checkKnownKeys('options', o, ['model', 'data', 'split', 'tta', 'batchSize', 'backend', 'provider', 'out', 'bootstrap', 'seed', 'combine', 'onProgress']);
-  const models = checkModels(o.model);
+  const given = checkModels(o.model);
   const combine = o.combine === undefined ? 'mean' : checkOneOf('combine', o.combine, COMBINE_RULES);
   if (o.data !== undefined && (typeof o.data !== 'string' || o.data === '')) throw invalidType('data', 'a dataset path', o.data);
   const split = o.split === undefined ? undefined : checkOneOf('split', o.split, EVALUATE_SPLITS);
@@ -137,6 +138,7 @@ export async function evaluateModel(options: EvaluateOptions): Promise<Evaluatio
   const seed = o.seed === undefined ? 0 : checkInteger('seed', o.seed, 0, Number.MAX_SAFE_INTEGER);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidType('onProgress', 'a function', o.onProgress);
 
+  const models = await expandEnsembles(given); // an ensemble folder (train --members) is its members
   const chosen = await chooseData(models[0]!, o.data as string | undefined, split);
   const data = await chosen.open();
   try {
@@ -167,8 +169,9 @@ export async function evaluateModel(options: EvaluateOptions): Promise<Evaluatio
       throw new Error(`data ${chosen.path}: the ${labels.length} scored images are all of class ${positives ? 1 : 0}; AUC needs both classes`);
     }
     const members = r.members.map((m) => ({ model: m.model, backend: m.backend, auc: rocAuc(labels, kept.map((i) => m.scores[i]!)) }));
-    const given = resolve(models[0]!);
-    const base = chosen.run ?? ((await stat(given)).isDirectory() ? given : dirname(loaded.path));
+    const first = resolve(given[0]!);
+    // An ensemble folder given first keeps its evaluation; a model, its run's folder or its own.
+    const base = models[0] !== given[0] ? first : chosen.run ?? ((await stat(first)).isDirectory() ? first : dirname(loaded.path));
     const out = (o.out as string | undefined) ?? join(base, 'evaluation');
     const files = { evaluation: join(out, EVALUATION_JSON), roc_png: join(out, ROC_PNG), roc_csv: join(out, ROC_CSV), scores: join(out, SCORES_CSV) };
     const auc = rocAuc(labels, scores);

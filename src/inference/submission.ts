@@ -26,6 +26,7 @@ import type { DatasetSkip } from '../dataset/kaggle.js';
 import { writeFileAtomic } from '../image.js';
 import { csvText } from '../csv.js';
 import { checkOutputPath } from '../output.js';
+import { expandEnsembles } from '../models/io.js';
 import { ONNX_PROVIDERS, type OnnxBackend, type OnnxProvider } from '../models/onnx.js';
 import { checkTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import { DATA_SPLITS, openScoringData, type DataSplit } from './data.js';
@@ -114,7 +115,7 @@ export async function checkOutFile(name: string, out: unknown): Promise<string> 
 export async function predictSubmission(options: PredictSubmissionOptions): Promise<PredictSubmissionResult> {
   const o = checkObject('options', options);
   checkKnownKeys('options', o, ['model', 'data', 'out', 'split', 'tta', 'batchSize', 'backend', 'provider', 'fillUnreadable', 'combine', 'onProgress']);
-  const models = checkModels(o.model);
+  const given = checkModels(o.model);
   const combine = o.combine === undefined ? 'mean' : checkOneOf('combine', o.combine, COMBINE_RULES);
   if (typeof o.data !== 'string' || o.data === '') throw invalidType('data', 'a dataset path', o.data);
   const out = await checkOutFile('out', o.out);
@@ -126,6 +127,7 @@ export async function predictSubmission(options: PredictSubmissionOptions): Prom
   const fill = o.fillUnreadable === undefined ? undefined : checkNumber('fillUnreadable', o.fillUnreadable, 0, 1);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidType('onProgress', 'a function', o.onProgress);
 
+  const models = await expandEnsembles(given); // an ensemble folder (train --members) is its members
   const data = await openScoringData(o.data, { split });
   const { ids, notes, description } = data;
   data.close();

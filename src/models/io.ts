@@ -92,18 +92,56 @@ export class ModelNotFoundError extends Error {
 /** The checkpoint of a training run folder (runs/NAME) that predict and evaluate use: the best validation AUC. */
 export const RUN_BEST = 'best';
 
+/** An ensemble's folder (train --members N) lists its members' run folders in this file. */
+export const ENSEMBLE_JSON = 'ensemble.json';
+
+const isFile = async (p: string) => (await stat(p).catch(() => undefined))?.isFile() === true;
+
+/**
+ * The member run folders of an ensemble folder (its ensemble.json: `members`,
+ * folder names inside it), or undefined when `path` is no ensemble folder.
+ */
+export async function ensembleMembers(path: string): Promise<string[] | undefined> {
+  const dir = resolve(path);
+  const file = join(dir, ENSEMBLE_JSON);
+  if (!(await isFile(file))) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file} is not valid JSON (${(e as Error).message}): it should list the ensemble's member run folders`);
+  }
+  const members = (parsed as { members?: unknown } | null)?.members;
+  if (!Array.isArray(members) || members.length === 0 ||
+    !members.every((m) => typeof m === 'string' && m !== '' && !isAbsolute(m) && !m.split(/[\\/]/).includes('..'))) {
+    throw new Error(`${file}: members is ${JSON.stringify(members)?.slice(0, 80)} (expected a non-empty list of folder names inside ${dir})`);
+  }
+  return members.map((m: string) => join(dir, m));
+}
+
+/** The model list with every ensemble folder replaced by its members, in order (an ensemble of ensembles is one flat list). */
+export async function expandEnsembles(models: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const m of models) out.push(...((await ensembleMembers(m)) ?? [m]));
+  return out;
+}
+
 /**
  * The model.json of a folder, or the file itself when given model.json's
  * path. A training run folder (runs/NAME, no model.json of its own) resolves
- * to its best checkpoint, runs/NAME/best/model.json.
+ * to its best checkpoint, runs/NAME/best/model.json. An ensemble folder is
+ * several models: the error says where to pass it (expandEnsembles).
  */
 export async function resolveModelJson(path: string): Promise<string> {
   if (typeof path !== 'string' || path === '') throw new TypeError(`Expected a model folder path string for model but received ${String(path)} of type ${typeof path}`);
   const abs = resolve(path);
   const s = await stat(abs).catch(() => undefined);
   if (!s) throw new ModelNotFoundError(path, 'no such file or folder');
-  const isFile = async (p: string) => (await stat(p).catch(() => undefined))?.isFile() === true;
   let file = s.isDirectory() ? join(abs, MODEL_JSON) : abs;
+  if (s.isDirectory() && !(await isFile(file)) && (await isFile(join(abs, ENSEMBLE_JSON)))) {
+    throw new RangeError(`Expected one model for model but received ${path}, an ensemble of several (${ENSEMBLE_JSON}): ` +
+      'predict, evaluate and predict-slide take it as --model; elsewhere pass one of its member folders');
+  }
   if (s.isDirectory() && !(await isFile(file)) && (await isFile(join(abs, RUN_BEST, MODEL_JSON)))) file = join(abs, RUN_BEST, MODEL_JSON);
   if (!(await isFile(file))) throw new ModelNotFoundError(path, `no ${MODEL_JSON} in it, nor in ${RUN_BEST}/`);
   return file;

@@ -55,10 +55,12 @@ export interface Recipe {
   augment: string;
   ema: number;
   patience: number;
+  /** Models trained side by side as an ensemble (TrainOptions.members). */
+  members: number;
 }
 export const RECIPES = {
-  quick: { model: 'baseline', width: 0.5, epochs: 20, timeBudget: 15 * 60, augment: 'light', ema: 0.999, patience: 0 },
-  best: { model: 'baseline', width: 0.5, epochs: 100, timeBudget: 90 * 60, augment: 'light', ema: 0.999, patience: 0 },
+  quick: { model: 'baseline', width: 0.5, epochs: 20, timeBudget: 15 * 60, augment: 'light', ema: 0.999, patience: 0, members: 1 },
+  best: { model: 'baseline', width: 0.5, epochs: 100, timeBudget: 90 * 60, augment: 'light', ema: 0.999, patience: 0, members: 1 },
 } as const satisfies Record<string, Recipe>;
 export type RecipeName = keyof typeof RECIPES;
 export const RECIPE_NAMES = Object.keys(RECIPES) as RecipeName[];
@@ -115,6 +117,16 @@ export interface TrainOptions {
   backend?: 'auto' | TrainingBackend;
   /** Seed of the split, initial weights, shuffles, augmentation and dropout (default 0). */
   seed?: number;
+  /** Seed of the train / validation split alone (default: seed); an ensemble's members share it. */
+  splitSeed?: number;
+  /**
+   * Train this many models side by side, each in its own process with an
+   * equal share of the CPU threads, seeds seed, seed + 1, … and one split, into
+   * out/member-1 … with out/ensemble.json listing them: predict, evaluate and
+   * predict-slide take out as the ensemble (ensemble.ts). Default: the
+   * recipe's (1: one model in out).
+   */
+  members?: number;
   /** Validation fraction when the data has no validation split (default 0.2). */
   validation?: number;
   /** Metadata field (packed, tiles) or train_labels.csv column keeping groups on one side of the split. */
@@ -163,6 +175,8 @@ export interface RunArgs {
   target: string | null;
   backend: 'auto' | TrainingBackend;
   seed: number;
+  /** The split's seed (runs recorded before the option: seed). */
+  splitSeed?: number;
   validation: number;
   groupBy: string | null;
   dedupe: boolean;
@@ -172,7 +186,7 @@ export interface RunArgs {
 
 export const TRAIN_OPTION_KEYS = [
   'task', 'positive', 'recipe', 'data', 'model', 'width', 'epochs', 'batchSize', 'learningRate', 'schedule', 'patience', 'timeBudget', 'augment', 'crop', 'normalize',
-  'target', 'backend', 'seed', 'validation', 'groupBy', 'dedupe', 'ema', 'out', 'resume',
+  'target', 'backend', 'seed', 'splitSeed', 'validation', 'groupBy', 'dedupe', 'ema', 'out', 'resume', 'members',
 ] as const;
 
 function checkString(name: string, value: unknown): string {
@@ -217,6 +231,8 @@ export async function resolveRunArgs(options: TrainOptions): Promise<RunArgs> {
   }
   const { pipeline, source } = await resolveAugment(o.augment ?? (segment ? SEGMENT_DEFAULTS.augment : recipe.augment));
   if (o.target !== undefined && o.normalize === undefined) throw invalidRange('target', 'a target only together with normalize', o.target);
+  const seed = o.seed === undefined ? 0 : checkInteger('seed', o.seed, 0, 2 ** 31 - 1);
+  if (o.members !== undefined && checkMembers(o.members) !== 1) throw invalidRange('members', '1 for one run (trainEnsemble trains several)', o.members);
   return {
     task,
     positive: o.positive === undefined ? null : checkString('positive', o.positive),
@@ -236,12 +252,18 @@ export async function resolveRunArgs(options: TrainOptions): Promise<RunArgs> {
     normalize: o.normalize === undefined ? null : checkOneOf('normalize', o.normalize, STAIN_METHODS),
     target: o.target === undefined ? null : checkString('target', o.target),
     backend: o.backend === undefined ? 'auto' : checkTrainingBackend('backend', o.backend),
-    seed: o.seed === undefined ? 0 : checkInteger('seed', o.seed, 0, 2 ** 31 - 1),
+    seed,
+    splitSeed: o.splitSeed === undefined ? seed : checkInteger('splitSeed', o.splitSeed, 0, 2 ** 31 - 1),
     validation: o.validation === undefined ? 0.2 : checkValidation(o.validation),
     groupBy: o.groupBy === undefined ? null : checkString('groupBy', o.groupBy),
     dedupe: o.dedupe === undefined ? false : checkBoolean('dedupe', o.dedupe),
     ema: o.ema === undefined ? recipe.ema : checkEma(o.ema),
   };
+}
+
+/** The members of an ensemble run: 1 (a single model) to 64. */
+export function checkMembers(value: unknown): number {
+  return checkInteger('members', value, 1, 64);
 }
 
 function checkTimeBudget(value: unknown): number {
@@ -284,10 +306,11 @@ export function resumeArgs(recorded: RunArgs, options: TrainOptions, backend: Tr
   args.dedupe = recorded.dedupe ?? false; // runs recorded before the option never deduplicated
   args.ema = recorded.ema ?? 0; // nor averaged weights
   if (o.resume !== undefined) checkBoolean('resume', o.resume);
+  if (o.members !== undefined && checkMembers(o.members) !== 1) throw invalidRange('members', '1 or nothing to resume one run (an ensemble folder resumes its members)', o.members);
   const same: Array<[keyof TrainOptions, unknown]> = [
     ['data', recorded.data], ['model', recorded.model], ['width', recorded.width], ['batchSize', recorded.batchSize],
     ['learningRate', recorded.learningRate], ['schedule', recorded.schedule], ['normalize', recorded.normalize ?? undefined],
-    ['target', recorded.target ?? undefined], ['seed', recorded.seed], ['validation', recorded.validation],
+    ['target', recorded.target ?? undefined], ['seed', recorded.seed], ['splitSeed', recorded.splitSeed ?? recorded.seed], ['validation', recorded.validation],
     ['groupBy', recorded.groupBy ?? undefined], ['augment', recorded.augmentSource], ['crop', recorded.crop ?? 0],
     ['dedupe', recorded.dedupe ?? false], ['ema', recorded.ema ?? 0], ['recipe', recorded.recipe],
     ['task', recorded.task ?? 'classify'], ['positive', recorded.positive ?? undefined],

@@ -64,6 +64,13 @@ function columnsOf(rows: readonly EpochMetrics[]): readonly (keyof EpochMetrics)
   return rows.some((r) => r.val_dice !== undefined) ? SEGMENT_METRICS_COLUMNS : METRICS_COLUMNS;
 }
 
+/** runs/<model>-<UTC date and time>: a new run's folder when none is given. */
+export function defaultRunName(model: string): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  const base = /^[a-z]+$/.test(model) ? model : 'custom';
+  return join('runs', `${base}-${stamp}`);
+}
+
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }

@@ -37,13 +37,14 @@ import { loadModel, type ModelCard } from '../models/io.js';
 import { createPredictor, inferencePipeline } from '../models/predict.js';
 import { buildModel, setDropoutSeeds } from '../models/zoo.js';
 import { EMA_FILE, WeightAverage } from './ema.js';
+import { trainEnsemble, wantsEnsemble } from './ensemble.js';
 import { fitStainTarget } from '../stain/normalize.js';
 import { recordedTrainingBackend, useTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
 import { openTrainingData, type TrainingData } from './data.js';
 import { evaluateSegmentation, openSegmentationData } from './segment.js';
 import { resolveRunArgs, resumeArgs, type RunArgs, type TrainOptions } from './options.js';
 import {
-  BEST_DIR, LAST_DIR, SKIPPED_JSON, SPLIT_JSON, STATE_JSON, recoverCheckpoint, writeCheckpoint, writeJson, writeMetrics,
+  BEST_DIR, LAST_DIR, SKIPPED_JSON, SPLIT_JSON, STATE_JSON, defaultRunName, recoverCheckpoint, writeCheckpoint, writeJson, writeMetrics,
   type EpochMetrics,
 } from './run_folder.js';
 import { getLearningRate, learningRateAt, setLearningRate } from './schedule.js';
@@ -150,12 +151,6 @@ async function reseatOptimizer(optimizer: tf.Optimizer): Promise<void> {
   for (const w of weights) w.tensor.dispose();
 }
 
-function defaultRunName(model: string): string {
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  const base = /^[a-z]+$/.test(model) ? model : 'custom';
-  return join('runs', `${base}-${stamp}`);
-}
-
 /** What a field of a run state must be, as [field, test, expected]. */
 type StateField = [string, (v: unknown) => boolean, string];
 const isInt = (min: number) => (v: unknown) => Number.isInteger(v) && (v as number) >= min;
@@ -163,6 +158,7 @@ const isNum = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
 const isStr = (v: unknown) => typeof v === 'string';
 const isObj = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
 const orNull = (f: (v: unknown) => boolean) => (v: unknown) => v === null || f(v);
+const optional = (f: (v: unknown) => boolean) => (v: unknown) => v === undefined || f(v);
 const STATE_FIELDS: StateField[] = [
   ['version', (v) => v === 1, '1'], ['epoch', isInt(0), 'an integer ≥ 0'], ['sinceBest', isInt(0), 'an integer ≥ 0'],
   ['best', orNull((v) => isObj(v) && isInt(1)((v as Record<string, unknown>).epoch) && (typeof (v as Record<string, unknown>).val_auc === 'number' ||
@@ -179,6 +175,7 @@ const ARGS_FIELDS: StateField[] = [
   ['augmentSource', isStr, 'a string'], ['crop', orNull(isInt(1)), 'null or an integer ≥ 1'], ['normalize', orNull(isStr), 'null or a method'],
   ['target', orNull(isStr), 'null or a path'], ['backend', isStr, 'a backend name'], ['seed', isInt(0), 'an integer ≥ 0'],
   ['validation', isNum, 'a fraction'], ['groupBy', orNull(isStr), 'null or a field name'],
+  ['splitSeed', optional(isInt(0)), 'an integer ≥ 0 or nothing'],
 ];
 
 /**
@@ -250,8 +247,13 @@ function resultOf(run: string, state: TrainState, resumedFrom: number, data: Tra
   };
 }
 
-/** Trains (or resumes) a run; see the file comment and options.ts. */
+/**
+ * Trains (or resumes) a run; see the file comment and options.ts. With
+ * several members (options.members, or the recipe's) or on an ensemble
+ * folder, an ensemble (ensemble.ts: EnsembleResult).
+ */
 export async function train(options: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> {
+  if (await wantsEnsemble(options)) return trainEnsemble(options, hooks);
   const startedAt = performance.now();
   const log = hooks.quiet ? () => undefined : (hooks.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
   const { run, args, resumed } = await resolveRun(options);
@@ -326,7 +328,7 @@ async function resolveRun(options: TrainOptions): Promise<{ run: string; args: R
 /** Opens a masked tile set for task segment; records the positive label chosen. */
 async function openSegmentation(args: RunArgs): Promise<TrainingData> {
   const data = await openSegmentationData(args.data, {
-    validation: args.validation, seed: args.seed, ...(args.groupBy ? { groupBy: args.groupBy } : {}), positive: args.positive ?? null,
+    validation: args.validation, seed: args.splitSeed ?? args.seed, ...(args.groupBy ? { groupBy: args.groupBy } : {}), positive: args.positive ?? null,
   });
   args.positive = data.positive;
   return data;
@@ -336,7 +338,7 @@ async function openSegmentation(args: RunArgs): Promise<TrainingData> {
 function openData(args: RunArgs, quiet: boolean): Promise<TrainingData> {
   let reading: Progress | undefined;
   return openTrainingData(args.data, {
-    validation: args.validation, seed: args.seed, ...(args.groupBy ? { groupBy: args.groupBy } : {}), dedupe: args.dedupe,
+    validation: args.validation, seed: args.splitSeed ?? args.seed, ...(args.groupBy ? { groupBy: args.groupBy } : {}), dedupe: args.dedupe,
     onProgress: (done, total) => {
       reading ??= new Progress('reading', total, { quiet });
       reading.tick();
@@ -345,7 +347,7 @@ function openData(args: RunArgs, quiet: boolean): Promise<TrainingData> {
   });
 }
 
-/** The split is a function of (data, seed): a resume must see the one recorded in split.json. */
+/** The split is a function of (data, split seed): a resume must see the one recorded in split.json. */
 async function checkSplit(run: string, args: RunArgs, data: TrainingData): Promise<void> {
   const recorded = JSON.parse(await readFile(join(run, SPLIT_JSON), 'utf8')) as { train: TrainingData['trainIds']; validation: TrainingData['validationIds'] };
   if (recorded.train.length !== data.trainIds.length || recorded.validation.some((id, i) => id !== data.validationIds[i])) {
