@@ -14,7 +14,7 @@ import { modelFlagError } from './predict.js';
 import { Progress, status } from './progress.js';
 
 export const EVALUATE_FLAGS = defineFlags({
-  model: { type: 'list', value: 'M', help: 'run folder, model folder, model.json or X.onnx (required;\nrepeat it for an ensemble)' },
+  model: { type: 'list', value: 'M', help: 'run folder, model folder, model.json, X.onnx or an ensemble\nfolder of train --members (required; repeat it for an ensemble)' },
   combine: { type: 'choice', value: 'C', choices: COMBINE_RULES, default: 'mean', help: 'an ensemble\'s rule: mean of probabilities, or of ranks\n(default {default})' },
   data: { type: 'string', value: 'D', help: 'labelled dataset' },
   split: {
@@ -39,12 +39,13 @@ interval, accuracy at 0.5, the confusion matrix, the ROC curve (roc.png,
 roc.csv), every score (scores.csv) and evaluation.json, in --out.
 M is a training run folder (its best/ checkpoint), a model folder or its
 model.json, or an ONNX model (X.onnx with its card X.card.json, or a folder
-with model.onnx), run by onnxruntime-node. D is a Kaggle folder (test/ with
-test_labels.csv, or train/ with train_labels.csv), a packed file with labels,
-or PatchCamelyon HDF5 (.h5 or .h5.gz).
+with model.onnx), run by onnxruntime-node, or the folder of an ensemble that
+train --members wrote (its members, as if each were given). D is a Kaggle
+folder (test/ with test_labels.csv, or train/ with train_labels.csv), a packed
+file with labels, or PatchCamelyon HDF5 (.h5 or .h5.gz).
 --split val scores the validation ids of the run (runs/NAME/split.json) on
-the data the run trained on (or D); it is the default when M is a run folder
-and no --data is given. Unreadable or unlabelled images are left out and listed.
+the data the run trained on (or D); it is the default when M is a run or
+ensemble folder and no --data is given. Unreadable or unlabelled images are left out and listed.
 
 ${optionsHelp(EVALUATE_FLAGS)}`;
 

@@ -13,7 +13,7 @@ import { defineFlags, optionsHelp, parseFlags } from './flags.js';
 import { Progress, status } from './progress.js';
 
 export const PREDICT_FLAGS = defineFlags({
-  model: { type: 'list', value: 'M', help: 'run folder, model folder, model.json or X.onnx (required;\nrepeat it for an ensemble)' },
+  model: { type: 'list', value: 'M', help: 'run folder, model folder, model.json, X.onnx or an ensemble\nfolder of train --members (required; repeat it for an ensemble)' },
   combine: { type: 'choice', value: 'C', choices: COMBINE_RULES, default: 'mean', help: 'an ensemble\'s rule: mean of probabilities, or of ranks\n(default {default})' },
   data: { type: 'string', value: 'D', help: 'dataset (required)' },
   out: { type: 'string', value: 'FILE', help: 'the CSV to write (required)' },
@@ -32,10 +32,11 @@ export const PREDICT_HELP = `Usage: histoflow predict --model M --data D --out F
 Write the Kaggle submission (id,label with label = P(tumour), one row per image)
 of a trained model. M is a training run folder (its best/ checkpoint), a model
 folder or its model.json, or an ONNX model (X.onnx with its card X.card.json,
-or a folder with model.onnx), run by onnxruntime-node. D is a Kaggle folder
-(test/<id>.tif, rows in sample_submission.csv's order), a packed file (ids =
-record ids) or PatchCamelyon HDF5 (an ..._x.h5 or .h5.gz file, or a folder
-with --split; ids = indices).
+or a folder with model.onnx), run by onnxruntime-node, or the folder of an
+ensemble that train --members wrote (its members, as if each were given).
+D is a Kaggle folder (test/<id>.tif, rows in sample_submission.csv's order),
+a packed file (ids = record ids) or PatchCamelyon HDF5 (an ..._x.h5 or
+.h5.gz file, or a folder with --split; ids = indices).
 If an image is missing or cannot be decoded, the ids are listed and nothing is
 written, unless --fill-unreadable P writes probability P for them.
 The CSV is written atomically.

@@ -20,7 +20,7 @@ import { Progress, status } from './progress.js';
 export const PREDICT_SLIDE_FLAGS = defineFlags({
   model: {
     type: 'list', value: 'M',
-    help: `a trained model folder (a classifier, or a segmentation model such as a unet: a pixel map),\nan X.onnx (with X.card.json), or ${BUILTIN_MODELS.join(', ')} (test/debug: each tile's,\nor each pixel's, redness); repeat it for an ensemble (the mean of the models' probabilities, per pixel\nfor segmentation models)`,
+    help: `a trained model folder (a classifier, or a segmentation model such as a unet: a pixel map),\nan ensemble folder of train --members, an X.onnx (with X.card.json), or ${BUILTIN_MODELS.join(', ')} (test/debug: each tile's,\nor each pixel's, redness); repeat it for an ensemble (the mean of the models' probabilities, per pixel\nfor segmentation models)`,
   },
   out: { type: 'string', value: 'DIR', help: 'output folder (required)' },
   level: { type: 'int', value: 'L', min: 0, help: 'pyramid level to read (default 0), or' },
