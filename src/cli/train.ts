@@ -37,7 +37,7 @@ export const TRAIN_FLAGS = defineFlags({
   val: { type: 'number', value: 'F', min: 0, max: 1, help: 'validation fraction without a valid split (default 0.2)' },
   'group-by': { type: 'string', value: 'K', help: 'keep groups (e.g. slide) on one side of the split' },
   dedupe: { type: 'boolean', help: 'train on one image of each group of identical images\n(identical images never straddle the split either way)' },
-  members: { type: 'int', value: 'N', min: 1, max: 64, help: 'train N models side by side as an ensemble (seeds S, S+1, …;\none split), each on 1/N of the threads, into DIR/member-1 …;\npredict / evaluate take DIR as the ensemble (recipe: 1)' },
+  members: { type: 'int', value: 'N', min: 1, max: 64, help: 'train N models side by side as an ensemble (seeds S, S+1, …;\none split), each on 1/N of the threads, into DIR/member-1 …;\npredict / evaluate take DIR as the ensemble (recipe: quick 1,\nbest 2)' },
   ema: { type: 'number', value: 'D', min: 0, max: 0.999999, help: 'validate and keep an average of the weights, decay D per\nstep (recipe: 0.999, about the last 1,000 steps; 0 = none)' },
   out: { type: 'string', value: 'DIR', help: 'run folder (default runs/<model>-<date>)' },
   resume: { type: 'boolean', help: 'continue the run in --out from its last finished epoch\n(--epochs, --patience and --time-budget may change)' },

@@ -12,6 +12,7 @@ import test from 'ava';
 
 import { parseTrainArgs } from '../../src/cli/train.js';
 import { synthPatches } from '../../src/synth/dataset.js';
+import { wantsEnsemble } from '../../src/train/ensemble.js';
 import { AUGMENT_PRESETS, RECIPES, resolveRunArgs } from '../../src/train/options.js';
 import { train, type TrainState } from '../../src/train/train.js';
 import { nativeAvailable } from '../support/tfjs_support.js';
@@ -40,6 +41,19 @@ test('--recipe best takes the best recipe, and every option given wins over the 
   t.like(await resolveRunArgs({ data: 'd', recipe: 'best', width: 2, ema: 0, patience: 3, augment: 'd4', timeBudget: 60 }),
     { width: 2, ema: 0, patience: 3, augmentSource: 'd4', timeBudget: 60 });
   t.like(parseTrainArgs(['--data', 'd', '--recipe', 'best']).options, { recipe: 'best' });
+});
+
+test('the best recipe trains an ensemble of two, quick one model, and --members wins over both', async (t) => {
+  t.is(RECIPES.best.members, 2);
+  t.is(RECIPES.quick.members, 1);
+  t.true(await wantsEnsemble({ data: 'd', recipe: 'best' }));
+  t.false(await wantsEnsemble({ data: 'd' }));
+  t.false(await wantsEnsemble({ data: 'd', recipe: 'best', members: 1 }));
+  t.true(await wantsEnsemble({ data: 'd', members: 3 }));
+  t.like(parseTrainArgs(['--data', 'd', '--recipe', 'best', '--members', '1']).options, { recipe: 'best', members: 1 });
+  // A member's own options (members: 1) resolve as one run whatever its recipe.
+  t.like(await resolveRunArgs({ data: 'd', recipe: 'best', members: 1 }), { recipe: 'best', epochs: RECIPES.best.epochs });
+  await t.throwsAsync(resolveRunArgs({ data: 'd', members: 2 }), { message: /for members/ });
 });
 
 test('a run of stated length has no time budget unless it is given one', async (t) => {
