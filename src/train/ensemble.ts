@@ -146,9 +146,12 @@ export async function trainEnsemble(options: TrainOptions, hooks: TrainHooks = {
   const views: MemberView[] = manifest.members.map(() => ({ epoch: 0, horizon: 0, batch: 0, best: null }));
   const line = new StatusLine(quiet);
   const children: ChildProcess[] = [];
-  const onAbort = () => {
-    for (const c of children) if (c.connected) c.send({ type: 'abort' } satisfies MemberRequest);
+  const stopAll = (reason: string) => {
+    for (const c of children) if (c.connected) c.send({ type: 'abort', reason } satisfies MemberRequest);
   };
+  const onAbort = () => stopAll('interrupted');
+  // A member that fails stops the others at their next batch (resumable), instead of letting them train for nothing.
+  let firstFailure: number | undefined;
   hooks.signal?.addEventListener('abort', onAbort);
   let results: PromiseSettledResult<TrainResult>[];
   try {
@@ -165,6 +168,12 @@ export async function trainEnsemble(options: TrainOptions, hooks: TrainHooks = {
         line.draw(`ensemble of ${n}: ${views.map((w, k) => `#${k + 1} epoch ${w.epoch + 1}/${w.horizon || '?'} batch ${w.batch}`).join(' · ')}` +
           ` · ${((performance.now() - started) / 60_000).toFixed(1)} min`);
       },
+    }).catch((e: unknown) => {
+      if (firstFailure === undefined && !hooks.signal?.aborted) {
+        firstFailure = i;
+        stopAll(`stopped when member ${i + 1} failed`);
+      }
+      throw e;
     })));
   } finally {
     hooks.signal?.removeEventListener('abort', onAbort);

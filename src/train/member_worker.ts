@@ -6,14 +6,15 @@
  * batches, and the end: `{ type: 'done', result }` or `{ type: 'error' }`.
  * Ctrl-C reaches the whole process group: the member ignores SIGINT and
  * stops after its current batch when the parent says `{ type: 'abort' }`
- * (or goes away), so that every member stops at a resumable point.
+ * (Ctrl-C, or another member failed) or goes away, so that every member
+ * stops at a resumable point.
  */
 import { train, type TrainResult } from './train.js';
 import type { EpochMetrics } from './run_folder.js';
 import type { TrainOptions } from './options.js';
 
 /** Parent → member. */
-export type MemberRequest = { type: 'train'; options: TrainOptions } | { type: 'abort' };
+export type MemberRequest = { type: 'train'; options: TrainOptions } | { type: 'abort'; reason: string };
 
 /** Member → parent. */
 export type MemberReport =
@@ -33,7 +34,7 @@ const send = (m: MemberReport) => {
 process.on('SIGINT', () => undefined);
 process.on('disconnect', () => abort.abort(new Error('the ensemble\'s process went away')));
 process.on('message', (m: MemberRequest) => {
-  if (m.type === 'abort') abort.abort(new Error('interrupted'));
+  if (m.type === 'abort') abort.abort(new Error(m.reason));
   else if (m.type === 'train') void run(m.options);
 });
 

@@ -109,6 +109,15 @@ test.serial('a member that fails fails the ensemble, naming it; interrupting sto
   await t.throwsAsync(train({ ...SMALL, data: bad, members: 2, epochs: 1, out: join(root, 'bad-run') }, { quiet: true }),
     { message: /did not finish: member 1: .+; member 2: / });
 
+  // Member 2 cannot make its folder (a file is in the way): member 1, set for 200 epochs, stops at its next batch.
+  const blocked = join(root, 'blocked');
+  await mkdir(blocked);
+  await writeFile(join(blocked, 'member-2'), 'not a folder');
+  await t.throwsAsync(train({ ...SMALL, data, members: 2, epochs: 200, out: blocked }, { quiet: true }),
+    { message: /member 1: stopped when member 2 failed; member 2: .*member-2/ });
+  const m1 = await readState(join(blocked, 'member-1')).catch(() => undefined);
+  t.true(m1 === undefined || m1.epoch < 200, `member 1 stopped early (at epoch ${m1?.epoch})`);
+
   const out = join(root, 'stopped');
   const abort = new AbortController();
   const running = train({ ...SMALL, data, members: 2, epochs: 200, out }, { quiet: true, signal: abort.signal });
