@@ -9,7 +9,8 @@
  *                         validation split (evaluate.ts)
  *
  * Each member is a process of its own (member_worker.ts) with an equal share
- * of the CPU threads (OMP_NUM_THREADS), seed seed + i and the split of
+ * of the CPU threads (OMP_NUM_THREADS, and TF_NUM_INTRAOP_THREADS /
+ * TF_NUM_INTEROP_THREADS for libtensorflow), seed seed + i and the split of
  * `seed` (splitSeed), so that the members' validation images are the same
  * and the ensemble's validation AUC is a fair one. Independent processes
  * scale better than one process with more threads: on a 2-core machine two
@@ -210,7 +211,9 @@ function runMember(
 ): Promise<TrainResult> {
   return new Promise((resolvePromise, reject) => {
     const child = fork(WORKER, [], {
-      env: { ...process.env, OMP_NUM_THREADS: String(threads) }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced',
+      // The kernels' and oneDNN's pools read OMP_NUM_THREADS; libtensorflow's (backend tensorflow) its own variables.
+      env: { ...process.env, OMP_NUM_THREADS: String(threads), TF_NUM_INTRAOP_THREADS: String(threads), TF_NUM_INTEROP_THREADS: String(threads) },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'], serialization: 'advanced',
     });
     children.push(child);
     let tail = '';
