@@ -120,7 +120,8 @@ async function resumedEnsemble(options: TrainOptions): Promise<{ run: string; ma
   if (members !== undefined && checkMembers(members) !== folders.length) {
     throw invalidRange('members', `the resumed ensemble's ${folders.length} or nothing`, members);
   }
-  const resume = await Promise.all(folders.map((f) => exists(join(f, LAST_DIR))));
+  // A member resumes once it has recorded an epoch (state.json, or last/ when a crash fell between the two); train's readState recovers a swap.
+  const resume = await Promise.all(folders.map(async (f) => (await exists(join(f, STATE_JSON))) || (await exists(join(f, LAST_DIR)))));
   const launch = manifest.member_options.map((m, i) => (resume[i] ? { ...changes, members: 1, out: folders[i]!, resume: true } : { ...m, ...changes, members: 1, out: folders[i]! }));
   manifest.threads = memberThreads(folders.length);
   return { run, manifest, launch };
