@@ -60,6 +60,7 @@ export {
   augment,
   augmentFamily,
   chooseAugmentBackend,
+  ttaViews,
   type AugmentBackendName,
   type AugmentOptions,
   type AugmentResult,
@@ -80,9 +81,12 @@ export {
 export {
   drawBatchParams,
   identityParams,
+  checkTta,
   ttaParams,
+  ttaWindows,
   type AugmentBatchParams,
   type AugmentImageParams,
+  type Tta,
 } from './augment/params.js';
 export { augmentJs, elasticField, noiseValue } from './augment/js_augment.js';
 export { ELASTIC_DEFAULTS } from './augment/pipeline.js';

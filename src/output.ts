@@ -65,6 +65,11 @@ async function checkWritableFolder(name: string, abs: string, dir: string): Prom
   }
 }
 
+/** Whether anything (file, folder, link target) exists at `path`. */
+export async function pathExists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
 /**
  * Checks, without creating anything, that `path` can be an output `kind`
  * (a folder histoflow fills, or one file): no file in the way, not an existing

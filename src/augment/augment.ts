@@ -16,11 +16,11 @@
 import { loadAddon } from '../../bindings/loader.js';
 import type { NativeAddon } from '../../bindings/binding.js';
 import { chooseBackend, type BackendFamily } from '../backend_choice.js';
-import { UnavailableError, checkBoolean, checkInteger, checkKnownKeys, checkObject, invalidRange, invalidType, withCallerStack } from '../errors.js';
+import { UnavailableError, checkInteger, checkKnownKeys, checkObject, invalidRange, invalidType, withCallerStack } from '../errors.js';
 import { checkBatch } from '../image.js';
 import { GPUJS_CPU_MODE, KERNEL_BACKENDS, kernelBackend } from '../kernels/registry.js';
 import type { RgbBatch } from '../kernels/types.js';
-import { batchParams, drawBatchParams, drawIndexedParams, ttaParams, type AugmentBatchParams, type AugmentImageParams } from './params.js';
+import { batchParams, checkTta, drawBatchParams, drawIndexedParams, ttaParams, ttaWindows, type AugmentBatchParams, type AugmentImageParams, type Tta } from './params.js';
 import { checkPipeline, outputShape, type AugmentPipeline, type AugmentPipelineInput } from './pipeline.js';
 import { createGpujsAugment, type GpujsAugmentRunner } from './gpujs_augment.js';
 import { augmentJs } from './js_augment.js';
@@ -45,11 +45,13 @@ export interface AugmentOptions {
   /** Where to write the result (n·height·width·3 floats); a new array when absent. */
   out?: Float32Array;
   /**
-   * Test-time augmentation: each image's 8 dihedral views (d4 = 0..7, image
-   * after image), crop centred, random ops at identity; resize and normalize
-   * still apply. n becomes 8 x the batch's n.
+   * Test-time augmentation (params.ts ttaParams): true, each image's 8
+   * dihedral views (d4 = 0..7, image after image), crop centred; 'crops',
+   * those 8 views at each crop window of ttaWindows (centre, then the four
+   * corners); random ops at identity, resize and normalize still apply. n
+   * becomes ttaViews(…) x the batch's n.
    */
-  tta?: boolean;
+  tta?: Tta;
 }
 
 export interface AugmentResult {
@@ -157,6 +159,16 @@ function checkIndices(value: unknown, n: number, withStartIndex: boolean): numbe
 }
 
 /**
+ * Views per image that `augment(…, { tta })` emits for images of height x
+ * width: 1 without TTA, 8 dihedral views per crop window of ttaWindows.
+ */
+export function ttaViews(pipeline: AugmentPipelineInput | AugmentPipeline, height: number, width: number, tta: Tta): number {
+  if (!tta) return 1;
+  const p = checkPipeline(pipeline);
+  return 8 * ttaWindows(p, outputShape(p, height, width, true), height, width, tta).length;
+}
+
+/**
  * Augments a batch with a pipeline. Throws TypeError / RangeError naming the
  * field for a bad pipeline or option (unknown op, negative σ, NaN,
  * probability > 1, crop larger than the image, `out` of the wrong kind or
@@ -170,10 +182,11 @@ export async function augment(batch: RgbBatch, pipeline: AugmentPipelineInput | 
   const seed = o.seed === undefined ? 0 : checkInteger('seed', o.seed, 0, Number.MAX_SAFE_INTEGER);
   const epoch = o.epoch === undefined ? 0 : checkInteger('epoch', o.epoch, 0, Number.MAX_SAFE_INTEGER);
   const startIndex = o.startIndex === undefined ? 0 : checkInteger('startIndex', o.startIndex, 0, Number.MAX_SAFE_INTEGER - b.n);
-  const tta = o.tta === undefined ? false : checkBoolean('tta', o.tta);
+  const tta = o.tta === undefined ? false : checkTta('tta', o.tta);
   const indices = o.indices === undefined ? undefined : checkIndices(o.indices, b.n, o.startIndex !== undefined);
-  const shape = outputShape(p, b.height, b.width, p.d4 || tta);
-  const n = tta ? b.n * 8 : b.n;
+  const shape = outputShape(p, b.height, b.width, p.d4 || tta !== false);
+  const views = tta ? 8 * ttaWindows(p, shape, b.height, b.width, tta).length : 1;
+  const n = b.n * views;
   const length = n * shape.height * shape.width * 3;
   if (o.out !== undefined) {
     if (!(o.out instanceof Float32Array)) throw invalidType('out', 'a Float32Array', o.out);
@@ -184,7 +197,7 @@ export async function augment(batch: RgbBatch, pipeline: AugmentPipelineInput | 
   const { runner, reason } = await chooseAugmentBackend(o.backend ?? 'auto');
   const bp = batchParams(p, shape);
   const params = tta
-    ? ttaParams(p, shape, b.height, b.width, b.n)
+    ? ttaParams(p, shape, b.height, b.width, b.n, tta)
     : indices
       ? drawIndexedParams(p, shape, b.height, b.width, indices, seed, epoch)
       : drawBatchParams(p, shape, b.height, b.width, b.n, seed, epoch, startIndex);
@@ -193,7 +206,7 @@ export async function augment(batch: RgbBatch, pipeline: AugmentPipelineInput | 
   const source = p.stain
     ? { ...b, data: (await normalizeStain(b, { method: p.stain.method, preset: p.stain.preset, backend: runner.name, ...(p.stain.target ? { target: p.stain.target } : {}) })).data }
     : b;
-  const input = tta ? repeatEach(source, 8) : source;
+  const input = tta ? repeatEach(source, views) : source;
   const data = (o.out as Float32Array | undefined) ?? new Float32Array(length);
   await runner.run(input, params, bp, data);
   return { data, n, height: shape.height, width: shape.width, params, batchParams: bp, pipeline: p, backend: reason };

@@ -20,7 +20,7 @@
  * reported are exactly the ones every backend computes with.
  */
 import type { AugmentBatchParams, AugmentImageParams } from '../../bindings/contract.js';
-import { checkInteger } from '../errors.js';
+import { checkInteger, invalidRange, invalidType } from '../errors.js';
 import { splitmix64, splitmix64Unit } from '../stain/math.js';
 import { RGB2HED_OD_SCALE, type AugmentPipeline, type AugmentShape } from './pipeline.js';
 
@@ -174,16 +174,51 @@ export function drawIndexedParams(
 }
 
 /**
- * Test-time augmentation: for each of n images, its 8 dihedral views (d4 =
- * 0..7, in that order, image after image), with the crop window centred and
- * every random op at identity. Resize and normalize still apply.
+ * Test-time augmentation: none (false), each image's 8 dihedral views at the
+ * centred crop window (true), or those 8 views at each of the crop windows of
+ * ttaWindows ('crops': a model trained on random crops seen where training
+ * placed them).
  */
-export function ttaParams(pipeline: AugmentPipeline, shape: AugmentShape, height: number, width: number, n: number): AugmentImageParams[] {
+export type Tta = boolean | 'crops';
+
+/** A tta option: true, false or 'crops' (a TypeError / RangeError naming `name` otherwise). */
+export function checkTta(name: string, value: unknown): Tta {
+  if (value === true || value === false || value === 'crops') return value;
+  if (typeof value === 'string') throw invalidRange(name, "true, false or 'crops'", value);
+  throw invalidType(name, "true, false or 'crops'", value);
+}
+
+/**
+ * The crop windows (top-left [y, x]) test-time augmentation averages over:
+ * the centred one, and with 'crops' on a pipeline that crops a smaller window
+ * also the four corners, as torchvision's FiveCrop (the extremes of what a
+ * random crop drew in training; distinct windows only). A pipeline without a
+ * crop has the one window of the whole image.
+ */
+export function ttaWindows(pipeline: AugmentPipeline, shape: AugmentShape, height: number, width: number, tta: Tta): Array<[number, number]> {
+  if (!pipeline.crop) return [[0, 0]];
+  const windows: Array<[number, number]> = [[centreOffset(height, shape.cropHeight), centreOffset(width, shape.cropWidth)]];
+  if (tta !== 'crops') return windows;
+  const bottom = height - shape.cropHeight;
+  const right = width - shape.cropWidth;
+  for (const [y, x] of [[0, 0], [0, right], [bottom, 0], [bottom, right]] as const) {
+    if (!windows.some(([wy, wx]) => wy === y && wx === x)) windows.push([y, x]);
+  }
+  return windows;
+}
+
+/**
+ * Test-time augmentation's views: for each of n images, its 8 dihedral views
+ * (d4 = 0..7) at each window of ttaWindows in turn, image after image, every
+ * random op at identity. Resize and normalize still apply.
+ */
+export function ttaParams(pipeline: AugmentPipeline, shape: AugmentShape, height: number, width: number, n: number, tta: Tta = true): AugmentImageParams[] {
   const out: AugmentImageParams[] = [];
-  const cropY = pipeline.crop ? centreOffset(height, shape.cropHeight) : 0;
-  const cropX = pipeline.crop ? centreOffset(width, shape.cropWidth) : 0;
+  const windows = ttaWindows(pipeline, shape, height, width, tta);
   for (let i = 0; i < n; i++) {
-    for (let d4 = 0; d4 < 8; d4++) out.push({ ...identityParams(), d4, cropY, cropX });
+    for (const [cropY, cropX] of windows) {
+      for (let d4 = 0; d4 < 8; d4++) out.push({ ...identityParams(), d4, cropY, cropX });
+    }
   }
   return out;
 }

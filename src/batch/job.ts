@@ -23,6 +23,7 @@ import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
 import { writeFileAtomic } from '../image.js';
+import { pathExists } from '../output.js';
 import { parseFlags, type FlagTable } from '../cli/flags.js';
 import type { Manifest } from './manifest.js';
 
@@ -157,7 +158,7 @@ export async function planJobs(manifest: Manifest, kind: JobKind, tokens: readon
       if (values[name] === undefined || (Array.isArray(values[name]) && (values[name] as unknown[]).length === 0)) throw new RangeError(`Expected --${name} for every ${kind} job (on the command line or a '${name}' column) but ${where} has none`);
     }
     for (const model of ([] as (string | undefined)[]).concat(values.model as string | string[] | undefined)) {
-      if (model !== undefined && !model.startsWith('builtin:') && !(await stat(model).then(() => true, () => false))) {
+      if (model !== undefined && !model.startsWith('builtin:') && !(await pathExists(model))) {
         throw new RangeError(`${where}: Expected an existing model for --model but received '${model}' (no such file or folder)`);
       }
     }
@@ -204,7 +205,7 @@ async function readRecord(job: JobSpec): Promise<JobRecord | undefined> {
 export async function isFinished(job: JobSpec): Promise<boolean> {
   const record = await readRecord(job);
   if (!record) return false;
-  if (!(await stat(job.out).then(() => true, () => false))) return false;
+  if (!(await pathExists(job.out))) return false;
   if (record.fingerprint !== job.fingerprint) {
     throw new RangeError(
       `${job.out} was written by an earlier ${record.kind} batch with other options (${record.argv.join(' ') || 'none'}; now ${job.argv.join(' ') || 'none'}); ` +

@@ -1,5 +1,5 @@
 /**
- * `histoflow evaluate --model M [--data D] [--split S] [--tta] [--batch B] [--backend B]
+ * `histoflow evaluate --model M [--data D] [--split S] [--tta | --tta-crops] [--batch B] [--backend B]
  *  [--out DIR] [--bootstrap N] [--seed S] [--json]` (npm run evaluate -- …)
  * AUC with a bootstrap CI, accuracy, confusion matrix and ROC curve of a model
  * on labelled data (src/inference/evaluate.ts).
@@ -22,6 +22,7 @@ export const EVALUATE_FLAGS = defineFlags({
     help: '{choices} (default: val for a run without --data,\nelse test when D has labelled test images, else train)',
   },
   tta: { type: 'boolean', help: 'average the 8 flips/rotations of each image' },
+  'tta-crops': { type: 'boolean', help: 'TTA also over the crop windows of a model trained on random\ncrops (train --crop): the 8 views at the centre and the four\ncorners, 40 views (other models: the 8)' },
   batch: { type: 'int', value: 'B', min: 1, max: 65536, default: 64, help: 'images per forward pass (default {default})' },
   backend: { type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], renamed: RENAMED_TRAINING_BACKENDS, default: 'auto', help: 'TF.js models: {choices} (default {default})' },
   provider: { type: 'choice', value: 'P', choices: ONNX_PROVIDERS, help: 'ONNX models: onnxruntime\'s execution provider, {choices} (default cpu)' },
@@ -65,13 +66,13 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
   let progress: Progress | undefined;
   let shown = 0;
   const r = await evaluateModel({
-    model: values.model, combine: values.combine, tta: values.tta, batchSize, backend, bootstrap, seed,
+    model: values.model, combine: values.combine, tta: values['tta-crops'] ? 'crops' : values.tta, batchSize, backend, bootstrap, seed,
     ...(provider === undefined ? {} : { provider }),
     ...(values.data === undefined ? {} : { data: values.data }),
     ...(split === undefined ? {} : { split }),
     ...(values.out === undefined ? {} : { out: values.out }),
     onProgress: (done, total) => {
-      progress ??= new Progress(values.tta ? 'evaluate (tta)' : 'evaluate', total, { quiet });
+      progress ??= new Progress(values['tta-crops'] ? 'evaluate (tta, crops)' : values.tta ? 'evaluate (tta)' : 'evaluate', total, { quiet });
       progress.tick(done - shown);
       shown = done;
     },
@@ -85,7 +86,7 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const c = r.confusion;
-  status(false, `${r.description}: ${r.n} images (${r.positives} positive, ${r.negatives} negative), ${r.model} on ${r.backend}${r.tta ? ' with TTA' : ''}`);
+  status(false, `${r.description}: ${r.n} images (${r.positives} positive, ${r.negatives} negative), ${r.model} on ${r.backend}${r.tta === 'crops' ? ' with TTA (8 views x 5 crop windows)' : r.tta ? ' with TTA' : ''}`);
   status(false, `AUC ${r.auc.toFixed(4)} (95% CI ${r.auc_ci.lower.toFixed(4)}–${r.auc_ci.upper.toFixed(4)}, ${r.auc_ci.samples} bootstrap resamples)`);
   if (r.members.length > 1) {
     const best = Math.max(...r.members.map((m) => m.auc));

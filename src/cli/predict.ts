@@ -1,5 +1,5 @@
 /**
- * `histoflow predict --model M --data D --out submission.csv [--split S] [--tta] [--batch B]
+ * `histoflow predict --model M --data D --out submission.csv [--split S] [--tta | --tta-crops] [--batch B]
  *  [--backend B] [--fill-unreadable P] [--json]` (npm run predict -- …)
  * The Kaggle submission of a model's probabilities (src/inference/submission.ts).
  */
@@ -19,6 +19,7 @@ export const PREDICT_FLAGS = defineFlags({
   out: { type: 'string', value: 'FILE', help: 'the CSV to write (required)' },
   split: { type: 'choice', value: 'S', choices: DATA_SPLITS, default: 'test', help: '{choices} (default {default})' },
   tta: { type: 'boolean', help: 'average the 8 flips/rotations of each image' },
+  'tta-crops': { type: 'boolean', help: 'TTA also over the crop windows of a model trained on random\ncrops (train --crop): the 8 views at the centre and the four\ncorners, 40 views (other models: the 8)' },
   batch: { type: 'int', value: 'B', min: 1, max: 65536, default: 64, help: 'images per forward pass (default {default})' },
   backend: { type: 'choice', value: 'B', choices: ['auto', ...TRAINING_BACKENDS], renamed: RENAMED_TRAINING_BACKENDS, default: 'auto', help: 'TF.js models: {choices} (default {default})' },
   provider: { type: 'choice', value: 'P', choices: ONNX_PROVIDERS, help: 'ONNX models: onnxruntime\'s execution provider, {choices} (default cpu)' },
@@ -65,11 +66,11 @@ export async function predictCommand(argv: string[]): Promise<number> {
   let shown = 0;
   try {
     const r = await predictSubmission({
-      model: values.model!, combine: values.combine, data: values.data!, out: values.out!, split, tta: values.tta, batchSize, backend,
+      model: values.model!, combine: values.combine, data: values.data!, out: values.out!, split, tta: values['tta-crops'] ? 'crops' : values.tta, batchSize, backend,
       ...(provider === undefined ? {} : { provider }),
       ...(fill === undefined ? {} : { fillUnreadable: fill }),
       onProgress: (done, total) => {
-        progress ??= new Progress(values.tta ? 'predict (tta)' : 'predict', total, { quiet });
+        progress ??= new Progress(values['tta-crops'] ? 'predict (tta, crops)' : values.tta ? 'predict (tta)' : 'predict', total, { quiet });
         progress.tick(done - shown);
         shown = done;
       },
@@ -81,7 +82,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
       return 0;
     }
     status(false, `${r.out}: ${r.images} rows (${r.scored} scored${r.filled ? `, ${r.filled} filled with ${fill}` : ''}) by ${r.model} on ${r.backend}` +
-      `${r.tta ? ' with TTA' : ''}, ${r.images_per_s.toFixed(1)} images/s (${r.seconds.toFixed(1)} s)`);
+      `${r.tta === 'crops' ? ' with TTA (8 views x 5 crop windows)' : r.tta ? ' with TTA' : ''}, ${r.images_per_s.toFixed(1)} images/s (${r.seconds.toFixed(1)} s)`);
     for (const s of r.skipped.slice(0, 20)) status(false, `  ${s.id ?? s.path ?? ''}: ${s.reason}`);
     if (r.skipped.length > 20) status(false, `  … and ${r.skipped.length - 20} more (--json lists all)`);
     return 0;

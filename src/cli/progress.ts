@@ -38,6 +38,35 @@ export class Progress {
   }
 }
 
+/**
+ * One redrawn line of status on stderr, for work with no single total to draw
+ * a bar of (an ensemble's members, each at its own epoch): drawn only on a
+ * TTY and not when quiet, like Progress; clear() before writing other lines.
+ */
+export class StatusLine {
+  private readonly enabled: boolean;
+  private shown = false;
+  private last = 0;
+
+  constructor(quiet: boolean) {
+    this.enabled = !quiet && process.stderr.isTTY === true;
+  }
+
+  draw(text: string): void {
+    const now = Date.now();
+    if (!this.enabled || now - this.last < 200) return;
+    this.last = now;
+    const width = process.stderr.columns ?? 120;
+    process.stderr.write(`\r${text.slice(0, width - 1).padEnd(Math.min(width - 1, 100))}`);
+    this.shown = true;
+  }
+
+  clear(): void {
+    if (this.shown) process.stderr.write(`\r${' '.repeat(Math.min((process.stderr.columns ?? 120) - 1, 100))}\r`);
+    this.shown = false;
+  }
+}
+
 /** A line of status on stderr, unless quiet. */
 export function status(quiet: boolean, message: string): void {
   if (!quiet) process.stderr.write(`${message}\n`);

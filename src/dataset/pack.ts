@@ -24,6 +24,7 @@ import { join } from 'node:path';
 
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidType } from '../errors.js';
 import { readImage } from '../image.js';
+import { pathExists } from '../output.js';
 import type { RgbBatch } from '../kernels/types.js';
 import { readKaggleLayout, type DatasetSkip } from './kaggle.js';
 import type { PackedRecordMeta } from './packed_format.js';
@@ -214,7 +215,7 @@ export async function packDataset(src: string, out: string, options: PackOptions
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', o.signal);
   const onProgress = o.onProgress as PackOptions['onProgress'];
   const signal = o.signal as AbortSignal | undefined;
-  if (!overwrite && (await stat(out).then(() => true, () => false))) throw new Error(`${out} already exists; pass overwrite (--overwrite) to replace it`);
+  if (!overwrite && (await pathExists(out))) throw new Error(`${out} already exists; pass overwrite (--overwrite) to replace it`);
 
   const source = await openPatchSource(src, split);
   const skipped: DatasetSkip[] = [...source.skipped];

@@ -35,7 +35,7 @@
  * dataset-level `info` is the one given to the create() that finishes.
  * One writer per file at a time.
  */
-import { open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
@@ -53,7 +53,7 @@ import {
   type PackedRecordMeta,
 } from './packed_format.js';
 import { tileKey, tileMetas, type TileMeta, type TileSink, type TileSinkResult } from './tile_sink.js';
-import { makeDirectory } from '../output.js';
+import { makeDirectory, pathExists } from '../output.js';
 
 export interface PackedWriterOptions {
   height: number;
@@ -97,10 +97,6 @@ interface JournalSettings {
   info: Record<string, unknown>;
   /** The mask labels; absent without masks. */
   masks?: string[];
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
 }
 
 function checkRecordMeta(name: string, value: unknown): PackedRecordMeta {
@@ -236,14 +232,14 @@ export class PackedWriter implements TileSink {
       : checkInteger('options.chunkRecords', o.chunkRecords, 1, 1 << 20);
     const masks = o.masks === undefined ? null : checkMaskLabels('options.masks.labels', checkObject('options.masks', o.masks).labels).slice();
     JSON.stringify(info); // throws on cycles / BigInt before any file exists
-    if (!overwrite && (await exists(path))) {
+    if (!overwrite && (await pathExists(path))) {
       throw new Error(`${path} already exists; pass overwrite: true to replace it`);
     }
     await makeDirectory(dirname(path), 'path');
     const settings: JournalSettings = { kind: JOURNAL_KIND, version: 1, height, width, labels, info, ...(masks ? { masks } : {}) };
     const partial = `${path}.partial`, journal = `${path}.partial.journal`;
-    const haveJournal = await exists(journal);
-    const havePartial = await exists(partial);
+    const haveJournal = await pathExists(journal);
+    const havePartial = await pathExists(partial);
     let kept = { labels: [] as number[], records: [] as string[] };
     if (resume && havePartial) {
       if (!haveJournal) {

@@ -24,7 +24,8 @@ import { stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidType } from '../errors.js';
+import { checkTta, type Tta } from '../augment/params.js';
+import { checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidType } from '../errors.js';
 import type { DatasetSkip } from '../dataset/kaggle.js';
 import { writeFileAtomic } from '../image.js';
 import { csvText } from '../csv.js';
@@ -60,7 +61,8 @@ export interface EvaluateOptions {
    * is given; else 'test' when `data` has labelled test images; else 'train'.
    */
   split?: EvaluateSplit;
-  tta?: boolean;
+  /** Average the 8 dihedral views of each image (true), or those views at the centre and corner crop windows of a model trained on random crops ('crops': 40 views); default false. */
+  tta?: Tta;
   batchSize?: number;
   backend?: 'auto' | TrainingBackend;
   /** onnxruntime's execution provider for an ONNX model (default 'cpu'; 'cuda' where onnxruntime-node's CUDA provider and a GPU are). */
@@ -79,7 +81,7 @@ export interface EvaluationReport {
   /** What was scored, in words. */
   description: string;
   split: EvaluateSplit;
-  tta: boolean;
+  tta: Tta;
   /** The TF.js backend, or 'onnxruntime-cpu' / 'onnxruntime-cuda' for an ONNX model. */
   backend: TrainingBackend | OnnxBackend;
   /** Images in the metrics, and per class. */
@@ -129,7 +131,7 @@ export async function evaluateModel(options: EvaluateOptions): Promise<Evaluatio
   const combine = o.combine === undefined ? 'mean' : checkOneOf('combine', o.combine, COMBINE_RULES);
   if (o.data !== undefined && (typeof o.data !== 'string' || o.data === '')) throw invalidType('data', 'a dataset path', o.data);
   const split = o.split === undefined ? undefined : checkOneOf('split', o.split, EVALUATE_SPLITS);
-  const tta = o.tta === undefined ? false : checkBoolean('tta', o.tta);
+  const tta = o.tta === undefined ? false : checkTta('tta', o.tta);
   const batchSize = o.batchSize === undefined ? 64 : checkInteger('batchSize', o.batchSize, 1, 65536);
   const backend = o.backend === undefined ? 'auto' : checkTrainingBackend('backend', o.backend);
   const provider = o.provider === undefined ? undefined : checkOneOf('provider', o.provider, ONNX_PROVIDERS);
@@ -190,7 +192,7 @@ export async function evaluateModel(options: EvaluateOptions): Promise<Evaluatio
     await writeLineChart(files.roc_png, {
       title: `ROC: AUC ${auc.toFixed(4)} (95% CI ${ci.lower.toFixed(3)}–${ci.upper.toFixed(3)}), n = ${labels.length}`,
       xLabel: 'false positive rate', yLabel: 'true positive rate',
-      series: [{ name: `${models.length > 1 ? `ensemble of ${models.length} (${combine})` : 'model'}${tta ? ' (TTA)' : ''}`, x: roc.map((p) => p.fpr), y: roc.map((p) => p.tpr) }],
+      series: [{ name: `${models.length > 1 ? `ensemble of ${models.length} (${combine})` : 'model'}${tta === 'crops' ? ' (TTA, 5 crops)' : tta ? ' (TTA)' : ''}`, x: roc.map((p) => p.fpr), y: roc.map((p) => p.tpr) }],
       xRange: [0, 1], yRange: [0, 1], diagonal: true, width: 560, height: 520,
     });
     await writeFileAtomic(files.evaluation, `${JSON.stringify(report, null, 2)}\n`);

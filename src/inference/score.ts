@@ -4,7 +4,8 @@
  * an image that cannot be read is recorded as failed (its score NaN) rather
  * than stopping the run; the caller decides what a failure means.
  */
-import { checkBoolean, checkInteger, invalidRange } from '../errors.js';
+import { checkTta, type Tta } from '../augment/params.js';
+import { checkInteger, invalidRange } from '../errors.js';
 import type { DatasetSkip } from '../dataset/kaggle.js';
 import { loadModelForInference, resolveModelJson } from '../models/io.js';
 import { ONNX_PROVIDERS, createOnnxPredictor, loadOnnxModel, resolveOnnxModel, type OnnxBackend, type OnnxProvider } from '../models/onnx.js';
@@ -15,7 +16,7 @@ import type { ScoringChunk, ScoringData } from './data.js';
 export interface ScoreOptions {
   /** Images read per chunk (default 256). */
   chunk?: number;
-  tta?: boolean;
+  tta?: Tta;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -30,7 +31,7 @@ export interface Scores {
 
 export async function scoreData(predictor: Predictor, data: ScoringData, options: ScoreOptions = {}): Promise<Scores> {
   const chunk = options.chunk === undefined ? 256 : checkInteger('chunk', options.chunk, 1, 1 << 20);
-  const tta = options.tta === undefined ? false : checkBoolean('tta', options.tta);
+  const tta = options.tta === undefined ? false : checkTta('tta', options.tta);
   const total = data.ids.length;
   const scores = new Float32Array(total).fill(Number.NaN);
   const failed: DatasetSkip[] = [];
@@ -79,7 +80,7 @@ export interface OpenPredictorOptions {
   /** onnxruntime's execution provider of an ONNX model (default 'cpu'); not for TF.js models. */
   provider?: OnnxProvider;
   batchSize?: number;
-  tta?: boolean;
+  tta?: Tta;
 }
 
 /**

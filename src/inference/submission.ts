@@ -21,7 +21,8 @@
  */
 import { performance } from 'node:perf_hooks';
 
-import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidType } from '../errors.js';
+import { checkTta, type Tta } from '../augment/params.js';
+import { checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidType } from '../errors.js';
 import type { DatasetSkip } from '../dataset/kaggle.js';
 import { writeFileAtomic } from '../image.js';
 import { csvText } from '../csv.js';
@@ -43,8 +44,8 @@ export interface PredictSubmissionOptions {
   out: string;
   /** Which images of `data` (default 'test'). */
   split?: DataSplit;
-  /** Average the 8 dihedral views (default false). */
-  tta?: boolean;
+  /** Average the 8 dihedral views of each image (true), or those views at the centre and corner crop windows of a model trained on random crops ('crops': 40 views); default false. */
+  tta?: Tta;
   /** Images per forward pass (default 64; with TTA the 8 views of each count). */
   batchSize?: number;
   /** TF.js backend (default 'auto'). */
@@ -62,7 +63,7 @@ export interface PredictSubmissionResult {
   images: number;
   /** Images the model scored (rows minus filled ones). */
   scored: number;
-  tta: boolean;
+  tta: Tta;
   seconds: number;
   images_per_s: number;
   /** The TF.js backend, or 'onnxruntime-cpu' / 'onnxruntime-cuda' for an ONNX model. */
@@ -120,7 +121,7 @@ export async function predictSubmission(options: PredictSubmissionOptions): Prom
   if (typeof o.data !== 'string' || o.data === '') throw invalidType('data', 'a dataset path', o.data);
   const out = await checkOutFile('out', o.out);
   const split = o.split === undefined ? 'test' : checkOneOf('split', o.split, DATA_SPLITS);
-  const tta = o.tta === undefined ? false : checkBoolean('tta', o.tta);
+  const tta = o.tta === undefined ? false : checkTta('tta', o.tta);
   const batchSize = o.batchSize === undefined ? 64 : checkInteger('batchSize', o.batchSize, 1, 65536);
   const backend = o.backend === undefined ? 'auto' : checkTrainingBackend('backend', o.backend);
   const provider = o.provider === undefined ? undefined : checkOneOf('provider', o.provider, ONNX_PROVIDERS);

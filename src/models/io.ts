@@ -102,6 +102,11 @@ const isFile = async (p: string) => (await stat(p).catch(() => undefined))?.isFi
  * folder names inside it), or undefined when `path` is no ensemble folder.
  */
 export async function ensembleMembers(path: string): Promise<string[] | undefined> {
+  return (await readEnsembleJson(path))?.folders;
+}
+
+/** ensemble.json of the folder `path` (undefined when it has none): the member folders (checked as in ensembleMembers) and the whole parsed file. */
+export async function readEnsembleJson(path: string): Promise<{ folders: string[]; json: Record<string, unknown> } | undefined> {
   const dir = resolve(path);
   const file = join(dir, ENSEMBLE_JSON);
   if (!(await isFile(file))) return undefined;
@@ -116,7 +121,7 @@ export async function ensembleMembers(path: string): Promise<string[] | undefine
     !members.every((m) => typeof m === 'string' && m !== '' && !isAbsolute(m) && !m.split(/[\\/]/).includes('..'))) {
     throw new Error(`${file}: members is ${JSON.stringify(members)?.slice(0, 80)} (expected a non-empty list of folder names inside ${dir})`);
   }
-  return members.map((m: string) => join(dir, m));
+  return { folders: members.map((m: string) => join(dir, m)), json: parsed as Record<string, unknown> };
 }
 
 /** The model list with every ensemble folder replaced by its members, in order (an ensemble of ensembles is one flat list). */

@@ -21,9 +21,10 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 
-import { augment } from '../augment/augment.js';
+import { augment, ttaViews } from '../augment/augment.js';
+import { checkTta, type Tta } from '../augment/params.js';
 import { checkPipeline, outputShape, type AugmentPipeline } from '../augment/pipeline.js';
-import { UnavailableError, checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
+import { UnavailableError, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
 import { checkBatch, type RgbBatch } from '../image.js';
 import { MODEL_JSON, type ModelCard } from './io.js';
 import { ONNX_PROVIDERS, loadOnnxRuntime, type OnnxProvider, type OnnxRuntime, type OrtSession, type OrtValueMetadata } from './onnxruntime.js';
@@ -342,21 +343,22 @@ async function runSession(model: LoadedOnnxModel, nhwc: Float32Array, m: number,
 /**
  * The Predictor of an ONNX model: the card's preprocessing (`augment`), the
  * channel order it asks for, onnxruntime, the card's output rule; with TTA
- * the mean of the 8 dihedral views, as createPredictor does for TF.js.
+ * the mean of the 8 dihedral views (or of the 40 with 'crops'), as
+ * createPredictor does for TF.js.
  */
 export function createOnnxPredictor(model: LoadedOnnxModel, options: PredictOptions = {}): Predictor {
   const o = checkObject('options', options);
   checkKnownKeys('options', o, ['batchSize', 'tta']);
   const batchSize = o.batchSize === undefined ? 64 : checkInteger('options.batchSize', o.batchSize, 1, 65536);
-  const defaultTta = o.tta === undefined ? false : checkBoolean('options.tta', o.tta);
+  const defaultTta = o.tta === undefined ? false : checkTta('options.tta', o.tta);
   const pipeline: AugmentPipeline = checkPipeline(model.card.preprocess);
   const S = model.card.inputSize;
   return {
     imageSize: model.card.imageSize ?? S,
     inputSize: S,
-    async predict(batch: RgbBatch, callOptions: { tta?: boolean } = {}): Promise<Float32Array> {
+    async predict(batch: RgbBatch, callOptions: { tta?: Tta } = {}): Promise<Float32Array> {
       const b = checkBatch('batch', batch);
-      const tta = callOptions.tta === undefined ? defaultTta : checkBoolean('tta', callOptions.tta);
+      const tta = callOptions.tta === undefined ? defaultTta : checkTta('tta', callOptions.tta);
       const fits = b.height >= (pipeline.crop?.size[0] ?? 0) && b.width >= (pipeline.crop?.size[1] ?? 0);
       const out = fits ? outputShape(pipeline, b.height, b.width, false) : undefined;
       if (!out || out.height !== S || out.width !== S) {
@@ -367,7 +369,7 @@ export function createOnnxPredictor(model: LoadedOnnxModel, options: PredictOpti
         );
       }
       const result = new Float32Array(b.n);
-      const views = tta ? 8 : 1;
+      const views = ttaViews(pipeline, b.height, b.width, tta);
       const chunk = Math.max(1, Math.floor((model.fixedBatch ?? batchSize) / views));
       const pixels = b.height * b.width * 3;
       const per = S * S * 3;

@@ -3,7 +3,9 @@
  * (its card's `preprocess`, run by `augment`), then the model, in chunks of
  * `batchSize`, optionally averaged over the 8 dihedral views (test-time
  * augmentation: `augment(…, { tta: true })` emits the 8 views of each image
- * consecutively, so the mean of each run of 8 outputs is the TTA score).
+ * consecutively, so the mean of each run of 8 outputs is the TTA score), and
+ * with `tta: 'crops'` over those views at five crop windows of a model
+ * trained on random crops (augment/params.ts ttaWindows: 40 views).
  *
  *   const { model, card } = await loadModel('runs/ref');
  *   const predictor = createPredictor(model, card, { tta: true });
@@ -11,9 +13,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import { augment } from '../augment/augment.js';
+import { augment, ttaViews } from '../augment/augment.js';
+import { checkTta, type Tta } from '../augment/params.js';
 import { checkPipeline, outputShape, type AugmentPipelineInput } from '../augment/pipeline.js';
-import { checkBoolean, checkInteger, checkKnownKeys, checkObject, invalidRange } from '../errors.js';
+import { checkInteger, checkKnownKeys, checkObject, invalidRange } from '../errors.js';
 import { checkBatch, type RgbBatch } from '../image.js';
 import { modelFile, type ModelCard } from './io.js';
 
@@ -31,8 +34,8 @@ export function inferencePipeline(train: AugmentPipelineInput): AugmentPipelineI
 export interface PredictOptions {
   /** Images per forward pass (default 64; with TTA, 8 views of each count). */
   batchSize?: number;
-  /** Average the 8 dihedral views (default false). */
-  tta?: boolean;
+  /** Average the 8 dihedral views (true), or those views at the centre and corner crop windows ('crops'); default false. */
+  tta?: Tta;
 }
 
 export interface Predictor {
@@ -41,21 +44,21 @@ export interface Predictor {
   /** The model's input side (after preprocessing). */
   readonly inputSize: number;
   /** One probability per image. */
-  predict(batch: RgbBatch, options?: { tta?: boolean }): Promise<Float32Array>;
+  predict(batch: RgbBatch, options?: { tta?: Tta }): Promise<Float32Array>;
 }
 
 export function createPredictor(model: tf.LayersModel, card: ModelCard, options: PredictOptions = {}): Predictor {
   const o = checkObject('options', options);
   checkKnownKeys('options', o, ['batchSize', 'tta']);
   const batchSize = o.batchSize === undefined ? 64 : checkInteger('options.batchSize', o.batchSize, 1, 65536);
-  const defaultTta = o.tta === undefined ? false : checkBoolean('options.tta', o.tta);
+  const defaultTta = o.tta === undefined ? false : checkTta('options.tta', o.tta);
   const pipeline = checkPipeline(card.preprocess);
   return {
     imageSize: card.imageSize ?? card.inputSize,
     inputSize: card.inputSize,
-    async predict(batch: RgbBatch, callOptions: { tta?: boolean } = {}): Promise<Float32Array> {
+    async predict(batch: RgbBatch, callOptions: { tta?: Tta } = {}): Promise<Float32Array> {
       const b = checkBatch('batch', batch);
-      const tta = callOptions.tta === undefined ? defaultTta : checkBoolean('tta', callOptions.tta);
+      const tta = callOptions.tta === undefined ? defaultTta : checkTta('tta', callOptions.tta);
       const out = outputShape(pipeline, b.height, b.width, false);
       if (out.height !== card.inputSize || out.width !== card.inputSize) {
         const file = modelFile(model);
@@ -68,7 +71,7 @@ export function createPredictor(model: tf.LayersModel, card: ModelCard, options:
         );
       }
       const result = new Float32Array(b.n);
-      const views = tta ? 8 : 1;
+      const views = ttaViews(pipeline, b.height, b.width, tta);
       const chunk = Math.max(1, Math.floor(batchSize / views));
       const pixels = b.height * b.width * 3;
       for (let start = 0; start < b.n; start += chunk) {

@@ -30,11 +30,10 @@
  * concat) or TF.js cpu's, which the native backend registers for everything
  * else (native_backend.ts).
  */
-import { stat } from 'node:fs/promises';
-
 import * as tf from '@tensorflow/tfjs';
 
 import { checkInteger, checkKnownKeys, checkNumber, checkObject, invalidRange, invalidType } from '../errors.js';
+import { pathExists } from '../output.js';
 import { compileForSegmentation } from '../train/segment_loss.js';
 import { loadModel, outputTask, type ModelCard } from './io.js';
 import { baselineCnn } from './baseline_cnn.js';
@@ -147,7 +146,7 @@ export async function buildModel(name: string, options: BuildModelOptions = {}):
   const depth = o.depth === undefined ? undefined : checkInteger('depth', o.depth, 1, UNET_MAX_DEPTH);
   if (depth !== undefined && name !== 'unet') throw invalidRange('depth', 'no depth (only unet takes one)', depth);
   if (!isZooModel(name)) {
-    if (!(await stat(name).then(() => true, () => false))) {
+    if (!(await pathExists(name))) {
       throw invalidRange('model', `one of ${ZOO_MODELS.join(', ')} or the path of a TF.js model.json (file or folder)`, name);
     }
     const { model, card, path } = await loadModel(name);

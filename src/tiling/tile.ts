@@ -27,8 +27,8 @@
  * The sink stores them beside the tiles (STEM.mask.png + masks.json) or in
  * the packed file (a version 2 file's masks block).
  */
-import { readFile, rm, stat } from 'node:fs/promises';
-import { makeDirectory } from '../output.js';
+import { readFile, rm } from 'node:fs/promises';
+import { makeDirectory, pathExists } from '../output.js';
 import { basename, extname, join } from 'node:path';
 
 import sharp from 'sharp';
@@ -490,10 +490,6 @@ export function drawOverview(plan: SlideTilePlan): RgbBatch {
   return { data, n: 1, height, width };
 }
 
-async function exists(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => null)) !== null;
-}
-
 /**
  * Tiles a slide into DIR: tiles (folder or packed), manifests, DIR/mask.png
  * (the tissue mask, white = tissue, at the thumbnail's scale) and
@@ -518,7 +514,7 @@ export async function tileSlide(path: string, dir: string, options: TileSlideOpt
     ...(o.reader === undefined ? {} : { reader: o.reader as OpenSlideOptions['reader'] }),
     ...(o.cacheBytes === undefined ? {} : { cacheBytes: o.cacheBytes as number }),
   });
-  const createdDir = !(await exists(dir));
+  const createdDir = !(await pathExists(dir));
   let sink: TileSink | undefined;
   let sinkOpened = false;
   try {

@@ -25,15 +25,15 @@
  * expandEnsembles).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { StatusLine } from '../cli/progress.js';
 import { checkObject, invalidRange } from '../errors.js';
 import { evaluateModel } from '../inference/evaluate.js';
-import { ENSEMBLE_JSON, ensembleMembers } from '../models/io.js';
-import { makeDirectory } from '../output.js';
+import { ENSEMBLE_JSON, ensembleMembers, readEnsembleJson } from '../models/io.js';
+import { makeDirectory, pathExists } from '../output.js';
 import { checkMembers, DEFAULT_RECIPE, RECIPE_NAMES, RECIPES, resolveRunArgs, type RecipeName, type TrainOptions } from './options.js';
 import { defaultRunName, LAST_DIR, STATE_JSON, writeJson } from './run_folder.js';
 import type { MemberReport, MemberRequest } from './member_worker.js';
@@ -73,15 +73,17 @@ export async function wantsEnsemble(options: TrainOptions): Promise<boolean> {
   return RECIPES[recipe].members > 1;
 }
 
-/** The threads of each of `members` processes: an equal share of OMP_NUM_THREADS when set, else of the CPUs this process may use. */
+/**
+ * The threads of each of `members` processes: an equal share of the threads
+ * one process would use, by the rule of native/core/runtime.cc
+ * (default_threads): OMP_NUM_THREADS when it names a count of 1 to 4096 (its
+ * first, for a nested list), else the CPUs this process may run on (Node's
+ * availableParallelism reads the same affinity mask).
+ */
 export function memberThreads(members: number, env: NodeJS.ProcessEnv = process.env): number {
-  const omp = /^\s*(\d+)/.exec(env.OMP_NUM_THREADS ?? '');
-  const total = omp && Number(omp[1]) >= 1 ? Number(omp[1]) : availableParallelism();
+  const omp = /^\s*\+?(\d+)(?:,|$)/.exec(env.OMP_NUM_THREADS ?? '');
+  const total = omp && Number(omp[1]) >= 1 && Number(omp[1]) <= 4096 ? Number(omp[1]) : availableParallelism();
   return Math.max(1, Math.floor(total / members));
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
 }
 
 /** A new ensemble: every option checked, the folder made, ensemble.json written before any member starts. */
@@ -92,10 +94,10 @@ async function newEnsemble(options: TrainOptions): Promise<{ run: string; manife
   const { members: _members, out, ...single } = o;
   const args = await resolveRunArgs(single);
   if (args.task === 'segment') throw invalidRange('members', '1 with task segment (an ensemble is of classifiers)', n);
-  if (!(await exists(args.data))) throw invalidRange('data', 'an existing dataset (file or folder)', args.data);
+  if (!(await pathExists(args.data))) throw invalidRange('data', 'an existing dataset (file or folder)', args.data);
   if (args.seed + n - 1 > 2 ** 31 - 1) throw invalidRange('seed', `at most ${2 ** 31 - n} with ${n} members (they take seeds seed … seed + ${n - 1})`, args.seed);
   const run = resolve(out ?? defaultRunName(args.model));
-  if ((await exists(join(run, ENSEMBLE_JSON))) || (await exists(join(run, STATE_JSON)))) {
+  if ((await pathExists(join(run, ENSEMBLE_JSON))) || (await pathExists(join(run, STATE_JSON)))) {
     throw new Error(`${run} already holds a run: pass --resume to continue it, or choose another --out`);
   }
   await makeDirectory(run, 'out');
@@ -111,8 +113,8 @@ async function newEnsemble(options: TrainOptions): Promise<{ run: string; manife
 /** A recorded ensemble to resume: members with a finished epoch resume (with this call's epochs, patience, time budget), the others start again. */
 async function resumedEnsemble(options: TrainOptions): Promise<{ run: string; manifest: EnsembleManifest; launch: TrainOptions[] }> {
   const run = resolve(options.out!);
-  const manifest = JSON.parse(await readFile(join(run, ENSEMBLE_JSON), 'utf8')) as EnsembleManifest;
-  const folders = (await ensembleMembers(run))!;
+  const { folders, json } = (await readEnsembleJson(run))!;
+  const manifest = json as unknown as EnsembleManifest;
   if (!Array.isArray(manifest.member_options) || manifest.member_options.length !== folders.length) {
     throw new Error(`${join(run, ENSEMBLE_JSON)}: member_options does not list one entry per member; start the ensemble again without --resume`);
   }
@@ -121,7 +123,7 @@ async function resumedEnsemble(options: TrainOptions): Promise<{ run: string; ma
     throw invalidRange('members', `the resumed ensemble's ${folders.length} or nothing`, members);
   }
   // A member resumes once it has recorded an epoch (state.json, or last/ when a crash fell between the two); train's readState recovers a swap.
-  const resume = await Promise.all(folders.map(async (f) => (await exists(join(f, STATE_JSON))) || (await exists(join(f, LAST_DIR)))));
+  const resume = await Promise.all(folders.map(async (f) => (await pathExists(join(f, STATE_JSON))) || (await pathExists(join(f, LAST_DIR)))));
   const launch = manifest.member_options.map((m, i) => (resume[i] ? { ...changes, members: 1, out: folders[i]!, resume: true } : { ...m, ...changes, members: 1, out: folders[i]! }));
   manifest.threads = memberThreads(folders.length);
   return { run, manifest, launch };
@@ -248,29 +250,4 @@ function runMember(
     });
     child.send({ type: 'train', options } satisfies MemberRequest);
   });
-}
-
-/** One redrawn status line on a TTY (nothing otherwise). */
-class StatusLine {
-  private readonly enabled: boolean;
-  private shown = false;
-  private last = 0;
-
-  constructor(quiet: boolean) {
-    this.enabled = !quiet && process.stderr.isTTY === true;
-  }
-
-  draw(text: string): void {
-    const now = Date.now();
-    if (!this.enabled || now - this.last < 200) return;
-    this.last = now;
-    const width = process.stderr.columns ?? 120;
-    process.stderr.write(`\r${text.slice(0, width - 1).padEnd(Math.min(width - 1, 100))}`);
-    this.shown = true;
-  }
-
-  clear(): void {
-    if (this.shown) process.stderr.write(`\r${' '.repeat(Math.min((process.stderr.columns ?? 120) - 1, 100))}\r`);
-    this.shown = false;
-  }
 }

@@ -18,7 +18,7 @@
  * the new one, never a mix; `recoverCheckpoint` finishes a swap a crash
  * interrupted.
  */
-import { rename, rm, stat, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import type * as tf from '@tensorflow/tfjs';
@@ -26,6 +26,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from '../image.js';
 import { csvText } from '../csv.js';
 import { MODEL_JSON, saveModel, type ModelCard } from '../models/io.js';
+import { pathExists } from '../output.js';
 import { writeLineChart } from '../plot/chart.js';
 
 export const BEST_DIR = 'best';
@@ -71,15 +72,11 @@ export function defaultRunName(model: string): string {
   return join('runs', `${base}-${stamp}`);
 }
 
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
-}
-
 /** Finishes a checkpoint swap that a crash interrupted; drops half-written ones. */
 export async function recoverCheckpoint(run: string, name: string): Promise<void> {
   const dir = join(run, name), partial = `${dir}.partial`, old = `${dir}.old`;
-  if (!(await exists(dir)) && (await exists(join(partial, MODEL_JSON)))) await rename(partial, dir);
-  if (!(await exists(dir)) && (await exists(join(old, MODEL_JSON)))) await rename(old, dir);
+  if (!(await pathExists(dir)) && (await pathExists(join(partial, MODEL_JSON)))) await rename(partial, dir);
+  if (!(await pathExists(dir)) && (await pathExists(join(old, MODEL_JSON)))) await rename(old, dir);
   await rm(partial, { recursive: true, force: true });
   await rm(old, { recursive: true, force: true });
 }
@@ -93,7 +90,7 @@ export async function writeCheckpoint(
   await saveModel(model, partial, { card, includeOptimizer });
   for (const [file, bytes] of Object.entries(extra)) await writeFile(join(partial, file), bytes);
   await rm(old, { recursive: true, force: true });
-  if (await exists(dir)) await rename(dir, old);
+  if (await pathExists(dir)) await rename(dir, old);
   await rename(partial, dir);
   await rm(old, { recursive: true, force: true });
 }

@@ -22,8 +22,8 @@
  * after the first starts by passing the optimizer's state through
  * getWeights/setWeights, exactly what a resume does.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { makeDirectory } from '../output.js';
+import { readFile } from 'node:fs/promises';
+import { makeDirectory, pathExists } from '../output.js';
 import { join, resolve } from 'node:path';
 
 import * as tf from '@tensorflow/tfjs';
@@ -229,10 +229,6 @@ async function readState(run: string): Promise<TrainState> {
   return { ...state, backend: recordedTrainingBackend(state.backend) };
 }
 
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
-}
-
 function resultOf(run: string, state: TrainState, resumedFrom: number, data: TrainingData, outOfTime: boolean): TrainResult {
   const seconds = state.history.reduce((s, r) => s + r.seconds, 0);
   const trainSeconds = state.history.reduce((s, r) => s + (r.images_per_s > 0 ? data.train.size / r.images_per_s : 0), 0);
@@ -321,7 +317,7 @@ async function resolveRun(options: TrainOptions): Promise<{ run: string; args: R
   }
   const args = await resolveRunArgs(options);
   const run = resolve(options.out ?? defaultRunName(args.model));
-  if (await exists(join(run, STATE_JSON))) throw new Error(`${run} already holds a run: pass --resume to continue it, or choose another --out`);
+  if (await pathExists(join(run, STATE_JSON))) throw new Error(`${run} already holds a run: pass --resume to continue it, or choose another --out`);
   return { run, args };
 }
 

@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 
 import { loadAddon } from '../../bindings/loader.js';
+import { memberThreads } from '../../src/train/ensemble.js';
 import { DIST, IN_CI } from '../support/helpers.js';
 
 const exec = promisify(execFile);
@@ -63,6 +64,13 @@ if (!addon.ok) {
     t.is((await probe({ OMP_NUM_THREADS: '5,2' })).threads, 5, 'a nested list: its outer level');
     for (const bad of ['', '0', '-2', 'two', '3x', '99999']) {
       t.is((await probe({ OMP_NUM_THREADS: bad })).threads, allowed, `OMP_NUM_THREADS=${JSON.stringify(bad)} falls back to the allowed CPUs`);
+    }
+  });
+
+  test("an ensemble's thread share (memberThreads) reads OMP_NUM_THREADS by the addon's rule", async (t) => {
+    for (const value of ['3', '5,2', ' 2', '+4', '', '0', '-2', 'two', '3x', '4096', '99999']) {
+      const { threads } = await probe({ OMP_NUM_THREADS: value });
+      t.is(memberThreads(1, { OMP_NUM_THREADS: value }), threads, `OMP_NUM_THREADS=${JSON.stringify(value)}`);
     }
   });
 }

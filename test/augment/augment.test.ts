@@ -7,7 +7,7 @@
 import test from 'ava';
 
 import { loadAddon } from '../../bindings/loader.js';
-import { augment, chooseAugmentBackend, type AugmentResult } from '../../src/augment/augment.js';
+import { augment, chooseAugmentBackend, ttaViews, type AugmentResult } from '../../src/augment/augment.js';
 import { drawBatchParams, identityParams, type AugmentBatchParams } from '../../src/augment/params.js';
 import { checkPipeline, outputShape, type AugmentPipelineInput } from '../../src/augment/pipeline.js';
 import { augmentJs, noiseValue } from '../../src/augment/js_augment.js';
@@ -170,6 +170,56 @@ for (const device of ['cpu', 'cuda', 'js'] as const) {
     }
   });
 }
+
+/** The window of height x width at (y, x) of every image of a batch, cut in JS. */
+function cutWindow(batch: RgbBatch, y: number, x: number, height: number, width: number): RgbBatch {
+  const data = new Uint8Array(batch.n * height * width * 3);
+  for (let i = 0; i < batch.n; i++) {
+    for (let r = 0; r < height; r++) {
+      const from = ((i * batch.height + y + r) * batch.width + x) * 3;
+      data.set(batch.data.subarray(from, from + width * 3), ((i * height + r) * width) * 3);
+    }
+  }
+  return { n: batch.n, height, width, data };
+}
+
+for (const device of ['cpu', 'cuda', 'js'] as const) {
+  const { run, suffix } = device === 'js' ? { run: test, suffix: '' } : nativeAvailability(device);
+  run(`${device}: tta 'crops' gives the 8 views at the centre and the four corner windows, each equal to the views of that window cut out${suffix}`, async (t) => {
+    const batch = syntheticHE(3, 10, 9, 13);
+    const rest = { hed: 'strong', blur: { p: 1 }, normalize: 'imagenet' } as const;
+    const r = await augment(batch, { crop: 7, ...rest }, { tta: 'crops', backend: device });
+    // 10 x 9 images, 7 x 7 windows: centre (1, 1), corners (0, 0), (0, 2), (3, 0), (3, 2).
+    const windows = [[1, 1], [0, 0], [0, 2], [3, 0], [3, 2]] as const;
+    t.is(r.n, 3 * 5 * 8);
+    t.deepEqual(r.params.slice(0, 40).map((q) => [q.cropY, q.cropX, q.d4]), windows.flatMap(([y, x]) => [0, 1, 2, 3, 4, 5, 6, 7].map((d4) => [y, x, d4])));
+    const size = 7 * 7 * 3;
+    for (const [w, [y, x]] of windows.entries()) {
+      const cut = await augment(cutWindow(batch, y, x, 7, 7), rest, { tta: true, backend: device });
+      for (let i = 0; i < 3; i++) {
+        for (let k = 0; k < 8; k++) {
+          const got = r.data.subarray(((i * 5 + w) * 8 + k) * size, ((i * 5 + w) * 8 + k + 1) * size);
+          t.is(firstMismatch(got, cut.data.subarray((i * 8 + k) * size, (i * 8 + k + 1) * size)), -1, `image ${i}, window (${y}, ${x}), view ${k}`);
+        }
+      }
+    }
+  });
+}
+
+test("tta 'crops' without a crop, or with a window the size of the image, is the 8 views; other values are errors naming tta", async (t) => {
+  const batch = syntheticHE(2, 8, 8, 14);
+  const plain = await augment(batch, { normalize: 'imagenet' }, { tta: true, backend: 'js' });
+  const crops = await augment(batch, { normalize: 'imagenet' }, { tta: 'crops', backend: 'js' });
+  t.is(crops.n, 16);
+  t.is(firstMismatch(crops.data, plain.data), -1);
+  t.is((await augment(batch, { crop: 8 }, { tta: 'crops', backend: 'js' })).n, 16, 'one distinct window');
+  t.is(ttaViews({ crop: 6 }, 8, 8, 'crops'), 40);
+  t.is(ttaViews({ crop: 6 }, 8, 8, true), 8);
+  t.is(ttaViews({ crop: 6 }, 8, 8, false), 1);
+  t.is(ttaViews({ crop: 8 }, 8, 10, 'crops'), 24, 'a window as tall as the image: centre, left, right');
+  await t.throwsAsync(augment(batch, {}, { tta: 'corners' as never }), { instanceOf: RangeError, message: /for tta/ });
+  await t.throwsAsync(augment(batch, {}, { tta: 1 as never }), { instanceOf: TypeError, message: /for tta/ });
+});
 
 test('checkPipeline gives a canonical, JSON-serializable pipeline that validates to itself', (t) => {
   const p = checkPipeline({ d4: true, hed: 'light', hsv: { brightness: 0.1, hue: 0.05 }, blur: { sigma: [0.1, 1.5], p: 0.3 }, crop: 96, normalize: 'imagenet' });

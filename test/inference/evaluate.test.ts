@@ -13,6 +13,8 @@ import h5wasm from 'h5wasm/node';
 import sharp from 'sharp';
 
 import { evaluateCommand } from '../../src/cli/evaluate.js';
+import { baselineCnn } from '../../src/models/baseline_cnn.js';
+import { saveModel } from '../../src/models/io.js';
 import { PackedWriter } from '../../src/dataset/packed_writer.js';
 import { pcamFiles } from '../../src/dataset/pcam.js';
 import { decodeWithSharp, histoflow, lastJson, pairwiseAuc, readCsv, referenceScores, SIZE, workspace, type Workspace } from '../support/inference_support.js';
@@ -75,6 +77,24 @@ test('evaluate on test/ with test_labels.csv: AUC = pairwise count on its scores
   t.deepEqual(labels, ids.map((id) => truth.get(id)));
   const expected = await referenceScores(ws.run, await decodeWithSharp(ids.map((id) => join(ws.data, 'test', `${id}.tif`))), false);
   scores.forEach((s, i) => t.true(Math.abs(s - expected[i]!) < 1e-6, `${ids[i]}: ${s} vs ${expected[i]}`));
+});
+
+test('--tta-crops scores a model trained on crops over the centre and corner windows (createPredictor\'s tta crops); the report says so', async (t) => {
+  const run = join(ws.root, 'runs', 'cropped');
+  const side = SIZE - 8;
+  const model = baselineCnn({ inputSize: side, filters: [4, 4, 4], seed: 8 });
+  await saveModel(model, join(run, 'best'), { card: { inputSize: side, imageSize: SIZE, architecture: 'baseline', preprocess: { crop: { size: side, mode: 'center' } } } });
+  model.dispose();
+  const r = await histoflow('evaluate', '--model', run, '--data', ws.data, '--out', join(ws.root, 'eval-crops'), '--backend', 'tfjs-cpu', '--tta-crops', '--json');
+  t.is(r.code, 0, r.stderr);
+  const report = lastJson(r.stdout) as unknown as Report & { tta: unknown };
+  t.is(report.tta, 'crops');
+  const { ids, scores } = await checkReport(t, report);
+  const batch = await decodeWithSharp(ids.map((id) => join(ws.data, 'test', `${id}.tif`)));
+  const expected = await referenceScores(run, batch, 'crops');
+  scores.forEach((s, i) => t.true(Math.abs(s - expected[i]!) < 1e-6, `${ids[i]}: ${s} vs ${expected[i]}`));
+  const centre = await referenceScores(run, batch, true);
+  t.true(scores.some((s, i) => Math.abs(s - centre[i]!) > 1e-5), 'the corner windows change the scores of --tta');
 });
 
 test('evaluate counts tied scores as one half: a packed file of repeated images with both labels', async (t) => {

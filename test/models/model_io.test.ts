@@ -87,6 +87,39 @@ test('TTA is the mean over the 8 dihedral views, computed with TF.js ops', async
   await t.throwsAsync(predictor.predict({ n: 1, height: 8, width: 8, data: new Uint8Array(192) }), { instanceOf: RangeError, message: /batch/ });
 });
 
+test("TTA 'crops' of a crop-trained model is the mean over the centre and corner windows x 8 views, computed with TF.js ops", async (t) => {
+  const model = tinyModel();
+  const side = SIZE + 4;
+  const card = { inputSize: SIZE, imageSize: side, architecture: 'baseline', preprocess: { crop: { size: SIZE, mode: 'center' as const } } };
+  const data = new Uint8Array(3 * side * side * 3);
+  let s = 29;
+  for (let i = 0; i < data.length; i++) data[i] = (s = (s * 1103515245 + 12345) >>> 0) >>> 24;
+  const batch = { n: 3, height: side, width: side, data };
+  const predictor = createPredictor(model, card, { batchSize: 16 });
+  const tta = await predictor.predict(batch, { tta: true });
+  const crops = await predictor.predict(batch, { tta: 'crops' });
+  const x = tf.tensor4d(Float32Array.from(data, (v) => v / 255), [3, side, side, 3]);
+  const meanOfViews = (windows: ReadonlyArray<readonly [number, number]>) => {
+    const outs: tf.Tensor[] = [];
+    for (const [y, x0] of windows) {
+      const w = tf.slice(x, [0, y, x0, 0], [3, SIZE, SIZE, 3]) as tf.Tensor4D;
+      for (const base of [w, tf.transpose(w, [0, 2, 1, 3]) as tf.Tensor4D]) {
+        for (const v of [base, tf.reverse(base, 1), tf.reverse(base, 2), tf.reverse(base, [1, 2])]) outs.push(model.predict(v) as tf.Tensor);
+      }
+    }
+    return tf.addN(outs).div(outs.length).dataSync();
+  };
+  const centre = meanOfViews([[2, 2]]);
+  const five = meanOfViews([[2, 2], [0, 0], [0, 4], [4, 0], [4, 4]]);
+  for (let i = 0; i < 3; i++) {
+    t.true(Math.abs(tta[i]! - centre[i]!) < 1e-5, `tta ${i}: ${tta[i]} vs ${centre[i]}`);
+    t.true(Math.abs(crops[i]! - five[i]!) < 1e-5, `crops ${i}: ${crops[i]} vs ${five[i]}`);
+  }
+  t.true(crops.some((v, i) => Math.abs(v - tta[i]!) > 1e-6), 'the corner windows change an untrained model\'s scores');
+  await t.throwsAsync(predictor.predict(batch, { tta: 'five' as never }), { instanceOf: RangeError, message: /for tta/ });
+  t.throws(() => createPredictor(model, card, { tta: 'yes' as never }), { instanceOf: RangeError, message: /options\.tta/ });
+});
+
 test('missing, empty and corrupt model folders give clear errors', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'hf-model-'));
   try {

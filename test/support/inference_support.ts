@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 
+import type { Tta } from '../../src/augment/params.js';
 import { loadModel, saveModel } from '../../src/models/io.js';
 import { createPredictor } from '../../src/models/predict.js';
 import { baselineCnn } from '../../src/models/baseline_cnn.js';
@@ -64,7 +65,7 @@ export async function decodeWithSharp(paths: string[]): Promise<RgbBatch> {
 }
 
 /** createPredictor's probabilities for these images on TF.js cpu: the independent path. */
-export async function referenceScores(run: string, batch: RgbBatch, tta: boolean): Promise<Float32Array> {
+export async function referenceScores(run: string, batch: RgbBatch, tta: Tta): Promise<Float32Array> {
   await tf.setBackend('cpu');
   const { model, card } = await loadModel(join(run, 'best'));
   try {
