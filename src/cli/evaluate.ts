@@ -86,7 +86,7 @@ export async function evaluateCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const c = r.confusion;
-  status(false, `${r.description}: ${r.n} images (${r.positives} positive, ${r.negatives} negative), ${r.model} on ${r.backend}${r.tta === 'crops' ? ' with TTA (8 views x 5 crop windows)' : r.tta ? ' with TTA' : ''}`);
+  status(false, `${r.description}: ${r.n} images (${r.positives} positive, ${r.negatives} negative), ${r.model} on ${r.backend}${r.tta === 'crops' ? ' with TTA (8 views at each crop window)' : r.tta ? ' with TTA' : ''}`);
   status(false, `AUC ${r.auc.toFixed(4)} (95% CI ${r.auc_ci.lower.toFixed(4)}–${r.auc_ci.upper.toFixed(4)}, ${r.auc_ci.samples} bootstrap resamples)`);
   if (r.members.length > 1) {
     const best = Math.max(...r.members.map((m) => m.auc));

@@ -82,7 +82,7 @@ export async function predictCommand(argv: string[]): Promise<number> {
       return 0;
     }
     status(false, `${r.out}: ${r.images} rows (${r.scored} scored${r.filled ? `, ${r.filled} filled with ${fill}` : ''}) by ${r.model} on ${r.backend}` +
-      `${r.tta === 'crops' ? ' with TTA (8 views x 5 crop windows)' : r.tta ? ' with TTA' : ''}, ${r.images_per_s.toFixed(1)} images/s (${r.seconds.toFixed(1)} s)`);
+      `${r.tta === 'crops' ? ' with TTA (8 views at each crop window)' : r.tta ? ' with TTA' : ''}, ${r.images_per_s.toFixed(1)} images/s (${r.seconds.toFixed(1)} s)`);
     for (const s of r.skipped.slice(0, 20)) status(false, `  ${s.id ?? s.path ?? ''}: ${s.reason}`);
     if (r.skipped.length > 20) status(false, `  … and ${r.skipped.length - 20} more (--json lists all)`);
     return 0;
