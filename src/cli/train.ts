@@ -22,6 +22,7 @@ export const TRAIN_FLAGS = defineFlags({
   },
   model: { type: 'string', value: 'M', help: 'baseline (recipe), resnet, vgg, unet (--task segment), or a\nTF.js model.json (folder or file: input [null,S,S,3], one\nsigmoid output [null,1], or [null,S,S,1] to segment)' },
   width: { type: 'number', value: 'W', min: 1 / 64, max: 16, help: 'filter multiplier of zoo models (recipe: 0.5)' },
+  depth: { type: 'int', value: 'D', min: 1, max: 6, help: 'poolings: baseline blocks (recipe: quick 3, best 4; each\nadds a block of twice the filters), unet levels (default 3)' },
   epochs: { type: 'int', value: 'E', min: 1, max: 100_000, help: 'epochs (recipe: quick 20, best 100, each within its budget)' },
   batch: { type: 'int', value: 'B', min: 1, max: 65536, help: 'batch size (default 64)' },
   lr: { type: 'number', value: 'LR', min: 0, max: 10, help: 'Adam\'s base learning rate (default 0.001)' },
@@ -56,7 +57,7 @@ evaluation/ (the ensemble on the validation split).
 
 Recipes, the defaults of the options (measured on real PatchCamelyon; README,
 "Training recipes"; --recipe quick is the default):
-${Object.entries(RECIPES).map(([name, r]) => `  ${name.padEnd(6)} --model ${r.model} --width ${r.width} --augment ${r.augment} --ema ${r.ema}
+${Object.entries(RECIPES).map(([name, r]) => `  ${name.padEnd(6)} --model ${r.model} --width ${r.width} --depth ${r.depth} --augment ${r.augment} --ema ${r.ema}
          --epochs ${r.epochs} --time-budget ${r.timeBudget / 60}m --patience ${r.patience}${r.members > 1 ? ` --members ${r.members}` : ''}`).join('\n')}
 
 ${optionsHelp(TRAIN_FLAGS)}`;
@@ -75,7 +76,7 @@ export function parseTrainArgs(argv: string[]): { options: TrainOptions; json: b
   const given = {
     task: values.task, positive: values.positive, recipe: values.recipe, data: values.data, model: values.model, augment: values.augment, target: values.target, groupBy: values['group-by'], out: values.out,
     resume: values.resume || undefined, dedupe: values.dedupe || undefined,
-    width: values.width, epochs: values.epochs, crop: values.crop, batchSize: values.batch, learningRate: values.lr, schedule: values.schedule,
+    width: values.width, depth: values.depth, epochs: values.epochs, crop: values.crop, batchSize: values.batch, learningRate: values.lr, schedule: values.schedule,
     patience: values.patience, timeBudget: values['time-budget'], ema: values.ema, members: values.members, normalize: values.normalize, backend: values.backend, seed: values.seed, validation: values.val,
   } satisfies TrainOptions;
   const options: TrainOptions = {};

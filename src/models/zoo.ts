@@ -5,7 +5,8 @@
  * gives one per pixel [null, S, S, 1] and comes back compiled with Adam and
  * Dice + BCE (src/train/segment_loss.ts). modelTask says which a model is.
  *
- *   baseline   the baseline CNN (baseline_cnn.ts), filters 32·w, 64·w, 128·w
+ *   baseline   the baseline CNN (baseline_cnn.ts): `depth` blocks (default 3)
+ *              with 32·w, 64·w, 128·w, 256·w, … filters; S at least 2^depth
  *   resnet     a small ResNet (He et al. 2016, "basic" blocks): stem conv 3x3
  *              (16·w) + BN + ReLU, then 3 stages of 2 basic blocks with 16·w,
  *              32·w, 64·w filters, stages 2 and 3 opening with stride 2 (a 1x1
@@ -36,7 +37,7 @@ import { checkInteger, checkKnownKeys, checkNumber, checkObject, invalidRange, i
 import { pathExists } from '../output.js';
 import { compileForSegmentation } from '../train/segment_loss.js';
 import { loadModel, outputTask, type ModelCard } from './io.js';
-import { baselineCnn } from './baseline_cnn.js';
+import { baselineCnn, BASELINE_DEFAULT_DEPTH, BASELINE_MAX_BLOCKS } from './baseline_cnn.js';
 import { BN_MOMENTUM, initializers, scaled } from './conventions.js';
 import { unet, UNET_DEFAULT_DEPTH, UNET_MAX_DEPTH } from './unet.js';
 
@@ -61,7 +62,11 @@ export interface BuildModelOptions {
   width?: number;
   /** Initializer seed (default 1). Ignored by custom models (their weights are loaded). */
   seed?: number;
-  /** unet only: number of poolings (default 3; the input side must be a multiple of 2^depth). */
+  /**
+   * baseline and unet: number of poolings (default 3): the baseline's blocks
+   * (the input side at least 2^depth, at most 6), the unet's levels (the
+   * input side a multiple of 2^depth). resnet and vgg take none.
+   */
   depth?: number;
   /** Adam's learning rate (default 1e-3). */
   learningRate?: number;
@@ -143,8 +148,8 @@ export async function buildModel(name: string, options: BuildModelOptions = {}):
   const width = o.width === undefined ? 1 : checkNumber('width', o.width, 1 / 64, 16);
   const seed = o.seed === undefined ? 1 : checkInteger('seed', o.seed, 0, 2 ** 31 - 1);
   const learningRate = o.learningRate === undefined ? 1e-3 : checkNumber('learningRate', o.learningRate, 0, 10);
-  const depth = o.depth === undefined ? undefined : checkInteger('depth', o.depth, 1, UNET_MAX_DEPTH);
-  if (depth !== undefined && name !== 'unet') throw invalidRange('depth', 'no depth (only unet takes one)', depth);
+  const depth = o.depth === undefined ? undefined : checkInteger('depth', o.depth, 1, name === 'baseline' ? BASELINE_MAX_BLOCKS : UNET_MAX_DEPTH);
+  if (depth !== undefined && name !== 'unet' && name !== 'baseline') throw invalidRange('depth', 'no depth (only baseline and unet take one)', depth);
   if (!isZooModel(name)) {
     if (!(await pathExists(name))) {
       throw invalidRange('model', `one of ${ZOO_MODELS.join(', ')} or the path of a TF.js model.json (file or folder)`, name);
@@ -165,7 +170,9 @@ export async function buildModel(name: string, options: BuildModelOptions = {}):
   const size = inputSize ?? 96;
   let model: tf.LayersModel;
   if (name === 'baseline') {
-    const filters = [32, 64, 128].map((f) => scaled(f, width)) as [number, number, number];
+    const blocks = depth ?? BASELINE_DEFAULT_DEPTH;
+    if (size < 2 ** blocks) throw invalidRange('depth', `at most ${Math.floor(Math.log2(size))} for a ${size} px input (each block halves the side)`, blocks);
+    const filters = Array.from({ length: blocks }, (_, k) => scaled(32 * 2 ** k, width));
     model = baselineCnn({ inputSize: size, filters, seed, batchNormMomentum: BN_MOMENTUM });
   } else if (name === 'resnet') {
     model = resnet(size, width, seed);

@@ -52,6 +52,8 @@ export const SEGMENT_DEFAULTS = { model: 'unet', augment: 'segment' } as const;
 export interface Recipe {
   model: string;
   width: number;
+  /** The model's blocks (baseline: zoo.ts BuildModelOptions.depth). */
+  depth: number;
   epochs: number;
   /** Seconds (when epochs is not given explicitly). */
   timeBudget: number;
@@ -62,8 +64,8 @@ export interface Recipe {
   members: number;
 }
 export const RECIPES = {
-  quick: { model: 'baseline', width: 0.5, epochs: 20, timeBudget: 15 * 60, augment: 'light', ema: 0.999, patience: 0, members: 1 },
-  best: { model: 'baseline', width: 0.5, epochs: 100, timeBudget: 90 * 60, augment: 'light', ema: 0.999, patience: 0, members: 2 },
+  quick: { model: 'baseline', width: 0.5, depth: 3, epochs: 20, timeBudget: 15 * 60, augment: 'light', ema: 0.999, patience: 0, members: 1 },
+  best: { model: 'baseline', width: 0.5, depth: 4, epochs: 100, timeBudget: 90 * 60, augment: 'light', ema: 0.999, patience: 0, members: 2 },
 } as const satisfies Record<string, Recipe>;
 export type RecipeName = keyof typeof RECIPES;
 export const RECIPE_NAMES = Object.keys(RECIPES) as RecipeName[];
@@ -86,6 +88,11 @@ export interface TrainOptions {
   model?: string;
   /** Filter multiplier of zoo models (default: the recipe's, 0.5). */
   width?: number;
+  /**
+   * Poolings of a zoo model that takes them: the baseline's blocks (1–6;
+   * default: the recipe's), the unet's levels (1–6, default 3).
+   */
+  depth?: number;
   /** Epochs in all (default: the recipe's, within its time budget). */
   epochs?: number;
   /** Images per training step (default 64). */
@@ -162,6 +169,8 @@ export interface RunArgs {
   data: string;
   model: string;
   width: number;
+  /** The model's poolings (TrainOptions.depth), or null: the model's own (runs recorded before the option: null). */
+  depth?: number | null;
   epochs: number;
   batchSize: number;
   learningRate: number;
@@ -188,7 +197,7 @@ export interface RunArgs {
 }
 
 export const TRAIN_OPTION_KEYS = [
-  'task', 'positive', 'recipe', 'data', 'model', 'width', 'epochs', 'batchSize', 'learningRate', 'schedule', 'patience', 'timeBudget', 'augment', 'crop', 'normalize',
+  'task', 'positive', 'recipe', 'data', 'model', 'width', 'depth', 'epochs', 'batchSize', 'learningRate', 'schedule', 'patience', 'timeBudget', 'augment', 'crop', 'normalize',
   'target', 'backend', 'seed', 'splitSeed', 'validation', 'groupBy', 'dedupe', 'ema', 'out', 'resume', 'members',
 ] as const;
 
@@ -243,6 +252,7 @@ export async function resolveRunArgs(options: TrainOptions): Promise<RunArgs> {
     data: checkString('data', o.data),
     model,
     width: o.width === undefined ? recipe.width : checkNumber('width', o.width, 1 / 64, 16),
+    depth: o.depth === undefined ? (model === recipe.model ? recipe.depth : null) : checkDepth(o.depth, model),
     epochs,
     batchSize: o.batchSize === undefined ? 64 : checkInteger('batchSize', o.batchSize, 1, 65536),
     learningRate: o.learningRate === undefined ? 1e-3 : checkNumber('learningRate', o.learningRate, 0, 10),
@@ -267,6 +277,13 @@ export async function resolveRunArgs(options: TrainOptions): Promise<RunArgs> {
 /** The members of an ensemble run: 1 (a single model) to 64. */
 export function checkMembers(value: unknown): number {
   return checkInteger('members', value, 1, 64);
+}
+
+/** A depth for the models that take one (zoo.ts buildModel checks it against the input size). */
+function checkDepth(value: unknown, model: string): number {
+  const v = checkInteger('depth', value, 1, 6);
+  if (model !== 'baseline' && model !== 'unet') throw invalidRange('depth', `no depth for model ${model} (only baseline and unet take one)`, v);
+  return v;
 }
 
 function checkTimeBudget(value: unknown): number {
@@ -311,7 +328,7 @@ export function resumeArgs(recorded: RunArgs, options: TrainOptions, backend: Tr
   if (o.resume !== undefined) checkBoolean('resume', o.resume);
   if (o.members !== undefined && checkMembers(o.members) !== 1) throw invalidRange('members', '1 or nothing to resume one run (an ensemble folder resumes its members)', o.members);
   const same: Array<[keyof TrainOptions, unknown]> = [
-    ['data', recorded.data], ['model', recorded.model], ['width', recorded.width], ['batchSize', recorded.batchSize],
+    ['data', recorded.data], ['model', recorded.model], ['width', recorded.width], ['depth', recorded.depth ?? undefined], ['batchSize', recorded.batchSize],
     ['learningRate', recorded.learningRate], ['schedule', recorded.schedule], ['normalize', recorded.normalize ?? undefined],
     ['target', recorded.target ?? undefined], ['seed', recorded.seed], ['splitSeed', recorded.splitSeed ?? recorded.seed], ['validation', recorded.validation],
     ['groupBy', recorded.groupBy ?? undefined], ['augment', recorded.augmentSource], ['crop', recorded.crop ?? 0],

@@ -175,7 +175,7 @@ const ARGS_FIELDS: StateField[] = [
   ['augmentSource', isStr, 'a string'], ['crop', orNull(isInt(1)), 'null or an integer ≥ 1'], ['normalize', orNull(isStr), 'null or a method'],
   ['target', orNull(isStr), 'null or a path'], ['backend', isStr, 'a backend name'], ['seed', isInt(0), 'an integer ≥ 0'],
   ['validation', isNum, 'a fraction'], ['groupBy', orNull(isStr), 'null or a field name'],
-  ['splitSeed', optional(isInt(0)), 'an integer ≥ 0 or nothing'],
+  ['splitSeed', optional(isInt(0)), 'an integer ≥ 0 or nothing'], ['depth', optional(orNull(isInt(1))), 'null, an integer ≥ 1 or nothing'],
 ];
 
 /**
@@ -262,7 +262,9 @@ export async function train(options: TrainOptions, hooks: TrainHooks = {}): Prom
     if (resumed) await checkSplit(run, args, data);
     const pipeline = resumed ? resumed.pipeline : await trainingPipeline(args);
     const shape = outputShape(checkPipeline(pipeline), data.height, data.width);
-    const opened = resumed ? await openLastModel(run, resumed) : await buildModel(args.model, { inputSize: shape.height, width: args.width, seed: args.seed, learningRate: args.learningRate });
+    const opened = resumed ? await openLastModel(run, resumed) : await buildModel(args.model, {
+      inputSize: shape.height, width: args.width, ...(args.depth == null ? {} : { depth: args.depth }), seed: args.seed, learningRate: args.learningRate,
+    });
     model = opened.model;
     const state = resumed ?? newState(args, backend, pipeline, opened.architecture, shape.height, data.height);
     state.args = args;
@@ -379,7 +381,7 @@ function newState(args: RunArgs, backend: TrainingBackend, pipeline: AugmentPipe
 function modelCard(state: TrainState, args: RunArgs): ModelCard {
   return {
     inputSize: state.inputSize, imageSize: state.imageSize, architecture: state.architecture, preprocess: inferencePipeline(state.pipeline),
-    model: args.model, width: args.width, seed: args.seed, data: args.data,
+    model: args.model, width: args.width, ...(args.depth == null ? {} : { depth: args.depth }), seed: args.seed, data: args.data,
   };
 }
 

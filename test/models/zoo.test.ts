@@ -84,6 +84,53 @@ test('width scales every filter count (baseline: 32·w, 64·w, 128·w)', async (
   model.dispose();
 });
 
+/** Parameters of a baseline with these block filters: per block two bias-free 3x3 convs and their batch norms (4 per channel), then dense 1. */
+function baselineParams(filters: readonly number[]): number {
+  let n = 0, c = 3;
+  for (const f of filters) {
+    n += 9 * c * f + 4 * f + 9 * f * f + 4 * f;
+    c = f;
+  }
+  return n + c + 1;
+}
+
+for (const [size, depth, width] of [[32, 1, 0.25], [32, 4, 0.5], [96, 4, 0.5], [64, 6, 0.125], [16, 4, 1]] as const) {
+  test(`baseline depth ${depth} at ${size} px, width ${width}: ${depth} blocks of doubling filters, ${depth} poolings to ${size >> depth} px, the stated parameters`, async (t) => {
+    const { model } = await buildModel('baseline', { inputSize: size, width, depth, seed: 1 });
+    const filters = Array.from({ length: depth }, (_, k) => Math.max(1, Math.round(32 * 2 ** k * width)));
+    const convs = model.layers.filter((l) => l.getClassName() === 'Conv2D');
+    t.deepEqual(convs.map((l) => (l.getConfig() as { filters: number }).filters), filters.flatMap((f) => [f, f]));
+    const pools = model.layers.filter((l) => l.getClassName() === 'MaxPooling2D');
+    t.deepEqual(pools.map((l) => (l.outputShape as number[])[1]), filters.map((_, k) => size >> (k + 1)));
+    t.is(model.countParams(), baselineParams(filters));
+    t.deepEqual(model.outputs[0]!.shape, [null, 1]);
+    model.dispose();
+  });
+}
+
+test('baseline: depth 3 is the default (the same weights), depth 4 keeps the first three blocks\' weights and adds a fourth', async (t) => {
+  const plain = await buildModel('baseline', { inputSize: SIZE, width: 0.25, seed: 4 });
+  const three = await buildModel('baseline', { inputSize: SIZE, width: 0.25, seed: 4, depth: 3 });
+  const four = await buildModel('baseline', { inputSize: SIZE, width: 0.25, seed: 4, depth: 4 });
+  const w = await weightsOf(plain.model), w3 = await weightsOf(three.model);
+  t.is(w3.length, w.length);
+  w.forEach((v, i) => t.deepEqual(w3[i], v));
+  // Kernel seeds are drawn in layer order: the first three blocks' six convs match (trainable: kernel, gamma, beta each).
+  const trainable = (m: tf.LayersModel) => Promise.all(m.trainableWeights.map(async (v) => (await v.read().data()) as Float32Array));
+  const t3 = await trainable(plain.model), t4 = await trainable(four.model);
+  for (let i = 0; i < 18; i++) t.deepEqual(t4[i], t3[i]);
+  t.is(t4.length, t3.length + 6);
+  [plain, three, four].forEach((m) => m.model.dispose());
+});
+
+test('depth errors name depth: too many poolings for the input, out of 1–6, or a model without one', async (t) => {
+  await t.throwsAsync(buildModel('baseline', { inputSize: 16, depth: 5 }), { instanceOf: RangeError, message: /at most 4 for a 16 px input .*for depth/ });
+  await t.throwsAsync(buildModel('baseline', { inputSize: 96, depth: 7 }), { instanceOf: RangeError, message: /between 1 and 6 for depth/ });
+  await t.throwsAsync(buildModel('baseline', { inputSize: 96, depth: 0 }), { instanceOf: RangeError, message: /for depth/ });
+  await t.throwsAsync(buildModel('resnet', { inputSize: 96, depth: 3 }), { instanceOf: RangeError, message: /only baseline and unet .*for depth/ });
+  await t.throwsAsync(buildModel('vgg', { inputSize: 96, depth: 2 }), { instanceOf: RangeError, message: /for depth/ });
+});
+
 test('resnet: three stages, stride-2 downsampling with projected shortcuts, global average pool', async (t) => {
   const { model } = await buildModel('resnet', { inputSize: SIZE, width: 1 });
   const adds = model.layers.filter((l) => l.getClassName() === 'Add');

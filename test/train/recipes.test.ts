@@ -14,6 +14,7 @@ import { parseTrainArgs } from '../../src/cli/train.js';
 import { synthPatches } from '../../src/synth/dataset.js';
 import { wantsEnsemble } from '../../src/train/ensemble.js';
 import { AUGMENT_PRESETS, RECIPES, resolveRunArgs } from '../../src/train/options.js';
+import { loadModel } from '../../src/models/io.js';
 import { train, type TrainState } from '../../src/train/train.js';
 import { nativeAvailable } from '../support/tfjs_support.js';
 
@@ -56,6 +57,21 @@ test('the best recipe trains an ensemble of two, quick one model, and --members 
   await t.throwsAsync(resolveRunArgs({ data: 'd', members: 2 }), { message: /for members/ });
 });
 
+test('the recipes\' depth: quick 3 blocks, best 4; --depth wins; a model of another kind than the recipe\'s gets its own', async (t) => {
+  t.is(RECIPES.quick.depth, 3);
+  t.is(RECIPES.best.depth, 4);
+  t.is((await resolveRunArgs({ data: 'd' })).depth, 3);
+  t.is((await resolveRunArgs({ data: 'd', recipe: 'best' })).depth, 4);
+  t.is((await resolveRunArgs({ data: 'd', recipe: 'best', depth: 2 })).depth, 2);
+  t.is((await resolveRunArgs({ data: 'd', recipe: 'best', model: 'resnet' })).depth, null);
+  t.is((await resolveRunArgs({ data: 'd', task: 'segment' })).depth, null);
+  t.is((await resolveRunArgs({ data: 'd', task: 'segment', depth: 2 })).depth, 2);
+  t.like(parseTrainArgs(['--data', 'd', '--depth', '5']).options, { depth: 5 });
+  await t.throwsAsync(resolveRunArgs({ data: 'd', model: 'vgg', depth: 2 }), { instanceOf: RangeError, message: /no depth for model vgg .*for depth/ });
+  await t.throwsAsync(resolveRunArgs({ data: 'd', depth: 7 }), { instanceOf: RangeError, message: /for depth/ });
+  t.throws(() => parseTrainArgs(['--data', 'd', '--depth', '0']), { message: /--depth/ });
+});
+
 test('a run of stated length has no time budget unless it is given one', async (t) => {
   t.is((await resolveRunArgs({ data: 'd', epochs: 40 })).timeBudget, null);
   t.is((await resolveRunArgs({ data: 'd', epochs: 40, timeBudget: 120 })).timeBudget, 120);
@@ -84,4 +100,19 @@ test.serial('a run trains on the whole patch by default, and --crop 64 on random
   t.is(cropped.inputSize, 64);
   t.deepEqual(cropped.pipeline.crop, { size: 64, mode: 'random' });
   t.deepEqual(await run('zero', 0).then((s) => [s.args.crop, s.inputSize]), [null, 96]);
+});
+
+test.serial('--depth 4 trains a four-block baseline: recorded in state.json and the card, best/ holds it, a resume must keep it', async (t) => {
+  const data = join(root, 'p48');
+  await synthPatches(data, { n: 16, seed: 3, size: 48, workers: 0 });
+  const out = join(root, 'deep');
+  const r = await train({ data, out, width: 0.125, depth: 4, batchSize: 8, epochs: 1, backend: BACKEND }, { quiet: true });
+  const state = JSON.parse(await readFile(join(r.run, 'state.json'), 'utf8')) as TrainState;
+  t.is(state.args.depth, 4);
+  const { model, card } = await loadModel(join(r.run, 'best'));
+  t.is(card?.depth, 4);
+  t.deepEqual(model.layers.filter((l) => l.getClassName() === 'MaxPooling2D').map((l) => (l.outputShape as number[])[1]), [24, 12, 6, 3]);
+  model.dispose();
+  await t.throwsAsync(train({ out, resume: true, depth: 3, epochs: 2, backend: BACKEND }, { quiet: true }), { instanceOf: RangeError, message: /resumed run's depth \(4\).*for depth/ });
+  await t.throwsAsync(train({ data, out: join(root, 'too-deep'), width: 0.125, depth: 6, epochs: 1, backend: BACKEND }, { quiet: true }), { instanceOf: RangeError, message: /at most 5 for a 48 px input .*for depth/ });
 });
