@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { checkInteger, invalidRange } from '../errors.js';
 
-/** The most blocks (poolings) a baseline takes: 96 px → 1.5 px after six. */
+/** The most blocks (poolings) a baseline takes: a 96 px patch is 1 px after six. */
 export const BASELINE_MAX_BLOCKS = 6;
 /** The baseline's blocks by default: 32, 64, 128 filters. */
 export const BASELINE_DEFAULT_DEPTH = 3;

@@ -9,6 +9,8 @@ import { checkPipeline, type AugmentPipelineInput } from '../augment/pipeline.js
 import { checkBoolean, checkInteger, checkKnownKeys, checkNumber, checkObject, checkOneOf, invalidRange, invalidType } from '../errors.js';
 import { STAIN_METHODS, type StainMethod } from '../stain/normalize.js';
 import { checkTrainingBackend, type TrainingBackend } from '../tfjs/backend.js';
+import { BASELINE_MAX_BLOCKS } from '../models/baseline_cnn.js';
+import { UNET_MAX_DEPTH } from '../models/unet.js';
 import { isZooModel, modelTask } from '../models/zoo.js';
 import { LR_SCHEDULES, type LrSchedule } from './schedule.js';
 import { TRAIN_TASKS, type TrainTask } from './segment.js';
@@ -281,7 +283,7 @@ export function checkMembers(value: unknown): number {
 
 /** A depth for the models that take one (zoo.ts buildModel checks it against the input size). */
 function checkDepth(value: unknown, model: string): number {
-  const v = checkInteger('depth', value, 1, 6);
+  const v = checkInteger('depth', value, 1, model === 'unet' ? UNET_MAX_DEPTH : BASELINE_MAX_BLOCKS);
   if (model !== 'baseline' && model !== 'unet') throw invalidRange('depth', `no depth for model ${model} (only baseline and unet take one)`, v);
   return v;
 }
