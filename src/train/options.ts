@@ -48,8 +48,12 @@ export const SEGMENT_DEFAULTS = { model: 'unet', augment: 'segment' } as const;
  * more than the speed of a 64 px crop (README, "Training recipes": 0.9334
  * against 0.9099 in 8 epochs). `best` trains two members side by side
  * (ensemble.ts): on 2 cores two one-thread runs train 21 % more patches a
- * second than one two-thread run, and their mean with TTA scored 0.9496
- * where single runs of seeds 0 and 2 scored 0.9473 and 0.9476.
+ * second than one two-thread run; with three blocks their mean with TTA
+ * scored 0.9496 where single runs of seeds 0 and 2 scored 0.9473 and
+ * 0.9476. Its fourth block (depth 4: the last map sees 76 px of the 96
+ * instead of 36) took the pair to 0.9518 with TTA in the same 90 minutes.
+ * quick keeps three blocks: a fourth was screened at 10 fixed epochs
+ * (0.9431 against 0.9358), not yet within quick's 15-minute budget.
  */
 export interface Recipe {
   model: string;
